@@ -1,0 +1,50 @@
+/*
+ * net.h - the topicfs TCP server: the Kafka wire-protocol subset of
+ * KAFKA.md section 3 over one storage instance.  One public header.
+ *
+ * The server runs its own epoll thread(s) inside the daemon's process.  It
+ * registers the store's append hook (store_set_append_hook) to wake parked
+ * long-poll Fetch requests, so it must be the only user of that hook.
+ */
+#ifndef TOPICFS_NET_H
+#define TOPICFS_NET_H
+
+#include <stdint.h>
+#include "storage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct srv_config {
+	char listen_host[256];      /* default "127.0.0.1" */
+	int listen_port;            /* default 9092; 0 = pick a free port */
+	char advertised_host[256];  /* "" = listen_host */
+	int advertised_port;        /* 0 = the bound port */
+	int max_connections;        /* default 1024 */
+	int64_t max_request_bytes;  /* default 100 MiB; checked before allocating */
+	int idle_timeout_ms;        /* default 600000: close idle connections */
+	int request_timeout_ms;     /* default 30000: a request must arrive whole
+	                               within this once its first byte came */
+	bool auto_create_topics;    /* Metadata/Produce create unknown topics */
+	struct topic_config topic_defaults; /* used when auto-creating */
+};
+
+void srv_config_defaults(struct srv_config *cfg);
+
+struct srv;
+
+/* Bind, listen, start the server thread.  -errno on failure (bind errors
+ * are logged with the address).  The caller owns *out. */
+int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out);
+
+/* The port actually bound (useful with listen_port 0). */
+int srv_port(const struct srv *s);
+
+/* Stop the thread, close every connection, free.  Safe before store_close. */
+void srv_stop(struct srv *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOPICFS_NET_H */

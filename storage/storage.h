@@ -1,0 +1,336 @@
+/*
+ * storage.h - the topicfs log engine: the one public header of storage/.
+ *
+ * storage/ knows nothing of FUSE or sockets. It keeps topics as Kafka keeps
+ * them on disk, byte for byte (see KAFKA.md sections 1 and 2):
+ *
+ *   <data_dir>/<topic>.topic                 topic metadata, key=value lines,
+ *                                             written temp+fsync+rename+dirfsync
+ *   <data_dir>/<topic>-<partition>/
+ *       <20-digit base offset>.log           RecordBatch v2 batches back to back
+ *       <20-digit base offset>.index         8-byte entries: rel offset, file pos
+ *       <20-digit base offset>.timeindex     12-byte entries: timestamp, rel offset
+ *       <20-digit base offset>.sindex        topicfs only: 16-byte entries
+ *                                             int64 stream position, int32 rel
+ *                                             offset, int32 file position
+ *   <data_dir>/recovery-point-offset-checkpoint   Kafka's checkpoint format
+ *   <data_dir>/.topicfs_clean_shutdown            clean-shutdown marker
+ *
+ * The stream.  Every partition also has a byte stream: its records rendered
+ * one after another according to the topic's framing.  `lines`: each record's
+ * value followed by '\n' (a null value renders as a lone '\n');  `writes`:
+ * each record's raw value bytes (null renders as nothing).  Stream positions
+ * are absolute and never change meaning: retention moves stream_start forward,
+ * appends move stream_end forward.  The .sindex maps stream positions to
+ * batches so a read at any position is an index lookup, never a scan.
+ *
+ * Errors.  Every function that can fail returns 0 or a negative errno and
+ * leaves its outputs untouched on failure:
+ *   -EINVAL    bad argument or bad topic name
+ *   -EEXIST    topic exists
+ *   -ENOENT    unknown topic or partition
+ *   -EBADMSG   corrupt batch (bad CRC, bad bounds, bad magic)
+ *   -ERANGE    offset or stream position outside [start, end]
+ *   -ENOTSUP   codec not supported (gzip and snappy may be decode-only)
+ *   -EMSGSIZE  batch or record larger than a configured bound
+ *   -ENOSPC, -EIO, ...  from the file system, passed through
+ *
+ * Threads.  A struct store and everything reached from it is thread-safe
+ * unless a function says otherwise.  Readers run concurrently with the
+ * appender and only ever see whole, published batches.
+ */
+#ifndef TOPICFS_STORAGE_H
+#define TOPICFS_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ========================== RecordBatch v2 codec ========================== */
+
+#define BATCH_HEADER_SIZE     61   /* bytes before the first record */
+#define BATCH_LOG_OVERHEAD    12   /* BaseOffset + Length */
+#define BATCH_MAGIC_V2        2
+
+enum batch_codec {
+	CODEC_NONE = 0,
+	CODEC_GZIP = 1,     /* decode only (zlib) */
+	CODEC_SNAPPY = 2,   /* recognised, refused with -ENOTSUP */
+	CODEC_LZ4 = 3,
+	CODEC_ZSTD = 4,
+};
+
+#define BATCH_ATTR_CODEC_MASK      0x07
+#define BATCH_ATTR_LOG_APPEND_TIME 0x08
+#define BATCH_ATTR_TRANSACTIONAL   0x10
+#define BATCH_ATTR_CONTROL         0x20
+
+/* The 61-byte header, decoded.  Field names follow KAFKA.md section 1. */
+struct batch_header {
+	int64_t base_offset;
+	int32_t length;             /* total batch bytes - 12 */
+	int32_t leader_epoch;
+	int8_t magic;
+	uint32_t crc;               /* as stored */
+	int16_t attributes;
+	int32_t last_offset_delta;
+	int64_t base_timestamp;
+	int64_t max_timestamp;
+	int64_t producer_id;
+	int16_t producer_epoch;
+	int32_t base_sequence;
+	int32_t records_count;
+};
+
+/* One decoded record.  Pointers point into the decoded batch's buffer. */
+struct record {
+	int64_t offset;             /* absolute: base_offset + offset delta */
+	int64_t timestamp;          /* base_timestamp + delta (or max_timestamp
+	                               for LogAppendTime batches) */
+	const uint8_t *key;         /* NULL when key_len < 0 */
+	int32_t key_len;            /* -1 = null key */
+	const uint8_t *value;       /* NULL when value_len < 0 */
+	int32_t value_len;          /* -1 = null value */
+	int32_t header_count;
+	const uint8_t *headers;     /* raw encoded headers (header_count of them) */
+	size_t headers_len;
+};
+
+/* A decoded batch.  Owns its buffers; release with batch_decoded_free(). */
+struct batch_decoded {
+	struct batch_header h;
+	struct record *recs;        /* h.records_count entries */
+	size_t nrecs;
+	uint8_t *buf;               /* decompressed record bytes when compressed */
+	size_t buf_len;
+};
+
+/* A record to append (the caller owns the memory). */
+struct rec_in {
+	const void *key;            /* may be NULL with key_len -1 */
+	int32_t key_len;            /* -1 = null */
+	const void *value;
+	int32_t value_len;          /* -1 = null */
+	int64_t timestamp;          /* ms since epoch; < 0 means "now" */
+};
+
+/* CRC-32C (Castagnoli) of buf, continuing from crc (start with 0).
+ * Uses SSE4.2 / ARMv8 CRC instructions when the CPU has them. */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Parse and bounds-check the header of the batch at buf[0..len).  Checks:
+ * len >= 61, Length >= 49, 12 + Length <= len, magic == 2.  Does not check
+ * the CRC.  -EBADMSG on failure, -EAGAIN if len < 12 + Length (a torn or
+ * partial batch: more bytes needed; *out->length is then still filled in
+ * when len >= 12, so callers can learn the full size). */
+int batch_parse_header(const void *buf, size_t len, struct batch_header *out);
+
+/* Check the CRC of a whole batch (12 + Length bytes).  0 or -EBADMSG. */
+int batch_check_crc(const void *batch, size_t len);
+
+/* Full validation: header, CRC, codec known, records_count ==
+ * last_offset_delta + 1 > 0 (except for control batches), every record
+ * parses and offsets deltas are 0..n-1 in order, decompressed size at most
+ * max_bytes.  Decodes into *out (caller frees with batch_decoded_free).
+ * max_bytes bounds every allocation a batch can cause. */
+int batch_decode(const void *batch, size_t len, size_t max_bytes,
+                 struct batch_decoded *out);
+void batch_decoded_free(struct batch_decoded *b);
+
+/* Iterate the headers of a record: call with *pos = 0; returns 1 and fills
+ * the outputs while there is a header, 0 at the end, -EBADMSG on garbage. */
+int record_next_header(const struct record *r, size_t *pos,
+                       const uint8_t **key, int32_t *key_len,
+                       const uint8_t **val, int32_t *val_len);
+
+/* Encode n records as one batch starting at base_offset, compressed with
+ * codec (NONE, LZ4 or ZSTD; -ENOTSUP otherwise).  Timestamps < 0 become
+ * now_ms.  The caller owns *out (free(3)). */
+int batch_encode(const struct rec_in *recs, size_t n, int64_t base_offset,
+                 int codec, int64_t now_ms, uint8_t **out, size_t *out_len);
+
+/* Write base_offset into an encoded batch (CRC unaffected). */
+void batch_set_base_offset(void *batch, int64_t base_offset);
+
+/* Name of a codec ("none", "gzip", "snappy", "lz4", "zstd", "unknown") and
+ * the reverse (-EINVAL for an unknown name). */
+const char *codec_name(int codec);
+int codec_from_name(const char *name);
+
+/* ============================== topics =================================== */
+
+enum framing {
+	FRAMING_LINES = 0,
+	FRAMING_WRITES = 1,
+};
+
+/* Per-topic settings.  partitions, framing and codec are fixed at creation;
+ * the rest may be changed later with topic_set_config(). */
+struct topic_config {
+	int32_t partitions;             /* 1 .. 100000 */
+	int framing;                    /* enum framing */
+	int codec;                      /* CODEC_NONE, CODEC_LZ4, CODEC_ZSTD */
+	int64_t segment_bytes;          /* roll when the .log would pass this */
+	int64_t segment_ms;             /* roll when the segment is this old */
+	int32_t index_interval_bytes;   /* bytes between sparse index entries */
+	int64_t retention_bytes;        /* -1 = unlimited; per partition */
+	int64_t retention_ms;           /* -1 = unlimited */
+	int64_t flush_messages;         /* fsync every N records; 0 = never by count */
+	int64_t flush_ms;               /* fsync at most this long after a write;
+	                                   0 = never by time */
+	int32_t batch_bytes;            /* max uncompressed records per batch */
+	int32_t linger_ms;              /* 0 = every append is written before it
+	                                   returns */
+	int32_t max_message_bytes;      /* max batch size accepted from producers */
+};
+
+/* Kafka-like defaults (segment 1 GiB, 7 days, index every 4096 bytes,
+ * retention unlimited bytes / 7 days, no count/time flush, lines framing,
+ * 1 partition, no compression, batch 1 MiB, linger 0, max message 1 MiB). */
+void topic_config_defaults(struct topic_config *cfg);
+
+/* 0 if cfg is within bounds, else -EINVAL (and *why, if not NULL, points at
+ * a static message naming the field). */
+int topic_config_check(const struct topic_config *cfg, const char **why);
+
+/* Topic names: [A-Za-z0-9._-], 1..249 characters, not "." or "..".  0 or
+ * -EINVAL. */
+int topic_name_check(const char *name);
+
+struct store;
+struct topic;
+struct part;
+
+struct store_options {
+	const char *data_dir;           /* created if missing */
+	size_t max_decompressed_bytes;  /* bound for one batch; default 64 MiB */
+};
+
+/* Open a data dir: load every topic, recover every partition (see the
+ * recovery rules in log.c), start the maintenance thread (flush_ms,
+ * linger_ms, segment_ms, retention).  The caller owns *out. */
+int store_open(const struct store_options *opts, struct store **out);
+
+/* Flush everything, write the recovery checkpoint and the clean-shutdown
+ * marker, stop the maintenance thread, free.  Topics still referenced by
+ * callers must have been put back first. */
+void store_close(struct store *st);
+
+/* Called (from the appending thread, with no storage lock held) after every
+ * append to any partition.  Must be quick and must not call back into
+ * storage write paths.  One hook per store; NULL removes it. */
+typedef void (*store_append_hook)(void *arg, struct topic *t, int partition);
+void store_set_append_hook(struct store *st, store_append_hook fn, void *arg);
+
+/* Create a topic (partition directories, metadata file, all fsynced). */
+int store_topic_create(struct store *st, const char *name,
+                       const struct topic_config *cfg, struct topic **out);
+
+/* Look a topic up and take a reference (release with topic_put). */
+int store_topic_get(struct store *st, const char *name, struct topic **out);
+void topic_put(struct topic *t);
+
+/* Delete a topic and its files.  References still held stay valid (reads
+ * fail with -ENOENT, appends too) until the last topic_put. */
+int store_topic_delete(struct store *st, const char *name);
+
+/* Sorted list of topic names.  Caller frees each name and the array. */
+int store_topic_list(struct store *st, char ***names, size_t *count);
+
+const char *topic_name(const struct topic *t);
+/* Current settings (a copy). */
+void topic_get_config(struct topic *t, struct topic_config *out);
+/* Change the mutable settings (partitions/framing/codec must match). */
+int topic_set_config(struct topic *t, const struct topic_config *cfg);
+int32_t topic_partitions(const struct topic *t);
+/* The partition, or NULL when idx is out of range.  Valid while the topic
+ * reference is held. */
+struct part *topic_part(struct topic *t, int32_t idx);
+
+/* ============================== partitions =============================== */
+
+struct part_info {
+	int64_t log_start_offset;   /* first offset still in the log */
+	int64_t next_offset;        /* offset the next record will get */
+	int64_t stream_start;       /* stream position of log_start_offset */
+	int64_t stream_end;         /* end of the rendered stream */
+	int64_t segments;
+	int64_t bytes_on_disk;      /* sum of .log sizes */
+	int64_t last_append_ms;     /* wall clock of the last append (or of the
+	                               newest segment's mtime after a restart) */
+	int64_t recovery_point;     /* everything below is fsynced */
+	int codec;
+	int framing;
+};
+void part_info(struct part *p, struct part_info *out);
+
+/* Append records as one or more batches (group commit: concurrent callers
+ * share batches).  With linger_ms == 0 this returns after the records are
+ * written to the segment file (visible to readers, safe from a kill -9).
+ * With linger_ms > 0 it may return once they are queued; they reach the
+ * file within linger_ms.  Honours flush_messages.  *first_offset (may be
+ * NULL) gets the offset of recs[0]. */
+int part_append(struct part *p, const struct rec_in *recs, size_t n,
+                int64_t *first_offset);
+
+/* Append one batch received from a producer, as-is but for its BaseOffset.
+ * Validates it fully first (batch_decode with the store's bound; BaseOffset
+ * must be 0, not a control batch, codec NONE/GZIP/LZ4/ZSTD).  Errors:
+ * -EBADMSG corrupt, -EMSGSIZE over max_message_bytes, -ENOTSUP codec,
+ * -EINVAL other invalid batch. */
+int part_append_batch(struct part *p, const void *batch, size_t len,
+                      int64_t *base_offset);
+
+/* Write anything queued and fsync the active segment (and its directory if
+ * files were created).  Returns after the data is durable.  A failed fsync
+ * is reported, never retried as if it had worked. */
+int part_flush(struct part *p);
+
+/* Read rendered stream bytes from pos.  *nread = 0 at the end of the stream.
+ * -ERANGE if pos < stream_start (retention removed it) or pos > stream_end.
+ * A read may return fewer bytes than asked only at the end of the stream.
+ * A corrupt batch gives -EBADMSG (never its bytes). */
+int part_stream_read(struct part *p, int64_t pos, void *buf, size_t len,
+                     size_t *nread);
+
+/* Stream position of the first record with offset >= offset (stream_end if
+ * offset >= next_offset; stream_start if offset < log_start_offset). */
+int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos);
+
+/* First offset whose record has timestamp >= ts_ms; next_offset if none. */
+int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset);
+
+/* Block until stream_end > pos or next_offset changes past what the caller
+ * saw (whichever the caller asks), at most timeout_ms (< 0: forever).
+ * 0 when there is more data, -ETIMEDOUT, -ENOENT if the topic was deleted. */
+int part_wait_stream(struct part *p, int64_t pos, int timeout_ms);
+
+/* Bytes for a Fetch: the batches from the one containing `offset` onwards,
+ * in one segment, as (fd, file_pos, len) to sendfile.  len covers whole
+ * batches only, at most max_bytes, except that the first batch is always
+ * whole (KIP-74).  len == 0 when offset == next_offset.  -ERANGE when
+ * offset < log_start_offset or > next_offset.  The slice holds a reference
+ * on its segment: the fd stays open (even if retention deletes the file)
+ * until part_slice_release(). */
+struct seg;
+struct part_slice {
+	int fd;
+	int64_t file_pos;
+	size_t len;
+	int64_t first_offset;       /* base offset of the first batch */
+	int64_t high_watermark;     /* next_offset when the slice was taken */
+	int64_t log_start_offset;
+	struct seg *seg;            /* internal: the held segment */
+};
+int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
+                     struct part_slice *out);
+void part_slice_release(struct part_slice *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TOPICFS_STORAGE_H */

@@ -1,0 +1,206 @@
+"""harness.py - shared scaffolding for topicfs integration tests.
+
+Each test gets its own temp directory holding data/, mnt/ and topicfs.ini,
+a daemon started in the foreground on a free loopback port, and a cleanup
+that always runs: fusermount3 -u, then -uz, then SIGKILL of the daemon and
+rm -rf of the temp directory.  Tests use Python's unittest; every file is
+one CTest test with a timeout.
+
+Environment (set by CTest): TOPICFS_BIN (the daemon), TOPICFS_TOOLS (the
+tools directory), TOPICFS_TESTDATA (shared/testdata).
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("TOPICFS_BIN", "")
+TOOLS = os.environ.get("TOPICFS_TOOLS", "")
+TESTDATA = os.environ.get("TOPICFS_TESTDATA", "")
+
+
+def tool(name):
+    """Path of a tool built in tools/, failing loudly when it is missing."""
+    path = os.path.join(TOOLS, name)
+    if not os.access(path, os.X_OK):
+        raise AssertionError("tool %s not built at %s" % (name, path))
+    return path
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def run(cmd, timeout=60, check=True, input=None, **kw):
+    """Run a command (list or shell string), capture output, with a timeout."""
+    shell = isinstance(cmd, str)
+    r = subprocess.run(cmd, shell=shell, input=input, capture_output=True,
+                       timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError("command failed (%d): %s\nstdout: %r\nstderr: %r"
+                             % (r.returncode, cmd, r.stdout[-2000:], r.stderr[-2000:]))
+    return r
+
+
+class Daemon:
+    """One topicfs daemon: data dir, mount point, config and TCP port.
+
+    config: dict of section -> dict of key -> value, merged over the
+    defaults the harness needs (data_dir, mountpoint, listen).
+    """
+
+    def __init__(self, root, config=None, net=True):
+        self.root = root
+        self.data = os.path.join(root, "data")
+        self.mnt = os.path.join(root, "mnt")
+        self.ini = os.path.join(root, "topicfs.ini")
+        self.log_path = os.path.join(root, "daemon.log")
+        os.makedirs(self.data, exist_ok=True)
+        os.makedirs(self.mnt, exist_ok=True)
+        self.port = free_port() if net else 0
+        self.net = net
+        self.config = {"storage": {}, "fs": {}, "net": {}}
+        for sec, kv in (config or {}).items():
+            self.config.setdefault(sec, {}).update(kv)
+        self.proc = None
+        self.log = None
+
+    def write_config(self):
+        cfg = {k: dict(v) for k, v in self.config.items()}
+        cfg.setdefault("storage", {}).setdefault("data_dir", self.data)
+        cfg.setdefault("fs", {}).setdefault("mountpoint", self.mnt)
+        if self.net:
+            cfg.setdefault("net", {}).setdefault("listen", "127.0.0.1:%d" % self.port)
+        else:
+            cfg.setdefault("net", {}).setdefault("enabled", "false")
+        with open(self.ini, "w") as f:
+            for sec, kv in cfg.items():
+                if not kv:
+                    continue
+                f.write("[%s]\n" % sec)
+                for k, v in kv.items():
+                    f.write("%s = %s\n" % (k, v))
+                f.write("\n")
+
+    def start(self, extra_args=(), wait=True):
+        if not BIN or not os.access(BIN, os.X_OK):
+            raise AssertionError("TOPICFS_BIN not set or not executable: %r" % BIN)
+        self.write_config()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BIN, "-f", "-c", self.ini] + list(extra_args),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("topicfs exited with %s during startup:\n%s"
+                                     % (self.proc.returncode, self.read_log()))
+            if not os.path.ismount(self.mnt):
+                return False
+            if self.net:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                except OSError:
+                    return False
+            return True
+        wait_for(ready, timeout, what="topicfs mount and port")
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=20):
+        """Clean shutdown via SIGTERM; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError("topicfs did not exit within %ds of SIGTERM" % timeout)
+        rc = self.proc.returncode
+        self.unmount()
+        self.proc = None
+        if self.log:
+            self.log.close()
+            self.log = None
+        return rc
+
+    def kill(self):
+        """kill -9 the daemon and lazily unmount what it leaves behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.unmount()
+        self.proc = None
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def unmount(self):
+        if os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True, timeout=10)
+        if os.path.ismount(self.mnt):
+            subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True, timeout=10)
+
+    def path(self, *parts):
+        return os.path.join(self.mnt, *parts)
+
+
+class TopicfsTestCase(unittest.TestCase):
+    """Gives each test its own temp dir and a self.daemon (not started
+    unless start() is called); always cleans up, even on failure."""
+
+    daemon_config = None
+    daemon_net = True
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="topicfs-test-")
+        self.daemon = Daemon(self.root, self.daemon_config, self.daemon_net)
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        outcome = getattr(self, "_outcome", None)
+        failed = outcome is not None and not getattr(outcome, "success", True)
+        try:
+            self.daemon.kill()
+        finally:
+            if failed or os.environ.get("TOPICFS_KEEP"):
+                sys.stderr.write("daemon log:\n%s\n" % self.daemon.read_log())
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self, config=None, **kw):
+        if config:
+            for sec, kv in config.items():
+                self.daemon.config.setdefault(sec, {}).update(kv)
+        return self.daemon.start(**kw)
+
+
+def main():
+    unittest.main(verbosity=2)
