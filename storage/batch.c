@@ -1,1 +1,1077 @@
-/* placeholder: being written */
+/*
+ * batch.c - the RecordBatch v2 codec: parse, validate, decode and encode the
+ * one record format topicfs keeps on disk, sends on the wire and accepts from
+ * producers (KAFKA.md section 1).
+ *
+ * THE FORMAT
+ *
+ * A batch is a 61-byte header followed by the records section.  All header
+ * integers are big-endian two's complement.
+ *
+ *   off size field
+ *     0   8  BaseOffset            offset of the first record (0 in produce
+ *                                  requests, absolute on disk)
+ *     8   4  Length                bytes after this field: total size - 12
+ *    12   4  PartitionLeaderEpoch
+ *    16   1  Magic                 2
+ *    17   4  CRC                   CRC-32C of bytes [21, 12 + Length)
+ *    21   2  Attributes            bits 0-2 codec (0 none, 1 gzip, 2 snappy,
+ *                                  3 lz4, 4 zstd, 5-7 invalid), bit 3
+ *                                  LogAppendTime, bit 4 transactional, bit 5
+ *                                  control, bit 6 delete horizon
+ *    23   4  LastOffsetDelta
+ *    27   8  BaseTimestamp
+ *    35   8  MaxTimestamp
+ *    43   8  ProducerId            -1 when not idempotent
+ *    51   2  ProducerEpoch         -1
+ *    53   4  BaseSequence          -1
+ *    57   4  RecordsCount
+ *    61   .. records section: the records back to back, compressed as ONE
+ *            stream when the codec is not none (the header stays plain)
+ *
+ * BaseOffset, Length, PartitionLeaderEpoch and Magic are outside the CRC,
+ * so BaseOffset can be rewritten (batch_set_base_offset) without touching
+ * the CRC, and those fields must be bounds-checked on their own.
+ *
+ * A record, with varint = zigzag LEB128 of an int32 (at most 5 bytes) and
+ * varlong = the same for an int64 (at most 10 bytes):
+ *
+ *   Length          varint   bytes after this field, up to the end of the
+ *                            record (so a record is at least 7 bytes: six
+ *                            one-byte fields plus this one)
+ *   Attributes      int8     unused (Kafka writes 0 and ignores it)
+ *   TimestampDelta  varlong  timestamp - BaseTimestamp
+ *   OffsetDelta     varint   offset - BaseOffset
+ *   KeyLen          varint   -1 = null key
+ *   Key             KeyLen bytes
+ *   ValueLen        varint   -1 = null value
+ *   Value           ValueLen bytes
+ *   HeaderCount     varint
+ *   Headers         HeaderCount times: KeyLen varint (>= 0), Key,
+ *                   ValueLen varint (-1 = null), Value
+ *
+ * WHAT MAKES A BATCH VALID (batch_decode checks all of it, in this order)
+ *
+ *   1. At least 61 bytes; 49 <= Length; 12 + Length <= the bytes given;
+ *      Magic == 2.  Bytes after 12 + Length are not part of the batch.
+ *   2. The CRC matches.
+ *   3. The codec is none, gzip, lz4 or zstd (snappy: -ENOTSUP; 5-7:
+ *      -EBADMSG).
+ *   4. BaseOffset >= 0, LastOffsetDelta >= 0, BaseOffset + LastOffsetDelta
+ *      does not overflow.  Non-control batches: RecordsCount ==
+ *      LastOffsetDelta + 1 (so > 0).  Control batches: 0 <= RecordsCount <=
+ *      LastOffsetDelta + 1.
+ *   5. The records section (decompressed) is at most max_bytes bytes, and
+ *      RecordsCount fits in it (7 bytes per record at least), and the
+ *      record array (RecordsCount * sizeof(struct record)) is at most
+ *      max_bytes.  Over a bound: -EMSGSIZE.
+ *   6. Every record parses inside its own Length and inside the section,
+ *      every length is >= -1 (header keys >= 0), the section holds exactly
+ *      RecordsCount records and nothing after them.
+ *   7. Offset deltas strictly increase.  For non-control batches together
+ *      with 4 this means they are exactly 0, 1, ..., n-1.  A real Kafka
+ *      compacted topic can hold non-control batches with gaps (count <
+ *      LastOffsetDelta + 1); topicfs never writes those, accepting them
+ *      would make the offset -> record arithmetic of the log engine wrong,
+ *      so they are refused.  Control batches (transaction markers) are
+ *      only required to be increasing and within LastOffsetDelta.
+ *
+ *   Record timestamps: BaseTimestamp + delta for CreateTime batches (an
+ *   int64 overflow is -EBADMSG); MaxTimestamp for every record of a
+ *   LogAppendTime batch, as Kafka's consumers report them.  MaxTimestamp is
+ *   not checked against the records.
+ *
+ * DECOMPRESSION
+ *
+ * Every codec decompresses into one buffer that grows by doubling and never
+ * past max_bytes + 1 bytes; producing byte max_bytes + 1 is -EMSGSIZE.
+ * Declared content sizes (lz4 and zstd frame headers) are never trusted.
+ * zstd's window is limited to the power of two covering max_bytes (at least
+ * 2^23, at most 2^27), so a hostile frame cannot make libzstd allocate much
+ * more either; lz4's frame buffers are at most 4 MiB + 128 KiB by format.
+ * Concatenated frames (lz4, zstd) or members (gzip) are accepted, as the
+ * formats define them; a truncated last frame is -EBADMSG.
+ *
+ * OWNERSHIP
+ *
+ * For codec none the decoded records point into the caller's batch bytes
+ * (no copy): the batch must outlive the struct batch_decoded.  For the other
+ * codecs they point into b->buf, owned by the struct.
+ *
+ * Thread-safety: all functions are reentrant; nothing here has state.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lz4frame.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "storage.h"
+#include "batch_internal.h"
+
+#define BATCH_MIN_LENGTH      (BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD) /* 49 */
+#define RECORD_MIN_SIZE       7     /* Length varint + six 1-byte fields */
+#define RECORD_MIN_BODY       6     /* the record's Length, at least */
+#define HEADER_MIN_SIZE       2     /* KeyLen varint + ValueLen varint */
+#define VARINT_MAX_BYTES      5
+#define VARLONG_MAX_BYTES     10
+#define ZSTD_LEVEL            3
+#define ZSTD_WLOG_FLOOR       23    /* window of levels <= 19 */
+#define ZSTD_WLOG_MAX         27    /* ZSTD_WINDOWLOG_LIMIT_DEFAULT */
+#define DECOMP_INITIAL_CAP    (64 * 1024)
+
+/* Header field offsets. */
+#define OFF_BASE_OFFSET       0
+#define OFF_LENGTH            8
+#define OFF_LEADER_EPOCH      12
+#define OFF_MAGIC             16
+#define OFF_CRC               17
+#define OFF_ATTRIBUTES        21
+#define OFF_LAST_OFFSET_DELTA 23
+#define OFF_BASE_TIMESTAMP    27
+#define OFF_MAX_TIMESTAMP     35
+#define OFF_PRODUCER_ID       43
+#define OFF_PRODUCER_EPOCH    51
+#define OFF_BASE_SEQUENCE     53
+#define OFF_RECORDS_COUNT     57
+
+/* ============================ byte helpers =============================== */
+
+static inline uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* ============================== varints ================================== */
+
+/* A read cursor over [p, p + len).  pos never passes len. */
+struct cursor {
+	const uint8_t *p;
+	size_t len;
+	size_t pos;
+};
+
+static int read_uvarint(struct cursor *c, int max_bytes, uint64_t *out)
+{
+	uint64_t value = 0;
+
+	for (int i = 0; i < max_bytes; i++) {
+		if (c->pos >= c->len)
+			return -EBADMSG;
+		uint8_t byte = c->p[c->pos++];
+		value |= (uint64_t)(byte & 0x7f) << (7 * i);
+		if (!(byte & 0x80)) {
+			/* The last byte of a maximal encoding may only carry
+			 * the bits that exist: 4 for a varint (5*7 = 35 >
+			 * 32), 1 for a varlong (10*7 = 70 > 64). */
+			if (i == max_bytes - 1) {
+				uint8_t spare = max_bytes == VARINT_MAX_BYTES ?
+				                0x0f : 0x01;
+				if (byte & ~spare)
+					return -EBADMSG;
+			}
+			*out = value;
+			return 0;
+		}
+	}
+	return -EBADMSG;    /* too long */
+}
+
+static int read_varint(struct cursor *c, int32_t *out)
+{
+	uint64_t raw;
+	int rc = read_uvarint(c, VARINT_MAX_BYTES, &raw);
+	if (rc < 0)
+		return rc;
+	uint32_t u = (uint32_t)raw;
+	*out = (int32_t)((u >> 1) ^ (0u - (u & 1)));
+	return 0;
+}
+
+static int read_varlong(struct cursor *c, int64_t *out)
+{
+	uint64_t raw;
+	int rc = read_uvarint(c, VARLONG_MAX_BYTES, &raw);
+	if (rc < 0)
+		return rc;
+	*out = (int64_t)((raw >> 1) ^ (0ull - (raw & 1)));
+	return 0;
+}
+
+static inline uint64_t zigzag64(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
+}
+
+static inline size_t uvarint_size(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* zigzag of an int32 and of an int64 with the same value agree, so one
+ * writer serves both varint and varlong. */
+static inline size_t varlong_size(int64_t v)
+{
+	return uvarint_size(zigzag64(v));
+}
+
+static inline uint8_t *put_varlong(uint8_t *p, int64_t v)
+{
+	uint64_t u = zigzag64(v);
+	while (u >= 0x80) {
+		*p++ = (uint8_t)(u | 0x80);
+		u >>= 7;
+	}
+	*p++ = (uint8_t)u;
+	return p;
+}
+
+/* ============================== codecs =================================== */
+
+const char *codec_name(int codec)
+{
+	switch (codec) {
+	case CODEC_NONE: return "none";
+	case CODEC_GZIP: return "gzip";
+	case CODEC_SNAPPY: return "snappy";
+	case CODEC_LZ4: return "lz4";
+	case CODEC_ZSTD: return "zstd";
+	default: return "unknown";
+	}
+}
+
+int codec_from_name(const char *name)
+{
+	static const int codecs[] = {
+		CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY, CODEC_LZ4, CODEC_ZSTD,
+	};
+
+	if (!name)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
+		if (strcasecmp(name, codec_name(codecs[i])) == 0)
+			return codecs[i];
+	return -EINVAL;
+}
+
+/* ============================== header =================================== */
+
+int batch_parse_header(const void *buf, size_t len, struct batch_header *out)
+{
+	const uint8_t *p = buf;
+	struct batch_header h;
+
+	if (!buf || !out)
+		return -EINVAL;
+	if (len < BATCH_LOG_OVERHEAD)
+		return -EAGAIN;
+	h.base_offset = (int64_t)batch_be64(p + OFF_BASE_OFFSET);
+	h.length = (int32_t)batch_be32(p + OFF_LENGTH);
+	if (h.length < BATCH_MIN_LENGTH)
+		return -EBADMSG;
+	/* A torn batch still has its magic byte if that much was written;
+	 * checking it early tells garbage from a partial write. */
+	if (len > OFF_MAGIC && (int8_t)p[OFF_MAGIC] != BATCH_MAGIC_V2)
+		return -EBADMSG;
+	if (len < (size_t)BATCH_LOG_OVERHEAD + (size_t)h.length) {
+		out->base_offset = h.base_offset;
+		out->length = h.length;
+		return -EAGAIN;
+	}
+	h.leader_epoch = (int32_t)batch_be32(p + OFF_LEADER_EPOCH);
+	h.magic = (int8_t)p[OFF_MAGIC];
+	h.crc = batch_be32(p + OFF_CRC);
+	h.attributes = (int16_t)get_be16(p + OFF_ATTRIBUTES);
+	h.last_offset_delta = (int32_t)batch_be32(p + OFF_LAST_OFFSET_DELTA);
+	h.base_timestamp = (int64_t)batch_be64(p + OFF_BASE_TIMESTAMP);
+	h.max_timestamp = (int64_t)batch_be64(p + OFF_MAX_TIMESTAMP);
+	h.producer_id = (int64_t)batch_be64(p + OFF_PRODUCER_ID);
+	h.producer_epoch = (int16_t)get_be16(p + OFF_PRODUCER_EPOCH);
+	h.base_sequence = (int32_t)batch_be32(p + OFF_BASE_SEQUENCE);
+	h.records_count = (int32_t)batch_be32(p + OFF_RECORDS_COUNT);
+	*out = h;
+	return 0;
+}
+
+int batch_check_crc(const void *batch, size_t len)
+{
+	struct batch_header h;
+	int rc = batch_parse_header(batch, len, &h);
+
+	if (rc == -EAGAIN)
+		return -EBADMSG;
+	if (rc < 0)
+		return rc;
+	const uint8_t *p = batch;
+	size_t end = (size_t)BATCH_LOG_OVERHEAD + (size_t)h.length;
+	if (crc32c(0, p + OFF_ATTRIBUTES, end - OFF_ATTRIBUTES) != h.crc)
+		return -EBADMSG;
+	return 0;
+}
+
+void batch_store_crc(void *batch, size_t len)
+{
+	uint8_t *p = batch;
+	put_be32(p + OFF_CRC, crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES));
+}
+
+void batch_set_base_offset(void *batch, int64_t base_offset)
+{
+	put_be64((uint8_t *)batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
+}
+
+/* =========================== decompression =============================== */
+
+/* An output buffer that grows by doubling up to hard_cap = limit + 1 bytes:
+ * filling it completely means the data is larger than limit. */
+struct outbuf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t hard_cap;
+};
+
+static void outbuf_init(struct outbuf *ob, size_t limit, size_t src_len)
+{
+	size_t initial = DECOMP_INITIAL_CAP;
+
+	ob->data = NULL;
+	ob->len = 0;
+	ob->cap = 0;
+	ob->hard_cap = limit < SIZE_MAX ? limit + 1 : SIZE_MAX;
+	if (src_len <= SIZE_MAX / 4 && src_len * 4 > initial)
+		initial = src_len * 4;
+	if (initial > ob->hard_cap)
+		initial = ob->hard_cap;
+	ob->cap = initial;      /* allocated lazily by outbuf_make_room */
+}
+
+/* Make sure len < cap with storage behind it.  -EMSGSIZE when full at
+ * hard_cap, -ENOMEM. */
+static int outbuf_make_room(struct outbuf *ob)
+{
+	if (ob->data && ob->len < ob->cap)
+		return 0;
+	size_t new_cap = ob->cap;
+	if (ob->data) {
+		if (ob->cap >= ob->hard_cap)
+			return -EMSGSIZE;
+		new_cap = ob->cap <= ob->hard_cap / 2 ? ob->cap * 2 :
+		          ob->hard_cap;
+	}
+	uint8_t *data = realloc(ob->data, new_cap);
+	if (!data)
+		return -ENOMEM;
+	ob->data = data;
+	ob->cap = new_cap;
+	return 0;
+}
+
+static int decompress_gzip(const uint8_t *src, size_t src_len,
+                           struct outbuf *ob)
+{
+	z_stream zs;
+	int rc;
+
+	if (src_len > UINT_MAX)
+		return -EMSGSIZE;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = (Bytef *)src;
+	zs.avail_in = (uInt)src_len;
+	for (;;) {
+		rc = outbuf_make_room(ob);
+		if (rc < 0)
+			goto out;
+		size_t room = ob->cap - ob->len;
+		if (room > UINT_MAX)
+			room = UINT_MAX;
+		zs.next_out = ob->data + ob->len;
+		zs.avail_out = (uInt)room;
+		int zrc = inflate(&zs, Z_NO_FLUSH);
+		ob->len += room - zs.avail_out;
+		if (zrc == Z_STREAM_END) {
+			if (zs.avail_in == 0) {
+				rc = 0;
+				goto out;
+			}
+			/* another gzip member follows */
+			if (inflateReset(&zs) != Z_OK) {
+				rc = -EBADMSG;
+				goto out;
+			}
+			continue;
+		}
+		if (zrc == Z_MEM_ERROR) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		/* Input gone and output not full: the stream is truncated. */
+		if (zs.avail_in == 0 && zs.avail_out > 0) {
+			rc = -EBADMSG;
+			goto out;
+		}
+	}
+out:
+	inflateEnd(&zs);
+	return rc;
+}
+
+static int decompress_lz4(const uint8_t *src, size_t src_len,
+                          struct outbuf *ob)
+{
+	LZ4F_dctx *dctx = NULL;
+	size_t in_pos = 0;
+	int rc;
+
+	if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
+		return -ENOMEM;
+	for (;;) {
+		rc = outbuf_make_room(ob);
+		if (rc < 0)
+			goto out;
+		size_t dst_size = ob->cap - ob->len;
+		size_t src_size = src_len - in_pos;
+		size_t hint = LZ4F_decompress(dctx, ob->data + ob->len,
+		                              &dst_size, src + in_pos,
+		                              &src_size, NULL);
+		if (LZ4F_isError(hint)) {
+			rc = -EBADMSG;
+			goto out;
+		}
+		ob->len += dst_size;
+		in_pos += src_size;
+		if (in_pos == src_len) {
+			if (hint == 0) {
+				rc = 0;     /* frame complete and flushed */
+				goto out;
+			}
+			if (ob->len < ob->cap) {
+				rc = -EBADMSG;  /* truncated frame */
+				goto out;
+			}
+		} else if (src_size == 0 && dst_size == 0 && ob->len < ob->cap) {
+			rc = -EBADMSG;  /* no progress with room and input */
+			goto out;
+		}
+	}
+out:
+	LZ4F_freeDecompressionContext(dctx);
+	return rc;
+}
+
+/* The largest zstd window we let a frame ask for: enough for max_bytes of
+ * output, never less than 2^23 (what libzstd's levels up to 19 use, so a
+ * streaming producer's frame is not refused under a small max_bytes), never
+ * more than 2^27 (libzstd's own default limit). */
+static int window_log_for(size_t limit)
+{
+	int wlog = ZSTD_WLOG_FLOOR;
+	while (wlog < ZSTD_WLOG_MAX && ((size_t)1 << wlog) < limit)
+		wlog++;
+	return wlog;
+}
+
+static int decompress_zstd(const uint8_t *src, size_t src_len, size_t limit,
+                           struct outbuf *ob)
+{
+	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_inBuffer in = { src, src_len, 0 };
+	int rc;
+
+	if (!ds)
+		return -ENOMEM;
+	if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax,
+	                                        window_log_for(limit)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		rc = outbuf_make_room(ob);
+		if (rc < 0)
+			goto out;
+		ZSTD_outBuffer outb = { ob->data + ob->len, ob->cap - ob->len, 0 };
+		size_t zrc = ZSTD_decompressStream(ds, &outb, &in);
+		if (ZSTD_isError(zrc)) {
+			ZSTD_ErrorCode code = ZSTD_getErrorCode(zrc);
+			if (code == ZSTD_error_frameParameter_windowTooLarge)
+				rc = -EMSGSIZE;
+			else if (code == ZSTD_error_memory_allocation)
+				rc = -ENOMEM;
+			else
+				rc = -EBADMSG;
+			goto out;
+		}
+		ob->len += outb.pos;
+		if (in.pos == in.size) {
+			if (zrc == 0) {
+				rc = 0;     /* last frame complete */
+				goto out;
+			}
+			if (outb.pos < outb.size) {
+				rc = -EBADMSG;  /* truncated frame */
+				goto out;
+			}
+		}
+	}
+out:
+	ZSTD_freeDStream(ds);
+	return rc;
+}
+
+/* Decompress the records section into a new buffer of at most limit bytes.
+ * On success *out owns the buffer (NULL when the output is empty). */
+static int decompress_records(int codec, const uint8_t *src, size_t src_len,
+                              size_t limit, uint8_t **out, size_t *out_len)
+{
+	struct outbuf ob;
+	int rc;
+
+	outbuf_init(&ob, limit, src_len);
+	switch (codec) {
+	case CODEC_GZIP:
+		rc = decompress_gzip(src, src_len, &ob);
+		break;
+	case CODEC_LZ4:
+		rc = decompress_lz4(src, src_len, &ob);
+		break;
+	case CODEC_ZSTD:
+		rc = decompress_zstd(src, src_len, limit, &ob);
+		break;
+	default:
+		rc = -ENOTSUP;
+		break;
+	}
+	if (rc == 0 && ob.len > limit)
+		rc = -EMSGSIZE;
+	if (rc < 0) {
+		free(ob.data);
+		return rc;
+	}
+	*out = ob.data;
+	*out_len = ob.len;
+	return 0;
+}
+
+/* ============================== records ================================== */
+
+/* Skip a length-prefixed field; len_out gets the length (-1 = null). */
+static int read_field(struct cursor *c, bool nullable, const uint8_t **data,
+                      int32_t *len_out)
+{
+	int32_t flen;
+	int rc = read_varint(c, &flen);
+
+	if (rc < 0)
+		return rc;
+	if (flen < -1 || (flen == -1 && !nullable))
+		return -EBADMSG;
+	if (flen == -1) {
+		*data = NULL;
+		*len_out = -1;
+		return 0;
+	}
+	if ((size_t)flen > c->len - c->pos)
+		return -EBADMSG;
+	*data = c->p + c->pos;
+	*len_out = flen;
+	c->pos += (size_t)flen;
+	return 0;
+}
+
+/* Parse the record at sec->pos into *r (offset and timestamp are left as
+ * deltas in r->offset and r->timestamp for the caller to resolve). */
+static int parse_record(struct cursor *sec, struct record *r)
+{
+	int32_t body_len;
+	int rc = read_varint(sec, &body_len);
+
+	if (rc < 0)
+		return rc;
+	if (body_len < RECORD_MIN_BODY ||
+	    (size_t)body_len > sec->len - sec->pos)
+		return -EBADMSG;
+
+	struct cursor c = { sec->p + sec->pos, (size_t)body_len, 0 };
+	int64_t ts_delta;
+	int32_t offset_delta, header_count;
+
+	c.pos++;    /* attributes: unused */
+	if ((rc = read_varlong(&c, &ts_delta)) < 0 ||
+	    (rc = read_varint(&c, &offset_delta)) < 0 ||
+	    (rc = read_field(&c, true, &r->key, &r->key_len)) < 0 ||
+	    (rc = read_field(&c, true, &r->value, &r->value_len)) < 0 ||
+	    (rc = read_varint(&c, &header_count)) < 0)
+		return rc;
+	if (header_count < 0 ||
+	    (size_t)header_count > (c.len - c.pos) / HEADER_MIN_SIZE)
+		return -EBADMSG;
+
+	size_t headers_start = c.pos;
+	for (int32_t i = 0; i < header_count; i++) {
+		const uint8_t *data;
+		int32_t flen;
+		if ((rc = read_field(&c, false, &data, &flen)) < 0 ||
+		    (rc = read_field(&c, true, &data, &flen)) < 0)
+			return rc;
+	}
+	if (c.pos != c.len)
+		return -EBADMSG;    /* bytes left inside the record */
+
+	r->offset = offset_delta;
+	r->timestamp = ts_delta;
+	r->header_count = header_count;
+	r->headers = c.p + headers_start;
+	r->headers_len = c.len - headers_start;
+	sec->pos += (size_t)body_len;
+	return 0;
+}
+
+int record_next_header(const struct record *r, size_t *pos,
+                       const uint8_t **key, int32_t *key_len,
+                       const uint8_t **val, int32_t *val_len)
+{
+	if (!r || !pos)
+		return -EINVAL;
+	if (*pos >= r->headers_len)
+		return *pos == r->headers_len ? 0 : -EBADMSG;
+
+	struct cursor c = { r->headers, r->headers_len, *pos };
+	const uint8_t *k, *v;
+	int32_t klen, vlen;
+	int rc;
+
+	if ((rc = read_field(&c, false, &k, &klen)) < 0 ||
+	    (rc = read_field(&c, true, &v, &vlen)) < 0)
+		return rc;
+	*key = k;
+	*key_len = klen;
+	*val = v;
+	*val_len = vlen;
+	*pos = c.pos;
+	return 1;
+}
+
+/* ============================== decode =================================== */
+
+int batch_decode(const void *batch, size_t len, size_t max_bytes,
+                 struct batch_decoded *out)
+{
+	const uint8_t *p = batch;
+	struct batch_header h;
+	uint8_t *buf = NULL;
+	size_t buf_len = 0;
+	struct record *recs = NULL;
+	int rc;
+
+	if (!batch || !out)
+		return -EINVAL;
+	rc = batch_parse_header(batch, len, &h);
+	if (rc == -EAGAIN)
+		return -EBADMSG;    /* the caller says this is the whole batch */
+	if (rc < 0)
+		return rc;
+	size_t batch_len = (size_t)BATCH_LOG_OVERHEAD + (size_t)h.length;
+	if (crc32c(0, p + OFF_ATTRIBUTES, batch_len - OFF_ATTRIBUTES) != h.crc)
+		return -EBADMSG;
+
+	int codec = h.attributes & BATCH_ATTR_CODEC_MASK;
+	if (codec == CODEC_SNAPPY)
+		return -ENOTSUP;
+	if (codec != CODEC_NONE && codec != CODEC_GZIP && codec != CODEC_LZ4 &&
+	    codec != CODEC_ZSTD)
+		return -EBADMSG;
+
+	bool control = (h.attributes & BATCH_ATTR_CONTROL) != 0;
+	int64_t last_offset;
+	if (h.base_offset < 0 || h.last_offset_delta < 0 ||
+	    h.records_count < 0 ||
+	    __builtin_add_overflow(h.base_offset, (int64_t)h.last_offset_delta,
+	                           &last_offset))
+		return -EBADMSG;
+	if (control ? (int64_t)h.records_count > (int64_t)h.last_offset_delta + 1
+	            : (int64_t)h.records_count != (int64_t)h.last_offset_delta + 1)
+		return -EBADMSG;
+
+	const uint8_t *section = p + BATCH_HEADER_SIZE;
+	size_t section_len = batch_len - BATCH_HEADER_SIZE;
+	if (codec == CODEC_NONE) {
+		if (section_len > max_bytes)
+			return -EMSGSIZE;
+	} else {
+		rc = decompress_records(codec, section, section_len, max_bytes,
+		                        &buf, &buf_len);
+		if (rc < 0)
+			return rc;
+		section = buf;
+		section_len = buf_len;
+	}
+
+	size_t count = (size_t)h.records_count;
+	if (count > section_len / RECORD_MIN_SIZE) {
+		rc = -EBADMSG;
+		goto fail;
+	}
+	if (count > max_bytes / sizeof(struct record)) {
+		rc = -EMSGSIZE;
+		goto fail;
+	}
+	if (count > 0) {
+		recs = calloc(count, sizeof(*recs));
+		if (!recs) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+
+	struct cursor sec = { section, section_len, 0 };
+	int64_t prev_delta = -1;
+	bool log_append_time = (h.attributes & BATCH_ATTR_LOG_APPEND_TIME) != 0;
+	for (size_t i = 0; i < count; i++) {
+		struct record *r = &recs[i];
+		rc = parse_record(&sec, r);
+		if (rc < 0)
+			goto fail;
+		int64_t delta = r->offset;
+		if (delta <= prev_delta || delta > h.last_offset_delta ||
+		    (!control && delta != (int64_t)i)) {
+			rc = -EBADMSG;
+			goto fail;
+		}
+		prev_delta = delta;
+		r->offset = h.base_offset + delta;   /* <= last_offset: no overflow */
+		if (log_append_time) {
+			r->timestamp = h.max_timestamp;
+		} else if (__builtin_add_overflow(h.base_timestamp, r->timestamp,
+		                                  &r->timestamp)) {
+			rc = -EBADMSG;
+			goto fail;
+		}
+	}
+	if (sec.pos != sec.len) {
+		rc = -EBADMSG;      /* bytes after the last record */
+		goto fail;
+	}
+
+	out->h = h;
+	out->recs = recs;
+	out->nrecs = count;
+	out->buf = buf;
+	out->buf_len = buf_len;
+	return 0;
+
+fail:
+	free(recs);
+	free(buf);
+	return rc;
+}
+
+void batch_decoded_free(struct batch_decoded *b)
+{
+	if (!b)
+		return;
+	free(b->recs);
+	free(b->buf);
+	b->recs = NULL;
+	b->nrecs = 0;
+	b->buf = NULL;
+	b->buf_len = 0;
+}
+
+/* ============================== encode =================================== */
+
+void batch_encode_params_init(struct batch_encode_params *p,
+                              int64_t base_offset, int codec, int64_t now_ms)
+{
+	memset(p, 0, sizeof(*p));
+	p->base_offset = base_offset;
+	p->codec = codec;
+	p->now_ms = now_ms;
+	p->leader_epoch = 0;
+	p->producer_id = -1;
+	p->producer_epoch = -1;
+	p->base_sequence = -1;
+	p->headers = NULL;
+	p->header_counts = NULL;
+}
+
+static inline int64_t rec_timestamp(const struct rec_in *r, int64_t now_ms)
+{
+	return r->timestamp < 0 ? now_ms : r->timestamp;
+}
+
+/* Size of a record's body (after its Length varint) into *size.  -EINVAL
+ * for invalid lengths or pointers, -EMSGSIZE when it would not fit an
+ * int32. */
+static int record_body_size(const struct rec_in *r, int64_t ts_delta,
+                            int32_t offset_delta,
+                            const struct batch_rec_header *hdrs,
+                            int32_t header_count, int64_t *size_out)
+{
+	uint64_t size = 1;  /* attributes */
+
+	if (r->key_len < -1 || r->value_len < -1 || header_count < 0 ||
+	    (header_count > 0 && !hdrs))
+		return -EINVAL;
+	if ((r->key_len > 0 && !r->key) || (r->value_len > 0 && !r->value))
+		return -EINVAL;
+	size += varlong_size(ts_delta) + varlong_size(offset_delta);
+	size += varlong_size(r->key_len) + (r->key_len > 0 ? (uint64_t)r->key_len : 0);
+	size += varlong_size(r->value_len) + (r->value_len > 0 ? (uint64_t)r->value_len : 0);
+	size += varlong_size(header_count);
+	for (int32_t i = 0; i < header_count; i++) {
+		const struct batch_rec_header *hd = &hdrs[i];
+		if (hd->key_len < 0 || hd->value_len < -1 ||
+		    (hd->key_len > 0 && !hd->key) ||
+		    (hd->value_len > 0 && !hd->value))
+			return -EINVAL;
+		size += varlong_size(hd->key_len) + (uint64_t)hd->key_len;
+		size += varlong_size(hd->value_len) +
+		        (hd->value_len > 0 ? (uint64_t)hd->value_len : 0);
+		if (size > INT32_MAX)
+			return -EMSGSIZE;
+	}
+	if (size > INT32_MAX)
+		return -EMSGSIZE;
+	*size_out = (int64_t)size;
+	return 0;
+}
+
+static uint8_t *put_bytes(uint8_t *dst, const void *src, int32_t len)
+{
+	dst = put_varlong(dst, len);
+	if (len > 0) {
+		memcpy(dst, src, (size_t)len);
+		dst += len;
+	}
+	return dst;
+}
+
+/* Write the records (uncompressed) into dst, which has room for exactly
+ * the size computed by records_size(). */
+static void write_records(uint8_t *dst, const struct rec_in *recs, size_t n,
+                          const struct batch_encode_params *p,
+                          int64_t base_ts, const int64_t *body_sizes)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct rec_in *r = &recs[i];
+		int32_t hcount = p->header_counts ? p->header_counts[i] : 0;
+		const struct batch_rec_header *hdrs =
+			p->headers ? p->headers[i] : NULL;
+
+		dst = put_varlong(dst, body_sizes[i]);
+		*dst++ = 0;     /* attributes */
+		dst = put_varlong(dst, rec_timestamp(r, p->now_ms) - base_ts);
+		dst = put_varlong(dst, (int64_t)i);
+		dst = put_bytes(dst, r->key, r->key_len);
+		dst = put_bytes(dst, r->value, r->value_len);
+		dst = put_varlong(dst, hcount);
+		for (int32_t k = 0; k < hcount; k++) {
+			dst = put_bytes(dst, hdrs[k].key, hdrs[k].key_len);
+			dst = put_bytes(dst, hdrs[k].value, hdrs[k].value_len);
+		}
+	}
+}
+
+/* Compress src into dst (capacity *dst_len); *dst_len gets the size. */
+static int compress_lz4(const uint8_t *src, size_t src_len, uint8_t *dst,
+                        size_t *dst_len)
+{
+	LZ4F_preferences_t prefs;
+
+	memset(&prefs, 0, sizeof(prefs));
+	prefs.frameInfo.blockSizeID = LZ4F_max64KB;
+	prefs.frameInfo.blockMode = LZ4F_blockIndependent;
+	prefs.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum;
+	prefs.frameInfo.blockChecksumFlag = LZ4F_noBlockChecksum;
+	prefs.frameInfo.contentSize = 0;
+	prefs.compressionLevel = 0;
+	size_t n = LZ4F_compressFrame(dst, *dst_len, src, src_len, &prefs);
+	if (LZ4F_isError(n))
+		return -EIO;
+	*dst_len = n;
+	return 0;
+}
+
+static size_t lz4_bound(size_t src_len)
+{
+	LZ4F_preferences_t prefs;
+
+	memset(&prefs, 0, sizeof(prefs));
+	prefs.frameInfo.blockSizeID = LZ4F_max64KB;
+	prefs.frameInfo.blockMode = LZ4F_blockIndependent;
+	return LZ4F_compressFrameBound(src_len, &prefs);
+}
+
+int batch_encode_ex(const struct rec_in *recs, size_t n,
+                    const struct batch_encode_params *p,
+                    uint8_t **out, size_t *out_len)
+{
+	int64_t *body_sizes = NULL;
+	uint8_t *plain = NULL, *batch = NULL;
+	int rc;
+
+	if (!recs || !p || !out || !out_len || n == 0 || n > INT32_MAX ||
+	    p->base_offset < 0 || p->base_offset > INT64_MAX - (int64_t)(n - 1))
+		return -EINVAL;
+	if (p->codec != CODEC_NONE && p->codec != CODEC_LZ4 &&
+	    p->codec != CODEC_ZSTD)
+		return -ENOTSUP;
+
+	body_sizes = malloc(n * sizeof(*body_sizes));
+	if (!body_sizes)
+		return -ENOMEM;
+
+	/* Pass 1: timestamps and sizes. */
+	int64_t base_ts = rec_timestamp(&recs[0], p->now_ms);
+	int64_t max_ts = base_ts;
+	uint64_t records_len = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t ts = rec_timestamp(&recs[i], p->now_ms), ts_delta;
+		int32_t hcount = p->header_counts ? p->header_counts[i] : 0;
+		const struct batch_rec_header *hdrs =
+			p->headers ? p->headers[i] : NULL;
+		if (__builtin_sub_overflow(ts, base_ts, &ts_delta)) {
+			rc = -EINVAL;
+			goto out;
+		}
+		if (ts > max_ts)
+			max_ts = ts;
+		int64_t body;
+		rc = record_body_size(&recs[i], ts_delta, (int32_t)i, hdrs,
+		                      hcount, &body);
+		if (rc < 0)
+			goto out;
+		body_sizes[i] = body;
+		records_len += uvarint_size(zigzag64(body)) + (uint64_t)body;
+		if (records_len > INT32_MAX) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+	}
+
+	/* Pass 2: the records, straight into the batch when uncompressed. */
+	size_t section_cap;
+	if (p->codec == CODEC_NONE) {
+		section_cap = (size_t)records_len;
+	} else {
+		plain = malloc(records_len ? (size_t)records_len : 1);
+		if (!plain) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		write_records(plain, recs, n, p, base_ts, body_sizes);
+		section_cap = p->codec == CODEC_LZ4 ?
+		              lz4_bound((size_t)records_len) :
+		              ZSTD_compressBound((size_t)records_len);
+		if (p->codec == CODEC_ZSTD && ZSTD_isError(section_cap)) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+	}
+	batch = malloc(BATCH_HEADER_SIZE + section_cap);
+	if (!batch) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	size_t section_len = section_cap;
+	if (p->codec == CODEC_NONE) {
+		write_records(batch + BATCH_HEADER_SIZE, recs, n, p, base_ts,
+		              body_sizes);
+	} else if (p->codec == CODEC_LZ4) {
+		rc = compress_lz4(plain, (size_t)records_len,
+		                  batch + BATCH_HEADER_SIZE, &section_len);
+		if (rc < 0)
+			goto out;
+	} else {
+		size_t zn = ZSTD_compress(batch + BATCH_HEADER_SIZE, section_cap,
+		                          plain, (size_t)records_len, ZSTD_LEVEL);
+		if (ZSTD_isError(zn)) {
+			rc = ZSTD_getErrorCode(zn) == ZSTD_error_memory_allocation ?
+			     -ENOMEM : -EIO;
+			goto out;
+		}
+		section_len = zn;
+	}
+	size_t total = BATCH_HEADER_SIZE + section_len;
+	if (total - BATCH_LOG_OVERHEAD > INT32_MAX) {
+		rc = -EMSGSIZE;
+		goto out;
+	}
+
+	put_be64(batch + OFF_BASE_OFFSET, (uint64_t)p->base_offset);
+	put_be32(batch + OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+	put_be32(batch + OFF_LEADER_EPOCH, (uint32_t)p->leader_epoch);
+	batch[OFF_MAGIC] = BATCH_MAGIC_V2;
+	put_be16(batch + OFF_ATTRIBUTES, (uint16_t)p->codec);
+	put_be32(batch + OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
+	put_be64(batch + OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
+	put_be64(batch + OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+	put_be64(batch + OFF_PRODUCER_ID, (uint64_t)p->producer_id);
+	put_be16(batch + OFF_PRODUCER_EPOCH, (uint16_t)p->producer_epoch);
+	put_be32(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
+	put_be32(batch + OFF_RECORDS_COUNT, (uint32_t)n);
+	batch_store_crc(batch, total);
+
+	if (total < BATCH_HEADER_SIZE + section_cap) {
+		uint8_t *shrunk = realloc(batch, total);
+		if (shrunk)
+			batch = shrunk;
+	}
+	*out = batch;
+	*out_len = total;
+	batch = NULL;
+	rc = 0;
+out:
+	free(batch);
+	free(plain);
+	free(body_sizes);
+	return rc;
+}
+
+int batch_encode(const struct rec_in *recs, size_t n, int64_t base_offset,
+                 int codec, int64_t now_ms, uint8_t **out, size_t *out_len)
+{
+	struct batch_encode_params p;
+
+	batch_encode_params_init(&p, base_offset, codec, now_ms);
+	return batch_encode_ex(recs, n, &p, out, out_len);
+}

@@ -1,0 +1,872 @@
+/*
+ * config.c - the daemon's configuration: one declarative table, an INI
+ * parser on top of inih, --set overrides and cross-field checks.
+ *
+ * Design
+ * ------
+ * Every setting is one row of cfg_keys[]: section, key, value type, default
+ * (as text, parsed by the same code as the file, so a default can never
+ * disagree with its own bounds), bounds, the key's name inside
+ * [topic.NAME] sections when it is a per-topic setting, and where the value
+ * lands (an offset into struct topic_config for per-topic keys, into struct
+ * fsv_config otherwise).  Nothing else in the program knows key names.
+ *
+ * Sources, in order of precedence (later wins):
+ *   embedded defaults  <  the INI file (-c)  <  --set SECTION.KEY=VALUE.
+ * A [topic.NAME] section (or --set topic.NAME.KEY=V) records only the keys
+ * it gives (a bit mask per topic); the effective settings of a topic are
+ * computed when asked (fsv_config_topic): the global defaults, then the
+ * topic's keys.  So [storage] may come after [topic.x] in the file.
+ *
+ * Errors are fatal and precise: an unknown section, an unknown key, a value
+ * that does not parse, a value out of bounds, a line longer than the parser
+ * buffer, a bad topic name in a section header: fsv_config_load stops at the
+ * first one and says "FILE:LINE: [SECTION] KEY: why".
+ *
+ * inih details.  Debian's libinih has a fixed line buffer (ini_max_line) and
+ * silently splits longer lines; it also treats indented lines as
+ * continuations of the previous value.  So we feed it through our own
+ * reader (cfg_reader): it counts lines (the handler has no line number in
+ * this build), refuses lines that do not fit the buffer, strips leading
+ * blanks (an indented "key = v" is a key, not a continuation) and checks
+ * section headers itself, so even an empty [bogus] section is refused.
+ *
+ * Not thread-safe: built once by main() before any thread starts.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "fs.h"
+
+/* ============================== the table ================================ */
+
+enum cfg_type {
+	CT_INT,         /* plain integer */
+	CT_SIZE,        /* bytes: integer with optional K/M/G/T (binary) suffix */
+	CT_MS,          /* milliseconds: integer with optional ms/s/min/h/d */
+	CT_BOOL,        /* true/false/yes/no/on/off/1/0 */
+	CT_PATH,        /* a non-empty path */
+	CT_CODEC,       /* none | lz4 | zstd */
+	CT_FRAMING,     /* lines | writes */
+	CT_LISTEN,      /* host:port */
+	CT_HOST,        /* host or host:port, may be empty */
+};
+
+struct cfg_key {
+	const char *section;    /* "storage", "fs" or "net" */
+	const char *key;
+	const char *topic_key;  /* key in [topic.NAME], NULL if global only */
+	enum cfg_type type;
+	const char *def;        /* default, as it would be written in the file */
+	int64_t min, max;       /* bounds for the numeric types */
+	size_t offset;          /* into struct topic_config when topic_key,
+	                           else into struct fsv_config */
+	size_t size;            /* size of the field */
+	const char *doc;
+};
+
+#define TC(f) offsetof(struct topic_config, f), sizeof(((struct topic_config *)0)->f)
+#define FC(f) offsetof(struct fsv_config, f), sizeof(((struct fsv_config *)0)->f)
+#define KiB 1024LL
+#define MiB (1024LL * 1024)
+#define GiB (1024LL * 1024 * 1024)
+#define DAY_MS (24LL * 3600 * 1000)
+
+static const struct cfg_key cfg_keys[] = {
+	/* [storage] */
+	{ "storage", "data_dir", NULL, CT_PATH, "/var/lib/topicfs", 0, 0,
+	  FC(data_dir), "directory holding the logs (created if missing)" },
+	{ "storage", "segment_bytes", "segment_bytes", CT_SIZE, "1073741824",
+	  1 * KiB, 1 * GiB, TC(segment_bytes), "roll a segment at this size" },
+	{ "storage", "segment_ms", "segment_ms", CT_MS, "604800000",
+	  1000, 100 * 365 * DAY_MS, TC(segment_ms), "roll a segment this old" },
+	{ "storage", "index_interval_bytes", "index_interval_bytes", CT_SIZE,
+	  "4096", 0, 16 * MiB, TC(index_interval_bytes),
+	  "bytes between sparse index entries" },
+	{ "storage", "retention_bytes", "retention_bytes", CT_SIZE, "-1",
+	  -1, INT64_MAX, TC(retention_bytes),
+	  "per-partition size bound, -1 = unlimited" },
+	{ "storage", "retention_ms", "retention_ms", CT_MS, "604800000",
+	  -1, INT64_MAX, TC(retention_ms), "age bound, -1 = unlimited" },
+	{ "storage", "flush_messages", "flush_messages", CT_INT, "0",
+	  0, INT64_MAX, TC(flush_messages), "fsync every N records, 0 = never" },
+	{ "storage", "flush_ms", "flush_ms", CT_MS, "0",
+	  0, INT64_MAX, TC(flush_ms), "fsync within this time, 0 = never" },
+	{ "storage", "compression", "compression", CT_CODEC, "none", 0, 0,
+	  TC(codec), "batch codec of new topics: none, lz4, zstd" },
+	{ "storage", "batch_bytes", "batch_bytes", CT_SIZE, "1048576",
+	  1 * KiB, 64 * MiB, TC(batch_bytes), "max uncompressed bytes per batch" },
+	{ "storage", "linger_ms", "linger_ms", CT_MS, "0",
+	  0, 60000, TC(linger_ms), "wait this long to fill a batch" },
+	{ "storage", "max_message_bytes", "max_message_bytes", CT_SIZE,
+	  "1048576", 1 * KiB, 1 * GiB, TC(max_message_bytes),
+	  "largest batch accepted from a producer" },
+	{ "storage", "max_decompressed_bytes", NULL, CT_SIZE, "67108864",
+	  64 * KiB, 1 * GiB, FC(max_decompressed_bytes),
+	  "bound on one decompressed batch" },
+	/* [fs] */
+	{ "fs", "mountpoint", NULL, CT_PATH, "/mnt/topics", 0, 0,
+	  FC(mountpoint), "where to mount (created if missing)" },
+	{ "fs", "framing", "framing", CT_FRAMING, "lines", 0, 0, TC(framing),
+	  "lines: a record per line; writes: a record per write(2)" },
+	{ "fs", "default_partitions", "partitions", CT_INT, "1", 1, 100000,
+	  TC(partitions), "partitions of a topic made by mkdir" },
+	{ "fs", "allow_other", NULL, CT_BOOL, "false", 0, 0, FC(allow_other),
+	  "let other users in (adds default_permissions)" },
+	{ "fs", "allow_delete", NULL, CT_BOOL, "false", 0, 0, FC(allow_delete),
+	  "rmdir deletes a topic and its data" },
+	/* [net] */
+	{ "net", "enabled", NULL, CT_BOOL, "true", 0, 0, FC(net_enabled),
+	  "run the Kafka-protocol TCP server" },
+	{ "net", "listen", NULL, CT_LISTEN, "127.0.0.1:9092", 0, 0, FC(listen),
+	  "address to listen on" },
+	{ "net", "advertised_host", NULL, CT_HOST, "", 0, 0,
+	  FC(advertised_host), "host[:port] given to clients, empty = listen" },
+	{ "net", "max_connections", NULL, CT_INT, "1024", 1, 1000000,
+	  FC(max_connections), "connections beyond this are refused" },
+	{ "net", "max_request_bytes", NULL, CT_SIZE, "104857600", 1 * KiB,
+	  1 * GiB, FC(max_request_bytes), "largest request accepted" },
+	{ "net", "idle_timeout_ms", NULL, CT_MS, "600000", 1000, INT32_MAX,
+	  FC(idle_timeout_ms), "close connections idle this long" },
+	{ "net", "request_timeout_ms", NULL, CT_MS, "30000", 100, INT32_MAX,
+	  FC(request_timeout_ms), "a request must arrive whole within this" },
+	{ "net", "auto_create_topics", NULL, CT_BOOL, "false", 0, 0,
+	  FC(auto_create_topics), "Metadata/Produce create unknown topics" },
+};
+
+#define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+_Static_assert(CFG_NKEYS <= 64, "set_mask is 64 bits");
+
+/* ============================== value parsing ============================ */
+
+/* Each parser returns 0 or -EINVAL with a reason in why[]. */
+
+static int parse_int_suffix(const char *s, enum cfg_type type, int64_t *out,
+                            char *why, size_t whylen)
+{
+	const char *p = s;
+	char *end;
+	long long v;
+	int64_t mult = 1;
+
+	errno = 0;
+	v = strtoll(p, &end, 10);
+	if (end == p || (!isdigit((unsigned char)*p) && *p != '-' && *p != '+')) {
+		snprintf(why, whylen, "value '%s' is not a number", s);
+		return -EINVAL;
+	}
+	if (errno == ERANGE) {
+		snprintf(why, whylen, "value '%s' is too large", s);
+		return -EINVAL;
+	}
+	if (*end) {
+		const char *suf = end;
+		if (type == CT_SIZE) {
+			if (!strcasecmp(suf, "k") || !strcasecmp(suf, "kb") || !strcasecmp(suf, "kib"))
+				mult = KiB;
+			else if (!strcasecmp(suf, "m") || !strcasecmp(suf, "mb") || !strcasecmp(suf, "mib"))
+				mult = MiB;
+			else if (!strcasecmp(suf, "g") || !strcasecmp(suf, "gb") || !strcasecmp(suf, "gib"))
+				mult = GiB;
+			else if (!strcasecmp(suf, "t") || !strcasecmp(suf, "tb") || !strcasecmp(suf, "tib"))
+				mult = 1024 * GiB;
+			else
+				mult = 0;
+		} else if (type == CT_MS) {
+			if (!strcmp(suf, "ms"))
+				mult = 1;
+			else if (!strcmp(suf, "s"))
+				mult = 1000;
+			else if (!strcmp(suf, "min"))
+				mult = 60 * 1000;
+			else if (!strcmp(suf, "h"))
+				mult = 3600 * 1000;
+			else if (!strcmp(suf, "d"))
+				mult = DAY_MS;
+			else
+				mult = 0;
+		} else {
+			mult = 0;
+		}
+		if (mult == 0) {
+			snprintf(why, whylen, "value '%s' is not a number%s", s,
+			         type == CT_SIZE ? " (suffixes: K, M, G, T)" :
+			         type == CT_MS ? " (suffixes: ms, s, min, h, d)" : "");
+			return -EINVAL;
+		}
+	}
+	if (mult != 1 && (v > INT64_MAX / mult || v < INT64_MIN / mult)) {
+		snprintf(why, whylen, "value '%s' is too large", s);
+		return -EINVAL;
+	}
+	*out = (int64_t)v * mult;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Split "host:port" ("[v6]:port" too).  port_required: the port must be
+ * there.  *port = -1 when absent. */
+static int parse_hostport(const char *s, bool port_required, char *host,
+                          size_t hostlen, int *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close)
+			return -EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (close[1] && !colon)
+			return -EINVAL;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon)
+			return -EINVAL;         /* bare IPv6 needs brackets */
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return -EINVAL;
+	for (size_t i = 0; i < hl; i++)
+		if (!isalnum((unsigned char)h[i]) && !strchr(".-_:", h[i]))
+			return -EINVAL;
+	if (colon) {
+		int64_t v;
+		if (fsv_parse_u64(colon + 1, &v) || v > 65535)
+			return -EINVAL;
+		*port = (int)v;
+	} else {
+		if (port_required)
+			return -EINVAL;
+		*port = -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	return 0;
+}
+
+int fsv_parse_u64(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	if (!*s)
+		return -EINVAL;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static void store_int(void *field, size_t size, int64_t v)
+{
+	if (size == sizeof(int64_t)) {
+		int64_t x = v;
+		memcpy(field, &x, sizeof x);
+	} else {
+		int32_t x = (int32_t)v;
+		memcpy(field, &x, sizeof x);
+	}
+}
+
+/* Parse value for key k into base + k->offset.  0 or -EINVAL (why set). */
+static int cfg_parse_value(const struct cfg_key *k, const char *value,
+                           void *base, char *why, size_t whylen)
+{
+	void *field = (char *)base + k->offset;
+	int64_t v;
+	bool b;
+	int rc;
+
+	switch (k->type) {
+	case CT_INT:
+	case CT_SIZE:
+	case CT_MS:
+		rc = parse_int_suffix(value, k->type, &v, why, whylen);
+		if (rc)
+			return rc;
+		if (v < k->min || v > k->max) {
+			snprintf(why, whylen, "value %s out of range (%" PRId64
+			         " .. %" PRId64 ")", value, k->min, k->max);
+			return -EINVAL;
+		}
+		store_int(field, k->size, v);
+		return 0;
+	case CT_BOOL:
+		if (parse_bool(value, &b)) {
+			snprintf(why, whylen, "value '%s' is not a boolean "
+			         "(true/false, yes/no, on/off, 1/0)", value);
+			return -EINVAL;
+		}
+		*(bool *)field = b;
+		return 0;
+	case CT_PATH:
+		if (!*value) {
+			snprintf(why, whylen, "empty path");
+			return -EINVAL;
+		}
+		for (const char *p = value; *p; p++) {
+			if (iscntrl((unsigned char)*p)) {
+				snprintf(why, whylen, "control character in path");
+				return -EINVAL;
+			}
+		}
+		if (strlen(value) >= k->size) {
+			snprintf(why, whylen, "path longer than %zu bytes", k->size - 1);
+			return -EINVAL;
+		}
+		strcpy(field, value);
+		return 0;
+	case CT_CODEC:
+		if (!strcmp(value, "none"))
+			v = CODEC_NONE;
+		else if (!strcmp(value, "lz4"))
+			v = CODEC_LZ4;
+		else if (!strcmp(value, "zstd"))
+			v = CODEC_ZSTD;
+		else {
+			snprintf(why, whylen, "value '%s' is not a codec (none, lz4, zstd)",
+			         value);
+			return -EINVAL;
+		}
+		store_int(field, k->size, v);
+		return 0;
+	case CT_FRAMING:
+		if (!strcmp(value, "lines"))
+			v = FRAMING_LINES;
+		else if (!strcmp(value, "writes"))
+			v = FRAMING_WRITES;
+		else {
+			snprintf(why, whylen, "value '%s' is not a framing (lines, writes)",
+			         value);
+			return -EINVAL;
+		}
+		store_int(field, k->size, v);
+		return 0;
+	case CT_LISTEN:
+	case CT_HOST: {
+		char host[256];
+		int port;
+		if (k->type == CT_HOST && !*value) {
+			*(char *)field = '\0';
+			return 0;
+		}
+		if (strlen(value) >= k->size ||
+		    parse_hostport(value, k->type == CT_LISTEN, host, sizeof host, &port)) {
+			snprintf(why, whylen, "value '%s' is not %s", value,
+			         k->type == CT_LISTEN ? "host:port (port 0..65535)" :
+			         "host or host:port");
+			return -EINVAL;
+		}
+		strcpy(field, value);
+		return 0;
+	}
+	}
+	snprintf(why, whylen, "internal error: unknown type");
+	return -EINVAL;
+}
+
+/* ============================== lookups ================================== */
+
+static const struct cfg_key *cfg_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++)
+		if (!strcmp(cfg_keys[i].section, section) && !strcmp(cfg_keys[i].key, key))
+			return &cfg_keys[i];
+	return NULL;
+}
+
+static const struct cfg_key *cfg_find_topic(const char *key)
+{
+	for (size_t i = 0; i < CFG_NKEYS; i++)
+		if (cfg_keys[i].topic_key && !strcmp(cfg_keys[i].topic_key, key))
+			return &cfg_keys[i];
+	return NULL;
+}
+
+/* Kafka's topic name rule, kept here so config does not need a store. */
+static bool topic_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 1 || n > 249 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+			return false;
+	return true;
+}
+
+static bool section_known(const char *s)
+{
+	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net");
+}
+
+static struct fsv_topic_override *cfg_topic(struct fsv_config *cfg,
+                                            const char *name, int line)
+{
+	for (size_t i = 0; i < cfg->ntopics; i++)
+		if (!strcmp(cfg->topics[i].name, name))
+			return &cfg->topics[i];
+	struct fsv_topic_override *t = realloc(cfg->topics,
+	                                       (cfg->ntopics + 1) * sizeof *t);
+	if (!t)
+		return NULL;
+	cfg->topics = t;
+	t = &cfg->topics[cfg->ntopics++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->line = line;
+	topic_config_defaults(&t->values);
+	return t;
+}
+
+/* Check a section name: 0, or -EINVAL with why set. */
+static int cfg_check_section(const char *section, char *why, size_t whylen)
+{
+	if (section_known(section))
+		return 0;
+	if (!strncmp(section, "topic.", 6)) {
+		if (topic_name_ok(section + 6))
+			return 0;
+		snprintf(why, whylen, "[%s]: invalid topic name '%s' (1..249 of "
+		         "A-Z a-z 0-9 . _ -, not . or ..)", section, section + 6);
+		return -EINVAL;
+	}
+	snprintf(why, whylen, "[%s]: unknown section (storage, fs, net, "
+	         "topic.NAME)", section);
+	return -EINVAL;
+}
+
+/* Apply section/key/value.  line is for per-topic bookkeeping.  0 or
+ * -EINVAL with why set to "[SECTION] KEY: reason". */
+static int cfg_apply(struct fsv_config *cfg, const char *section,
+                     const char *key, const char *value, int line,
+                     char *why, size_t whylen)
+{
+	char reason[400];
+	const struct cfg_key *k;
+	int rc;
+
+	rc = cfg_check_section(section, why, whylen);
+	if (rc)
+		return rc;
+	if (!strncmp(section, "topic.", 6)) {
+		k = cfg_find_topic(key);
+		if (!k) {
+			snprintf(why, whylen, "[%s] %s: unknown per-topic key", section, key);
+			return -EINVAL;
+		}
+		struct fsv_topic_override *t = cfg_topic(cfg, section + 6, line);
+		if (!t) {
+			snprintf(why, whylen, "[%s] %s: out of memory", section, key);
+			return -ENOMEM;
+		}
+		rc = cfg_parse_value(k, value, &t->values, reason, sizeof reason);
+		if (rc) {
+			snprintf(why, whylen, "[%s] %s: %s", section, key, reason);
+			return rc;
+		}
+		t->set_mask |= 1ULL << (k - cfg_keys);
+		return 0;
+	}
+	k = cfg_find(section, key);
+	if (!k) {
+		snprintf(why, whylen, "[%s] %s: unknown key", section, key);
+		return -EINVAL;
+	}
+	rc = cfg_parse_value(k, value, k->topic_key ? (void *)&cfg->topic_defaults
+	                                            : (void *)cfg,
+	                     reason, sizeof reason);
+	if (rc) {
+		snprintf(why, whylen, "[%s] %s: %s", section, key, reason);
+		return rc;
+	}
+	return 0;
+}
+
+/* ============================== defaults ================================= */
+
+void fsv_config_init(struct fsv_config *cfg)
+{
+	char why[400];
+
+	memset(cfg, 0, sizeof *cfg);
+	topic_config_defaults(&cfg->topic_defaults);
+	for (size_t i = 0; i < CFG_NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		int rc = cfg_parse_value(k, k->def, k->topic_key ? (void *)&cfg->topic_defaults
+		                                                  : (void *)cfg,
+		                         why, sizeof why);
+		if (rc) {       /* a bug in the table: fail loudly at once */
+			fprintf(stderr, "topicfs: bad default for [%s] %s: %s\n",
+			        k->section, k->key, why);
+			abort();
+		}
+	}
+}
+
+void fsv_config_free(struct fsv_config *cfg)
+{
+	free(cfg->topics);
+	cfg->topics = NULL;
+	cfg->ntopics = 0;
+}
+
+/* ============================== the INI file ============================= */
+
+struct cfg_parse {
+	struct fsv_config *cfg;
+	const char *path;
+	FILE *f;
+	char *line;             /* getline buffer */
+	size_t line_cap;
+	int lineno;             /* line last handed to inih */
+	bool failed;            /* err holds the first error */
+	char *err;
+	size_t errlen;
+};
+
+static void cfg_fail(struct cfg_parse *ps, const char *fmt, ...)
+{
+	char why[600];
+	va_list ap;
+
+	if (ps->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(ps->err, ps->errlen, "%s:%d: %s", ps->path, ps->lineno, why);
+	ps->failed = true;
+}
+
+/* The fgets-like reader given to inih: one line per call, see the design
+ * note at the top for what it checks. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_parse *ps = stream;
+	ssize_t n;
+	char *p;
+	size_t len;
+
+	if (ps->failed)
+		return NULL;
+	n = getline(&ps->line, &ps->line_cap, ps->f);
+	if (n < 0)
+		return NULL;
+	ps->lineno++;
+	len = (size_t)n;
+	if (memchr(ps->line, '\0', len)) {
+		cfg_fail(ps, "NUL byte in line");
+		return NULL;
+	}
+	while (len > 0 && (ps->line[len - 1] == '\n' || ps->line[len - 1] == '\r'))
+		len--;
+	/* inih needs room for the text, "\r\n" and the NUL */
+	if (num < 4 || len > (size_t)num - 3) {
+		cfg_fail(ps, "line too long (%zu characters, at most %d)", len,
+		         num < 4 ? 0 : num - 3);
+		return NULL;
+	}
+	ps->line[len] = '\0';
+	p = ps->line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		char section[512];
+		char why[600];
+		const char *close = strchr(p, ']');
+		if (close && (size_t)(close - p - 1) < sizeof section) {
+			memcpy(section, p + 1, (size_t)(close - p - 1));
+			section[close - p - 1] = '\0';
+			if (cfg_check_section(section, why, sizeof why)) {
+				cfg_fail(ps, "%s", why);
+				return NULL;
+			}
+			if (!strncmp(section, "topic.", 6) &&
+			    !cfg_topic(ps->cfg, section + 6, ps->lineno)) {
+				cfg_fail(ps, "out of memory");
+				return NULL;
+			}
+		}
+		/* a header without ']' is left to inih, which reports it */
+	}
+	snprintf(str, (size_t)num, "%s\n", p);
+	return str;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name,
+                       const char *value)
+{
+	struct cfg_parse *ps = user;
+	char why[600];
+
+	if (ps->failed)
+		return 0;
+	if (!*section) {
+		cfg_fail(ps, "%s: key outside of any section", name);
+		return 0;
+	}
+	if (cfg_apply(ps->cfg, section, name, value, ps->lineno, why, sizeof why)) {
+		cfg_fail(ps, "%s", why);
+		return 0;
+	}
+	return 1;
+}
+
+int fsv_config_load(struct fsv_config *cfg, const char *path, char *err,
+                    size_t errlen)
+{
+	struct cfg_parse ps = { .cfg = cfg, .path = path, .err = err, .errlen = errlen };
+	int rc;
+
+	ps.f = fopen(path, "re");
+	if (!ps.f) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot open config: %s", path, strerror(-rc));
+		return rc;
+	}
+	/* Debian's libinih exposes its compile-time knobs as variables */
+	ini_use_stack = false;
+	ini_max_line = 4096;
+	ini_allow_multiline = false;
+	ini_stop_on_first_error = true;
+	rc = ini_parse_stream(cfg_reader, &ps, cfg_handler, &ps);
+	if (!ps.failed && ferror(ps.f)) {
+		snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
+		ps.failed = true;
+	}
+	if (!ps.failed && rc != 0) {
+		if (rc > 0)
+			snprintf(err, errlen, "%s:%d: syntax error (expected [section] "
+			         "or key = value)", path, rc);
+		else
+			snprintf(err, errlen, "%s: cannot parse (inih error %d)", path, rc);
+		ps.failed = true;
+	}
+	free(ps.line);
+	fclose(ps.f);
+	if (ps.failed)
+		return -EINVAL;
+	snprintf(cfg->source, sizeof cfg->source, "%s", path);
+	return 0;
+}
+
+int fsv_config_set(struct fsv_config *cfg, const char *assignment, char *err,
+                   size_t errlen)
+{
+	char left[600], why[600];
+	const char *eq = strchr(assignment, '=');
+	char *dot, *key, *value;
+	int rc;
+
+	if (!eq || (size_t)(eq - assignment) >= sizeof left) {
+		snprintf(err, errlen, "--set %s: expected SECTION.KEY=VALUE", assignment);
+		return -EINVAL;
+	}
+	memcpy(left, assignment, (size_t)(eq - assignment));
+	left[eq - assignment] = '\0';
+	dot = strrchr(left, '.');
+	if (!dot || dot == left || !dot[1]) {
+		snprintf(err, errlen, "--set %s: expected SECTION.KEY=VALUE", assignment);
+		return -EINVAL;
+	}
+	*dot = '\0';
+	key = dot + 1;
+	value = strdup(eq + 1);
+	if (!value)
+		return -ENOMEM;
+	/* trim blanks like inih does for the file */
+	char *v = value;
+	while (isspace((unsigned char)*v))
+		v++;
+	size_t vl = strlen(v);
+	while (vl > 0 && isspace((unsigned char)v[vl - 1]))
+		v[--vl] = '\0';
+	rc = cfg_apply(cfg, left, key, v, 0, why, sizeof why);
+	free(value);
+	if (rc) {
+		snprintf(err, errlen, "--set %s: %s", assignment, why);
+		return rc;
+	}
+	return 0;
+}
+
+/* ============================== finishing ================================ */
+
+static int make_absolute(char *path, size_t size)
+{
+	char cwd[PATH_MAX], tmp[FSV_PATH_MAX];
+	size_t len;
+
+	if (path[0] == '/')
+		goto trim;
+	if (!getcwd(cwd, sizeof cwd))
+		return -errno;
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s", cwd, path) >= sizeof tmp ||
+	    strlen(tmp) >= size)
+		return -ENAMETOOLONG;
+	strcpy(path, tmp);
+trim:
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	return 0;
+}
+
+/* Where a topic's key came from, for messages. */
+static void topic_where(const struct fsv_config *cfg,
+                        const struct fsv_topic_override *t, char *buf,
+                        size_t len)
+{
+	if (t->line > 0)
+		snprintf(buf, len, "%s:%d: [topic.%s]", cfg->source, t->line, t->name);
+	else
+		snprintf(buf, len, "--set topic.%s", t->name);
+}
+
+int fsv_config_finish(struct fsv_config *cfg, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	struct topic_config tc;
+	int rc;
+
+	if (make_absolute(cfg->data_dir, sizeof cfg->data_dir) ||
+	    make_absolute(cfg->mountpoint, sizeof cfg->mountpoint)) {
+		snprintf(err, errlen, "cannot make data_dir or mountpoint absolute");
+		return -EINVAL;
+	}
+	size_t dl = strlen(cfg->data_dir), ml = strlen(cfg->mountpoint);
+	if (!strcmp(cfg->data_dir, cfg->mountpoint) ||
+	    (ml > dl && !strncmp(cfg->mountpoint, cfg->data_dir, dl) &&
+	     cfg->mountpoint[dl] == '/') ||
+	    (dl > ml && !strncmp(cfg->data_dir, cfg->mountpoint, ml) &&
+	     (cfg->data_dir[ml] == '/' || ml == 1))) {
+		snprintf(err, errlen, "[storage] data_dir %s and [fs] mountpoint %s "
+		         "must not contain one another", cfg->data_dir, cfg->mountpoint);
+		return -EINVAL;
+	}
+	if (cfg->max_decompressed_bytes < cfg->topic_defaults.batch_bytes ||
+	    cfg->max_decompressed_bytes < cfg->topic_defaults.max_message_bytes) {
+		snprintf(err, errlen, "[storage] max_decompressed_bytes %" PRId64
+		         " must be at least batch_bytes and max_message_bytes",
+		         cfg->max_decompressed_bytes);
+		return -EINVAL;
+	}
+	rc = topic_config_check(&cfg->topic_defaults, &why);
+	if (rc) {
+		snprintf(err, errlen, "topic defaults ([storage]/[fs]): %s",
+		         why ? why : "invalid");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->ntopics; i++) {
+		char where[FSV_PATH_MAX + 300];
+		const struct fsv_topic_override *t = &cfg->topics[i];
+		fsv_config_topic(cfg, t->name, &tc);
+		topic_where(cfg, t, where, sizeof where);
+		why = NULL;
+		if (topic_config_check(&tc, &why)) {
+			snprintf(err, errlen, "%s: %s", where, why ? why : "invalid");
+			return -EINVAL;
+		}
+		if ((int64_t)tc.batch_bytes > cfg->max_decompressed_bytes ||
+		    (int64_t)tc.max_message_bytes > cfg->max_decompressed_bytes) {
+			snprintf(err, errlen, "%s: batch_bytes and max_message_bytes must "
+			         "not exceed [storage] max_decompressed_bytes", where);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+bool fsv_config_topic(const struct fsv_config *cfg, const char *name,
+                      struct topic_config *out)
+{
+	*out = cfg->topic_defaults;
+	for (size_t i = 0; i < cfg->ntopics; i++) {
+		const struct fsv_topic_override *t = &cfg->topics[i];
+		if (strcmp(t->name, name))
+			continue;
+		for (size_t k = 0; k < CFG_NKEYS; k++) {
+			if (!(t->set_mask & (1ULL << k)))
+				continue;
+			memcpy((char *)out + cfg_keys[k].offset,
+			       (const char *)&t->values + cfg_keys[k].offset,
+			       cfg_keys[k].size);
+		}
+		return true;
+	}
+	return false;
+}
+
+void fsv_config_srv(const struct fsv_config *cfg, struct srv_config *out)
+{
+	char host[256];
+	int port;
+
+	srv_config_defaults(out);
+	if (parse_hostport(cfg->listen, true, host, sizeof host, &port) == 0) {
+		snprintf(out->listen_host, sizeof out->listen_host, "%s", host);
+		out->listen_port = port;
+	}
+	out->advertised_host[0] = '\0';
+	out->advertised_port = 0;
+	if (cfg->advertised_host[0] &&
+	    parse_hostport(cfg->advertised_host, false, host, sizeof host, &port) == 0) {
+		snprintf(out->advertised_host, sizeof out->advertised_host, "%s", host);
+		out->advertised_port = port < 0 ? 0 : port;
+	}
+	out->max_connections = cfg->max_connections;
+	out->max_request_bytes = cfg->max_request_bytes;
+	out->idle_timeout_ms = (int)cfg->idle_timeout_ms;
+	out->request_timeout_ms = (int)cfg->request_timeout_ms;
+	out->auto_create_topics = cfg->auto_create_topics;
+	out->topic_defaults = cfg->topic_defaults;
+}
+
+void fsv_config_print_keys(FILE *out)
+{
+	const char *sec = "";
+	for (size_t i = 0; i < CFG_NKEYS; i++) {
+		const struct cfg_key *k = &cfg_keys[i];
+		if (strcmp(sec, k->section)) {
+			sec = k->section;
+			fprintf(out, "  [%s]\n", sec);
+		}
+		fprintf(out, "    %-22s = %-18s %s%s\n", k->key,
+		        *k->def ? k->def : "\"\"", k->doc,
+		        k->topic_key ? " (per topic)" : "");
+	}
+	fprintf(out, "  [topic.NAME]   any per-topic key above; default_partitions "
+	        "is called partitions there\n");
+}

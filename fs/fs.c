@@ -1,0 +1,1850 @@
+/*
+ * fs.c - the file view: FUSE low-level operations over one struct store.
+ *
+ * Layout
+ * ------
+ *   /                  inode 1, lists .status and every topic of the store
+ *   /.status           inode 2, read-only text made at open (status.c)
+ *   /<topic>/          a directory per topic (topics made over TCP too)
+ *   /<topic>/<p>       partition p = 0..n-1, a regular file, 0644
+ *   /<topic>/<p>@<v>   a view (view.c): read-only stream, never listed
+ *
+ * Inodes
+ * ------
+ * Every name the kernel learns gets a struct fsv_node with a number from a
+ * counter, found by number (ino hash) and by (parent, name) (name hash), so
+ * the same name always gives the same inode while the daemon runs.  The
+ * kernel's lookup count is kept in nlookup; forget lowers it.  Topic and
+ * partition nodes stay when it reaches zero (stable numbers, bounded by the
+ * store's size); view nodes and nodes of deleted topics are freed then.
+ * Nodes hold no storage references: every operation copies what it needs
+ * from its node under fs->lock (struct node_ref) and looks the topic up by
+ * name, so a topic deleted while the kernel still knows its inodes only
+ * makes those operations fail with ENOENT.
+ *
+ * Open files
+ * ----------
+ * A struct fsv_handle per open: partitions and views hold a topic reference
+ * (store_topic_get) for as long as they are open, so reads and writes go
+ * straight to the partition.  All of them are on fs->handles so that
+ * fsv_shutdown() can close what the kernel never released before
+ * store_close().  Partition and view opens set direct_io: no page cache, so
+ * every read comes here and nobody ever sees stale or zero-filled data, and
+ * every write(2) arrives as it was made (up to max_write = 1 MiB).
+ *
+ * Reads of a partition are absolute stream positions (part_stream_read).
+ * Reads below the log start are shifted to the log start, so cat prints the
+ * retained records: a handle whose read falls below stream_start (retention
+ * deleted the front; cat reads from 0) records skew = stream_start - pos and
+ * serves pos + skew from then on; when retention overtakes it again the
+ * skew is recomputed the same way.  Positions never map to zeros.
+ *
+ * Writes ignore the offset: everything appends (O_TRUNC is accepted and
+ * ignored, so `>` appends like `>>`).  `lines` framing: each complete line
+ * is a record; all the complete lines of one write(2) go into one
+ * part_append call, so they are contiguous in the log; a partial line is
+ * held in the handle (at most FSV_LINE_MAX bytes: a longer line is cut into
+ * records of FSV_LINE_MAX bytes) until its newline, close (flush), fsync or
+ * release.  `writes` framing: each write request is one record.  A write
+ * returns its byte count only after part_append returned 0; when it fails
+ * nothing of it is appended and the held partial is unchanged.
+ *
+ * The refusal matrix (every errno a user can meet, content unchanged):
+ *
+ *   operation                               errno
+ *   --------------------------------------  -----------------------------
+ *   truncate/ftruncate to another size      EPERM  (same size: success)
+ *   open with O_TRUNC                       accepted, nothing truncated
+ *   chmod, chown (any inode)                EPERM
+ *   utimens / touch                         success, no change (no-op)
+ *   rename, link, symlink, mknod            EPERM
+ *   unlink (partition, .status, view)       EPERM
+ *   create a new file (root or topic dir)   EPERM  (O_CREAT on an existing
+ *                                                   partition just opens it)
+ *   setxattr, removexattr                   EPERM
+ *   getxattr of an unknown name             ENODATA
+ *   fallocate                               EOPNOTSUPP
+ *   mkdir inside a topic                    EPERM
+ *   mkdir with a bad topic name             EINVAL (nothing created)
+ *   mkdir of an existing topic              EEXIST
+ *   rmdir of a topic                        EPERM unless [fs] allow_delete
+ *   open a view or .status for writing      EACCES
+ *   write to a read-only handle             EBADF
+ *   partition name not a number / >= n      ENOENT
+ *   view name that does not parse           ENOENT
+ *   blocked view read interrupted           EINTR
+ *   a topic deleted under an open file      ENOENT (reads, writes); a view
+ *                                           blocked at its end sees EOF
+ *
+ * Locks: fs->lock guards the node tables, next_ino and the handle list.
+ * h->lock guards a handle's mutable state (pending line, skew, view
+ * cursor).  Never call storage while holding fs->lock.  Counters are
+ * relaxed atomics (statistics only).
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "fs_int.h"
+
+#define FSV_ROOT_INO   1
+#define FSV_STATUS_INO 2
+#define FSV_STATUS_NAME ".status"
+#define FSV_LINE_MAX   (1024 * 1024)    /* longest held partial line */
+#define FSV_WAIT_SLICE_MS 100           /* view waits re-check interrupts */
+#define FSV_XATTR_PREFIX "user.topicfs."
+
+/* ============================== logging ================================== */
+
+static atomic_bool log_syslog;
+
+void fsv_log_use_syslog(bool on)
+{
+	atomic_store(&log_syslog, on);
+	if (on)
+		openlog("topicfs", LOG_PID, LOG_DAEMON);
+}
+
+void fsv_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (atomic_load(&log_syslog)) {
+		vsyslog(LOG_NOTICE, fmt, ap);
+	} else {
+		char line[1024];
+		vsnprintf(line, sizeof line, fmt, ap);
+		fprintf(stderr, "topicfs: %s\n", line);
+	}
+	va_end(ap);
+}
+
+/* ============================== nodes ==================================== */
+
+enum node_kind { N_ROOT, N_STATUS, N_TOPIC, N_PART, N_VIEW };
+
+struct fsv_node {
+	uint64_t ino;
+	uint64_t parent;
+	enum node_kind kind;
+	char *name;                     /* entry name in parent */
+	char topic[256];                /* TOPIC, PART, VIEW */
+	int32_t part;                   /* PART, VIEW */
+	struct fsv_view_spec spec;      /* VIEW */
+	uint64_t nlookup;               /* guarded by fs->lock */
+	bool dead;                      /* topic deleted; guarded by fs->lock */
+	bool hashed_name;               /* in the name hash; fs->lock */
+	struct fsv_node *next_ino;      /* ino hash chain; fs->lock */
+	struct fsv_node *next_name;     /* name hash chain; fs->lock */
+};
+
+/* What an operation needs of a node, copied under fs->lock. */
+struct node_ref {
+	uint64_t ino;
+	enum node_kind kind;
+	char topic[256];
+	int32_t part;
+	struct fsv_view_spec spec;
+};
+
+struct fsv_handle;
+
+struct fsv {
+	struct store *st;
+	const struct fsv_config *cfg;
+	struct fuse_session *se;        /* set once before the loop starts */
+	pthread_mutex_t lock;
+	struct fsv_node **ino_tab;      /* fs->lock */
+	struct fsv_node **name_tab;     /* fs->lock */
+	size_t nbuckets;                /* fs->lock */
+	size_t nnodes;                  /* fs->lock */
+	uint64_t next_ino;              /* fs->lock */
+	struct fsv_handle *handles;     /* open handles; fs->lock */
+	int64_t start_ms;
+	_Atomic int64_t root_mtime_ms;  /* atomic (relaxed): topic made/deleted */
+	atomic_bool stopping;
+	struct fsv_counters ctr;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static size_t name_bucket(const struct fsv *fs, uint64_t parent, const char *name)
+{
+	uint64_t h = 14695981039346656037ULL ^ parent;
+	h *= 1099511628211ULL;
+	return hash_str(h, name) & (fs->nbuckets - 1);
+}
+
+static size_t ino_bucket(const struct fsv *fs, uint64_t ino)
+{
+	return (ino * 0x9E3779B97F4A7C15ULL >> 17) & (fs->nbuckets - 1);
+}
+
+static struct fsv_node *node_by_ino(struct fsv *fs, uint64_t ino)
+{
+	struct fsv_node *n = fs->ino_tab[ino_bucket(fs, ino)];
+	while (n && n->ino != ino)
+		n = n->next_ino;
+	return n;
+}
+
+static struct fsv_node *node_by_name(struct fsv *fs, uint64_t parent, const char *name)
+{
+	struct fsv_node *n = fs->name_tab[name_bucket(fs, parent, name)];
+	while (n && !(n->parent == parent && !strcmp(n->name, name)))
+		n = n->next_name;
+	return n;
+}
+
+static void node_link(struct fsv *fs, struct fsv_node *n)
+{
+	size_t b = ino_bucket(fs, n->ino);
+	n->next_ino = fs->ino_tab[b];
+	fs->ino_tab[b] = n;
+	b = name_bucket(fs, n->parent, n->name);
+	n->next_name = fs->name_tab[b];
+	fs->name_tab[b] = n;
+	n->hashed_name = true;
+}
+
+static void node_unlink_name(struct fsv *fs, struct fsv_node *n)
+{
+	struct fsv_node **pp = &fs->name_tab[name_bucket(fs, n->parent, n->name)];
+	if (!n->hashed_name)
+		return;
+	while (*pp && *pp != n)
+		pp = &(*pp)->next_name;
+	if (*pp)
+		*pp = n->next_name;
+	n->hashed_name = false;
+}
+
+static void node_free(struct fsv *fs, struct fsv_node *n)
+{
+	struct fsv_node **pp = &fs->ino_tab[ino_bucket(fs, n->ino)];
+	while (*pp && *pp != n)
+		pp = &(*pp)->next_ino;
+	if (*pp)
+		*pp = n->next_ino;
+	node_unlink_name(fs, n);
+	fs->nnodes--;
+	free(n->name);
+	free(n);
+}
+
+/* Double the tables when they get crowded.  Called with fs->lock held. */
+static void node_grow(struct fsv *fs)
+{
+	size_t old = fs->nbuckets, nb = old * 2;
+	struct fsv_node **it = calloc(nb, sizeof *it), **nt = calloc(nb, sizeof *nt);
+	if (!it || !nt) {               /* keep the old tables: only slower */
+		free(it);
+		free(nt);
+		return;
+	}
+	struct fsv_node **oi = fs->ino_tab;
+	free(fs->name_tab);
+	fs->ino_tab = it;
+	fs->name_tab = nt;
+	fs->nbuckets = nb;
+	for (size_t b = 0; b < old; b++) {
+		struct fsv_node *n = oi[b], *next;
+		for (; n; n = next) {
+			next = n->next_ino;
+			bool named = n->hashed_name;
+			size_t bi = ino_bucket(fs, n->ino);
+			n->next_ino = fs->ino_tab[bi];
+			fs->ino_tab[bi] = n;
+			n->next_name = NULL;
+			if (named) {
+				size_t bn = name_bucket(fs, n->parent, n->name);
+				n->next_name = fs->name_tab[bn];
+				fs->name_tab[bn] = n;
+			}
+		}
+	}
+	free(oi);
+}
+
+/* Find or make the node for (parent, name); add `lookups` to its count.
+ * The template gives kind, topic, part and spec for a new node. */
+static int node_get(struct fsv *fs, uint64_t parent, const char *name,
+                    const struct node_ref *tmpl, uint64_t lookups,
+                    uint64_t *ino)
+{
+	struct fsv_node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_by_name(fs, parent, name);
+	if (!n) {
+		n = calloc(1, sizeof *n);
+		if (!n || !(n->name = strdup(name))) {
+			free(n);
+			rc = -ENOMEM;
+			goto unlock;
+		}
+		n->ino = fs->next_ino++;
+		n->parent = parent;
+		n->kind = tmpl->kind;
+		snprintf(n->topic, sizeof n->topic, "%s", tmpl->topic);
+		n->part = tmpl->part;
+		n->spec = tmpl->spec;
+		node_link(fs, n);
+		if (++fs->nnodes > fs->nbuckets)
+			node_grow(fs);
+	}
+	n->nlookup += lookups;
+	*ino = n->ino;
+unlock:
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+/* Copy what an operation needs of inode ino.  -ENOENT if unknown. */
+static int node_ref(struct fsv *fs, uint64_t ino, struct node_ref *out)
+{
+	struct fsv_node *n;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	out->ino = ino;
+	if (ino == FSV_ROOT_INO) {
+		out->kind = N_ROOT;
+		return 0;
+	}
+	if (ino == FSV_STATUS_INO) {
+		out->kind = N_STATUS;
+		return 0;
+	}
+	pthread_mutex_lock(&fs->lock);
+	n = node_by_ino(fs, ino);
+	if (!n) {
+		rc = -ENOENT;
+	} else {
+		out->kind = n->kind;
+		memcpy(out->topic, n->topic, sizeof out->topic);
+		out->part = n->part;
+		out->spec = n->spec;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return rc;
+}
+
+static void node_forget(struct fsv *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct fsv_node *n;
+
+	if (ino == FSV_ROOT_INO || ino == FSV_STATUS_INO)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	n = node_by_ino(fs, ino);
+	if (n) {
+		n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
+		if (n->nlookup == 0 && (n->kind == N_VIEW || n->dead))
+			node_free(fs, n);
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* A topic was deleted: its nodes leave the name table (a new topic of the
+ * same name gets new inodes) and are freed once the kernel forgets them. */
+static void node_topic_deleted(struct fsv *fs, const char *topic)
+{
+	pthread_mutex_lock(&fs->lock);
+	for (size_t b = 0; b < fs->nbuckets; b++) {
+		struct fsv_node *n = fs->ino_tab[b], *next;
+		for (; n; n = next) {
+			next = n->next_ino;
+			if (n->kind == N_ROOT || n->kind == N_STATUS || strcmp(n->topic, topic))
+				continue;
+			n->dead = true;
+			node_unlink_name(fs, n);
+			if (n->nlookup == 0)
+				node_free(fs, n);
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/* ============================== handles ================================== */
+
+enum fh_kind { FH_PART, FH_VIEW, FH_STATUS, FH_ROOTDIR };
+
+struct fsv_handle {
+	enum fh_kind kind;
+	struct fsv *fs;
+	struct topic *topic;            /* reference held while open; NULL for
+	                                   status/dir and after shutdown */
+	struct part *part;
+	int32_t pidx;
+	int framing;                    /* enum framing, from the topic */
+	int32_t linger_ms;
+	bool writable;
+	pthread_mutex_t lock;
+	/* partitions: guarded by lock */
+	char *pending;                  /* held partial line, FSV_LINE_MAX cap */
+	size_t pending_len;
+	int64_t skew;                   /* stream pos = file pos + skew */
+	/* views: guarded by lock */
+	struct fsv_view_spec spec;
+	bool start_known;               /* cursor resolved */
+	int64_t cursor;                 /* next stream position to serve */
+	bool end_known;                 /* bounded: end_pos resolved */
+	int64_t end_pos;
+	/* status file and root dir listing: immutable after open */
+	char *buf;
+	size_t buf_len;
+	char **names;
+	size_t nnames;
+	/* the open list: fs->lock */
+	struct fsv_handle *prev, *next;
+};
+
+static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
+{
+	struct fsv_handle *h = calloc(1, sizeof *h);
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->fs = fs;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&fs->lock);
+	h->next = fs->handles;
+	if (fs->handles)
+		fs->handles->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->lock);
+	return h;
+}
+
+static void handle_free(struct fsv_handle *h)
+{
+	struct fsv *fs = h->fs;
+
+	pthread_mutex_lock(&fs->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->lock);
+	if (h->topic)
+		topic_put(h->topic);
+	for (size_t i = 0; i < h->nnames; i++)
+		free(h->names[i]);
+	free(h->names);
+	free(h->buf);
+	free(h->pending);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static struct fsv_handle *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fsv_handle *)(uintptr_t)fi->fh;
+}
+
+/* ============================== attributes =============================== */
+
+static void set_time(struct timespec *ts, int64_t ms)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
+/* Parse a partition name: canonical decimal.  -ENOENT otherwise. */
+static int parse_part_name(const char *name, int32_t *out)
+{
+	int64_t v;
+	if ((name[0] == '0' && name[1]) || fsv_parse_u64(name, &v) || v > INT32_MAX)
+		return -ENOENT;
+	*out = (int32_t)v;
+	return 0;
+}
+
+/* Fill st for ref; timeout gets the attribute validity in seconds. */
+static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
+                    double *timeout)
+{
+	struct topic *t = NULL;
+	struct part *p;
+	struct part_info info;
+	int64_t mtime = fs->start_ms;
+	int rc = 0;
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = ref->ino;
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_blksize = 65536;
+	*timeout = 1.0;
+	switch (ref->kind) {
+	case N_ROOT:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		mtime = atomic_load_explicit(&fs->root_mtime_ms, memory_order_relaxed);
+		break;
+	case N_STATUS:
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		mtime = now_ms();
+		*timeout = 0;
+		break;
+	case N_TOPIC:
+		rc = store_topic_get(fs->st, ref->topic, &t);
+		if (rc)
+			goto out;
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		break;
+	case N_PART:
+	case N_VIEW:
+		rc = store_topic_get(fs->st, ref->topic, &t);
+		if (rc)
+			goto out;
+		p = topic_part(t, ref->part);
+		if (!p) {
+			rc = -ENOENT;
+			goto out;
+		}
+		part_info(p, &info);
+		st->st_nlink = 1;
+		if (info.last_append_ms > 0)
+			mtime = info.last_append_ms;
+		*timeout = 0;
+		if (ref->kind == N_PART) {
+			st->st_mode = S_IFREG | 0644;
+			st->st_size = info.stream_end;
+			st->st_blocks = (info.bytes_on_disk + 511) / 512;
+		} else {
+			st->st_mode = S_IFREG | 0444;
+			st->st_size = 0;
+		}
+		break;
+	}
+	set_time(&st->st_mtim, mtime);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+out:
+	if (t)
+		topic_put(t);
+	return rc;
+}
+
+/* ============================== lookup =================================== */
+
+static int fsv_do_lookup(struct fsv *fs, uint64_t parent, const char *name,
+                         struct fuse_entry_param *e)
+{
+	struct node_ref pref, ref;
+	struct topic *t = NULL;
+	double timeout;
+	int rc;
+
+	memset(e, 0, sizeof *e);
+	rc = node_ref(fs, parent, &pref);
+	if (rc)
+		return rc;
+	memset(&ref, 0, sizeof ref);
+	switch (pref.kind) {
+	case N_ROOT:
+		if (!strcmp(name, FSV_STATUS_NAME)) {
+			ref.kind = N_STATUS;
+			ref.ino = FSV_STATUS_INO;
+			break;
+		}
+		if (topic_name_check(name))
+			return -ENOENT;
+		rc = store_topic_get(fs->st, name, &t);
+		if (rc)
+			return rc == -EINVAL ? -ENOENT : rc;
+		topic_put(t);
+		ref.kind = N_TOPIC;
+		snprintf(ref.topic, sizeof ref.topic, "%s", name);
+		break;
+	case N_TOPIC: {
+		int32_t idx;
+		snprintf(ref.topic, sizeof ref.topic, "%s", pref.topic);
+		if (strchr(name, '@')) {
+			if (fsv_view_spec_parse(name, &ref.spec))
+				return -ENOENT;
+			ref.kind = N_VIEW;
+			idx = ref.spec.partition;
+		} else {
+			if (parse_part_name(name, &idx))
+				return -ENOENT;
+			ref.kind = N_PART;
+		}
+		rc = store_topic_get(fs->st, pref.topic, &t);
+		if (rc)
+			return rc;
+		rc = topic_part(t, idx) ? 0 : -ENOENT;
+		topic_put(t);
+		if (rc)
+			return rc;
+		ref.part = idx;
+		break;
+	}
+	default:
+		return -ENOTDIR;
+	}
+	if (ref.kind != N_STATUS) {
+		rc = node_get(fs, parent, name, &ref, 1, &ref.ino);
+		if (rc)
+			return rc;
+	}
+	rc = fsv_stat(fs, &ref, &e->attr, &timeout);
+	if (rc) {
+		if (ref.kind != N_STATUS)
+			node_forget(fs, ref.ino, 1);
+		return rc;
+	}
+	e->ino = ref.ino;
+	e->generation = 1;
+	e->attr_timeout = timeout;
+	e->entry_timeout = 1.0;
+	return 0;
+}
+
+static void fsv_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct fuse_entry_param e;
+	int rc = fsv_do_lookup(fs, parent, name, &e);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fsv_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(fuse_req_userdata(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fsv_ll_forget_multi(fuse_req_t req, size_t count,
+                                struct fuse_forget_data *forgets)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	for (size_t i = 0; i < count; i++)
+		node_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fsv_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct node_ref ref;
+	struct stat st;
+	double timeout;
+	int rc = node_ref(fs, ino, &ref);
+	if (!rc)
+		rc = fsv_stat(fs, &ref, &st, &timeout);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+/* setattr: sizes may only be "set" to what they are; times are accepted
+ * and ignored (touch works); modes and owners are refused. */
+static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *attr,
+                          int to_set, struct stat *st, double *timeout)
+{
+	struct node_ref ref;
+	int rc = node_ref(fs, ino, &ref);
+	if (rc)
+		return rc;
+	rc = fsv_stat(fs, &ref, st, timeout);
+	if (rc)
+		return rc;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return -EPERM;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (ref.kind != N_PART || attr->st_size != st->st_size)
+			return -EPERM;
+	}
+	return 0;
+}
+
+static void fsv_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                           int to_set, struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int rc = fsv_do_setattr(fuse_req_userdata(req), ino, attr, to_set, &st, &timeout);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+/* ============================== directories ============================== */
+
+static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
+                        struct fuse_entry_param *e)
+{
+	struct topic_config tc;
+	struct topic *t = NULL;
+	int rc;
+
+	if (parent != FSV_ROOT_INO)
+		return -EPERM;
+	if (!strcmp(name, FSV_STATUS_NAME))
+		return -EEXIST;
+	if (topic_name_check(name))
+		return -EINVAL;
+	fsv_config_topic(fs->cfg, name, &tc);
+	rc = store_topic_create(fs->st, name, &tc, &t);
+	if (rc) {
+		if (rc != -EEXIST)
+			fsv_log("mkdir %s: store_topic_create: %s", name, strerror(-rc));
+		return rc;
+	}
+	topic_put(t);
+	atomic_store_explicit(&fs->root_mtime_ms, now_ms(), memory_order_relaxed);
+	return fsv_do_lookup(fs, parent, name, e);
+}
+
+static void fsv_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                         mode_t mode)
+{
+	struct fuse_entry_param e;
+	int rc = fsv_do_mkdir(fuse_req_userdata(req), parent, name, &e);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int fsv_do_rmdir(struct fsv *fs, fuse_ino_t parent, const char *name)
+{
+	int rc;
+
+	if (parent != FSV_ROOT_INO)
+		return -EPERM;
+	if (!fs->cfg->allow_delete)
+		return -EPERM;
+	if (topic_name_check(name))
+		return -ENOENT;
+	rc = store_topic_delete(fs->st, name);
+	if (rc) {
+		if (rc != -ENOENT)
+			fsv_log("rmdir %s: store_topic_delete: %s", name, strerror(-rc));
+		return rc;
+	}
+	node_topic_deleted(fs, name);
+	atomic_store_explicit(&fs->root_mtime_ms, now_ms(), memory_order_relaxed);
+	return 0;
+}
+
+static void fsv_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -fsv_do_rmdir(fuse_req_userdata(req), parent, name));
+}
+
+static int fsv_do_opendir(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node_ref ref;
+	struct fsv_handle *h;
+	int rc = node_ref(fs, ino, &ref);
+
+	if (rc)
+		return rc;
+	if (ref.kind == N_TOPIC) {
+		struct topic *t;
+		rc = store_topic_get(fs->st, ref.topic, &t);
+		if (rc)
+			return rc;
+		topic_put(t);
+		fi->fh = 0;             /* partitions are generated by index */
+		return 0;
+	}
+	if (ref.kind != N_ROOT)
+		return -ENOTDIR;
+	h = handle_new(fs, FH_ROOTDIR);
+	if (!h)
+		return -ENOMEM;
+	rc = store_topic_list(fs->st, &h->names, &h->nnames);
+	if (rc) {
+		fsv_log("readdir /: store_topic_list: %s", strerror(-rc));
+		handle_free(h);
+		return rc;
+	}
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static void fsv_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc = fsv_do_opendir(fuse_req_userdata(req), ino, fi);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_open(req, fi);
+}
+
+/* Entry i of a directory: 0 ".", 1 "..", then the children.  Returns false
+ * past the end. */
+static bool dir_entry(struct fsv *fs, const struct node_ref *ref,
+                      struct fsv_handle *h, int32_t nparts, uint64_t i,
+                      char *name, size_t namelen, struct stat *st)
+{
+	struct node_ref child;
+	uint64_t ino;
+
+	memset(st, 0, sizeof *st);
+	if (i == 0 || i == 1) {
+		snprintf(name, namelen, i == 0 ? "." : "..");
+		st->st_ino = i == 0 ? ref->ino : FSV_ROOT_INO;
+		st->st_mode = S_IFDIR;
+		return true;
+	}
+	memset(&child, 0, sizeof child);
+	if (ref->kind == N_ROOT) {
+		if (i == 2) {
+			snprintf(name, namelen, FSV_STATUS_NAME);
+			st->st_ino = FSV_STATUS_INO;
+			st->st_mode = S_IFREG;
+			return true;
+		}
+		if (i - 3 >= h->nnames)
+			return false;
+		snprintf(name, namelen, "%s", h->names[i - 3]);
+		child.kind = N_TOPIC;
+		snprintf(child.topic, sizeof child.topic, "%s", h->names[i - 3]);
+		st->st_mode = S_IFDIR;
+	} else {
+		if (i - 2 >= (uint64_t)nparts)
+			return false;
+		snprintf(name, namelen, "%" PRIu64, i - 2);
+		child.kind = N_PART;
+		snprintf(child.topic, sizeof child.topic, "%s", ref->topic);
+		child.part = (int32_t)(i - 2);
+		st->st_mode = S_IFREG;
+	}
+	/* the number ls -i shows; no lookup count is taken */
+	if (node_get(fs, ref->ino, name, &child, 0, &ino) == 0)
+		st->st_ino = ino;
+	return true;
+}
+
+static int fsv_do_readdir(struct fsv *fs, fuse_ino_t ino, size_t size, off_t off,
+                          struct fuse_file_info *fi, char **out, size_t *outlen)
+{
+	struct fsv_handle *h = fh_of(fi);
+	struct node_ref ref;
+	int32_t nparts = 0;
+	char *buf;
+	size_t used = 0;
+	int rc = node_ref(fs, ino, &ref);
+
+	if (rc)
+		return rc;
+	if (ref.kind == N_TOPIC) {
+		struct topic *t;
+		rc = store_topic_get(fs->st, ref.topic, &t);
+		if (rc)
+			return rc;
+		nparts = topic_partitions(t);
+		topic_put(t);
+	}
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = (uint64_t)off;; i++) {
+		char name[300];
+		struct stat st;
+		if (!dir_entry(fs, &ref, h, nparts, i, name, sizeof name, &st))
+			break;
+		size_t need = fuse_add_direntry(NULL, NULL, 0, name, NULL, 0);
+		if (used + need > size)
+			break;
+		fuse_add_direntry(NULL, buf + used, size - used, name, &st, (off_t)(i + 1));
+		used += need;
+	}
+	*out = buf;
+	*outlen = used;
+	return 0;
+}
+
+static void fsv_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = fsv_do_readdir(fuse_req_userdata(req), ino, size, off, fi, &buf, &len);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void fsv_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi->fh)
+		handle_free(fh_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+static void fsv_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                            struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);         /* topic creation is already durable */
+}
+
+/* ============================== refusals ================================= */
+
+static void fsv_ll_refuse_eperm_name(fuse_req_t req, fuse_ino_t parent,
+                                     const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                         mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                           const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                          fuse_ino_t newparent, const char *newname,
+                          unsigned int flags)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                        const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                          mode_t mode, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+                             off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EOPNOTSUPP);
+}
+
+static void fsv_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                            const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void fsv_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+/* ============================== open / release =========================== */
+
+static int fsv_open_topic_part(struct fsv *fs, struct fsv_handle *h,
+                               const struct node_ref *ref)
+{
+	struct topic_config tc;
+	int rc = store_topic_get(fs->st, ref->topic, &h->topic);
+	if (rc)
+		return rc;
+	h->part = topic_part(h->topic, ref->part);
+	if (!h->part)
+		return -ENOENT;
+	h->pidx = ref->part;
+	topic_get_config(h->topic, &tc);
+	h->framing = tc.framing;
+	h->linger_ms = tc.linger_ms;
+	return 0;
+}
+
+/* Resolve a view's start from its spec (at open and, for a start in the
+ * future, at each read).  Sets h->start_known when resolved. */
+static int view_resolve_start(struct fsv_handle *h, const struct part_info *info)
+{
+	int64_t offset, pos;
+	int rc;
+
+	switch (h->spec.from) {
+	case FSV_FROM_EARLIEST:
+		h->cursor = info->stream_start;
+		break;
+	case FSV_FROM_LATEST:
+		h->cursor = info->stream_end;
+		break;
+	case FSV_FROM_LAST_N:
+		offset = info->next_offset - h->spec.arg;
+		if (offset < info->log_start_offset)
+			offset = info->log_start_offset;
+		rc = part_stream_pos_for_offset(h->part, offset, &pos);
+		if (rc)
+			return rc;
+		h->cursor = pos;
+		break;
+	case FSV_FROM_OFFSET:
+		if (h->spec.arg > info->next_offset)
+			return 0;       /* not written yet: wait for it */
+		rc = part_stream_pos_for_offset(h->part, h->spec.arg, &pos);
+		if (rc)
+			return rc;
+		h->cursor = pos;
+		break;
+	case FSV_FROM_TIME:
+		rc = part_offset_for_time(h->part, h->spec.arg, &offset);
+		if (rc)
+			return rc;
+		if (offset >= info->next_offset && h->spec.arg > now_ms())
+			return 0;       /* a future time: wait for such a record */
+		rc = part_stream_pos_for_offset(h->part, offset, &pos);
+		if (rc)
+			return rc;
+		h->cursor = pos;
+		break;
+	}
+	h->start_known = true;
+	return 0;
+}
+
+static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node_ref ref;
+	struct fsv_handle *h = NULL;
+	int accmode = fi->flags & O_ACCMODE;
+	int rc = node_ref(fs, ino, &ref);
+
+	if (rc)
+		return rc;
+	switch (ref.kind) {
+	case N_ROOT:
+	case N_TOPIC:
+		return -EISDIR;
+	case N_STATUS:
+		if (accmode != O_RDONLY)
+			return -EACCES;
+		h = handle_new(fs, FH_STATUS);
+		if (!h)
+			return -ENOMEM;
+		rc = fsv_status_render(fs->st, &fs->ctr, fs->cfg, fs->start_ms,
+		                       &h->buf, &h->buf_len);
+		if (rc)
+			goto fail;
+		fi->direct_io = 1;
+		break;
+	case N_PART:
+		h = handle_new(fs, FH_PART);
+		if (!h)
+			return -ENOMEM;
+		rc = fsv_open_topic_part(fs, h, &ref);
+		if (rc)
+			goto fail;
+		h->writable = accmode != O_RDONLY;
+		fi->direct_io = 1;
+		break;
+	case N_VIEW: {
+		struct part_info info;
+		if (accmode != O_RDONLY)
+			return -EACCES;
+		h = handle_new(fs, FH_VIEW);
+		if (!h)
+			return -ENOMEM;
+		rc = fsv_open_topic_part(fs, h, &ref);
+		if (rc)
+			goto fail;
+		h->spec = ref.spec;
+		part_info(h->part, &info);
+		rc = view_resolve_start(h, &info);
+		if (rc)
+			goto fail;
+		fi->direct_io = 1;
+		fi->nonseekable = 1;
+		break;
+	}
+	}
+	atomic_fetch_add_explicit(&fs->ctr.opens, 1, memory_order_relaxed);
+	fi->fh = (uintptr_t)h;
+	return 0;
+fail:
+	handle_free(h);
+	return rc;
+}
+
+static void fsv_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int rc = fsv_do_open(fuse_req_userdata(req), ino, fi);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_open(req, fi);
+}
+
+/* ============================== writing ================================== */
+
+struct rec_vec {
+	struct rec_in *v;
+	size_t n, cap;
+};
+
+static int rec_push(struct rec_vec *rv, const char *data, size_t len)
+{
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? rv->cap * 2 : 64;
+		struct rec_in *v = realloc(rv->v, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		rv->v = v;
+		rv->cap = cap;
+	}
+	rv->v[rv->n++] = (struct rec_in){
+		.key = NULL, .key_len = -1,
+		.value = data, .value_len = (int32_t)len,
+		.timestamp = -1,
+	};
+	return 0;
+}
+
+/* A complete line: one record, or several when longer than FSV_LINE_MAX. */
+static int rec_push_line(struct rec_vec *rv, const char *data, size_t len)
+{
+	int rc;
+	while (len > FSV_LINE_MAX) {
+		rc = rec_push(rv, data, FSV_LINE_MAX);
+		if (rc)
+			return rc;
+		data += FSV_LINE_MAX;
+		len -= FSV_LINE_MAX;
+	}
+	return rec_push(rv, data, len);
+}
+
+static void count_append(struct fsv *fs, const struct rec_vec *rv, size_t bytes)
+{
+	atomic_fetch_add_explicit(&fs->ctr.appends, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fs->ctr.records_written, rv->n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fs->ctr.bytes_written, bytes, memory_order_relaxed);
+}
+
+/* Append the complete lines of data (and the held partial before them);
+ * keep the new partial.  Called with h->lock held.  On failure nothing is
+ * appended and the held partial is unchanged. */
+static int write_lines(struct fsv_handle *h, const char *data, size_t len)
+{
+	struct rec_vec rv = { 0 };
+	char *joined = NULL;
+	const char *tail;
+	size_t off = 0, tail_len;
+	int rc = 0;
+
+	if (h->pending_len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t seg = nl ? (size_t)(nl - data) : len;
+		if (!nl && h->pending_len + len < FSV_LINE_MAX) {
+			memcpy(h->pending + h->pending_len, data, len);
+			h->pending_len += len;
+			return 0;
+		}
+		joined = malloc(h->pending_len + seg);
+		if (!joined)
+			return -ENOMEM;
+		memcpy(joined, h->pending, h->pending_len);
+		memcpy(joined + h->pending_len, data, seg);
+		if (nl) {
+			rc = rec_push_line(&rv, joined, h->pending_len + seg);
+			if (rc)
+				goto out;
+			off = seg + 1;
+		} else {
+			/* the held line outgrew the bound: cut it below */
+			off = len;
+		}
+	}
+	while (off < len) {
+		const char *nl = memchr(data + off, '\n', len - off);
+		if (!nl)
+			break;
+		rc = rec_push_line(&rv, data + off, (size_t)(nl - (data + off)));
+		if (rc)
+			goto out;
+		off = (size_t)(nl - data) + 1;
+	}
+	if (joined && off == len && !memchr(data, '\n', len)) {
+		tail = joined;
+		tail_len = h->pending_len + len;
+	} else {
+		tail = data + off;
+		tail_len = len - off;
+	}
+	while (tail_len >= FSV_LINE_MAX) {
+		rc = rec_push(&rv, tail, FSV_LINE_MAX);
+		if (rc)
+			goto out;
+		tail += FSV_LINE_MAX;
+		tail_len -= FSV_LINE_MAX;
+	}
+	if (rv.n > 0) {
+		rc = part_append(h->part, rv.v, rv.n, NULL);
+		if (rc)
+			goto out;
+		count_append(h->fs, &rv, len);
+	}
+	if (tail_len > 0 && !h->pending) {
+		h->pending = malloc(FSV_LINE_MAX);
+		if (!h->pending) {
+			/* the lines are in; only the partial is lost: report it */
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	memmove(h->pending, tail, tail_len);
+	h->pending_len = tail_len;
+out:
+	free(joined);
+	free(rv.v);
+	return rc;
+}
+
+/* The held partial becomes a record (close, fsync, release, shutdown).
+ * Called with h->lock held. */
+static int flush_pending(struct fsv_handle *h)
+{
+	struct rec_vec rv = { 0 };
+	int rc;
+
+	if (h->pending_len == 0 || !h->part)
+		return 0;
+	rc = rec_push(&rv, h->pending, h->pending_len);
+	if (!rc)
+		rc = part_append(h->part, rv.v, rv.n, NULL);
+	if (!rc) {
+		count_append(h->fs, &rv, 0);
+		h->pending_len = 0;
+	}
+	free(rv.v);
+	return rc;
+}
+
+static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
+{
+	int rc;
+
+	if (!h || h->kind != FH_PART || !h->writable)
+		return -EBADF;
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (!h->part) {
+		rc = -EIO;      /* shut down */
+	} else if (h->framing == FRAMING_WRITES) {
+		struct rec_in rec = {
+			.key = NULL, .key_len = -1, .value = data,
+			.value_len = (int32_t)len, .timestamp = -1,
+		};
+		rc = part_append(h->part, &rec, 1, NULL);
+		if (!rc) {
+			struct rec_vec rv = { .n = 1 };
+			count_append(h->fs, &rv, len);
+		}
+	} else {
+		rc = write_lines(h, data, len);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void fsv_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                         size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	int rc = fsv_do_write(fh_of(fi), buf, size);
+	if (rc) {
+		atomic_fetch_add_explicit(&fs->ctr.errors, 1, memory_order_relaxed);
+		fuse_reply_err(req, -rc);
+	} else {
+		fuse_reply_write(req, size);
+	}
+}
+
+static int fsv_do_flush(struct fsv_handle *h, bool durable)
+{
+	int rc = 0;
+
+	if (!h || h->kind != FH_PART)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->writable) {
+		rc = flush_pending(h);
+		if (!rc && h->part && (durable || h->linger_ms > 0))
+			rc = part_flush(h->part);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void fsv_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, -fsv_do_flush(fh_of(fi), false));
+}
+
+static void fsv_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                         struct fuse_file_info *fi)
+{
+	struct fsv_handle *h = fh_of(fi);
+	int rc;
+
+	if (h && h->kind == FH_PART && !h->writable) {
+		/* fsync on a read-only fd still means "make it durable" */
+		rc = part_flush(h->part);
+	} else {
+		rc = fsv_do_flush(h, true);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void fsv_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fsv_handle *h = fh_of(fi);
+
+	if (h) {
+		int rc = fsv_do_flush(h, false);
+		if (rc)
+			fsv_log("release of %s/%d: held partial line lost: %s",
+			        h->topic ? topic_name(h->topic) : "?", h->pidx,
+			        strerror(-rc));
+		handle_free(h);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* ============================== reading ================================== */
+
+/* One buffer per FUSE thread, grown to the largest request seen. */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+struct read_buf {
+	char *data;
+	size_t cap;
+};
+
+static void read_buf_free(void *p)
+{
+	struct read_buf *rb = p;
+	free(rb->data);
+	free(rb);
+}
+
+static void read_buf_init(void)
+{
+	pthread_key_create(&read_buf_key, read_buf_free);
+}
+
+static char *read_buf_get(size_t size)
+{
+	struct read_buf *rb;
+
+	pthread_once(&read_buf_once, read_buf_init);
+	rb = pthread_getspecific(read_buf_key);
+	if (!rb) {
+		rb = calloc(1, sizeof *rb);
+		if (!rb)
+			return NULL;
+		pthread_setspecific(read_buf_key, rb);
+	}
+	if (rb->cap < size) {
+		char *d = realloc(rb->data, size);
+		if (!d)
+			return NULL;
+		rb->data = d;
+		rb->cap = size;
+	}
+	return rb->data;
+}
+
+static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
+                     size_t *nread)
+{
+	struct part_info info;
+	int rc = -ERANGE;
+
+	for (int attempt = 0; attempt < 8 && rc == -ERANGE; attempt++) {
+		int64_t pos;
+		part_info(h->part, &info);
+		pthread_mutex_lock(&h->lock);
+		pos = off + h->skew;
+		if (pos < info.stream_start) {
+			/* retention removed it: shift this handle to the log
+			 * start (see the design note) */
+			h->skew = info.stream_start - off;
+			pos = info.stream_start;
+		}
+		pthread_mutex_unlock(&h->lock);
+		if (pos >= info.stream_end) {
+			*nread = 0;
+			return 0;
+		}
+		rc = part_stream_read(h->part, pos, buf, size, nread);
+	}
+	return rc;
+}
+
+/* Read from a view; blocks at the end until data, EOF, or interrupt. */
+static int view_read(fuse_req_t req, struct fsv_handle *h, char *buf, size_t size,
+                     size_t *nread)
+{
+	struct fsv *fs = h->fs;
+	struct part_info info;
+	int rc = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		int64_t wait_pos;
+		if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se))) {
+			*nread = 0;
+			break;
+		}
+		part_info(h->part, &info);
+		if (!h->start_known) {
+			rc = view_resolve_start(h, &info);
+			if (rc)
+				break;
+		}
+		if (h->spec.bounded && !h->end_known && info.next_offset >= h->spec.to) {
+			rc = part_stream_pos_for_offset(h->part, h->spec.to, &h->end_pos);
+			if (rc)
+				break;
+			h->end_known = true;
+		}
+		if (h->start_known) {
+			int64_t limit;
+			if (h->cursor < info.stream_start)
+				h->cursor = info.stream_start;  /* retention overtook us */
+			limit = h->end_known ? h->end_pos : info.stream_end;
+			if (h->end_known && h->cursor >= h->end_pos) {
+				*nread = 0;             /* bounded view: done */
+				break;
+			}
+			if (h->cursor < limit) {
+				size_t want = size;
+				if ((int64_t)want > limit - h->cursor)
+					want = (size_t)(limit - h->cursor);
+				rc = part_stream_read(h->part, h->cursor, buf, want, nread);
+				if (rc == -ERANGE)
+					continue;
+				if (rc)
+					break;
+				if (*nread > 0) {
+					h->cursor += (int64_t)*nread;
+					break;
+				}
+			}
+			wait_pos = h->cursor > info.stream_end ? h->cursor : info.stream_end;
+		} else {
+			wait_pos = info.stream_end;
+		}
+		if (fuse_req_interrupted(req)) {
+			rc = -EINTR;
+			break;
+		}
+		rc = part_wait_stream(h->part, wait_pos, FSV_WAIT_SLICE_MS);
+		if (rc == -ENOENT) {            /* topic deleted: end of stream */
+			rc = 0;
+			*nread = 0;
+			break;
+		}
+		if (rc == -ETIMEDOUT || rc == 0) {
+			rc = 0;
+			continue;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                        struct fuse_file_info *fi)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct fsv_handle *h = fh_of(fi);
+	size_t n = 0;
+	char *buf;
+	int rc;
+
+	if (!h) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (h->kind == FH_STATUS) {
+		if (off < 0 || (size_t)off >= h->buf_len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, h->buf + off,
+			               h->buf_len - (size_t)off < size ? h->buf_len - (size_t)off : size);
+		return;
+	}
+	if (!h->part) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	buf = read_buf_get(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (h->kind == FH_VIEW)
+		rc = view_read(req, h, buf, size, &n);
+	else
+		rc = part_read(h, off, buf, size, &n);
+	if (rc) {
+		if (rc != -EINTR) {
+			atomic_fetch_add_explicit(&fs->ctr.errors, 1, memory_order_relaxed);
+			if (rc != -ENOENT)
+				fsv_log("read %s/%d at %lld: %s", topic_name(h->topic), h->pidx,
+				        (long long)off, strerror(-rc));
+		}
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	atomic_fetch_add_explicit(&fs->ctr.reads, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fs->ctr.bytes_read, n, memory_order_relaxed);
+	fuse_reply_buf(req, buf, n);
+}
+
+/* ============================== xattrs =================================== */
+
+static const char *const part_xattrs[] = {
+	"log_start_offset", "next_offset", "records", "stream_start",
+	"stream_end", "segments", "bytes_on_disk", "codec", "framing",
+};
+
+static const char *const topic_xattrs[] = {
+	"partitions", "framing", "codec", "segment_bytes", "retention_bytes",
+	"retention_ms", "linger_ms",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *framing_name(int framing)
+{
+	return framing == FRAMING_WRITES ? "writes" : "lines";
+}
+
+/* The value of xattr `name` of ref into val.  -ENODATA if there is none. */
+static int xattr_value(struct fsv *fs, const struct node_ref *ref, const char *name,
+                       char *val, size_t vlen)
+{
+	struct topic *t;
+	const char *attr;
+	int rc;
+
+	if (strncmp(name, FSV_XATTR_PREFIX, strlen(FSV_XATTR_PREFIX)))
+		return -ENODATA;
+	attr = name + strlen(FSV_XATTR_PREFIX);
+	if (ref->kind != N_PART && ref->kind != N_TOPIC)
+		return -ENODATA;
+	rc = store_topic_get(fs->st, ref->topic, &t);
+	if (rc)
+		return rc;
+	rc = 0;
+	if (ref->kind == N_PART) {
+		struct part_info in;
+		struct part *p = topic_part(t, ref->part);
+		if (!p) {
+			rc = -ENOENT;
+			goto out;
+		}
+		part_info(p, &in);
+		if (!strcmp(attr, "log_start_offset"))
+			snprintf(val, vlen, "%" PRId64, in.log_start_offset);
+		else if (!strcmp(attr, "next_offset"))
+			snprintf(val, vlen, "%" PRId64, in.next_offset);
+		else if (!strcmp(attr, "records"))
+			snprintf(val, vlen, "%" PRId64, in.next_offset - in.log_start_offset);
+		else if (!strcmp(attr, "stream_start"))
+			snprintf(val, vlen, "%" PRId64, in.stream_start);
+		else if (!strcmp(attr, "stream_end"))
+			snprintf(val, vlen, "%" PRId64, in.stream_end);
+		else if (!strcmp(attr, "segments"))
+			snprintf(val, vlen, "%" PRId64, in.segments);
+		else if (!strcmp(attr, "bytes_on_disk"))
+			snprintf(val, vlen, "%" PRId64, in.bytes_on_disk);
+		else if (!strcmp(attr, "codec"))
+			snprintf(val, vlen, "%s", codec_name(in.codec));
+		else if (!strcmp(attr, "framing"))
+			snprintf(val, vlen, "%s", framing_name(in.framing));
+		else
+			rc = -ENODATA;
+	} else {
+		struct topic_config tc;
+		topic_get_config(t, &tc);
+		if (!strcmp(attr, "partitions"))
+			snprintf(val, vlen, "%" PRId32, tc.partitions);
+		else if (!strcmp(attr, "framing"))
+			snprintf(val, vlen, "%s", framing_name(tc.framing));
+		else if (!strcmp(attr, "codec"))
+			snprintf(val, vlen, "%s", codec_name(tc.codec));
+		else if (!strcmp(attr, "segment_bytes"))
+			snprintf(val, vlen, "%" PRId64, tc.segment_bytes);
+		else if (!strcmp(attr, "retention_bytes"))
+			snprintf(val, vlen, "%" PRId64, tc.retention_bytes);
+		else if (!strcmp(attr, "retention_ms"))
+			snprintf(val, vlen, "%" PRId64, tc.retention_ms);
+		else if (!strcmp(attr, "linger_ms"))
+			snprintf(val, vlen, "%" PRId32, tc.linger_ms);
+		else
+			rc = -ENODATA;
+	}
+out:
+	topic_put(t);
+	return rc;
+}
+
+static void fsv_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                            size_t size)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct node_ref ref;
+	char val[128];
+	size_t len;
+	int rc = node_ref(fs, ino, &ref);
+
+	if (!rc)
+		rc = xattr_value(fs, &ref, name, val, sizeof val);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	len = strlen(val);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
+static void fsv_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct node_ref ref;
+	const char *const *names = NULL;
+	size_t count = 0, len = 0;
+	char buf[1024];
+	int rc = node_ref(fs, ino, &ref);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (ref.kind == N_PART) {
+		names = part_xattrs;
+		count = NELEM(part_xattrs);
+	} else if (ref.kind == N_TOPIC) {
+		names = topic_xattrs;
+		count = NELEM(topic_xattrs);
+	}
+	for (size_t i = 0; i < count; i++)
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
+		                        FSV_XATTR_PREFIX, names[i]) + 1;
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+/* ============================== the rest ================================= */
+
+static void fsv_ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsv *fs = fuse_req_userdata(req);
+	struct statvfs sv;
+
+	if (statvfs(fs->cfg->data_dir, &sv) != 0) {
+		int err = errno;
+		fsv_log("statfs: statvfs %s: %s", fs->cfg->data_dir, strerror(err));
+		fuse_reply_err(req, err);
+		return;
+	}
+	sv.f_namemax = 249;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void fsv_ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* 1 MiB requests: libfuse derives max_pages from max_write */
+	conn->max_write = 1024 * 1024;
+	conn->max_read = 1024 * 1024;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* every write must reach us as it was made: no writeback caching */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->want &= ~FUSE_CAP_ASYNC_DIO;
+	conn->time_gran = 1000000;      /* st_mtime has ms resolution */
+}
+
+static const struct fuse_lowlevel_ops fsv_ops = {
+	.init = fsv_ll_init,
+	.lookup = fsv_ll_lookup,
+	.forget = fsv_ll_forget,
+	.forget_multi = fsv_ll_forget_multi,
+	.getattr = fsv_ll_getattr,
+	.setattr = fsv_ll_setattr,
+	.mknod = fsv_ll_mknod,
+	.mkdir = fsv_ll_mkdir,
+	.unlink = fsv_ll_refuse_eperm_name,
+	.rmdir = fsv_ll_rmdir,
+	.symlink = fsv_ll_symlink,
+	.rename = fsv_ll_rename,
+	.link = fsv_ll_link,
+	.open = fsv_ll_open,
+	.read = fsv_ll_read,
+	.write = fsv_ll_write,
+	.flush = fsv_ll_flush,
+	.release = fsv_ll_release,
+	.fsync = fsv_ll_fsync,
+	.opendir = fsv_ll_opendir,
+	.readdir = fsv_ll_readdir,
+	.releasedir = fsv_ll_releasedir,
+	.fsyncdir = fsv_ll_fsyncdir,
+	.statfs = fsv_ll_statfs,
+	.setxattr = fsv_ll_setxattr,
+	.getxattr = fsv_ll_getxattr,
+	.listxattr = fsv_ll_listxattr,
+	.removexattr = fsv_ll_removexattr,
+	.create = fsv_ll_create,
+	.fallocate = fsv_ll_fallocate,
+};
+
+const struct fuse_lowlevel_ops *fsv_lowlevel_ops(void)
+{
+	return &fsv_ops;
+}
+
+/* ============================== life cycle =============================== */
+
+int fsv_new(struct store *st, const struct fsv_config *cfg, struct fsv **out)
+{
+	struct fsv *fs = calloc(1, sizeof *fs);
+	if (!fs)
+		return -ENOMEM;
+	fs->st = st;
+	fs->cfg = cfg;
+	fs->nbuckets = 256;
+	fs->ino_tab = calloc(fs->nbuckets, sizeof *fs->ino_tab);
+	fs->name_tab = calloc(fs->nbuckets, sizeof *fs->name_tab);
+	if (!fs->ino_tab || !fs->name_tab) {
+		free(fs->ino_tab);
+		free(fs->name_tab);
+		free(fs);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->next_ino = 3;
+	fs->start_ms = now_ms();
+	fs->root_mtime_ms = fs->start_ms;
+	*out = fs;
+	return 0;
+}
+
+void fsv_set_session(struct fsv *fs, struct fuse_session *se)
+{
+	fs->se = se;
+}
+
+void fsv_stop_waiters(struct fsv *fs)
+{
+	atomic_store(&fs->stopping, true);
+}
+
+/* Runs after the FUSE loop ended (no request in flight), so calling
+ * storage with fs->lock held cannot deadlock here. */
+void fsv_shutdown(struct fsv *fs)
+{
+	struct fsv_handle *h;
+
+	atomic_store(&fs->stopping, true);
+	pthread_mutex_lock(&fs->lock);
+	for (h = fs->handles; h; h = h->next) {
+		pthread_mutex_lock(&h->lock);
+		if (h->kind == FH_PART && h->writable) {
+			int rc = flush_pending(h);
+			if (rc)
+				fsv_log("shutdown: %s/%d: held partial line lost: %s",
+				        topic_name(h->topic), h->pidx, strerror(-rc));
+		}
+		if (h->topic) {
+			topic_put(h->topic);
+			h->topic = NULL;
+			h->part = NULL;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+}
+
+void fsv_free(struct fsv *fs)
+{
+	if (!fs)
+		return;
+	fsv_shutdown(fs);
+	while (fs->handles)
+		handle_free(fs->handles);
+	for (size_t b = 0; b < fs->nbuckets; b++) {
+		struct fsv_node *n = fs->ino_tab[b], *next;
+		for (; n; n = next) {
+			next = n->next_ino;
+			free(n->name);
+			free(n);
+		}
+	}
+	free(fs->ino_tab);
+	free(fs->name_tab);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}

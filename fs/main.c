@@ -1,0 +1,514 @@
+/*
+ * main.c - the topicfs daemon: command line, start-up, the FUSE loop and a
+ * clean shutdown.
+ *
+ *   topicfs [-f] [-d] [-c FILE] [--data-dir DIR] [-o OPT[,OPT...]]
+ *           [--set SECTION.KEY=VALUE]... [--help] [--version] [MOUNTPOINT]
+ *
+ * Start-up order, each step stopping the start with a message and exit
+ * status 1 (2 for a usage or configuration error) when it fails:
+ *   1. configuration: embedded defaults < -c FILE < --set < --data-dir and
+ *      MOUNTPOINT; cross-field checks.
+ *   2. without -f, fork: the parent waits on a pipe and exits only when the
+ *      child says it is ready (mounted and, with [net] enabled, listening)
+ *      or failed, with the child's status.  The fork comes before any
+ *      thread exists (storage and the TCP server start threads).
+ *   3. the mountpoint: created if missing; a stale FUSE mount left by a
+ *      killed daemon (stat fails with ENOTCONN) is detached first.
+ *   4. store_open (recovery after a kill -9 happens here), then the
+ *      [topic.NAME] sections: missing topics are created, existing ones get
+ *      their mutable settings with topic_set_config (partitions, framing
+ *      and codec stay as created).
+ *   5. srv_start when [net] enabled.
+ *   6. fuse_session_new / mount, then ready.
+ * Shutdown: SIGTERM, SIGINT and SIGHUP end the loop through libfuse's
+ * handlers, `fusermount3 -u` ends it by closing the channel.  Then: unmount,
+ * srv_stop, fsv_shutdown (held partial lines become records, references
+ * are put back), store_close (flush, checkpoint, clean-shutdown marker).
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "fs_int.h"
+
+#ifndef TOPICFS_VERSION
+#define TOPICFS_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+#define FSV_MAX_THREADS 256     /* a blocked view reader holds a thread */
+#define FSV_IDLE_THREADS 16
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: topicfs [-f] [-d] [-c FILE] [--data-dir DIR] [-o OPT[,OPT...]]\n"
+	        "               [--set SECTION.KEY=VALUE]... [MOUNTPOINT]\n"
+	        "       topicfs --help | --version\n"
+	        "\n"
+	        "Mount Kafka-style topics as files: a topic is a directory, a partition\n"
+	        "a file; appending appends records, reading reads them back.\n"
+	        "\n"
+	        "  -f, --foreground        stay in the foreground, log to stderr\n"
+	        "  -d, --debug             foreground with FUSE request tracing\n"
+	        "  -c, --config FILE       INI configuration (default: none, embedded\n"
+	        "                          defaults)\n"
+	        "      --data-dir DIR      same as --set storage.data_dir=DIR\n"
+	        "  -o OPT[,OPT...]         FUSE mount options (e.g. ro, allow_other)\n"
+	        "      --set S.K=V         override one configuration key, e.g.\n"
+	        "                          --set storage.segment_bytes=64M\n"
+	        "                          --set topic.orders.partitions=3\n"
+	        "  -h, --help              this help and the configuration keys\n"
+	        "  -V, --version           print the version\n"
+	        "  MOUNTPOINT              same as --set fs.mountpoint=MOUNTPOINT\n"
+	        "\n"
+	        "Views (hidden, read-only, block at the end like tail -f):\n"
+	        "  <topic>/<p>@earliest  @latest  @<offset>  @-<N>  @<epoch-ms>ms\n"
+	        "  @2026-11-22T05:00:00Z  @<from>..<to-offset>\n"
+	        "\n"
+	        "Configuration keys ([section] key = default):\n");
+	fsv_config_print_keys(out);
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+	char buf[FSV_PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Make the mountpoint usable: create it, or detach a dead FUSE mount. */
+static int prepare_mountpoint(const char *mnt)
+{
+	struct stat sb;
+	int rc;
+
+	if (stat(mnt, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			fsv_log("mountpoint %s is not a directory", mnt);
+			return -ENOTDIR;
+		}
+		return 0;
+	}
+	if (errno == ENOTCONN) {
+		fsv_log("mountpoint %s is a stale FUSE mount; detaching it", mnt);
+		if (umount2(mnt, MNT_DETACH) != 0) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				execlp("fusermount3", "fusermount3", "-uz", mnt, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+		}
+		if (stat(mnt, &sb) != 0) {
+			rc = -errno;
+			fsv_log("mountpoint %s: still unusable after unmount: %s", mnt,
+			        strerror(-rc));
+			return rc;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		rc = -errno;
+		fsv_log("mountpoint %s: stat: %s", mnt, strerror(-rc));
+		return rc;
+	}
+	rc = make_dirs(mnt);
+	if (rc)
+		fsv_log("mountpoint %s: mkdir: %s", mnt, strerror(-rc));
+	return rc;
+}
+
+/* The [topic.NAME] sections and the global per-topic defaults applied to
+ * the store: missing configured topics are created; every existing topic
+ * gets its effective mutable settings (its fixed ones stay). */
+static int apply_topics(struct store *st, const struct fsv_config *cfg)
+{
+	char **names = NULL;
+	size_t count = 0;
+	int rc;
+
+	rc = store_topic_list(st, &names, &count);
+	if (rc) {
+		fsv_log("store_topic_list: %s", strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct topic_config want, cur;
+		struct topic *t;
+		bool has_section = fsv_config_topic(cfg, names[i], &want);
+		if (store_topic_get(st, names[i], &t))
+			continue;
+		topic_get_config(t, &cur);
+		if (has_section && (want.partitions != cur.partitions ||
+		                    want.framing != cur.framing || want.codec != cur.codec))
+			fsv_log("topic %s: partitions, framing and compression are fixed at "
+			        "creation; keeping %d, %s, %s", names[i], cur.partitions,
+			        cur.framing == FRAMING_WRITES ? "writes" : "lines",
+			        codec_name(cur.codec));
+		want.partitions = cur.partitions;
+		want.framing = cur.framing;
+		want.codec = cur.codec;
+		if (memcmp(&want, &cur, sizeof want)) {
+			int src = topic_set_config(t, &want);
+			if (src)
+				fsv_log("topic %s: topic_set_config: %s", names[i], strerror(-src));
+		}
+		topic_put(t);
+	}
+	for (size_t i = 0; i < cfg->ntopics; i++) {
+		const char *name = cfg->topics[i].name;
+		struct topic_config tc;
+		struct topic *t;
+		bool exists = false;
+		for (size_t j = 0; j < count && !exists; j++)
+			exists = !strcmp(names[j], name);
+		if (exists)
+			continue;
+		fsv_config_topic(cfg, name, &tc);
+		rc = store_topic_create(st, name, &tc, &t);
+		if (rc == -EEXIST) {
+			rc = 0;
+			continue;
+		}
+		if (rc) {
+			fsv_log("topic %s: store_topic_create: %s", name, strerror(-rc));
+			goto cleanup;
+		}
+		topic_put(t);
+	}
+	rc = 0;
+cleanup:
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* ============================== daemonising ============================== */
+
+/* Fork; the parent waits for one status byte from the child and exits
+ * with it.  Returns the pipe's write end in the child. */
+static int daemon_fork(void)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		perror("topicfs: pipe");
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("topicfs: fork");
+		exit(1);
+	}
+	if (pid > 0) {
+		unsigned char status = 1;
+		int ws;
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1) {
+			/* the child died before it could say */
+			if (waitpid(pid, &ws, 0) == pid && WIFEXITED(ws))
+				status = (unsigned char)WEXITSTATUS(ws);
+			if (status == 0)
+				status = 1;
+		}
+		_exit(status);
+	}
+	close(fds[0]);
+	setsid();
+	return fds[1];
+}
+
+static void daemon_ready(int fd, unsigned char status)
+{
+	int null;
+
+	if (fd < 0)
+		return;
+	if (status == 0) {
+		if (chdir("/") != 0) {
+			/* harmless: every path is absolute */
+		}
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		fsv_log_use_syslog(true);
+	}
+	if (write(fd, &status, 1) != 1) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(fd);
+}
+
+/* ============================== main ===================================== */
+
+struct cli {
+	bool foreground;
+	bool debug;
+	const char *config;
+	const char *data_dir;
+	const char *mountpoint;
+	char *fuse_opts;        /* joined -o options, owned */
+	const char **sets;
+	size_t nsets;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *cli)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'D' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(cli, 0, sizeof *cli);
+	cli->sets = calloc((size_t)argc, sizeof *cli->sets);
+	if (!cli->sets)
+		return -ENOMEM;
+	while ((c = getopt_long(argc, argv, "fdc:o:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			cli->foreground = true;
+			break;
+		case 'd':
+			cli->foreground = true;
+			cli->debug = true;
+			break;
+		case 'c':
+			cli->config = optarg;
+			break;
+		case 'D':
+			cli->data_dir = optarg;
+			break;
+		case 'S':
+			cli->sets[cli->nsets++] = optarg;
+			break;
+		case 'o': {
+			size_t old = cli->fuse_opts ? strlen(cli->fuse_opts) : 0;
+			char *o = realloc(cli->fuse_opts, old + strlen(optarg) + 2);
+			if (!o)
+				return -ENOMEM;
+			if (old)
+				o[old++] = ',';
+			strcpy(o + old, optarg);
+			cli->fuse_opts = o;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("topicfs %s (libfuse %d.%d)\n", TOPICFS_VERSION,
+			       FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+			exit(0);
+		default:
+			fprintf(stderr, "try 'topicfs --help'\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		cli->mountpoint = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "topicfs: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Build the configuration from every source; exits on error. */
+static void load_config(const struct cli *cli, struct fsv_config *cfg)
+{
+	char err[1200], kv[FSV_PATH_MAX + 32];
+
+	fsv_config_init(cfg);
+	if (cli->config && fsv_config_load(cfg, cli->config, err, sizeof err))
+		goto fail;
+	for (size_t i = 0; i < cli->nsets; i++)
+		if (fsv_config_set(cfg, cli->sets[i], err, sizeof err))
+			goto fail;
+	if (cli->data_dir) {
+		snprintf(kv, sizeof kv, "storage.data_dir=%s", cli->data_dir);
+		if (fsv_config_set(cfg, kv, err, sizeof err))
+			goto fail;
+	}
+	if (cli->mountpoint) {
+		snprintf(kv, sizeof kv, "fs.mountpoint=%s", cli->mountpoint);
+		if (fsv_config_set(cfg, kv, err, sizeof err))
+			goto fail;
+	}
+	if (fsv_config_finish(cfg, err, sizeof err))
+		goto fail;
+	return;
+fail:
+	fprintf(stderr, "topicfs: %s\n", err);
+	exit(EXIT_USAGE);
+}
+
+int main(int argc, char **argv)
+{
+	struct fsv_config cfg;
+	struct cli cli;
+	struct store_options sopts = { 0 };
+	struct store *st = NULL;
+	struct srv *srv = NULL;
+	struct fsv *fs = NULL;
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char opts[512];
+	int ready_fd = -1, rc, status = 1;
+	bool mounted = false, handlers = false;
+
+	if (parse_cli(argc, argv, &cli))
+		return EXIT_USAGE;
+	load_config(&cli, &cfg);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (!cli.foreground)
+		ready_fd = daemon_fork();
+
+	if (prepare_mountpoint(cfg.mountpoint))
+		goto out;
+	sopts.data_dir = cfg.data_dir;
+	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	rc = store_open(&sopts, &st);
+	if (rc) {
+		fsv_log("cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
+		goto out;
+	}
+	if (apply_topics(st, &cfg))
+		goto out;
+	rc = fsv_new(st, &cfg, &fs);
+	if (rc) {
+		fsv_log("fsv_new: %s", strerror(-rc));
+		goto out;
+	}
+	if (cfg.net_enabled) {
+		struct srv_config scfg;
+		fsv_config_srv(&cfg, &scfg);
+		rc = srv_start(st, &scfg, &srv);
+		if (rc == -ENOSYS) {
+			/* TODO(lead): net/srv_placeholder.c returns -ENOSYS until
+			 * the TCP server lands; only that code is tolerated. */
+			fsv_log("warning: TCP server not built in (placeholder); "
+			        "serving the mount only");
+			srv = NULL;
+		} else if (rc) {
+			fsv_log("cannot start the TCP server on %s: %s", cfg.listen,
+			        strerror(-rc));
+			goto out;
+		}
+	}
+
+	/* FUSE: our fixed options first, the user's -o after them */
+	if (fuse_opt_add_arg(&args, argv[0]) ||
+	    (cli.debug && fuse_opt_add_arg(&args, "-d")))
+		goto out;
+	snprintf(opts, sizeof opts, "fsname=topicfs,subtype=topicfs,max_read=%d%s",
+	         1024 * 1024, cfg.allow_other ? ",allow_other,default_permissions" : "");
+	if (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts))
+		goto out;
+	if (cli.fuse_opts &&
+	    (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, cli.fuse_opts)))
+		goto out;
+	if (cli.fuse_opts && strstr(cli.fuse_opts, "allow_other") &&
+	    (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, "default_permissions")))
+		goto out;
+	se = fuse_session_new(&args, fsv_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), fs);
+	if (!se) {
+		fsv_log("fuse_session_new failed (bad -o option?)");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	fsv_set_session(fs, se);
+	if (fuse_set_signal_handlers(se) != 0) {
+		fsv_log("fuse_set_signal_handlers failed");
+		goto out;
+	}
+	handlers = true;
+	if (fuse_session_mount(se, cfg.mountpoint) != 0) {
+		fsv_log("cannot mount on %s", cfg.mountpoint);
+		goto out;
+	}
+	mounted = true;
+	fsv_log("mounted %s on %s%s%s", cfg.data_dir, cfg.mountpoint,
+	        srv ? ", listening on " : "", srv ? cfg.listen : "");
+	daemon_ready(ready_fd, 0);
+	ready_fd = -1;
+
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		goto out;
+	fuse_loop_cfg_set_max_threads(loop, FSV_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(loop, FSV_IDLE_THREADS);
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	rc = fuse_session_loop_mt(se, loop);
+	fsv_log("shutting down (%s)", rc > 0 ? strsignal(rc) : rc == 0 ? "unmounted" :
+	        strerror(-rc));
+	status = rc < 0 ? 1 : 0;
+out:
+	if (fs)
+		fsv_stop_waiters(fs);
+	if (mounted)
+		fuse_session_unmount(se);
+	if (handlers)
+		fuse_remove_signal_handlers(se);
+	if (srv)
+		srv_stop(srv);
+	if (fs)
+		fsv_shutdown(fs);
+	if (st)
+		store_close(st);
+	if (se)
+		fuse_session_destroy(se);
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	fsv_free(fs);
+	fuse_opt_free_args(&args);
+	fsv_config_free(&cfg);
+	free(cli.fuse_opts);
+	free(cli.sets);
+	if (ready_fd >= 0)
+		daemon_ready(ready_fd, (unsigned char)status);
+	return status;
+}

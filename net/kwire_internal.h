@@ -1,0 +1,140 @@
+/*
+ * kwire_internal.h - Kafka wire-protocol primitives shared by the server
+ * (srv.c, srv_api.c), the client (kclient.c) and the tests.  Not part of
+ * the public API (net.h).
+ *
+ * Two cursors over bytes, both big-endian as the protocol is:
+ *
+ *   struct kw_reader  reads from a borrowed buffer.  Every read checks
+ *                     bounds; a read past the end sets rd->err, returns 0
+ *                     and every later read fails too, so a parser can read
+ *                     a whole structure and check rd->err once at the end.
+ *   struct kw_writer  appends to an owned, growing buffer.  An allocation
+ *                     failure sets w->err (later writes are ignored); the
+ *                     caller checks w->err once before using the bytes.
+ *
+ * Neither is thread-safe; each belongs to one request or response.
+ */
+#ifndef TOPICFS_KWIRE_INTERNAL_H
+#define TOPICFS_KWIRE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* API keys (KAFKA.md section 3). */
+enum {
+	KAPI_PRODUCE = 0,
+	KAPI_FETCH = 1,
+	KAPI_LIST_OFFSETS = 2,
+	KAPI_METADATA = 3,
+	KAPI_FIND_COORDINATOR = 10,
+	KAPI_API_VERSIONS = 18,
+};
+
+/* Kafka error codes used here. */
+enum {
+	KERR_NONE = 0,
+	KERR_OFFSET_OUT_OF_RANGE = 1,
+	KERR_CORRUPT_MESSAGE = 2,
+	KERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+	KERR_MESSAGE_TOO_LARGE = 10,
+	KERR_COORDINATOR_NOT_AVAILABLE = 15,
+	KERR_INVALID_TOPIC_EXCEPTION = 17,
+	KERR_INVALID_REQUIRED_ACKS = 21,
+	KERR_UNSUPPORTED_VERSION = 35,
+	KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+	KERR_KAFKA_STORAGE_ERROR = 56,
+	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+	KERR_INVALID_RECORD = 87,
+};
+
+/* The upper-case Kafka name of an error code ("OFFSET_OUT_OF_RANGE"), or
+ * "UNKNOWN_ERROR_CODE" for codes this table does not know. */
+const char *kw_err_name(int code);
+
+/* The one errno -> Kafka error code table (storage errors, negative errno
+ * in, Kafka code out; 0 -> 0).  reading: the error came from a read path
+ * (Fetch, ListOffsets) rather than from appending a producer's batch. */
+int kw_err_from_errno(int neg_errno, bool reading);
+
+/* ------------------------------- reader --------------------------------- */
+
+struct kw_reader {
+	const uint8_t *p;           /* borrowed */
+	size_t len;
+	size_t pos;
+	bool err;                   /* a read ran past the end or was invalid */
+};
+
+static inline void kw_reader_init(struct kw_reader *r, const void *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->pos = 0;
+	r->err = false;
+}
+
+static inline size_t kw_remaining(const struct kw_reader *r)
+{
+	return r->err ? 0 : r->len - r->pos;
+}
+
+int8_t kw_i8(struct kw_reader *r);
+int16_t kw_i16(struct kw_reader *r);
+int32_t kw_i32(struct kw_reader *r);
+int64_t kw_i64(struct kw_reader *r);
+/* STRING / nullable STRING: *s points into the buffer, *len is -1 for
+ * null.  Returns false (and sets err) when truncated. */
+bool kw_str(struct kw_reader *r, const char **s, int *len);
+/* BYTES / RECORDS (int32 length). */
+bool kw_bytes(struct kw_reader *r, const uint8_t **b, int32_t *len);
+/* An ARRAY count, checked against the bytes left: each element takes at
+ * least min_elem_bytes, so a count that cannot fit sets err.  -1 (null) is
+ * returned as -1 when allow_null, else err. */
+int32_t kw_array(struct kw_reader *r, size_t min_elem_bytes, bool allow_null);
+/* Skip n bytes. */
+void kw_skip(struct kw_reader *r, size_t n);
+
+/* ------------------------------- writer --------------------------------- */
+
+struct kw_writer {
+	uint8_t *buf;               /* owned; free with kw_writer_free */
+	size_t len;
+	size_t cap;
+	bool err;                   /* an allocation failed */
+};
+
+void kw_writer_init(struct kw_writer *w);
+void kw_writer_free(struct kw_writer *w);
+/* Make room for n more bytes; false (and err) when out of memory. */
+bool kw_reserve(struct kw_writer *w, size_t n);
+void kw_put(struct kw_writer *w, const void *p, size_t n);
+void kw_put_i8(struct kw_writer *w, int8_t v);
+void kw_put_i16(struct kw_writer *w, int16_t v);
+void kw_put_i32(struct kw_writer *w, int32_t v);
+void kw_put_i64(struct kw_writer *w, int64_t v);
+/* STRING from a C string (NULL writes a null string, length -1). */
+void kw_put_cstr(struct kw_writer *w, const char *s);
+/* STRING from bytes (len -1: null). */
+void kw_put_str(struct kw_writer *w, const char *s, int len);
+/* Overwrite an int32 already written at offset at. */
+void kw_patch_i32(struct kw_writer *w, size_t at, int32_t v);
+
+/* Big-endian loads for raw parsing. */
+static inline int32_t kw_load_i32(const uint8_t *p)
+{
+	return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	                 (uint32_t)p[2] << 8 | (uint32_t)p[3]);
+}
+
+static inline void kw_store_i32(uint8_t *p, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	p[0] = (uint8_t)(u >> 24);
+	p[1] = (uint8_t)(u >> 16);
+	p[2] = (uint8_t)(u >> 8);
+	p[3] = (uint8_t)u;
+}
+
+#endif /* TOPICFS_KWIRE_INTERNAL_H */

@@ -1,0 +1,1087 @@
+/*
+ * srv.c - the topicfs TCP server core: one epoll thread, non-blocking
+ * sockets, the connection state machine, output queues sent with
+ * sendmsg(2) and sendfile(2), deadlines and the long-poll park.
+ *
+ * DESIGN
+ *
+ * One thread runs epoll_wait over the listening socket, an eventfd (wake_fd)
+ * and every connection.  Storage calls made from it are short (an index
+ * lookup, part_append_batch's write and, with a flush-every-message policy,
+ * an fsync); a slow disk therefore delays every client of this server,
+ * which is acceptable for one machine's worth of clients and keeps the
+ * server free of locks.
+ *
+ * A connection is always in exactly one state:
+ *
+ *   READING   reading the int32 size prefix, then the body.  The size is
+ *             checked (0 < size <= max_request_bytes) before anything is
+ *             allocated; a bad size closes the connection.  Epoll: EPOLLIN.
+ *   WRITING   sending the response queue (memory runs with sendmsg, file
+ *             slices with sendfile), resuming partial writes on EPOLLOUT.
+ *             Nothing more is read meanwhile: requests of one connection
+ *             are answered strictly in order, one at a time (pipelined
+ *             requests wait in the kernel's socket buffer).  Epoll: EPOLLOUT.
+ *   PARKED    a Fetch waiting for MinBytes or MaxWaitMs.  The request stays
+ *             in the connection's buffer and is rebuilt from it on wake.
+ *             Epoll: EPOLLRDHUP only, so a client that hangs up is noticed.
+ *
+ * Reads take exactly the bytes of the current request (size prefix, then
+ * body), never more, so no byte of a pipelined request is ever buffered
+ * here.
+ *
+ * Long poll.  The store's append hook runs in whatever thread appended (a
+ * FUSE thread, the maintenance thread, or this one for Produce).  It bumps
+ * the atomic append_gen and, when any fetch is parked, writes wake_fd.  The
+ * loop then rebuilds every parked fetch whose recorded generation is stale
+ * and answers those that now reach MinBytes.  The race between parking and
+ * an append is closed Dekker-style with sequentially consistent atomics: a
+ * fetch reads append_gen before it looks at the data, and after it raises
+ * `parked` the loop re-checks append_gen (recheck_parked), while the hook
+ * bumps append_gen before it reads `parked`.  Either the hook sees the
+ * parked fetch and writes wake_fd, or the loop sees the new generation.
+ * Parked connections sit in a list sorted by deadline (inserted from the
+ * tail: clients use one MaxWaitMs, so this is O(1) in practice); expired
+ * ones are answered with whatever is there.
+ *
+ * Deadlines.  Each non-parked connection has one deadline: idle_timeout_ms
+ * after its last response when no request byte has arrived, request_timeout_ms
+ * after the first byte of a request that is not yet complete (slowloris),
+ * idle_timeout_ms after the last write progress while sending.  A sweep over
+ * all connections runs when the earliest recorded deadline passes (at most
+ * every SRV_SWEEP_MIN_MS).
+ *
+ * sendfile.  A slice (part_fetch_slice) holds its segment open, so retention
+ * can delete the file mid-send without harm.  sendfile returning 0 before
+ * the slice is done means the file is shorter than promised: the response
+ * can no longer be framed correctly, so the connection is closed rather than
+ * retried (the loop never spins).  SIGPIPE is ignored process-wide and
+ * sendmsg uses MSG_NOSIGNAL; a client that disappears mid-send costs one
+ * EPIPE/ECONNRESET and the release of its slices.
+ *
+ * Closing.  A connection closed while handling an epoll batch is moved to
+ * the `dead` list and freed only after the batch, so later events in the
+ * same batch never touch freed memory.
+ *
+ * Thread-safety: srv_start/srv_stop/srv_port are called by the owner; all
+ * other state belongs to the server thread, except the atomics named in
+ * struct srv.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv_internal.h"
+
+#define SRV_EPOLL_BATCH      64
+#define SRV_SWEEP_MIN_MS     20     /* sweep granularity for deadlines */
+#define SRV_MAX_POLL_MS      1000
+#define SRV_REQS_PER_EVENT   16     /* fairness: requests per readiness */
+#define SRV_KEEP_BUF_BYTES   (1u << 20) /* buffers above this are freed */
+#define SRV_LOG_PER_SEC      20
+#define SRV_IOV_MAX          64
+#define SRV_MAX_PARK_MS      300000
+
+enum conn_state {
+	CONN_READING,
+	CONN_WRITING,
+	CONN_PARKED,
+};
+
+struct srv_conn {
+	int fd;
+	enum conn_state state;
+	bool closed;
+	char peer[64];              /* "127.0.0.1:5555" */
+	char client_id[48];         /* sanitized, for log lines */
+	uint32_t ep_events;         /* what epoll watches now */
+	/* reading */
+	uint8_t size_buf[4];
+	size_t size_got;
+	uint8_t *req;               /* request body; kept while parked */
+	size_t req_len, req_got, req_cap;
+	struct srv_req hdr;         /* parsed header of the current request */
+	/* writing */
+	struct srv_resp resp;
+	/* deadlines */
+	int64_t deadline_ms;        /* idle / request / write stall */
+	int64_t park_deadline_ms;
+	uint64_t park_gen;          /* append_gen the parked answer was built at */
+	/* lists (server thread only) */
+	struct srv_conn *next, *prev;   /* s->conns */
+	struct srv_conn *pnext, *pprev; /* s->park_head..park_tail */
+	struct srv_conn *dnext;         /* s->dead */
+};
+
+/* ================================ utils =================================== */
+
+int64_t srv_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void srv_log(struct srv *s, const char *fmt, ...)
+{
+	int64_t now = srv_now_ms();
+	if (now - s->log_window_ms >= 1000) {
+		if (s->log_suppressed)
+			fprintf(stderr, "topicfs: net: %d log lines suppressed\n",
+			        s->log_suppressed);
+		s->log_window_ms = now;
+		s->log_count = 0;
+		s->log_suppressed = 0;
+	}
+	if (++s->log_count > SRV_LOG_PER_SEC) {
+		s->log_suppressed++;
+		return;
+	}
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "topicfs: net: %s\n", line);
+}
+
+static void sanitize(char *dst, size_t dst_len, const char *src, int len)
+{
+	size_t j = 0;
+	if (!src || len < 0) {
+		snprintf(dst, dst_len, "(null)");
+		return;
+	}
+	for (int i = 0; i < len && j + 1 < dst_len; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[j++] = (ch >= 0x20 && ch < 0x7f && ch != '"') ? (char)ch : '?';
+	}
+	dst[j] = '\0';
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+		snprintf(out, len, "%s:%d", host, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+		snprintf(out, len, "[%s]:%d", host, port);
+	} else {
+		snprintf(out, len, "unknown");
+	}
+}
+
+/* ============================ response queue ============================== */
+
+void srv_resp_init(struct srv_resp *r)
+{
+	memset(r, 0, sizeof *r);
+	kw_writer_init(&r->w);
+}
+
+void srv_resp_reset(struct srv_resp *r)
+{
+	for (size_t i = 0; i < r->nsegs; i++)
+		if (r->segs[i].kind == SRV_SEG_FILE)
+			part_slice_release(&r->segs[i].slice);
+	for (size_t i = 0; i < r->ntopics; i++)
+		topic_put(r->topics[i]);
+	r->nsegs = 0;
+	r->ntopics = 0;
+	r->mark = 0;
+	r->file_bytes = 0;
+	r->alloc_failed = false;
+	r->cur = 0;
+	r->cur_done = 0;
+	if (r->w.cap > SRV_KEEP_BUF_BYTES)
+		kw_writer_free(&r->w);
+	r->w.len = 0;
+	r->w.err = false;
+	if (r->segs_cap > 1024) {
+		free(r->segs);
+		r->segs = NULL;
+		r->segs_cap = 0;
+	}
+}
+
+void srv_resp_free(struct srv_resp *r)
+{
+	srv_resp_reset(r);
+	kw_writer_free(&r->w);
+	free(r->segs);
+	free(r->topics);
+	memset(r, 0, sizeof *r);
+}
+
+static bool resp_push_seg(struct srv_resp *r, const struct srv_seg *seg)
+{
+	if (r->nsegs == r->segs_cap) {
+		size_t cap = r->segs_cap ? r->segs_cap * 2 : 8;
+		struct srv_seg *ns = realloc(r->segs, cap * sizeof *ns);
+		if (!ns) {
+			r->alloc_failed = true;
+			return false;
+		}
+		r->segs = ns;
+		r->segs_cap = cap;
+	}
+	r->segs[r->nsegs++] = *seg;
+	return true;
+}
+
+static void resp_close_mem_run(struct srv_resp *r)
+{
+	if (r->w.len > r->mark) {
+		struct srv_seg seg = { .kind = SRV_SEG_MEM, .off = r->mark,
+		                       .len = r->w.len - r->mark };
+		resp_push_seg(r, &seg);
+		r->mark = r->w.len;
+	}
+}
+
+void srv_resp_begin(struct srv_resp *r, int32_t correlation_id)
+{
+	srv_resp_reset(r);
+	kw_put_i32(&r->w, 0);               /* size, patched at finish */
+	kw_put_i32(&r->w, correlation_id);
+}
+
+void srv_resp_add_slice(struct srv_resp *r, struct part_slice *slice)
+{
+	resp_close_mem_run(r);
+	struct srv_seg seg = { .kind = SRV_SEG_FILE, .len = slice->len,
+	                       .slice = *slice };
+	if (!resp_push_seg(r, &seg)) {
+		part_slice_release(slice);
+		return;
+	}
+	r->file_bytes += (int64_t)slice->len;
+}
+
+void srv_resp_hold_topic(struct srv_resp *r, struct topic *t)
+{
+	if (r->ntopics == r->topics_cap) {
+		size_t cap = r->topics_cap ? r->topics_cap * 2 : 4;
+		struct topic **nt = realloc(r->topics, cap * sizeof *nt);
+		if (!nt) {
+			r->alloc_failed = true;
+			topic_put(t);
+			return;
+		}
+		r->topics = nt;
+		r->topics_cap = cap;
+	}
+	r->topics[r->ntopics++] = t;
+}
+
+int srv_resp_finish(struct srv_resp *r)
+{
+	resp_close_mem_run(r);
+	if (r->alloc_failed || r->w.err)
+		return -ENOMEM;
+	int64_t total = (int64_t)r->w.len + r->file_bytes - 4;
+	if (total > INT32_MAX)
+		return -EMSGSIZE;
+	kw_patch_i32(&r->w, 0, (int32_t)total);
+	return 0;
+}
+
+int64_t srv_resp_wire_bytes(const struct srv_resp *r)
+{
+	return (int64_t)r->w.len + r->file_bytes;
+}
+
+/* ============================== connections =============================== */
+
+static void conn_want(struct srv *s, struct srv_conn *c, uint32_t events)
+{
+	if (c->closed || c->ep_events == events)
+		return;
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		srv_log(s, "%s: epoll_ctl: %s", c->peer, strerror(errno));
+	else
+		c->ep_events = events;
+}
+
+static void conn_set_deadline(struct srv *s, struct srv_conn *c, int64_t when)
+{
+	c->deadline_ms = when;
+	if (when < s->next_sweep_ms)
+		s->next_sweep_ms = when;
+}
+
+static void park_unlink(struct srv *s, struct srv_conn *c)
+{
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		s->park_head = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	else
+		s->park_tail = c->pprev;
+	c->pnext = c->pprev = NULL;
+	atomic_fetch_sub(&s->parked, 1);
+}
+
+static void park_insert(struct srv *s, struct srv_conn *c)
+{
+	struct srv_conn *after = s->park_tail;
+	while (after && after->park_deadline_ms > c->park_deadline_ms)
+		after = after->pprev;
+	c->pprev = after;
+	c->pnext = after ? after->pnext : s->park_head;
+	if (c->pnext)
+		c->pnext->pprev = c;
+	else
+		s->park_tail = c;
+	if (after)
+		after->pnext = c;
+	else
+		s->park_head = c;
+	atomic_fetch_add(&s->parked, 1);
+}
+
+static void conn_close(struct srv *s, struct srv_conn *c)
+{
+	if (c->closed)
+		return;
+	if (c->state == CONN_PARKED)
+		park_unlink(s, c);
+	c->closed = true;
+	close(c->fd);                       /* also leaves the epoll set */
+	c->fd = -1;
+	srv_resp_reset(&c->resp);           /* release slices and topics now */
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	c->dnext = s->dead;
+	s->dead = c;
+}
+
+static void conn_free(struct srv_conn *c)
+{
+	srv_resp_free(&c->resp);
+	free(c->req);
+	free(c);
+}
+
+static void srv_free_dead(struct srv *s)
+{
+	while (s->dead) {
+		struct srv_conn *c = s->dead;
+		s->dead = c->dnext;
+		conn_free(c);
+	}
+}
+
+/* Back to reading the next request. */
+static void conn_request_done(struct srv *s, struct srv_conn *c)
+{
+	c->state = CONN_READING;
+	c->size_got = 0;
+	c->req_got = 0;
+	c->req_len = 0;
+	if (c->req_cap > SRV_KEEP_BUF_BYTES) {
+		free(c->req);
+		c->req = NULL;
+		c->req_cap = 0;
+	}
+	srv_resp_reset(&c->resp);
+	conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+	conn_want(s, c, EPOLLIN);
+}
+
+/* Send as much of the response queue as the socket takes. */
+static void conn_flush(struct srv *s, struct srv_conn *c)
+{
+	struct srv_resp *r = &c->resp;
+	bool progress = false;
+
+	while (r->cur < r->nsegs) {
+		struct srv_seg *seg = &r->segs[r->cur];
+		ssize_t n;
+
+		if (seg->kind == SRV_SEG_MEM) {
+			struct iovec iov[SRV_IOV_MAX];
+			int niov = 0;
+			size_t i = r->cur;
+			for (; i < r->nsegs && niov < SRV_IOV_MAX &&
+			       r->segs[i].kind == SRV_SEG_MEM; i++) {
+				size_t skip = i == r->cur ? r->cur_done : 0;
+				iov[niov].iov_base = r->w.buf + r->segs[i].off + skip;
+				iov[niov].iov_len = r->segs[i].len - skip;
+				niov++;
+			}
+			struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)niov };
+			int flags = MSG_NOSIGNAL | (i < r->nsegs ? MSG_MORE : 0);
+			n = sendmsg(c->fd, &msg, flags);
+		} else {
+			off_t pos = (off_t)(seg->slice.file_pos + (int64_t)r->cur_done);
+			n = sendfile(c->fd, seg->slice.fd, &pos, seg->len - r->cur_done);
+			if (n == 0) {
+				srv_log(s, "%s: closing: segment file shorter than its "
+				        "slice during sendfile (%zu of %zu bytes sent)",
+				        c->peer, r->cur_done, seg->len);
+				conn_close(s, c);
+				return;
+			}
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno != EPIPE && errno != ECONNRESET)
+				srv_log(s, "%s: closing: %s: %s", c->peer,
+				        seg->kind == SRV_SEG_MEM ? "sendmsg" : "sendfile",
+				        strerror(errno));
+			conn_close(s, c);
+			return;
+		}
+		progress = true;
+		/* advance over n bytes */
+		size_t left = (size_t)n;
+		while (left && r->cur < r->nsegs) {
+			size_t avail = r->segs[r->cur].len - r->cur_done;
+			if (left < avail) {
+				r->cur_done += left;
+				left = 0;
+			} else {
+				left -= avail;
+				r->cur++;
+				r->cur_done = 0;
+			}
+		}
+		/* skip empty segments */
+		while (r->cur < r->nsegs && r->segs[r->cur].len == r->cur_done) {
+			r->cur++;
+			r->cur_done = 0;
+		}
+	}
+
+	if (r->cur >= r->nsegs) {
+		conn_request_done(s, c);
+		return;
+	}
+	if (progress || c->ep_events != EPOLLOUT)
+		c->deadline_ms = srv_now_ms() + s->cfg.idle_timeout_ms;
+	conn_want(s, c, EPOLLOUT);
+}
+
+static void conn_start_write(struct srv *s, struct srv_conn *c)
+{
+	c->state = CONN_WRITING;
+	c->resp.cur = 0;
+	c->resp.cur_done = 0;
+	conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+	conn_flush(s, c);
+}
+
+static void conn_park(struct srv *s, struct srv_conn *c, int park_ms,
+                      uint64_t gen)
+{
+	if (park_ms > SRV_MAX_PARK_MS)
+		park_ms = SRV_MAX_PARK_MS;
+	c->state = CONN_PARKED;
+	c->park_gen = gen;
+	c->park_deadline_ms = srv_now_ms() + park_ms;
+	park_insert(s, c);
+	conn_want(s, c, EPOLLRDHUP);
+	s->recheck_parked = true;
+}
+
+/* Rebuild a parked fetch's answer; send it if ready (or final). */
+static void conn_fetch_again(struct srv *s, struct srv_conn *c, bool final)
+{
+	char why[160] = "";
+	int park_ms = 0;
+	uint64_t gen = atomic_load(&s->append_gen);
+	enum srv_verdict v = srv_api_fetch(s, &c->hdr, &c->resp, final, &park_ms,
+	                                   why, sizeof why);
+	if (v == SRV_PARK) {
+		c->park_gen = gen;
+		return;
+	}
+	park_unlink(s, c);
+	c->state = CONN_WRITING;
+	if (v == SRV_CLOSE) {
+		srv_log(s, "%s: closing: %s (client \"%s\")", c->peer, why, c->client_id);
+		conn_close(s, c);
+		return;
+	}
+	conn_start_write(s, c);
+}
+
+static void conn_handle_request(struct srv *s, struct srv_conn *c)
+{
+	struct kw_reader r;
+	char why[160] = "";
+	int park_ms = 0;
+
+	kw_reader_init(&r, c->req, c->req_len);
+	c->hdr.api_key = kw_i16(&r);
+	c->hdr.api_version = kw_i16(&r);
+	c->hdr.correlation_id = kw_i32(&r);
+	kw_str(&r, &c->hdr.client_id, &c->hdr.client_id_len);
+	if (r.err) {
+		srv_log(s, "%s: closing: malformed request header (%zu bytes)",
+		        c->peer, c->req_len);
+		conn_close(s, c);
+		return;
+	}
+	sanitize(c->client_id, sizeof c->client_id, c->hdr.client_id,
+	         c->hdr.client_id_len);
+	c->hdr.body = c->req + r.pos;
+	c->hdr.body_len = c->req_len - r.pos;
+
+	uint64_t gen = atomic_load(&s->append_gen);
+	enum srv_verdict v = srv_api_dispatch(s, &c->hdr, &c->resp, &park_ms,
+	                                      why, sizeof why);
+	switch (v) {
+	case SRV_RESPOND:
+		conn_start_write(s, c);
+		break;
+	case SRV_SILENT:
+		conn_request_done(s, c);
+		break;
+	case SRV_PARK:
+		conn_park(s, c, park_ms, gen);
+		break;
+	case SRV_CLOSE:
+		srv_log(s, "%s: closing: %s (client \"%s\")", c->peer, why, c->client_id);
+		conn_close(s, c);
+		break;
+	}
+}
+
+/* 0 read some, 1 would block, -1 connection closed. */
+static int conn_recv(struct srv *s, struct srv_conn *c, void *buf, size_t len,
+                     size_t *got)
+{
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, len, 0);
+		if (n > 0) {
+			*got = (size_t)n;
+			return 0;
+		}
+		if (n == 0) {
+			if (c->size_got > 0)
+				srv_log(s, "%s: client closed mid-request (%zu of %zu "
+				        "body bytes)", c->peer, c->req_got, c->req_len);
+			conn_close(s, c);
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 1;
+		if (errno != ECONNRESET)
+			srv_log(s, "%s: closing: recv: %s", c->peer, strerror(errno));
+		conn_close(s, c);
+		return -1;
+	}
+}
+
+static void conn_on_readable(struct srv *s, struct srv_conn *c)
+{
+	int budget = SRV_REQS_PER_EVENT;
+	size_t got;
+
+	while (budget > 0 && !c->closed && c->state == CONN_READING) {
+		if (c->size_got < 4) {
+			int rc = conn_recv(s, c, c->size_buf + c->size_got,
+			                   4 - c->size_got, &got);
+			if (rc)
+				return;
+			if (c->size_got == 0)
+				conn_set_deadline(s, c, srv_now_ms() +
+				                  s->cfg.request_timeout_ms);
+			c->size_got += got;
+			if (c->size_got < 4)
+				continue;
+			int32_t size = kw_load_i32(c->size_buf);
+			if (size <= 0 || size > s->cfg.max_request_bytes) {
+				srv_log(s, "%s: closing: request size %d out of range "
+				        "(1..%lld)", c->peer, size,
+				        (long long)s->cfg.max_request_bytes);
+				conn_close(s, c);
+				return;
+			}
+			if ((size_t)size > c->req_cap) {
+				free(c->req);
+				c->req = malloc((size_t)size);
+				c->req_cap = c->req ? (size_t)size : 0;
+				if (!c->req) {
+					srv_log(s, "%s: closing: cannot allocate %d bytes "
+					        "for a request", c->peer, size);
+					conn_close(s, c);
+					return;
+				}
+			}
+			c->req_len = (size_t)size;
+			c->req_got = 0;
+		}
+		int rc = conn_recv(s, c, c->req + c->req_got, c->req_len - c->req_got,
+		                   &got);
+		if (rc)
+			return;
+		c->req_got += got;
+		if (c->req_got == c->req_len) {
+			budget--;
+			conn_handle_request(s, c);
+		}
+	}
+}
+
+static void conn_on_event(struct srv *s, struct srv_conn *c, uint32_t events)
+{
+	if (c->closed)
+		return;
+	if (c->state == CONN_PARKED) {
+		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			conn_close(s, c);       /* a consumer that went away */
+		return;
+	}
+	if (c->state == CONN_WRITING) {
+		if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			conn_flush(s, c);       /* errors surface from the send */
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		conn_on_readable(s, c);
+}
+
+/* ================================ accept ================================== */
+
+static void srv_accept(struct srv *s)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: stop accepting for a
+			 * moment instead of spinning on a readable listener */
+			srv_log(s, "accept: %s (pausing the listener for 100 ms)",
+			        strerror(errno));
+			struct epoll_event ev = { .events = 0,
+			                          .data.ptr = &s->listen_fd };
+			epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+			s->listen_paused = true;
+			s->listen_resume_ms = srv_now_ms() + 100;
+			return;
+		}
+		char peer[64];
+		format_peer(&ss, peer, sizeof peer);
+		if (s->nconns >= s->cfg.max_connections) {
+			close(fd);
+			s->refused_count++;
+			int64_t now = srv_now_ms();
+			if (now - s->refused_log_ms >= 1000) {
+				fprintf(stderr, "topicfs: net: %s: refused: %d connections "
+				        "open (max_connections); %d refused in the last "
+				        "second\n", peer, s->nconns, s->refused_count);
+				s->refused_log_ms = now;
+				s->refused_count = 0;
+			}
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+		struct srv_conn *c = calloc(1, sizeof *c);
+		if (!c) {
+			srv_log(s, "%s: closing: out of memory", peer);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->state = CONN_READING;
+		snprintf(c->peer, sizeof c->peer, "%s", peer);
+		snprintf(c->client_id, sizeof c->client_id, "?");
+		srv_resp_init(&c->resp);
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			srv_log(s, "%s: epoll_ctl add: %s", peer, strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->ep_events = EPOLLIN;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+		conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+	}
+}
+
+/* ============================== timers ==================================== */
+
+static void srv_sweep(struct srv *s, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	struct srv_conn *c = s->conns, *nx;
+	for (; c; c = nx) {
+		nx = c->next;
+		if (c->state == CONN_PARKED)
+			continue;
+		if (c->deadline_ms <= now) {
+			if (c->state == CONN_WRITING)
+				srv_log(s, "%s: closing: no write progress for %d ms "
+				        "(client \"%s\")", c->peer, s->cfg.idle_timeout_ms,
+				        c->client_id);
+			else if (c->size_got > 0)
+				srv_log(s, "%s: closing: request incomplete after %d ms "
+				        "(%zu of %zu body bytes, client \"%s\")", c->peer,
+				        s->cfg.request_timeout_ms, c->req_got, c->req_len,
+				        c->client_id);
+			else
+				srv_log(s, "%s: closing: idle for %d ms", c->peer,
+				        s->cfg.idle_timeout_ms);
+			conn_close(s, c);
+			continue;
+		}
+		if (c->deadline_ms < next)
+			next = c->deadline_ms;
+	}
+	if (next < now + SRV_SWEEP_MIN_MS)
+		next = now + SRV_SWEEP_MIN_MS;
+	s->next_sweep_ms = next;
+	if (s->listen_paused && now >= s->listen_resume_ms) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
+			s->listen_paused = false;
+	}
+	if (s->listen_paused && s->listen_resume_ms < s->next_sweep_ms)
+		s->next_sweep_ms = s->listen_resume_ms;
+}
+
+static void srv_wake_parked(struct srv *s)
+{
+	uint64_t gen = atomic_load(&s->append_gen);
+	struct srv_conn *c = s->park_head, *nx;
+	for (; c; c = nx) {
+		nx = c->pnext;
+		if (c->park_gen != gen)
+			conn_fetch_again(s, c, false);
+	}
+}
+
+static void srv_expire_parked(struct srv *s, int64_t now)
+{
+	while (s->park_head && s->park_head->park_deadline_ms <= now)
+		conn_fetch_again(s, s->park_head, true);
+}
+
+static int srv_poll_timeout(struct srv *s, int64_t now)
+{
+	int64_t next = s->next_sweep_ms;
+	if (s->park_head && s->park_head->park_deadline_ms < next)
+		next = s->park_head->park_deadline_ms;
+	int64_t wait = next - now;
+	if (wait < 0)
+		wait = 0;
+	if (wait > SRV_MAX_POLL_MS)
+		wait = SRV_MAX_POLL_MS;
+	return (int)wait;
+}
+
+/* ================================ thread ================================== */
+
+static void *srv_thread(void *arg)
+{
+	struct srv *s = arg;
+	struct epoll_event evs[SRV_EPOLL_BATCH];
+
+	while (!atomic_load(&s->stopping)) {
+		int n = epoll_wait(s->epoll_fd, evs, SRV_EPOLL_BATCH,
+		                   srv_poll_timeout(s, srv_now_ms()));
+		if (n < 0) {
+			if (errno != EINTR) {
+				fprintf(stderr, "topicfs: net: epoll_wait: %s\n",
+				        strerror(errno));
+				usleep(10000);
+			}
+			continue;
+		}
+		bool woke = false;
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &s->listen_fd) {
+				srv_accept(s);
+			} else if (p == &s->wake_fd) {
+				uint64_t v;
+				while (read(s->wake_fd, &v, sizeof v) == (ssize_t)sizeof v)
+					;
+				woke = true;
+			} else {
+				conn_on_event(s, p, evs[i].events);
+			}
+		}
+		if (woke || s->recheck_parked) {
+			s->recheck_parked = false;
+			srv_wake_parked(s);
+		}
+		int64_t now = srv_now_ms();
+		srv_expire_parked(s, now);
+		if (now >= s->next_sweep_ms)
+			srv_sweep(s, now);
+		srv_free_dead(s);
+	}
+
+	while (s->conns)
+		conn_close(s, s->conns);
+	srv_free_dead(s);
+	return NULL;
+}
+
+/* Called from any appending thread; see DESIGN for the ordering. */
+static void srv_append_hook(void *arg, struct topic *t, int partition)
+{
+	struct srv *s = arg;
+	atomic_fetch_add(&s->append_gen, 1);
+	if (atomic_load(&s->parked) > 0) {
+		uint64_t one = 1;
+		ssize_t n = write(s->wake_fd, &one, sizeof one);
+		(void)n;        /* EAGAIN: the counter is already non-zero */
+	}
+}
+
+/* ============================== public API ================================ */
+
+void srv_config_defaults(struct srv_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+	cfg->listen_port = 9092;
+	cfg->advertised_port = 0;
+	cfg->max_connections = 1024;
+	cfg->max_request_bytes = 100 * 1024 * 1024;
+	cfg->idle_timeout_ms = 600000;
+	cfg->request_timeout_ms = 30000;
+	cfg->auto_create_topics = false;
+	topic_config_defaults(&cfg->topic_defaults);
+}
+
+static int srv_check_config(const struct srv_config *cfg)
+{
+	const char *why = NULL;
+	if (cfg->listen_port < 0 || cfg->listen_port > 65535)
+		why = "listen port out of range 0..65535";
+	else if (cfg->advertised_port < 0 || cfg->advertised_port > 65535)
+		why = "advertised port out of range 0..65535";
+	else if (cfg->max_connections < 1)
+		why = "max_connections must be at least 1";
+	else if (cfg->max_request_bytes < 64 || cfg->max_request_bytes > INT32_MAX)
+		why = "max_request_bytes out of range 64..2147483647";
+	else if (cfg->idle_timeout_ms < 1)
+		why = "idle_timeout_ms must be at least 1";
+	else if (cfg->request_timeout_ms < 1)
+		why = "request_timeout_ms must be at least 1";
+	else if (!cfg->listen_host[0])
+		why = "empty listen host";
+	if (why) {
+		fprintf(stderr, "topicfs: net: bad configuration: %s\n", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int srv_listen(struct srv *s)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL, *ai;
+	char port[16];
+	int rc, fd = -1, saved = 0;
+
+	snprintf(port, sizeof port, "%d", s->cfg.listen_port);
+	rc = getaddrinfo(s->cfg.listen_host, port, &hints, &res);
+	if (rc) {
+		fprintf(stderr, "topicfs: net: cannot resolve listen address %s:%s: %s\n",
+		        s->cfg.listen_host, port, gai_strerror(rc));
+		return -EINVAL;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		            ai->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		fprintf(stderr, "topicfs: net: cannot listen on %s:%s: %s\n",
+		        s->cfg.listen_host, port, strerror(saved));
+		return saved ? -saved : -EADDRNOTAVAIL;
+	}
+
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		saved = errno;
+		fprintf(stderr, "topicfs: net: getsockname: %s\n", strerror(saved));
+		close(fd);
+		return -saved;
+	}
+	s->port = ss.ss_family == AF_INET6
+		? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+		: ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	s->listen_fd = fd;
+	return 0;
+}
+
+static void srv_pick_advertised(struct srv *s)
+{
+	const char *h = s->cfg.advertised_host[0] ? s->cfg.advertised_host
+	                                          : s->cfg.listen_host;
+	if (!s->cfg.advertised_host[0] &&
+	    (!strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "[::]"))) {
+		/* a wildcard is not an address a client can reach */
+		if (gethostname(s->adv_host, sizeof s->adv_host - 1) != 0)
+			snprintf(s->adv_host, sizeof s->adv_host, "localhost");
+		s->adv_host[sizeof s->adv_host - 1] = '\0';
+		fprintf(stderr, "topicfs: net: listening on a wildcard address; "
+		        "advertising host name %s (set [net] advertised_host to "
+		        "override)\n", s->adv_host);
+	} else {
+		snprintf(s->adv_host, sizeof s->adv_host, "%s", h);
+	}
+	s->adv_port = s->cfg.advertised_port ? s->cfg.advertised_port : s->port;
+}
+
+int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
+{
+	struct srv *s;
+	int rc;
+
+	if (!st || !cfg || !out)
+		return -EINVAL;
+	rc = srv_check_config(cfg);
+	if (rc)
+		return rc;
+	signal(SIGPIPE, SIG_IGN);
+
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->st = st;
+	s->cfg = *cfg;
+	s->listen_fd = s->epoll_fd = s->wake_fd = -1;
+	s->next_sweep_ms = INT64_MAX;
+
+	rc = srv_listen(s);
+	if (rc)
+		goto fail;
+	srv_pick_advertised(s);
+
+	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->epoll_fd < 0 || s->wake_fd < 0) {
+		rc = -errno;
+		fprintf(stderr, "topicfs: net: epoll/eventfd: %s\n", strerror(errno));
+		goto fail;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
+	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &s->wake_fd };
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 ||
+	    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0) {
+		rc = -errno;
+		fprintf(stderr, "topicfs: net: epoll_ctl: %s\n", strerror(errno));
+		goto fail;
+	}
+
+	store_set_append_hook(st, srv_append_hook, s);
+
+	/* The server thread takes no asynchronous signals: the daemon's main
+	 * thread (FUSE) handles SIGTERM/SIGINT/SIGHUP. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&s->thread, NULL, srv_thread, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		fprintf(stderr, "topicfs: net: pthread_create: %s\n", strerror(-rc));
+		store_set_append_hook(st, NULL, NULL);
+		goto fail;
+	}
+	s->thread_started = true;
+	fprintf(stderr, "topicfs: net: listening on %s:%d (advertised %s:%d)\n",
+	        s->cfg.listen_host, s->port, s->adv_host, s->adv_port);
+	*out = s;
+	return 0;
+
+fail:
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	if (s->epoll_fd >= 0)
+		close(s->epoll_fd);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	free(s);
+	return rc;
+}
+
+int srv_port(const struct srv *s)
+{
+	return s ? s->port : 0;
+}
+
+void srv_stop(struct srv *s)
+{
+	if (!s)
+		return;
+	store_set_append_hook(s->st, NULL, NULL);
+	atomic_store(&s->stopping, true);
+	uint64_t one = 1;
+	ssize_t n = write(s->wake_fd, &one, sizeof one);
+	(void)n;
+	if (s->thread_started)
+		pthread_join(s->thread, NULL);
+	close(s->wake_fd);
+	close(s->epoll_fd);
+	close(s->listen_fd);
+	free(s);
+}

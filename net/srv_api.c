@@ -1,0 +1,750 @@
+/*
+ * srv_api.c - the Kafka request handlers of the topicfs server: ApiVersions,
+ * Metadata, ListOffsets, Fetch, Produce and the FindCoordinator stub, with
+ * the request and response layouts of KAFKA.md section 3.
+ *
+ * DESIGN
+ *
+ * Every handler parses its request with a bounds-checked kw_reader over the
+ * body (borrowed from the connection) and writes its response into a
+ * struct srv_resp in the same pass, in request order.  A request that does
+ * not parse closes the connection (SRV_CLOSE), as Kafka does; per-partition
+ * problems (unknown topic, offset out of range, a bad batch) are error codes
+ * in the response.  Array counts are checked against the bytes left before
+ * they drive any loop, so a hostile count costs nothing.
+ *
+ * Versions served: the table srv_api_versions below is both what
+ * ApiVersions advertises and what dispatch accepts; anything else closes
+ * the connection with a log line, except ApiVersions above its range, which
+ * gets Kafka's fallback answer (v0 body, error 35, our ApiVersions range)
+ * so librdkafka retries with a version we speak.  Produce v0-2 is advertised
+ * only because librdkafka's lz4 gate asks for it; those old message formats
+ * are answered with UNSUPPORTED_FOR_MESSAGE_FORMAT per partition.
+ *
+ * Fetch is the one handler that may not answer at once: srv_api_fetch builds
+ * the answer from what is in the log now and, when it holds fewer than
+ * MinBytes and MaxWaitMs > 0 and nothing failed, discards it and asks the
+ * core to park (SRV_PARK); the core calls it again on every append and at
+ * the deadline (final).  Records are queued as file slices (sendfile), never
+ * copied.  Limits follow KIP-74: each partition gets min(PartMaxBytes,
+ * remaining MaxBytes); part_fetch_slice returns whole batches with the
+ * first always whole; after the first non-empty partition, a partition
+ * whose first batch does not fit gets empty records.
+ *
+ * Storage errors become Kafka codes through kw_err_from_errno (kwire.c),
+ * the one table.
+ *
+ * Thread-safety: server thread only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "srv_internal.h"
+
+#define SRV_TS_DECODE_MAX    (64u << 20)    /* bound for a ListOffsets decode */
+
+static const struct {
+	int16_t key, min, max;
+} srv_api_versions[] = {
+	{ KAPI_PRODUCE, 0, 7 },
+	{ KAPI_FETCH, 4, 11 },
+	{ KAPI_LIST_OFFSETS, 0, 2 },
+	{ KAPI_METADATA, 0, 4 },
+	{ KAPI_FIND_COORDINATOR, 0, 0 },
+	{ KAPI_API_VERSIONS, 0, 2 },
+};
+#define SRV_NAPIS (sizeof srv_api_versions / sizeof srv_api_versions[0])
+
+static const char *api_name(int key)
+{
+	switch (key) {
+	case KAPI_PRODUCE: return "produce";
+	case KAPI_FETCH: return "fetch";
+	case KAPI_LIST_OFFSETS: return "listoffsets";
+	case KAPI_METADATA: return "metadata";
+	case KAPI_FIND_COORDINATOR: return "findcoordinator";
+	case KAPI_API_VERSIONS: return "apiversions";
+	default: return "api";
+	}
+}
+
+/* Copy a wire topic name into a C string.  false if it cannot be a valid
+ * topic name (null, empty, too long, bad characters). */
+static bool topic_name_copy(char *dst, size_t dst_len, const char *s, int len)
+{
+	if (!s || len <= 0 || (size_t)len >= dst_len)
+		return false;
+	memcpy(dst, s, (size_t)len);
+	dst[len] = '\0';
+	if (memchr(dst, '\0', (size_t)len))
+		return false;
+	return topic_name_check(dst) == 0;
+}
+
+/* Look a wire topic name up; NULL when unknown or invalid. */
+static struct topic *topic_lookup(struct srv *s, const char *name, int len)
+{
+	char buf[256];
+	struct topic *t = NULL;
+	if (!topic_name_copy(buf, sizeof buf, name, len))
+		return NULL;
+	if (store_topic_get(s->st, buf, &t) != 0)
+		return NULL;
+	return t;
+}
+
+static enum srv_verdict malformed(const struct srv_req *req, char *why,
+                                  size_t why_len)
+{
+	snprintf(why, why_len, "malformed %s v%d request", api_name(req->api_key),
+	         req->api_version);
+	return SRV_CLOSE;
+}
+
+/* =============================== ApiVersions ============================== */
+
+static enum srv_verdict api_versions(struct srv *s, const struct srv_req *req,
+                                     struct srv_resp *resp)
+{
+	struct kw_writer *w = &resp->w;
+	srv_resp_begin(resp, req->correlation_id);
+	if (req->api_version > 2) {
+		/* Kafka's answer to a version it does not know: v0 body, header
+		 * v0, UNSUPPORTED_VERSION and the ApiVersions range only. */
+		kw_put_i16(w, KERR_UNSUPPORTED_VERSION);
+		kw_put_i32(w, 1);
+		kw_put_i16(w, KAPI_API_VERSIONS);
+		kw_put_i16(w, 0);
+		kw_put_i16(w, 2);
+		return SRV_RESPOND;
+	}
+	kw_put_i16(w, KERR_NONE);
+	kw_put_i32(w, (int32_t)SRV_NAPIS);
+	for (size_t i = 0; i < SRV_NAPIS; i++) {
+		kw_put_i16(w, srv_api_versions[i].key);
+		kw_put_i16(w, srv_api_versions[i].min);
+		kw_put_i16(w, srv_api_versions[i].max);
+	}
+	if (req->api_version >= 1)
+		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	return SRV_RESPOND;
+}
+
+/* ================================ Metadata ================================ */
+
+static void meta_put_topic(struct kw_writer *w, int v, int16_t err,
+                           const char *name, int name_len, struct topic *t)
+{
+	kw_put_i16(w, err);
+	kw_put_str(w, name, name_len);
+	if (v >= 1)
+		kw_put_i8(w, 0);                        /* IsInternal */
+	int32_t n = t ? topic_partitions(t) : 0;
+	kw_put_i32(w, n);
+	for (int32_t i = 0; i < n; i++) {
+		kw_put_i16(w, KERR_NONE);
+		kw_put_i32(w, i);
+		kw_put_i32(w, 0);                       /* Leader */
+		kw_put_i32(w, 1);                       /* Replicas [0] */
+		kw_put_i32(w, 0);
+		kw_put_i32(w, 1);                       /* Isr [0] */
+		kw_put_i32(w, 0);
+	}
+}
+
+/* Find or (when allowed) create a topic for Metadata/Produce.  *err gets
+ * the Kafka code when NULL is returned. */
+static struct topic *topic_find_or_create(struct srv *s, const char *name,
+                                          int len, bool may_create, int16_t *err)
+{
+	char buf[256];
+	struct topic *t = NULL;
+	if (!topic_name_copy(buf, sizeof buf, name, len)) {
+		*err = KERR_INVALID_TOPIC_EXCEPTION;
+		return NULL;
+	}
+	int rc = store_topic_get(s->st, buf, &t);
+	if (rc == 0)
+		return t;
+	if (rc != -ENOENT || !may_create || !s->cfg.auto_create_topics) {
+		*err = rc == -ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+		                     : (int16_t)kw_err_from_errno(rc, true);
+		return NULL;
+	}
+	rc = store_topic_create(s->st, buf, &s->cfg.topic_defaults, &t);
+	if (rc == -EEXIST)
+		rc = store_topic_get(s->st, buf, &t);
+	if (rc) {
+		srv_log(s, "auto-create topic %s: %s", buf, strerror(-rc));
+		*err = rc == -EINVAL ? KERR_INVALID_TOPIC_EXCEPTION
+		                     : KERR_KAFKA_STORAGE_ERROR;
+		return NULL;
+	}
+	srv_log(s, "created topic %s (auto_create_topics)", buf);
+	return t;
+}
+
+static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
+                                     struct srv_resp *resp, char *why,
+                                     size_t why_len)
+{
+	int v = req->api_version;
+	struct kw_reader r;
+	kw_reader_init(&r, req->body, req->body_len);
+
+	int32_t ntopics = kw_array(&r, 2, v >= 1);
+	size_t names_pos = r.pos;
+	for (int32_t i = 0; i < ntopics && !r.err; i++) {
+		const char *n;
+		int nl;
+		kw_str(&r, &n, &nl);
+	}
+	bool allow_create = true;
+	if (v >= 4)
+		allow_create = kw_i8(&r) != 0;
+	if (r.err)
+		return malformed(req, why, why_len);
+	bool all = (v == 0 && ntopics == 0) || ntopics < 0;
+
+	struct kw_writer *w = &resp->w;
+	srv_resp_begin(resp, req->correlation_id);
+	if (v >= 3)
+		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	kw_put_i32(w, 1);                           /* Brokers */
+	kw_put_i32(w, 0);
+	kw_put_cstr(w, s->adv_host);
+	kw_put_i32(w, s->adv_port);
+	if (v >= 1)
+		kw_put_str(w, NULL, -1);                /* Rack */
+	if (v >= 2)
+		kw_put_cstr(w, "topicfs");              /* ClusterId */
+	if (v >= 1)
+		kw_put_i32(w, 0);                       /* ControllerId */
+
+	if (all) {
+		char **names = NULL;
+		size_t count = 0;
+		int rc = store_topic_list(s->st, &names, &count);
+		if (rc) {
+			srv_log(s, "metadata: store_topic_list: %s", strerror(-rc));
+			count = 0;
+		}
+		size_t count_at = w->len;
+		int32_t written = 0;
+		kw_put_i32(w, 0);
+		for (size_t i = 0; i < count; i++) {
+			struct topic *t = NULL;
+			if (store_topic_get(s->st, names[i], &t) == 0) {
+				meta_put_topic(w, v, KERR_NONE, names[i],
+				               (int)strlen(names[i]), t);
+				topic_put(t);
+				written++;
+			}
+			free(names[i]);
+		}
+		free(names);
+		kw_patch_i32(w, count_at, written);
+		return SRV_RESPOND;
+	}
+
+	kw_reader_init(&r, req->body, req->body_len);
+	r.pos = names_pos;
+	kw_put_i32(w, ntopics);
+	for (int32_t i = 0; i < ntopics; i++) {
+		const char *n;
+		int nl;
+		int16_t err = KERR_NONE;
+		kw_str(&r, &n, &nl);
+		struct topic *t = topic_find_or_create(s, n, nl, allow_create, &err);
+		meta_put_topic(w, v, t ? KERR_NONE : err, n, nl, t);
+		if (t)
+			topic_put(t);
+	}
+	return SRV_RESPOND;
+}
+
+/* =============================== ListOffsets ============================== */
+
+/* Timestamp of the record at offset (a ListOffsets by time answer): read
+ * and decode the batch holding it. */
+static int record_timestamp(struct part *p, int64_t offset, int64_t *ts)
+{
+	struct part_slice sl;
+	struct batch_decoded dec;
+	uint8_t *buf = NULL;
+	int rc = part_fetch_slice(p, offset, 1, &sl);
+	if (rc)
+		return rc;
+	if (sl.len == 0) {
+		rc = -ERANGE;
+		goto release;
+	}
+	buf = malloc(sl.len);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto release;
+	}
+	ssize_t n = pread(sl.fd, buf, sl.len, (off_t)sl.file_pos);
+	if (n != (ssize_t)sl.len) {
+		rc = n < 0 ? -errno : -EIO;
+		goto release;
+	}
+	rc = batch_decode(buf, sl.len, SRV_TS_DECODE_MAX, &dec);
+	if (rc)
+		goto release;
+	rc = -ERANGE;
+	for (size_t i = 0; i < dec.nrecs; i++) {
+		if (dec.recs[i].offset >= offset) {
+			*ts = dec.recs[i].timestamp;
+			rc = 0;
+			break;
+		}
+	}
+	batch_decoded_free(&dec);
+release:
+	free(buf);
+	part_slice_release(&sl);
+	return rc;
+}
+
+/* Resolve one ListOffsets query: offset (-1 when not found), its timestamp. */
+static int16_t list_offset(struct srv *s, struct part *p, int64_t ts,
+                           int64_t *offset, int64_t *ts_out)
+{
+	struct part_info pi;
+	*offset = -1;
+	*ts_out = -1;
+	part_info(p, &pi);
+	if (ts == -1) {
+		*offset = pi.next_offset;
+		return KERR_NONE;
+	}
+	if (ts == -2) {
+		*offset = pi.log_start_offset;
+		return KERR_NONE;
+	}
+	if (ts < 0)
+		return KERR_NONE;               /* not a time we know: not found */
+	int64_t off;
+	int rc = part_offset_for_time(p, ts, &off);
+	if (rc == 0 && off >= pi.next_offset)
+		return KERR_NONE;               /* nothing that late */
+	if (rc == 0) {
+		int64_t rts = -1;
+		rc = record_timestamp(p, off, &rts);
+		if (rc == 0) {
+			*offset = off;
+			*ts_out = rts;
+			return KERR_NONE;
+		}
+	}
+	srv_log(s, "listoffsets by time %lld: %s", (long long)ts, strerror(-rc));
+	return (int16_t)kw_err_from_errno(rc, true);
+}
+
+static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *req,
+                                         struct srv_resp *resp, char *why,
+                                         size_t why_len)
+{
+	int v = req->api_version;
+	struct kw_reader r;
+	struct kw_writer *w = &resp->w;
+	kw_reader_init(&r, req->body, req->body_len);
+
+	kw_i32(&r);                                 /* ReplicaId */
+	if (v >= 2)
+		kw_i8(&r);                              /* IsolationLevel */
+	int32_t ntopics = kw_array(&r, 2 + 4, false);
+	srv_resp_begin(resp, req->correlation_id);
+	if (v >= 2)
+		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	kw_put_i32(w, ntopics);
+	for (int32_t i = 0; i < ntopics && !r.err; i++) {
+		const char *name;
+		int nl;
+		kw_str(&r, &name, &nl);
+		int32_t nparts = kw_array(&r, v == 0 ? 16 : 12, false);
+		if (r.err)
+			break;
+		struct topic *t = topic_lookup(s, name, nl);
+		kw_put_str(w, name, nl);
+		kw_put_i32(w, nparts);
+		for (int32_t j = 0; j < nparts && !r.err; j++) {
+			int32_t idx = kw_i32(&r);
+			int64_t ts = kw_i64(&r);
+			int32_t max_num = v == 0 ? kw_i32(&r) : 1;
+			struct part *p = t ? topic_part(t, idx) : NULL;
+			int64_t off = -1, rts = -1;
+			int16_t err = p ? list_offset(s, p, ts, &off, &rts)
+			                : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+			kw_put_i32(w, idx);
+			kw_put_i16(w, err);
+			if (v == 0) {
+				bool one = err == KERR_NONE && off >= 0 && max_num > 0;
+				kw_put_i32(w, one ? 1 : 0);
+				if (one)
+					kw_put_i64(w, off);
+			} else {
+				kw_put_i64(w, rts);
+				kw_put_i64(w, off);
+			}
+		}
+		if (t)
+			topic_put(t);
+	}
+	if (r.err)
+		return malformed(req, why, why_len);
+	return SRV_RESPOND;
+}
+
+/* ================================== Fetch ================================= */
+
+enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
+                               struct srv_resp *resp, bool final, int *park_ms,
+                               char *why, size_t why_len)
+{
+	int v = req->api_version;
+	struct kw_reader r;
+	struct kw_writer *w = &resp->w;
+	kw_reader_init(&r, req->body, req->body_len);
+
+	kw_i32(&r);                                 /* ReplicaId */
+	int32_t max_wait = kw_i32(&r);
+	int32_t min_bytes = kw_i32(&r);
+	int32_t max_bytes = kw_i32(&r);
+	kw_i8(&r);                                  /* IsolationLevel */
+	if (v >= 7) {
+		kw_i32(&r);                             /* SessionId */
+		kw_i32(&r);                             /* SessionEpoch */
+	}
+	size_t part_bytes = 4 + 8 + 4 + (v >= 5 ? 8 : 0) + (v >= 9 ? 4 : 0);
+	int32_t ntopics = kw_array(&r, 2 + 4, false);
+
+	srv_resp_begin(resp, req->correlation_id);
+	kw_put_i32(w, 0);                           /* ThrottleTimeMs */
+	if (v >= 7) {
+		kw_put_i16(w, KERR_NONE);
+		kw_put_i32(w, 0);                       /* SessionId: no sessions */
+	}
+	kw_put_i32(w, ntopics);
+
+	size_t remaining = max_bytes > 0 ? (size_t)max_bytes : 0;
+	bool have_data = false;         /* a non-empty partition is in */
+	bool any_error = false;
+	int64_t total = 0;
+
+	for (int32_t i = 0; i < ntopics && !r.err; i++) {
+		const char *name;
+		int nl;
+		kw_str(&r, &name, &nl);
+		int32_t nparts = kw_array(&r, part_bytes, false);
+		if (r.err)
+			break;
+		struct topic *t = topic_lookup(s, name, nl);
+		if (t)
+			srv_resp_hold_topic(resp, t);   /* until the slices are sent */
+		kw_put_str(w, name, nl);
+		kw_put_i32(w, nparts);
+		for (int32_t j = 0; j < nparts && !r.err; j++) {
+			int32_t idx = kw_i32(&r);
+			if (v >= 9)
+				kw_i32(&r);                 /* CurrentLeaderEpoch */
+			int64_t offset = kw_i64(&r);
+			if (v >= 5)
+				kw_i64(&r);                 /* LogStartOffset */
+			int32_t part_max = kw_i32(&r);
+			if (r.err)
+				break;
+
+			struct part *p = t ? topic_part(t, idx) : NULL;
+			struct part_slice sl = { .fd = -1 };
+			bool have_slice = false;
+			int16_t err = KERR_NONE;
+			int64_t hwm = -1, log_start = -1;
+			if (!p) {
+				err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+			} else {
+				size_t limit = part_max > 0 ? (size_t)part_max : 0;
+				if (limit > remaining)
+					limit = remaining;
+				int rc = part_fetch_slice(p, offset, limit, &sl);
+				if (rc) {
+					err = (int16_t)kw_err_from_errno(rc, true);
+					if (err == KERR_KAFKA_STORAGE_ERROR)
+						srv_log(s, "fetch %.*s/%d at %lld: %s", nl, name,
+						        idx, (long long)offset, strerror(-rc));
+				} else {
+					hwm = sl.high_watermark;
+					log_start = sl.log_start_offset;
+					if (sl.len == 0 || (sl.len > limit && have_data)) {
+						part_slice_release(&sl);
+					} else {
+						have_slice = true;
+						have_data = true;
+						remaining -= sl.len < remaining ? sl.len : remaining;
+						total += (int64_t)sl.len;
+					}
+				}
+			}
+			if (err)
+				any_error = true;
+			kw_put_i32(w, idx);
+			kw_put_i16(w, err);
+			kw_put_i64(w, hwm);                 /* HighWatermark */
+			kw_put_i64(w, hwm);                 /* LastStableOffset */
+			if (v >= 5)
+				kw_put_i64(w, log_start);
+			kw_put_i32(w, 0);                   /* AbortedTransactions [] */
+			if (v >= 11)
+				kw_put_i32(w, -1);              /* PreferredReadReplica */
+			kw_put_i32(w, have_slice ? (int32_t)sl.len : 0);
+			if (have_slice)
+				srv_resp_add_slice(resp, &sl);
+		}
+	}
+	if (v >= 7) {
+		int32_t nforgotten = kw_array(&r, 2 + 4, false);
+		for (int32_t i = 0; i < nforgotten && !r.err; i++) {
+			const char *n;
+			int nl;
+			kw_str(&r, &n, &nl);
+			int32_t np = kw_array(&r, 4, false);
+			kw_skip(&r, (size_t)np * 4);
+		}
+	}
+	if (v >= 11) {
+		const char *rack;
+		int rl;
+		kw_str(&r, &rack, &rl);
+	}
+	if (r.err) {
+		srv_resp_reset(resp);
+		return malformed(req, why, why_len);
+	}
+	if (!final && max_wait > 0 && total < min_bytes && !any_error) {
+		srv_resp_reset(resp);
+		*park_ms = max_wait;
+		return SRV_PARK;
+	}
+	if (srv_resp_finish(resp)) {
+		srv_resp_reset(resp);
+		snprintf(why, why_len, "cannot build a fetch response (out of memory "
+		         "or over 2 GiB)");
+		return SRV_CLOSE;
+	}
+	return SRV_RESPOND;
+}
+
+/* ================================= Produce ================================ */
+
+/* Validate and append one partition's records; returns the Kafka code. */
+static int16_t produce_one(struct srv *s, const struct srv_req *req,
+                           struct topic *t, struct part *p, int16_t acks,
+                           const uint8_t *rec, int32_t rec_len,
+                           int64_t *base_offset)
+{
+	struct batch_header h;
+	if (!rec || rec_len <= 0)
+		return KERR_INVALID_RECORD;
+	int rc = batch_parse_header(rec, (size_t)rec_len, &h);
+	if (rc)
+		return KERR_CORRUPT_MESSAGE;            /* bad or truncated header */
+	if ((int64_t)h.length + BATCH_LOG_OVERHEAD != rec_len)
+		return KERR_INVALID_RECORD;             /* not exactly one batch */
+	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_ZSTD &&
+	    req->api_version < 7)
+		return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+	rc = part_append_batch(p, rec, (size_t)rec_len, base_offset);
+	if (rc) {
+		int16_t code = (int16_t)kw_err_from_errno(rc, false);
+		if (code == KERR_KAFKA_STORAGE_ERROR)
+			srv_log(s, "produce %s: part_append_batch: %s", topic_name(t),
+			        strerror(-rc));
+		return code;
+	}
+	if (acks == -1) {
+		struct topic_config tc;
+		topic_get_config(t, &tc);
+		if (tc.flush_messages == 1) {
+			rc = part_flush(p);
+			if (rc) {
+				srv_log(s, "produce %s: part_flush: %s", topic_name(t),
+				        strerror(-rc));
+				return KERR_KAFKA_STORAGE_ERROR;
+			}
+		}
+	}
+	return KERR_NONE;
+}
+
+static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
+                                    struct srv_resp *resp, char *why,
+                                    size_t why_len)
+{
+	int v = req->api_version;
+	struct kw_reader r;
+	struct kw_writer *w = &resp->w;
+	kw_reader_init(&r, req->body, req->body_len);
+
+	if (v >= 3) {
+		const char *txn;
+		int tl;
+		kw_str(&r, &txn, &tl);                  /* TransactionalId */
+	}
+	int16_t acks = kw_i16(&r);
+	kw_i32(&r);                                 /* TimeoutMs */
+	int32_t ntopics = kw_array(&r, 2 + 4, false);
+	bool acks_ok = acks == 0 || acks == 1 || acks == -1;
+
+	srv_resp_begin(resp, req->correlation_id);
+	kw_put_i32(w, ntopics);
+	for (int32_t i = 0; i < ntopics && !r.err; i++) {
+		const char *name;
+		int nl;
+		kw_str(&r, &name, &nl);
+		int32_t nparts = kw_array(&r, 4 + 4, false);
+		if (r.err)
+			break;
+		int16_t terr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+		struct topic *t = NULL;
+		if (acks_ok && v >= 3)
+			t = topic_find_or_create(s, name, nl, true, &terr);
+		kw_put_str(w, name, nl);
+		kw_put_i32(w, nparts);
+		for (int32_t j = 0; j < nparts && !r.err; j++) {
+			int32_t idx = kw_i32(&r);
+			const uint8_t *rec;
+			int32_t rec_len;
+			kw_bytes(&r, &rec, &rec_len);
+			if (r.err)
+				break;
+			int64_t base = -1, log_start = -1;
+			int16_t err;
+			struct part *p = t ? topic_part(t, idx) : NULL;
+			if (!acks_ok)
+				err = KERR_INVALID_REQUIRED_ACKS;
+			else if (v < 3)
+				err = KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+			else if (!t)
+				err = terr;
+			else if (!p)
+				err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+			else
+				err = produce_one(s, req, t, p, acks, rec, rec_len, &base);
+			if (p && v >= 5) {
+				struct part_info pi;
+				part_info(p, &pi);
+				log_start = pi.log_start_offset;
+			}
+			kw_put_i32(w, idx);
+			kw_put_i16(w, err);
+			kw_put_i64(w, err ? -1 : base);
+			if (v >= 2)
+				kw_put_i64(w, -1);              /* LogAppendTimeMs */
+			if (v >= 5)
+				kw_put_i64(w, log_start);
+		}
+		if (t)
+			topic_put(t);
+	}
+	if (r.err) {
+		srv_resp_reset(resp);
+		return malformed(req, why, why_len);
+	}
+	if (acks == 0) {
+		srv_resp_reset(resp);
+		return SRV_SILENT;
+	}
+	if (v >= 1)
+		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	return SRV_RESPOND;
+}
+
+/* ============================ FindCoordinator ============================= */
+
+static enum srv_verdict api_find_coordinator(struct srv *s,
+                                             const struct srv_req *req,
+                                             struct srv_resp *resp, char *why,
+                                             size_t why_len)
+{
+	struct kw_reader r;
+	const char *key;
+	int kl;
+	kw_reader_init(&r, req->body, req->body_len);
+	kw_str(&r, &key, &kl);
+	if (r.err)
+		return malformed(req, why, why_len);
+	srv_resp_begin(resp, req->correlation_id);
+	kw_put_i16(&resp->w, KERR_COORDINATOR_NOT_AVAILABLE);
+	kw_put_i32(&resp->w, -1);
+	kw_put_cstr(&resp->w, "");
+	kw_put_i32(&resp->w, -1);
+	return SRV_RESPOND;
+}
+
+/* ================================ dispatch ================================ */
+
+enum srv_verdict srv_api_dispatch(struct srv *s, const struct srv_req *req,
+                                  struct srv_resp *resp, int *park_ms,
+                                  char *why, size_t why_len)
+{
+	size_t i;
+	enum srv_verdict v;
+
+	for (i = 0; i < SRV_NAPIS; i++)
+		if (srv_api_versions[i].key == req->api_key)
+			break;
+	if (i == SRV_NAPIS) {
+		snprintf(why, why_len, "unsupported api %d v%d", req->api_key,
+		         req->api_version);
+		return SRV_CLOSE;
+	}
+	if (req->api_key != KAPI_API_VERSIONS &&
+	    (req->api_version < srv_api_versions[i].min ||
+	     req->api_version > srv_api_versions[i].max)) {
+		snprintf(why, why_len, "unsupported %s (api %d) version %d (serving "
+		         "%d..%d)", api_name(req->api_key), req->api_key,
+		         req->api_version, srv_api_versions[i].min,
+		         srv_api_versions[i].max);
+		return SRV_CLOSE;
+	}
+
+	switch (req->api_key) {
+	case KAPI_API_VERSIONS:
+		if (req->api_version < 0) {
+			snprintf(why, why_len, "unsupported apiversions version %d",
+			         req->api_version);
+			return SRV_CLOSE;
+		}
+		v = api_versions(s, req, resp);
+		break;
+	case KAPI_METADATA:
+		v = api_metadata(s, req, resp, why, why_len);
+		break;
+	case KAPI_LIST_OFFSETS:
+		v = api_list_offsets(s, req, resp, why, why_len);
+		break;
+	case KAPI_FETCH:
+		return srv_api_fetch(s, req, resp, false, park_ms, why, why_len);
+	case KAPI_PRODUCE:
+		v = api_produce(s, req, resp, why, why_len);
+		break;
+	case KAPI_FIND_COORDINATOR:
+		v = api_find_coordinator(s, req, resp, why, why_len);
+		break;
+	default:
+		return SRV_CLOSE;
+	}
+	if (v == SRV_RESPOND && srv_resp_finish(resp)) {
+		srv_resp_reset(resp);
+		snprintf(why, why_len, "cannot build a %s response (out of memory)",
+		         api_name(req->api_key));
+		return SRV_CLOSE;
+	}
+	if (v == SRV_CLOSE)
+		srv_resp_reset(resp);
+	return v;
+}

@@ -1,0 +1,154 @@
+/*
+ * srv_internal.h - what the server core (srv.c: epoll loop, connections,
+ * output queues, deadlines, long poll) shares with the request handlers
+ * (srv_api.c: one function per Kafka API).  Not part of the public API.
+ *
+ * Ownership: the core owns connections and their buffers.  A handler gets
+ * the parsed request header and a reader over the body (borrowed from the
+ * connection), and builds the answer into a struct srv_resp, which then
+ * owns every file slice and topic reference it holds until srv_resp_reset.
+ * Everything here runs on the server thread only, except the fields of
+ * struct srv marked atomic (touched by the store's append hook).
+ */
+#ifndef TOPICFS_SRV_INTERNAL_H
+#define TOPICFS_SRV_INTERNAL_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+
+#include "net.h"
+#include "kwire_internal.h"
+
+/* --------------------------- response queue ----------------------------- */
+
+enum srv_seg_kind {
+	SRV_SEG_MEM,                /* bytes [off, off+len) of resp->w.buf */
+	SRV_SEG_FILE,               /* slice: sendfile of slice.len bytes */
+};
+
+struct srv_seg {
+	enum srv_seg_kind kind;
+	size_t off;                 /* SRV_SEG_MEM: offset in resp->w.buf */
+	size_t len;                 /* bytes in this segment */
+	struct part_slice slice;    /* SRV_SEG_FILE: held until reset */
+};
+
+/* A response: a memory buffer interleaved with file slices, framed with
+ * its int32 size.  Built by srv_resp_begin/.../srv_resp_finish, sent by the
+ * core, released by srv_resp_reset (which keeps the buffers for reuse). */
+struct srv_resp {
+	struct kw_writer w;         /* the memory bytes, size prefix first */
+	struct srv_seg *segs;       /* the queue, in wire order */
+	size_t nsegs, segs_cap;
+	size_t mark;                /* start of the memory run not yet queued */
+	int64_t file_bytes;         /* sum of SRV_SEG_FILE lengths */
+	struct topic **topics;      /* references released at reset */
+	size_t ntopics, topics_cap;
+	bool alloc_failed;          /* an allocation failed while building */
+	/* sending progress (core only) */
+	size_t cur;                 /* index of the segment being sent */
+	size_t cur_done;            /* bytes of segs[cur] already sent */
+};
+
+void srv_resp_init(struct srv_resp *r);
+/* Release slices and topic references, forget the content.  Keeps the
+ * buffers unless they grew large. */
+void srv_resp_reset(struct srv_resp *r);
+void srv_resp_free(struct srv_resp *r);
+/* Start a response: size placeholder and CorrelationId (header v0). */
+void srv_resp_begin(struct srv_resp *r, int32_t correlation_id);
+/* Queue a file slice after the bytes written so far; the response now owns
+ * the slice (released at reset), even on allocation failure. */
+void srv_resp_add_slice(struct srv_resp *r, struct part_slice *slice);
+/* Keep a topic reference until the response is sent (the response owns it
+ * from now on, even on allocation failure). */
+void srv_resp_hold_topic(struct srv_resp *r, struct topic *t);
+/* Close the last memory run and patch the size prefix.  -ENOMEM if any
+ * allocation failed while building (the response is then unusable). */
+int srv_resp_finish(struct srv_resp *r);
+/* Total bytes on the wire, size prefix included. */
+int64_t srv_resp_wire_bytes(const struct srv_resp *r);
+
+/* ------------------------------ requests -------------------------------- */
+
+struct srv_req {
+	int16_t api_key;
+	int16_t api_version;
+	int32_t correlation_id;
+	const char *client_id;      /* borrowed from the request buffer */
+	int client_id_len;          /* -1 = null */
+	const uint8_t *body;        /* after the request header */
+	size_t body_len;
+};
+
+/* What a handler asks the core to do next. */
+enum srv_verdict {
+	SRV_RESPOND,                /* resp is complete: send it */
+	SRV_SILENT,                 /* no response (Produce with acks 0) */
+	SRV_PARK,                   /* long-poll Fetch: resp was discarded; wait
+	                               up to *park_ms for data, then rebuild it
+	                               with srv_api_fetch */
+	SRV_CLOSE,                  /* close the connection; why says why */
+};
+
+struct srv;
+
+/* Dispatch one request.  why (at least 160 bytes) gets the reason when the
+ * verdict is SRV_CLOSE. */
+enum srv_verdict srv_api_dispatch(struct srv *s, const struct srv_req *req,
+                                  struct srv_resp *resp, int *park_ms,
+                                  char *why, size_t why_len);
+
+/* Build the answer to a Fetch request into resp.  final: answer whatever is
+ * available (the long poll's deadline passed).  Returns SRV_RESPOND,
+ * SRV_PARK (not final, not enough bytes yet: resp is left reset) or
+ * SRV_CLOSE (malformed). */
+enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
+                               struct srv_resp *resp, bool final, int *park_ms,
+                               char *why, size_t why_len);
+
+/* ------------------------------- server --------------------------------- */
+
+struct srv_conn;
+
+struct srv {
+	struct store *st;
+	struct srv_config cfg;
+	char adv_host[256];         /* what Metadata advertises */
+	int adv_port;
+	int port;                   /* bound port */
+	int listen_fd;
+	int epoll_fd;
+	int wake_fd;                /* eventfd: appends and stop */
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool stopping;       /* atomic: set by srv_stop */
+	atomic_uint_fast64_t append_gen;  /* atomic: bumped by the append hook */
+	atomic_int parked;          /* atomic: parked fetches (hook skips the
+	                               eventfd write when 0) */
+	/* server thread only: */
+	struct srv_conn *conns;     /* all live connections */
+	int nconns;
+	struct srv_conn *park_head, *park_tail; /* parked, by deadline */
+	struct srv_conn *dead;      /* closed this iteration, freed after it */
+	bool recheck_parked;        /* a fetch parked: compare generations */
+	int64_t next_sweep_ms;      /* earliest idle/request deadline */
+	bool listen_paused;         /* accept() hit EMFILE */
+	int64_t listen_resume_ms;
+	/* log rate limiting (server thread only) */
+	int64_t log_window_ms;
+	int log_count;
+	int log_suppressed;
+	int64_t refused_log_ms;
+	int refused_count;
+};
+
+/* Rate-limited log line for events a client can cause:
+ * "topicfs: net: <fmt>".  At most a few lines per second. */
+void srv_log(struct srv *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Monotonic milliseconds. */
+int64_t srv_now_ms(void);
+
+#endif /* TOPICFS_SRV_INTERNAL_H */

@@ -1,0 +1,79 @@
+/*
+ * batch_internal.h - internals of the RecordBatch v2 codec shared with the
+ * rest of storage/, the tools and the unit tests.  Not part of the public
+ * API (storage.h); may change without notice.
+ */
+#ifndef TOPICFS_BATCH_INTERNAL_H
+#define TOPICFS_BATCH_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "storage.h"
+
+/* ------------------------------ CRC-32C --------------------------------- */
+
+/* The portable slicing-by-8 implementation (any CPU). */
+uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* The SSE4.2 implementation; falls back to crc32c_sw() when the CPU lacks
+ * SSE4.2 (check crc32c_hw_available() to know which one ran). */
+uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len);
+bool crc32c_hw_available(void);
+
+/* ------------------------------ encoding -------------------------------- */
+
+/* One record header (Kafka's Header: non-null string key, nullable value). */
+struct batch_rec_header {
+	const void *key;            /* key_len bytes; key_len >= 0 */
+	int32_t key_len;
+	const void *value;          /* NULL with value_len -1 */
+	int32_t value_len;          /* -1 = null */
+};
+
+/* Everything batch_encode() fixes, made explicit.  Initialise with
+ * batch_encode_params_init() and change what you need. */
+struct batch_encode_params {
+	int64_t base_offset;        /* BaseOffset */
+	int codec;                  /* CODEC_NONE, CODEC_LZ4 or CODEC_ZSTD */
+	int64_t now_ms;             /* replaces record timestamps < 0 */
+	int32_t leader_epoch;       /* PartitionLeaderEpoch (default 0) */
+	int64_t producer_id;        /* default -1 */
+	int16_t producer_epoch;     /* default -1 */
+	int32_t base_sequence;      /* default -1 */
+	/* Record headers: NULL for none, else header_counts[i] headers in
+	 * headers[i] for record i (headers[i] may be NULL when the count is
+	 * 0).  Both arrays have n entries. */
+	const struct batch_rec_header *const *headers;
+	const int32_t *header_counts;
+};
+
+void batch_encode_params_init(struct batch_encode_params *p,
+                              int64_t base_offset, int codec, int64_t now_ms);
+
+/* batch_encode() with every header field chosen by the caller.  BaseTimestamp
+ * is the first record's timestamp (as Kafka's producers write it),
+ * MaxTimestamp the largest.  Same errors and ownership as batch_encode():
+ * -EINVAL for bad arguments, -EMSGSIZE if the batch would not fit an int32
+ * Length, -ENOTSUP for a codec we cannot write, -ENOMEM. */
+int batch_encode_ex(const struct rec_in *recs, size_t n,
+                    const struct batch_encode_params *p,
+                    uint8_t **out, size_t *out_len);
+
+/* Recompute and store the CRC of an encoded batch of len bytes (used by
+ * tests that build hostile batches; len must be >= BATCH_HEADER_SIZE). */
+void batch_store_crc(void *batch, size_t len);
+
+/* Big-endian helpers used by the tools. */
+static inline uint32_t batch_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static inline uint64_t batch_be64(const uint8_t *p)
+{
+	return (uint64_t)batch_be32(p) << 32 | batch_be32(p + 4);
+}
+
+#endif /* TOPICFS_BATCH_INTERNAL_H */

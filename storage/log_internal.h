@@ -1,0 +1,347 @@
+/*
+ * log_internal.h - the log engine's internal types, shared by segment.c
+ * (segment files, indexes, batch scanning), part.c (partitions: append,
+ * read, roll, flush, retention, recovery) and log.c (the store, topics,
+ * configuration, checkpoint, maintenance thread).  Tests may include it.
+ *
+ * Locks, outermost first (a thread holding one may only take later ones):
+ *
+ *   store.mu           the topic map, the hook
+ *   part "writer role" (part.writing under part.qlock; not a mutex but a
+ *                      token: exactly one thread appends, rolls, flushes,
+ *                      runs retention or deletes a partition at a time)
+ *   part.qlock         the pending queue and the writer token
+ *   part.lock          the segment list, the published end, the active
+ *                      segment's in-memory index entries
+ *   seg.map_mu         lazy mmap of a sealed segment's index files
+ *   part.cache_mu      the partition's last-decoded-batch cache
+ *   topic.cfg_mu       the topic's settings
+ *
+ * No lock is held across file I/O except the writer token (which only
+ * excludes other writers) and seg.map_mu (one mmap call).
+ */
+#ifndef TOPICFS_LOG_INTERNAL_H
+#define TOPICFS_LOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage.h"
+
+/* ----------------------------- small helpers ----------------------------- */
+
+static inline void be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+	be32_put(p, (uint32_t)(v >> 32));
+	be32_put(p + 4, (uint32_t)v);
+}
+static inline uint32_t be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+static inline uint64_t be64_get(const uint8_t *p)
+{
+	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
+}
+
+int64_t log_now_ms(void);           /* CLOCK_REALTIME, ms */
+int64_t log_mono_ms(void);          /* CLOCK_MONOTONIC, ms */
+
+/* A growable byte buffer. */
+struct buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+int buf_reserve(struct buf *b, size_t extra);
+int buf_append(struct buf *b, const void *data, size_t len);
+void buf_free(struct buf *b);
+
+/* ------------------------------ the indexes ------------------------------ */
+
+enum { IDX_OFFSET = 0, IDX_TIME = 1, IDX_STREAM = 2, IDX_KINDS = 3 };
+#define IDX_OFFSET_ENTRY 8
+#define IDX_TIME_ENTRY   12
+#define IDX_STREAM_ENTRY 16
+#define IDX_MAX_BYTES    (10 << 20)   /* roll before an index passes this */
+
+extern const size_t idx_entry_size[IDX_KINDS];
+extern const char *const idx_ext[IDX_KINDS];
+
+/* The index cadence of one segment and, for the active segment, its
+ * entries in on-disk byte format.  Fed one batch at a time in log order by
+ * both the append path and recovery, so both build the same files. */
+struct idx_builder {
+	struct buf ent[IDX_KINDS];
+	int64_t bytes_since_index;    /* .log bytes since the last cadence point */
+	int64_t stream_since_sindex;  /* stream bytes since the last .sindex entry */
+	int64_t last_time_ts;         /* timestamp of the last .timeindex entry, -1 */
+	int64_t max_ts;               /* largest batch MaxTimestamp so far, -1 */
+	int64_t max_ts_last_off;      /* LAST offset of the batch holding max_ts */
+	int64_t nbatches;             /* batches fed */
+	int64_t interval;             /* index_interval_bytes */
+};
+void idxb_init(struct idx_builder *ib, int32_t interval);
+/* Feed one batch.  -ENOMEM leaves the builder unchanged. */
+int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
+             int64_t batch_bytes, int64_t last_offset, int64_t base_offset,
+             int64_t batch_max_ts, int64_t stream_pos, int64_t rendered);
+void idxb_free(struct idx_builder *ib);
+
+/* Search entries (n entries of kind at mem).  Return the index of the
+ * largest entry whose key <= key, or -1.  Keys: IDX_OFFSET relative offset,
+ * IDX_TIME timestamp, IDX_STREAM stream position (ties: the last). */
+long idx_search(int kind, const uint8_t *mem, size_t n, int64_t key);
+/* Variant for IDX_STREAM keyed by relative base offset. */
+long idx_search_sindex_by_offset(const uint8_t *mem, size_t n, int32_t rel);
+
+/* ------------------------------- segments -------------------------------- */
+
+/* One segment: a .log and its three indexes.  Refcounted: the partition's
+ * list holds one reference, readers and fetch slices take more.  Files may
+ * be unlinked (retention, topic deletion) while references remain; the fd
+ * is closed and the maps unmapped at the last reference.
+ *
+ * Field guards: "immutable" fields are set before the segment is shared.
+ * "P" = guarded by the owning part.lock (written only by the writer-token
+ * holder, so the writer may read them without the lock).  "W" = only the
+ * writer-token holder touches it. */
+struct seg {
+	int64_t base_offset;          /* immutable */
+	char *path;                   /* immutable: "<dir>/<20 digits>" */
+	int fd;                       /* immutable: the .log, O_RDWR */
+	int refs;                     /* atomic (__atomic builtins) */
+
+	int64_t size;                 /* P: published .log size */
+	int64_t next_offset;          /* P: last published offset + 1 */
+	int64_t stream_base;          /* immutable: stream position of byte 0 */
+	int64_t stream_end;           /* P: stream position after the last batch */
+	int64_t max_ts;               /* P: largest MaxTimestamp, -1 if none */
+	int64_t roll_start_ms;        /* P: for segment_ms (first append time) */
+	bool sealed;                  /* P: no more appends; index via mmap */
+
+	struct idx_builder ib;        /* P (entries) / W (cadence); active only */
+	int ixfd[IDX_KINDS];          /* W: index fds while active, else -1 */
+	bool ix_dirty;                /* W: an index write failed: rewrite at seal */
+	bool unflushed;               /* W: data written since the last fsync */
+
+	pthread_mutex_t map_mu;       /* guards the three fields below */
+	const uint8_t *map[IDX_KINDS];/* sealed: read-only map of the index file */
+	size_t map_len[IDX_KINDS];    /* its length (whole entries) */
+	bool map_done[IDX_KINDS];     /* mapping attempted */
+};
+
+void seg_ref(struct seg *s);
+void seg_unref(struct seg *s);
+
+/* Build the path "<dir>/<20-digit base><ext>" (malloc'd). */
+char *seg_file_path(const struct seg *s, const char *ext);
+
+/* Create the four empty files of a new segment (O_EXCL) in dir; fsync the
+ * files when sync.  The new segment is active: index fds open. */
+int seg_create(const char *dir, int64_t base_offset, int64_t stream_base,
+               bool sync, struct seg **out);
+/* Allocate a segment object for an existing .log (opened O_RDWR). */
+int seg_open_log(const char *dir, int64_t base_offset, struct seg **out);
+/* Open the index fds for appending (active segment). */
+int seg_open_index_fds(struct seg *s);
+/* Close the index fds (after fsync if sync); rewrites the index files from
+ * memory first if an append to them failed.  Frees the in-memory entries. */
+int seg_seal(struct seg *s, bool sync);
+/* Unlink all four files (errors logged, not returned). */
+void seg_unlink_files(struct seg *s);
+/* Write the builder's entries as the segment's three index files (temp +
+ * rename; fsync when sync). */
+int seg_write_index_files(struct seg *s, const struct idx_builder *ib, bool sync);
+
+/* Look an index up: copies the entry found into *entry (entry-size bytes)
+ * and returns 1, 0 when no entry is <= key, negative errno on error.  The
+ * caller holds a reference.  For the active segment the caller passes the
+ * part lock so the in-memory entries can be read under it. */
+int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
+                     int64_t key, bool sindex_by_offset, uint8_t *entry);
+/* The last entry of an index (1), none (0) or -errno. */
+int seg_index_last(struct seg *s, pthread_mutex_t *part_lock, int kind,
+                   uint8_t *entry);
+
+/* A sequential batch reader over a segment's .log. */
+struct batch_reader {
+	struct seg *seg;
+	int64_t pos;                  /* file position of the next batch */
+	int64_t limit;                /* read nothing at or past this */
+	struct buf chunk;             /* bytes read ahead */
+	int64_t chunk_pos;            /* file position of chunk.data[0] */
+};
+void br_init(struct batch_reader *br, struct seg *s, int64_t pos, int64_t limit);
+void br_free(struct batch_reader *br);
+/* Next batch: 1 with *batch / *len pointing into the reader's buffer (valid
+ * until the next call) and its header parsed; 0 at limit; -EAGAIN when the
+ * batch is torn (runs past limit); -EBADMSG when the header is invalid;
+ * other -errno from I/O.  Does not check the CRC. */
+int br_next(struct batch_reader *br, const uint8_t **batch, size_t *len,
+            struct batch_header *h, size_t max_batch);
+
+/* Rendered length of a decoded batch under framing (0 for control). */
+int64_t render_len(const struct batch_decoded *b, int framing);
+/* Render records [.. ) of b, skipping `skip` bytes, into dst up to cap;
+ * returns bytes written. */
+size_t render_copy(const struct batch_decoded *b, int framing, int64_t skip,
+                   uint8_t *dst, size_t cap);
+static inline int64_t rec_render_len(int32_t value_len, int framing)
+{
+	int64_t v = value_len < 0 ? 0 : value_len;
+	return framing == FRAMING_LINES ? v + 1 : v;
+}
+
+/* The outcome of scanning a segment's batches. */
+struct scan_result {
+	int64_t valid_size;           /* file position after the last valid batch */
+	int64_t next_offset;          /* last valid offset + 1 (or base) */
+	int64_t stream_end;           /* stream position after it */
+	int64_t max_ts;
+	int64_t first_ts;             /* first batch's base timestamp, -1 */
+	int stop;                     /* 0 end of file, else why it stopped
+	                                 (-EAGAIN torn, -EBADMSG invalid...) */
+};
+/* Scan from file_pos (a batch start with stream position stream_pos and
+ * expected base offset expect_offset, or -1 for "any") to limit, decoding
+ * every batch (CRC, bounds, offsets contiguous), feeding ib when not NULL.
+ * Returns 0 with *res filled (res->stop says why it stopped), or a negative
+ * errno for I/O errors. */
+int seg_scan(struct seg *s, int64_t file_pos, int64_t stream_pos,
+             int64_t expect_offset, int64_t limit, int framing,
+             size_t max_decomp, struct idx_builder *ib, struct scan_result *res);
+
+/* Check an index file against its log (see segment.c).  0 if it is
+ * consistent, -EBADMSG if it must be rebuilt. */
+int seg_check_index_file(struct seg *s, int kind, int64_t log_size,
+                         int64_t expect_stream_base, struct buf *out);
+
+/* ------------------------------ partitions ------------------------------- */
+
+/* An append request in the partition queue. */
+struct pending {
+	struct pending *next;
+	const struct rec_in *recs;    /* records (RECS kind) */
+	size_t n;
+	uint8_t *batch;               /* a producer batch (BATCH kind), owned */
+	size_t batch_len;
+	int64_t batch_rendered;
+	int64_t batch_max_ts;
+	int32_t batch_records;
+	size_t bytes;                 /* estimated uncompressed bytes */
+	int64_t enq_ms;               /* monotonic enqueue time */
+	bool owned;                   /* heap copy: the writer frees it */
+	bool done;                    /* guarded by qlock */
+	int rc;                       /* guarded by qlock */
+	int64_t first_offset;         /* guarded by qlock */
+};
+
+/* The last decoded batch of a partition, rendered. */
+struct read_cache {
+	int64_t seg_base;             /* -1 = empty */
+	int64_t file_pos;             /* batch start */
+	int64_t next_pos;             /* file position after the batch */
+	int64_t stream_pos;           /* rendered position of bytes[0] */
+	struct buf bytes;
+};
+
+struct part {
+	struct topic *topic;          /* immutable */
+	int32_t index;                /* immutable */
+	char *dir;                    /* immutable */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* broadcast on publish and deletion */
+	struct seg **segs;            /* lock: sorted by base; last = active */
+	size_t nsegs, segs_cap;       /* lock */
+	int64_t log_start_offset;     /* lock */
+	int64_t next_offset;          /* lock */
+	int64_t stream_start;         /* lock */
+	int64_t stream_end;           /* lock */
+	int64_t bytes_on_disk;        /* lock */
+	int64_t last_append_ms;       /* lock */
+	int64_t recovery_point;       /* lock */
+	int64_t unflushed_records;    /* lock */
+	int64_t first_unflushed_ms;   /* lock: monotonic, 0 = nothing unflushed */
+	bool deleted;                 /* lock */
+
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;         /* writer token released / request done */
+	struct pending *qhead, *qtail;/* qlock */
+	size_t qbytes;                /* qlock */
+	bool writing;                 /* qlock: the writer token is taken */
+	bool qdead;                   /* qlock: deleted, refuse new requests */
+
+	bool dir_dirty;               /* W: files created since the dir fsync */
+	bool flush_failed;            /* W: an fsync failed: the recovery point
+	                                 stays frozen for this process's life */
+
+	pthread_mutex_t cache_mu;
+	struct read_cache cache;      /* cache_mu */
+};
+
+struct topic {
+	struct store *st;             /* immutable */
+	char *name;                   /* immutable */
+	int refs;                     /* atomic */
+	int deleted;                  /* atomic */
+	int framing;                  /* immutable (cfg.framing) */
+	int codec;                    /* immutable (cfg.codec) */
+	pthread_mutex_t cfg_mu;
+	struct topic_config cfg;      /* cfg_mu */
+	int32_t nparts;               /* immutable */
+	struct part *parts;           /* immutable array */
+};
+
+struct store {
+	char *dir;                    /* immutable */
+	size_t max_decomp;            /* immutable */
+	pthread_mutex_t mu;
+	struct topic **topics;        /* mu: sorted by name, one ref each */
+	size_t ntopics, topics_cap;   /* mu */
+	pthread_rwlock_t hook_lock;   /* write: set; read: held during a call */
+	store_append_hook hook;       /* hook_lock */
+	void *hook_arg;               /* hook_lock */
+	int64_t last_ckpt_ms;         /* maintenance thread only */
+
+	pthread_t maint;
+	bool maint_started;
+	pthread_mutex_t maint_mu;
+	pthread_cond_t maint_cond;
+	bool stopping;                /* maint_mu */
+	int ckpt_dirty;               /* atomic: a recovery point advanced */
+};
+
+/* Settings snapshot. */
+void topic_cfg(struct topic *t, struct topic_config *out);
+
+/* part.c */
+int part_init(struct part *p, struct topic *t, int32_t index, const char *dir);
+/* Create the directory and first segment of a new partition. */
+int part_create_files(struct part *p);
+/* Load and recover an existing partition.  rp: recovery point from the
+ * checkpoint (INT64_MAX after a clean shutdown, 0 when unknown). */
+int part_load(struct part *p, int64_t rp);
+void part_destroy(struct part *p);
+/* Mark deleted, fail queued requests, wake waiters, remove the files. */
+void part_delete_files(struct part *p);
+/* Maintenance: linger, flush_ms, segment_ms, retention.  Returns 1 when
+ * the recovery point advanced. */
+int part_maintain(struct part *p, int64_t now_mono, bool slow);
+/* Write everything queued, flush everything (close path). */
+int part_close_flush(struct part *p);
+int64_t part_recovery_point(struct part *p);
+
+/* log.c */
+void store_call_hook(struct store *st, struct topic *t, int partition);
+
+#endif

@@ -1,0 +1,936 @@
+/*
+ * segment.c - one segment of a partition log: its files, its three sparse
+ * indexes, and the scanning of its batches.
+ *
+ * FILES.  A segment is four files in the partition directory, named by the
+ * segment's base offset (the offset of its first record) printed as 20
+ * decimal digits, zero padded:
+ *
+ *   00000000000000001234.log        RecordBatch v2 batches back to back
+ *   00000000000000001234.index      offset index   (Kafka's format)
+ *   00000000000000001234.timeindex  time index     (Kafka's format)
+ *   00000000000000001234.sindex     stream index   (topicfs only)
+ *
+ * THE LOG.  Batches exactly as on the wire (KAFKA.md section 1), with
+ * BaseOffset set to the absolute offset of the first record.  All integers
+ * are big-endian.  A batch at file position P is VALID when:
+ *   - at least 12 bytes remain and Length (bytes P+8..P+12) >= 49, and the
+ *     12 + Length bytes of the batch lie inside the file (else it is TORN);
+ *   - Magic (byte P+16) is 2;
+ *   - the CRC-32C of bytes [P+21, P+12+Length) equals the CRC at P+17;
+ *   - it decodes: codec known, records parse, RecordsCount ==
+ *     LastOffsetDelta + 1, the decompressed size within the store bound
+ *     (batch_decode checks all of this);
+ *   - its BaseOffset continues the segment: the first batch's BaseOffset is
+ *     the segment's base offset, every later one is the previous batch's
+ *     BaseOffset + LastOffsetDelta + 1.
+ * Offsets within a segment fit int32 relative to the base (the partition
+ * rolls before they would not), and the file stays below 2 GiB so file
+ * positions fit int32.
+ *
+ * THE INDEXES.  No checksum, no preallocation (never a zero tail): each
+ * file is exactly its entries, appended with pwrite.  rel = offset - base.
+ *
+ *   .index      8 bytes:  int32 rel LAST offset of a batch,
+ *                         int32 file position of that batch's first byte
+ *   .timeindex 12 bytes:  int64 largest MaxTimestamp of the segment so far,
+ *                         int32 rel LAST offset of the batch that holds it
+ *   .sindex    16 bytes:  int64 absolute stream position of the batch's
+ *                         first rendered byte, int32 rel BASE offset of the
+ *                         batch, int32 file position of the batch
+ *
+ * Cadence, fed batch by batch in log order (idxb_add, shared by the append
+ * path and recovery so both build identical files):
+ *   - .index and .timeindex, like Kafka's LogSegment.append: when MORE than
+ *     index_interval_bytes of .log were appended since the last cadence
+ *     point (counted before adding the current batch), the current batch
+ *     gets an .index entry, and a .timeindex entry too if the segment's
+ *     largest timestamp so far (which includes the current batch) is larger
+ *     than the last .timeindex entry's; then the count restarts at 0.  So
+ *     the first batch of a segment never has one.
+ *   - .sindex: the first batch of every segment always gets an entry (its
+ *     stream position is the segment's stream base, which is how the base
+ *     survives restarts); after that, a batch gets one when more than
+ *     index_interval_bytes of STREAM bytes were rendered since the last
+ *     entry.
+ * Hence all three are strictly increasing in position and offset, .sindex
+ * in stream position (non-decreasing only where a batch renders nothing,
+ * which the cadence never indexes twice), .timeindex in timestamp.
+ *
+ * LOOKUPS.  The active segment keeps its entries in memory (struct
+ * idx_builder, on-disk byte format) and readers search them under the
+ * partition lock.  A sealed segment's index files never change; they are
+ * mmapped read-only on first use (under seg.map_mu) and searched without a
+ * lock, so the daemon's heap does not grow with the log.
+ *
+ * CHECKING an index file against its log (seg_check_index_file): its size
+ * is a multiple of the entry size; an empty log has empty indexes; entries
+ * increase as above; positions are < the log size; the .sindex is
+ * non-empty for a non-empty log and its first entry is (stream base, 0, 0);
+ * the batch at the last .index / .sindex entry really has the offset the
+ * entry claims.  An index that fails is rebuilt from the log, never
+ * trusted.
+ *
+ * Thread-safety: a struct seg is shared through references (seg_ref);
+ * field guards are listed in log_internal.h.
+ */
+#include "log_internal.h"
+#include "sysio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const size_t idx_entry_size[IDX_KINDS] = {
+	IDX_OFFSET_ENTRY, IDX_TIME_ENTRY, IDX_STREAM_ENTRY
+};
+const char *const idx_ext[IDX_KINDS] = { ".index", ".timeindex", ".sindex" };
+
+#define BR_CHUNK (64 << 10)
+
+/* ============================== small helpers ============================ */
+
+int64_t log_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t log_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int buf_reserve(struct buf *b, size_t extra)
+{
+	size_t want = b->len + extra, cap;
+	uint8_t *n;
+
+	if (want <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < want)
+		cap *= 2;
+	n = realloc(b->data, cap);
+	if (!n)
+		return -ENOMEM;
+	b->data = n;
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t len)
+{
+	int rc = buf_reserve(b, len);
+	if (rc < 0)
+		return rc;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ================================ indexes ================================ */
+
+int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
+             int64_t batch_bytes, int64_t last_offset, int64_t base_offset,
+             int64_t batch_max_ts, int64_t stream_pos, int64_t rendered)
+{
+	for (int k = 0; k < IDX_KINDS; k++)
+		if (buf_reserve(&ib->ent[k], idx_entry_size[k]) < 0)
+			return -ENOMEM;
+
+	int64_t interval = ib->interval;
+	uint8_t e[16];
+
+	if (batch_max_ts > ib->max_ts) {
+		ib->max_ts = batch_max_ts;
+		ib->max_ts_last_off = last_offset;
+	}
+	if (ib->bytes_since_index > interval) {
+		be32_put(e, (uint32_t)(int32_t)(last_offset - seg_base));
+		be32_put(e + 4, (uint32_t)(int32_t)file_pos);
+		buf_append(&ib->ent[IDX_OFFSET], e, 8);
+		if (ib->max_ts > ib->last_time_ts) {
+			be64_put(e, (uint64_t)ib->max_ts);
+			be32_put(e + 8, (uint32_t)(int32_t)(ib->max_ts_last_off - seg_base));
+			buf_append(&ib->ent[IDX_TIME], e, 12);
+			ib->last_time_ts = ib->max_ts;
+		}
+		ib->bytes_since_index = 0;
+	}
+	ib->bytes_since_index += batch_bytes;
+
+	if (ib->nbatches == 0 || ib->stream_since_sindex > interval) {
+		be64_put(e, (uint64_t)stream_pos);
+		be32_put(e + 8, (uint32_t)(int32_t)(base_offset - seg_base));
+		be32_put(e + 12, (uint32_t)(int32_t)file_pos);
+		buf_append(&ib->ent[IDX_STREAM], e, 16);
+		ib->stream_since_sindex = 0;
+	}
+	ib->stream_since_sindex += rendered;
+	ib->nbatches++;
+	return 0;
+}
+
+void idxb_init(struct idx_builder *ib, int32_t interval)
+{
+	memset(ib, 0, sizeof(*ib));
+	ib->interval = interval;
+	ib->last_time_ts = -1;
+	ib->max_ts = -1;
+	ib->max_ts_last_off = -1;
+}
+
+void idxb_free(struct idx_builder *ib)
+{
+	for (int k = 0; k < IDX_KINDS; k++)
+		buf_free(&ib->ent[k]);
+}
+
+static int64_t idx_key(int kind, const uint8_t *e)
+{
+	switch (kind) {
+	case IDX_OFFSET:
+		return (int32_t)be32_get(e);
+	default:
+		return (int64_t)be64_get(e);
+	}
+}
+
+long idx_search(int kind, const uint8_t *mem, size_t n, int64_t key)
+{
+	size_t lo = 0, hi = n, es = idx_entry_size[kind];
+
+	/* first entry with key > target, minus one */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (idx_key(kind, mem + mid * es) <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+long idx_search_sindex_by_offset(const uint8_t *mem, size_t n, int32_t rel)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((int32_t)be32_get(mem + mid * 16 + 8) <= rel)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+/* ============================ segment objects ============================ */
+
+char *seg_file_path(const struct seg *s, const char *ext)
+{
+	size_t n = strlen(s->path) + strlen(ext) + 1;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s%s", s->path, ext);
+	return p;
+}
+
+static struct seg *seg_alloc(const char *dir, int64_t base_offset)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+	size_t n = strlen(dir) + 32;
+
+	if (!s)
+		return NULL;
+	s->path = malloc(n);
+	if (!s->path) {
+		free(s);
+		return NULL;
+	}
+	snprintf(s->path, n, "%s/%020" PRId64, dir, base_offset);
+	s->base_offset = base_offset;
+	s->fd = -1;
+	s->refs = 1;
+	s->next_offset = base_offset;
+	s->max_ts = -1;
+	for (int k = 0; k < IDX_KINDS; k++)
+		s->ixfd[k] = -1;
+	idxb_init(&s->ib, 4096);
+	pthread_mutex_init(&s->map_mu, NULL);
+	return s;
+}
+
+void seg_ref(struct seg *s)
+{
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+}
+
+void seg_unref(struct seg *s)
+{
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	sio_close(s->fd, s->path);
+	for (int k = 0; k < IDX_KINDS; k++) {
+		sio_close(s->ixfd[k], s->path);
+		if (s->map[k])
+			munmap((void *)s->map[k], s->map_len[k]);
+	}
+	idxb_free(&s->ib);
+	pthread_mutex_destroy(&s->map_mu);
+	free(s->path);
+	free(s);
+}
+
+int seg_open_index_fds(struct seg *s)
+{
+	for (int k = 0; k < IDX_KINDS; k++) {
+		char *path;
+		int fd;
+
+		if (s->ixfd[k] >= 0)
+			continue;
+		path = seg_file_path(s, idx_ext[k]);
+		if (!path)
+			return -ENOMEM;
+		fd = sio_open(path, O_RDWR | O_CREAT, 0644);
+		free(path);
+		if (fd < 0)
+			return fd;
+		s->ixfd[k] = fd;
+	}
+	return 0;
+}
+
+int seg_create(const char *dir, int64_t base_offset, int64_t stream_base,
+               bool sync, struct seg **out)
+{
+	struct seg *s = seg_alloc(dir, base_offset);
+	char *path = NULL;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	s->stream_base = s->stream_end = stream_base;
+	path = seg_file_path(s, ".log");
+	if (!path) {
+		rc = -ENOMEM;
+		goto free_seg;
+	}
+	rc = sio_open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+	if (rc < 0)
+		goto free_seg;
+	s->fd = rc;
+	for (int k = 0; k < IDX_KINDS; k++) {
+		char *ip = seg_file_path(s, idx_ext[k]);
+		if (!ip) {
+			rc = -ENOMEM;
+			goto remove_files;
+		}
+		rc = sio_open(ip, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (rc >= 0) {
+			s->ixfd[k] = rc;
+			rc = sync ? sio_fsync(s->ixfd[k], ip) : 0;
+		}
+		free(ip);
+		if (rc < 0)
+			goto remove_files;
+	}
+	if (sync) {
+		rc = sio_fsync(s->fd, path);
+		if (rc < 0)
+			goto remove_files;
+	}
+	free(path);
+	*out = s;
+	return 0;
+
+remove_files:
+	seg_unlink_files(s);
+free_seg:
+	free(path);
+	seg_unref(s);
+	return rc;
+}
+
+int seg_open_log(const char *dir, int64_t base_offset, struct seg **out)
+{
+	struct seg *s = seg_alloc(dir, base_offset);
+	struct stat sb;
+	char *path;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	path = seg_file_path(s, ".log");
+	if (!path) {
+		rc = -ENOMEM;
+		goto free_seg;
+	}
+	rc = sio_open(path, O_RDWR, 0);
+	if (rc < 0)
+		goto free_path;
+	s->fd = rc;
+	if (fstat(s->fd, &sb) < 0) {
+		rc = -errno;
+		sio_log("fstat", path, rc);
+		goto free_path;
+	}
+	s->size = sb.st_size;
+	free(path);
+	*out = s;
+	return 0;
+
+free_path:
+	free(path);
+free_seg:
+	seg_unref(s);
+	return rc;
+}
+
+void seg_unlink_files(struct seg *s)
+{
+	static const char *const exts[] = { ".log", ".index", ".timeindex", ".sindex" };
+
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		char *p = seg_file_path(s, exts[i]);
+		if (p) {
+			sio_unlink(p);
+			free(p);
+		}
+	}
+}
+
+/* Write one index file from memory: temp, (fsync), rename. */
+static int write_index_file(const char *path, const struct buf *b, bool sync)
+{
+	size_t plen = strlen(path);
+	char *tmp = malloc(plen + 5);
+	int fd, rc;
+
+	if (!tmp)
+		return -ENOMEM;
+	memcpy(tmp, path, plen);
+	memcpy(tmp + plen, ".tmp", 5);
+	fd = sio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0) {
+		rc = fd;
+		goto free_tmp;
+	}
+	rc = sio_pwrite_all(fd, b->data, b->len, 0, tmp);
+	if (rc == 0 && sync)
+		rc = sio_fsync(fd, tmp);
+	sio_close(fd, tmp);
+	if (rc < 0)
+		goto remove_tmp;
+	if (sysio->rename(tmp, path) < 0) {
+		rc = -errno;
+		sio_log("rename", tmp, rc);
+		goto remove_tmp;
+	}
+	free(tmp);
+	return 0;
+
+remove_tmp:
+	sysio->unlink(tmp);
+free_tmp:
+	free(tmp);
+	return rc;
+}
+
+int seg_write_index_files(struct seg *s, const struct idx_builder *ib, bool sync)
+{
+	for (int k = 0; k < IDX_KINDS; k++) {
+		char *path = seg_file_path(s, idx_ext[k]);
+		int rc;
+
+		if (!path)
+			return -ENOMEM;
+		rc = write_index_file(path, &ib->ent[k], sync);
+		free(path);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int seg_seal(struct seg *s, bool sync)
+{
+	int rc = 0;
+
+	if (s->ix_dirty) {
+		/* an append to an index failed: the files may be short or torn,
+		 * the memory copy is right */
+		for (int k = 0; k < IDX_KINDS; k++) {
+			sio_close(s->ixfd[k], s->path);
+			s->ixfd[k] = -1;
+		}
+		rc = seg_write_index_files(s, &s->ib, sync);
+		if (rc == 0)
+			s->ix_dirty = false;
+	} else if (sync) {
+		for (int k = 0; k < IDX_KINDS && rc == 0; k++)
+			if (s->ixfd[k] >= 0)
+				rc = sio_fdatasync(s->ixfd[k], s->path);
+	}
+	if (rc == 0 && sync && s->unflushed) {
+		rc = sio_fdatasync(s->fd, s->path);
+		if (rc == 0)
+			s->unflushed = false;
+	}
+	for (int k = 0; k < IDX_KINDS; k++) {
+		sio_close(s->ixfd[k], s->path);
+		s->ixfd[k] = -1;
+	}
+	return rc;
+}
+
+/* Map a sealed segment's index file (once).  Called without part.lock. */
+static void seg_map_index(struct seg *s, int kind, const uint8_t **map, size_t *n)
+{
+	pthread_mutex_lock(&s->map_mu);
+	if (!s->map_done[kind]) {
+		char *path = seg_file_path(s, idx_ext[kind]);
+		int fd = path ? sysio->open(path, O_RDONLY, 0) : -1;
+		struct stat sb;
+
+		s->map_done[kind] = true;
+		if (fd >= 0 && fstat(fd, &sb) == 0) {
+			size_t len = (size_t)sb.st_size;
+			len -= len % idx_entry_size[kind];
+			if (len > 0) {
+				void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+				if (m != MAP_FAILED) {
+					s->map[kind] = m;
+					s->map_len[kind] = len;
+				} else {
+					sio_log("mmap", path, errno);
+				}
+			}
+		}
+		/* a missing file (retention removed it) just means "scan" */
+		if (fd >= 0)
+			sysio->close(fd);
+		free(path);
+	}
+	*map = s->map[kind];
+	*n = s->map_len[kind] / idx_entry_size[kind];
+	pthread_mutex_unlock(&s->map_mu);
+}
+
+static long search_any(int kind, const uint8_t *mem, size_t n, int64_t key,
+                       bool by_offset)
+{
+	if (by_offset)
+		return idx_search_sindex_by_offset(mem, n, (int32_t)key);
+	return idx_search(kind, mem, n, key);
+}
+
+int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
+                     int64_t key, bool by_offset, uint8_t *entry)
+{
+	size_t es = idx_entry_size[kind];
+	const uint8_t *mem;
+	size_t n;
+	long i;
+
+	pthread_mutex_lock(part_lock);
+	if (!s->sealed) {
+		n = s->ib.ent[kind].len / es;
+		i = search_any(kind, s->ib.ent[kind].data, n, key, by_offset);
+		if (i >= 0)
+			memcpy(entry, s->ib.ent[kind].data + (size_t)i * es, es);
+		pthread_mutex_unlock(part_lock);
+		return i >= 0;
+	}
+	pthread_mutex_unlock(part_lock);
+	seg_map_index(s, kind, &mem, &n);
+	if (!mem)
+		return 0;
+	i = search_any(kind, mem, n, key, by_offset);
+	if (i < 0)
+		return 0;
+	memcpy(entry, mem + (size_t)i * es, es);
+	return 1;
+}
+
+int seg_index_last(struct seg *s, pthread_mutex_t *part_lock, int kind,
+                   uint8_t *entry)
+{
+	size_t es = idx_entry_size[kind];
+	const uint8_t *mem;
+	size_t n;
+
+	pthread_mutex_lock(part_lock);
+	if (!s->sealed) {
+		n = s->ib.ent[kind].len / es;
+		if (n)
+			memcpy(entry, s->ib.ent[kind].data + (n - 1) * es, es);
+		pthread_mutex_unlock(part_lock);
+		return n > 0;
+	}
+	pthread_mutex_unlock(part_lock);
+	seg_map_index(s, kind, &mem, &n);
+	if (!mem || n == 0)
+		return 0;
+	memcpy(entry, mem + (n - 1) * es, es);
+	return 1;
+}
+
+/* ============================= batch reading ============================= */
+
+void br_init(struct batch_reader *br, struct seg *s, int64_t pos, int64_t limit)
+{
+	memset(br, 0, sizeof(*br));
+	br->seg = s;
+	br->pos = pos;
+	br->limit = limit;
+	br->chunk_pos = pos;
+}
+
+void br_free(struct batch_reader *br)
+{
+	buf_free(&br->chunk);
+}
+
+/* Make [pos, pos+need) available in the chunk (reading ahead up to
+ * BR_CHUNK, never past limit). */
+static int br_fill(struct batch_reader *br, size_t need)
+{
+	int64_t have_end = br->chunk_pos + (int64_t)br->chunk.len;
+	size_t want, got;
+	int rc;
+
+	if (br->pos >= br->chunk_pos && br->pos + (int64_t)need <= have_end)
+		return 0;
+	want = need > BR_CHUNK ? need : BR_CHUNK;
+	if ((int64_t)want > br->limit - br->pos)
+		want = (size_t)(br->limit - br->pos);
+	if (want < need)
+		return -EAGAIN;
+	br->chunk.len = 0;
+	if (buf_reserve(&br->chunk, want) < 0)
+		return -ENOMEM;
+	rc = sio_pread_all(br->seg->fd, br->chunk.data, want, br->pos, &got,
+	                   br->seg->path);
+	if (rc < 0)
+		return rc;
+	br->chunk.len = got;
+	br->chunk_pos = br->pos;
+	return got < need ? -EAGAIN : 0;
+}
+
+int br_next(struct batch_reader *br, const uint8_t **batch, size_t *len,
+            struct batch_header *h, size_t max_batch)
+{
+	const uint8_t *p;
+	int64_t length, total;
+	int rc;
+
+	if (br->pos >= br->limit)
+		return 0;
+	if (br->limit - br->pos < BATCH_LOG_OVERHEAD)
+		return -EAGAIN;
+	rc = br_fill(br, BATCH_LOG_OVERHEAD);
+	if (rc < 0)
+		return rc;
+	p = br->chunk.data + (br->pos - br->chunk_pos);
+	length = (int32_t)be32_get(p + 8);
+	if (length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
+		return -EBADMSG;
+	total = BATCH_LOG_OVERHEAD + length;
+	if (total > br->limit - br->pos)
+		return -EAGAIN;
+	if ((uint64_t)total > max_batch)
+		return -EBADMSG;
+	rc = br_fill(br, (size_t)total);
+	if (rc < 0)
+		return rc;
+	p = br->chunk.data + (br->pos - br->chunk_pos);
+	rc = batch_parse_header(p, (size_t)total, h);
+	if (rc < 0)
+		return rc == -EAGAIN ? -EBADMSG : rc;
+	*batch = p;
+	*len = (size_t)total;
+	br->pos += total;
+	return 1;
+}
+
+/* =============================== rendering =============================== */
+
+int64_t render_len(const struct batch_decoded *b, int framing)
+{
+	int64_t n = 0;
+
+	if (b->h.attributes & BATCH_ATTR_CONTROL)
+		return 0;
+	for (size_t i = 0; i < b->nrecs; i++)
+		n += rec_render_len(b->recs[i].value_len, framing);
+	return n;
+}
+
+size_t render_copy(const struct batch_decoded *b, int framing, int64_t skip,
+                   uint8_t *dst, size_t cap)
+{
+	size_t out = 0;
+
+	if (b->h.attributes & BATCH_ATTR_CONTROL)
+		return 0;
+	for (size_t i = 0; i < b->nrecs && out < cap; i++) {
+		const struct record *r = &b->recs[i];
+		int64_t vlen = r->value_len < 0 ? 0 : r->value_len;
+		int64_t rlen = rec_render_len(r->value_len, framing);
+
+		if (skip >= rlen) {
+			skip -= rlen;
+			continue;
+		}
+		/* value bytes [skip, vlen), then maybe the newline */
+		if (skip < vlen) {
+			size_t n = (size_t)(vlen - skip);
+			if (n > cap - out)
+				n = cap - out;
+			memcpy(dst + out, r->value + skip, n);
+			out += n;
+			skip += (int64_t)n;
+		}
+		if (out < cap && framing == FRAMING_LINES && skip == vlen) {
+			dst[out++] = '\n';
+		}
+		skip = 0;
+	}
+	return out;
+}
+
+/* ================================ scanning =============================== */
+
+int seg_scan(struct seg *s, int64_t file_pos, int64_t stream_pos,
+             int64_t expect_offset, int64_t limit, int framing,
+             size_t max_decomp, struct idx_builder *ib, struct scan_result *res)
+{
+	struct batch_reader br;
+	struct scan_result r = {
+		.valid_size = file_pos,
+		.next_offset = expect_offset >= 0 ? expect_offset : s->base_offset,
+		.stream_end = stream_pos,
+		.max_ts = -1,
+		.first_ts = -1,
+		.stop = 0,
+	};
+	size_t max_batch = max_decomp + (1 << 20);
+	int rc = 0;
+
+	if (max_batch > INT32_MAX)
+		max_batch = INT32_MAX;
+	br_init(&br, s, file_pos, limit);
+	for (;;) {
+		const uint8_t *batch;
+		size_t len;
+		struct batch_header h;
+		struct batch_decoded d;
+		int64_t pos = br.pos, last, rlen;
+
+		rc = br_next(&br, &batch, &len, &h, max_batch);
+		if (rc == 0)
+			break;
+		if (rc == -EAGAIN || rc == -EBADMSG || rc == -EMSGSIZE) {
+			r.stop = rc;
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			goto out;
+		if (expect_offset >= 0 && h.base_offset != expect_offset) {
+			fprintf(stderr, "topicfs: storage: %s.log position %" PRId64
+			        ": base offset %" PRId64 " where %" PRId64 " was expected\n",
+			        s->path, pos, h.base_offset, expect_offset);
+			r.stop = -EBADMSG;
+			break;
+		}
+		if (h.last_offset_delta < 0 ||
+		    h.base_offset + h.last_offset_delta - s->base_offset > INT32_MAX ||
+		    h.base_offset < s->base_offset) {
+			r.stop = -EBADMSG;
+			break;
+		}
+		rc = batch_decode(batch, len, max_decomp, &d);
+		if (rc < 0) {
+			r.stop = rc;
+			rc = 0;
+			break;
+		}
+		rlen = render_len(&d, framing);
+		batch_decoded_free(&d);
+		last = h.base_offset + h.last_offset_delta;
+		if (ib) {
+			rc = idxb_add(ib, s->base_offset, pos, (int64_t)len, last,
+			              h.base_offset, h.max_timestamp, r.stream_end, rlen);
+			if (rc < 0)
+				goto out;
+		}
+		if (r.first_ts < 0)
+			r.first_ts = h.base_timestamp;
+		if (h.max_timestamp > r.max_ts)
+			r.max_ts = h.max_timestamp;
+		r.valid_size = br.pos;
+		r.next_offset = last + 1;
+		r.stream_end += rlen;
+		expect_offset = last + 1;
+	}
+	*res = r;
+	rc = 0;
+out:
+	br_free(&br);
+	return rc;
+}
+
+/* ============================ checking indexes =========================== */
+
+/* Read the header of the batch at pos (NULL-safe on short files). */
+static int read_header_at(struct seg *s, int64_t pos, int64_t log_size,
+                          struct batch_header *h)
+{
+	uint8_t hb[BATCH_HEADER_SIZE];
+	size_t got;
+	int rc;
+
+	if (pos + BATCH_HEADER_SIZE > log_size)
+		return -EBADMSG;
+	rc = sio_pread_all(s->fd, hb, sizeof(hb), pos, &got, s->path);
+	if (rc < 0)
+		return rc;
+	if (got < sizeof(hb))
+		return -EBADMSG;
+	/* only the fixed fields matter here; the length may run past */
+	int64_t length = (int32_t)be32_get(hb + 8);
+	if (length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
+	    pos + BATCH_LOG_OVERHEAD + length > log_size || hb[16] != BATCH_MAGIC_V2)
+		return -EBADMSG;
+	memset(h, 0, sizeof(*h));
+	h->base_offset = (int64_t)be64_get(hb);
+	h->length = (int32_t)length;
+	h->last_offset_delta = (int32_t)be32_get(hb + 23);
+	h->max_timestamp = (int64_t)be64_get(hb + 35);
+	return 0;
+}
+
+int seg_check_index_file(struct seg *s, int kind, int64_t log_size,
+                         int64_t expect_stream_base, struct buf *out)
+{
+	size_t es = idx_entry_size[kind];
+	char *path = seg_file_path(s, idx_ext[kind]);
+	char *data = NULL;
+	size_t len = 0, n;
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	rc = sio_read_small(path, IDX_MAX_BYTES + 64, &data, &len);
+	if (rc < 0) {
+		if (rc != -ENOENT && rc != -EFBIG)
+			goto out;
+		fprintf(stderr, "topicfs: storage: %s: %s, rebuilding\n", path,
+		        rc == -ENOENT ? "missing" : "too large");
+		rc = -EBADMSG;
+		goto out;
+	}
+	rc = -EBADMSG;
+	if (len % es != 0 || (log_size == 0 && len != 0))
+		goto bad;
+	n = len / es;
+	if (kind == IDX_STREAM && log_size > 0 && n == 0)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = (const uint8_t *)data + i * es;
+		const uint8_t *prev = i ? e - es : NULL;
+		int64_t pos, rel;
+
+		switch (kind) {
+		case IDX_OFFSET:
+			rel = (int32_t)be32_get(e);
+			pos = (int32_t)be32_get(e + 4);
+			if (rel < 0 || pos < 0 || pos >= log_size)
+				goto bad;
+			if (prev && (rel <= (int32_t)be32_get(prev) ||
+			             pos <= (int32_t)be32_get(prev + 4)))
+				goto bad;
+			break;
+		case IDX_TIME:
+			rel = (int32_t)be32_get(e + 8);
+			if (rel < 0)
+				goto bad;
+			if (prev && ((int64_t)be64_get(e) <= (int64_t)be64_get(prev) ||
+			             rel < (int32_t)be32_get(prev + 8)))
+				goto bad;
+			break;
+		case IDX_STREAM:
+			rel = (int32_t)be32_get(e + 8);
+			pos = (int32_t)be32_get(e + 12);
+			if (rel < 0 || pos < 0 || pos >= log_size)
+				goto bad;
+			if (i == 0 && (pos != 0 || rel != 0 ||
+			               (expect_stream_base >= 0 &&
+			                (int64_t)be64_get(e) != expect_stream_base)))
+				goto bad;
+			if (prev && ((int64_t)be64_get(e) < (int64_t)be64_get(prev) ||
+			             rel <= (int32_t)be32_get(prev + 8) ||
+			             pos <= (int32_t)be32_get(prev + 12)))
+				goto bad;
+			break;
+		}
+	}
+	/* the last entry must point at the batch it names */
+	if (n > 0 && kind != IDX_TIME) {
+		const uint8_t *e = (const uint8_t *)data + (n - 1) * es;
+		struct batch_header h;
+		int64_t pos = (int32_t)be32_get(e + (kind == IDX_OFFSET ? 4 : 12));
+		int64_t rel = (int32_t)be32_get(e + (kind == IDX_OFFSET ? 0 : 8));
+		int hrc = read_header_at(s, pos, log_size, &h);
+
+		if (hrc < 0 && hrc != -EBADMSG) {
+			rc = hrc;
+			goto out;
+		}
+		if (hrc < 0)
+			goto bad;
+		if (kind == IDX_OFFSET &&
+		    h.base_offset + h.last_offset_delta != s->base_offset + rel)
+			goto bad;
+		if (kind == IDX_STREAM && h.base_offset != s->base_offset + rel)
+			goto bad;
+	}
+	if (out) {
+		out->len = 0;
+		rc = buf_append(out, data, len);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+bad:
+	fprintf(stderr, "topicfs: storage: %s: inconsistent with the log, rebuilding\n",
+	        path);
+	rc = -EBADMSG;
+out:
+	free(data);
+	free(path);
+	return rc;
+}

@@ -1,0 +1,193 @@
+/*
+ * topicfs-consume - read a partition remotely over the Kafka protocol and
+ * print each record's value followed by a newline (for machines without
+ * kcat).  Works against topicfs or any Kafka broker that leads the
+ * partition.
+ *
+ *   topicfs-consume [-o OFFSET|earliest|latest|-N] [-f] [-c COUNT] [-k]
+ *                   HOST:PORT TOPIC PARTITION
+ *
+ * It asks ListOffsets v1 where to start (earliest, latest, -N = the last N
+ * records), then runs the fetch loop of net/kclient.c (Fetch v11): without
+ * -f it stops at the partition's end, with -f it long-polls for new records
+ * (MaxWaitMs 500) until killed.  Exit status: 0 ok, 1 an error (connection,
+ * protocol, or a Kafka error code, printed by name), 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kclient_internal.h"
+
+#ifndef TOPICFS_VERSION
+#define TOPICFS_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: topicfs-consume [-o OFFSET|earliest|latest|-N] [-f] [-c COUNT] [-k]\n"
+	        "                       HOST:PORT TOPIC PARTITION\n"
+	        "Print the records of one partition, one value per line.\n"
+	        "  -o FROM   start at an offset, earliest (default), latest, or -N\n"
+	        "            (the last N records)\n"
+	        "  -f        follow: wait for new records instead of stopping at the end\n"
+	        "  -c COUNT  stop after COUNT records\n"
+	        "  -k        print key TAB value\n"
+	        "  --help, --version\n"
+	        "Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+struct out_state {
+	bool keys;
+	bool follow;
+	bool write_failed;
+};
+
+static int print_record(void *arg, const struct record *rec)
+{
+	struct out_state *o = arg;
+	if (o->keys) {
+		if (rec->key_len > 0)
+			fwrite(rec->key, 1, (size_t)rec->key_len, stdout);
+		putchar('\t');
+	}
+	if (rec->value_len > 0)
+		fwrite(rec->value, 1, (size_t)rec->value_len, stdout);
+	if (putchar('\n') == EOF) {
+		o->write_failed = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void flush_output(void *arg)
+{
+	struct out_state *o = arg;
+	if (o->follow && fflush(stdout) == EOF)
+		o->write_failed = true;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *from = "earliest";
+	int64_t count = 0;
+	struct out_state out = { 0 };
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "+o:fc:k", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			from = optarg;
+			break;
+		case 'f':
+			out.follow = true;
+			break;
+		case 'c':
+			if (!parse_i64(optarg, &count) || count < 1) {
+				fprintf(stderr, "topicfs-consume: bad count: %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'k':
+			out.keys = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("topicfs-consume %s\n", TOPICFS_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 3) {
+		usage(stderr);
+		return 2;
+	}
+	const char *addr = argv[optind], *topic = argv[optind + 1];
+	int64_t partition;
+	if (!parse_i64(argv[optind + 2], &partition) || partition < 0 ||
+	    partition > INT32_MAX) {
+		fprintf(stderr, "topicfs-consume: bad partition: %s\n", argv[optind + 2]);
+		return 2;
+	}
+	int64_t start = 0, back = 0;
+	bool latest = false, earliest = false;
+	if (!strcmp(from, "earliest") || !strcmp(from, "beginning"))
+		earliest = true;
+	else if (!strcmp(from, "latest") || !strcmp(from, "end"))
+		latest = true;
+	else if (!parse_i64(from, &start)) {
+		fprintf(stderr, "topicfs-consume: bad offset: %s\n", from);
+		return 2;
+	} else if (start < 0) {
+		back = -start;
+	}
+
+	struct kc_conn *c = NULL;
+	int rc = kc_connect(addr, "topicfs-consume", 30000, &c);
+	if (rc) {
+		fprintf(stderr, "topicfs-consume: connect %s: %s\n", addr,
+		        rc == -EINVAL ? "expected HOST:PORT" : strerror(-rc));
+		return rc == -EINVAL ? 2 : 1;
+	}
+	int kerr = 0;
+	if (earliest || latest || back) {
+		int64_t end = 0, first = 0;
+		rc = kc_list_offset(c, topic, (int32_t)partition, -2, &first, &kerr);
+		if (!rc)
+			rc = kc_list_offset(c, topic, (int32_t)partition, -1, &end, &kerr);
+		if (rc)
+			goto fail;
+		start = earliest ? first : latest ? end : end - back;
+		if (start < first)
+			start = first;
+	}
+
+	struct kc_consume_opts o = {
+		.start_offset = start,
+		.follow = out.follow,
+		.max_wait_ms = 500,
+		.max_records = count,
+		.fetch_done = flush_output,
+	};
+	rc = kc_consume(c, topic, (int32_t)partition, &o, print_record, &out, NULL,
+	                &kerr);
+	if (rc)
+		goto fail;
+	if (fflush(stdout) == EOF || out.write_failed) {
+		fprintf(stderr, "topicfs-consume: write to stdout: %s\n", strerror(errno));
+		kc_close(c);
+		return 1;
+	}
+	kc_close(c);
+	return 0;
+
+fail:
+	fflush(stdout);
+	fprintf(stderr, "topicfs-consume: %s: %s\n", addr, kc_errmsg(c));
+	kc_close(c);
+	return 1;
+}
