@@ -100,7 +100,10 @@ struct record {
 	size_t headers_len;
 };
 
-/* A decoded batch.  Owns its buffers; release with batch_decoded_free(). */
+/* A decoded batch.  Owns its buffers; release with batch_decoded_free().
+ * For an uncompressed batch the records point into the caller's batch bytes,
+ * which must outlive the decoded batch; for a compressed one they point into
+ * buf, which the decoded batch owns. */
 struct batch_decoded {
 	struct batch_header h;
 	struct record *recs;        /* h.records_count entries */
@@ -125,8 +128,10 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 /* Parse and bounds-check the header of the batch at buf[0..len).  Checks:
  * len >= 61, Length >= 49, 12 + Length <= len, magic == 2.  Does not check
  * the CRC.  -EBADMSG on failure, -EAGAIN if len < 12 + Length (a torn or
- * partial batch: more bytes needed; *out->length is then still filled in
- * when len >= 12, so callers can learn the full size). */
+ * partial batch: more bytes needed; out->base_offset and out->length are
+ * then still filled in when len >= 12, so callers can learn the full size).
+ * batch_decode, which needs the whole batch, reports a short buffer as
+ * -EBADMSG; bytes after 12 + Length are ignored by both. */
 int batch_parse_header(const void *buf, size_t len, struct batch_header *out);
 
 /* Check the CRC of a whole batch (12 + Length bytes).  0 or -EBADMSG. */
