@@ -63,7 +63,7 @@
  *                                                   partition just opens it)
  *   setxattr, removexattr                   EPERM
  *   getxattr of an unknown name             ENODATA
- *   fallocate                               EOPNOTSUPP
+ *   fallocate, posix_fallocate              EPERM (see fsv_ll_fallocate)
  *   mkdir inside a topic                    EPERM
  *   mkdir with a bad topic name             EINVAL (nothing created)
  *   mkdir of an existing topic              EEXIST
@@ -967,10 +967,13 @@ static void fsv_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, EPERM);
 }
 
+/* EPERM, not EOPNOTSUPP: on EOPNOTSUPP glibc's posix_fallocate falls back
+ * to writing a NUL byte per block past the end, which here would append
+ * NUL records to the partition. */
 static void fsv_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
                              off_t offset, off_t length, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EOPNOTSUPP);
+	fuse_reply_err(req, EPERM);
 }
 
 static void fsv_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

@@ -178,28 +178,24 @@ static int kc_recv_all(struct kc_conn *c, uint8_t *p, size_t len,
                        int64_t deadline)
 {
 	while (len) {
+		/* try first: during a large response the data is usually there */
+		ssize_t n = recv(c->fd, p, len, MSG_DONTWAIT);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return kc_fail(c, -ECONNRESET, "connection closed by the server");
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return kc_fail(c, -errno, "recv: %s", strerror(errno));
 		int64_t left = deadline - kc_now_ms();
 		if (left <= 0)
 			return kc_fail(c, -ETIMEDOUT, "no response within the timeout");
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (pr < 0) {
-			if (errno == EINTR)
-				continue;
+		if (poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left) < 0 &&
+		    errno != EINTR)
 			return kc_fail(c, -errno, "poll: %s", strerror(errno));
-		}
-		if (pr == 0)
-			continue;
-		ssize_t n = recv(c->fd, p, len, 0);
-		if (n == 0)
-			return kc_fail(c, -ECONNRESET, "connection closed by the server");
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return kc_fail(c, -errno, "recv: %s", strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
 	}
 	return 0;
 }

@@ -766,9 +766,8 @@ static void srv_sweep(struct srv *s, int64_t now)
 				        c->client_id);
 			else if (c->size_got > 0)
 				srv_log(s, "%s: closing: request incomplete after %d ms "
-				        "(%zu of %zu body bytes, client \"%s\")", c->peer,
-				        s->cfg.request_timeout_ms, c->req_got, c->req_len,
-				        c->client_id);
+				        "(%zu bytes received)", c->peer,
+				        s->cfg.request_timeout_ms, c->size_got + c->req_got);
 			else
 				srv_log(s, "%s: closing: idle for %d ms", c->peer,
 				        s->cfg.idle_timeout_ms);

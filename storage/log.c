@@ -1,1 +1,1076 @@
-/* placeholder: being written */
+/*
+ * log.c - the store: topics, their settings and metadata files, the
+ * recovery checkpoint, the clean-shutdown marker and the maintenance
+ * thread.  Segments are in segment.c, partitions (append, read, roll,
+ * flush, retention and the per-partition recovery rules) in part.c.
+ *
+ * DATA DIR (see storage.h for the whole layout):
+ *   <topic>.topic       "key=value" lines, "version=1" first, then every
+ *                       setting under its config key name (partitions,
+ *                       framing, compression, segment_bytes, segment_ms,
+ *                       index_interval_bytes, retention_bytes,
+ *                       retention_ms, flush_messages, flush_ms,
+ *                       batch_bytes, linger_ms, max_message_bytes).
+ *                       Written with sio_write_atomic.  Its presence IS
+ *                       the topic: creation makes the partition
+ *                       directories (each with an empty first segment,
+ *                       fsynced) and writes this file last; deletion
+ *                       removes it first (then fsyncs the directory),
+ *                       then the partition directories.  A partition
+ *                       directory without a .topic file is ignored at
+ *                       start with a log line.
+ *   recovery-point-offset-checkpoint
+ *                       Kafka's format: "0\n", the entry count, then
+ *                       "<topic> <partition> <offset>\n" per partition.
+ *                       Written atomically at close and by the maintenance
+ *                       thread at most once a second after a flush
+ *                       advanced a recovery point.  Missing or corrupt:
+ *                       every partition recovers from offset 0 (a full
+ *                       scan), never a failed start.
+ *   .topicfs_clean_shutdown
+ *                       Written (fsynced) by store_close after every
+ *                       partition is flushed and the checkpoint written.
+ *                       store_open removes it (and fsyncs the directory)
+ *                       BEFORE loading anything, so a crash during loading
+ *                       means full recovery next time (KAFKA-10471); when
+ *                       it was present every recovery point is "the end"
+ *                       (part.c still checks index files and decodes the
+ *                       active segment's tail).
+ *
+ * TOPICS are refcounted: the store's map holds one reference,
+ * store_topic_get/store_topic_create give callers one each (topic_put
+ * releases).  Deletion takes the topic out of the map, marks it deleted
+ * (appends and reads fail with -ENOENT, waiters wake), removes the files,
+ * and the memory goes with the last reference.
+ *
+ * MAINTENANCE THREAD: wakes every 10 ms: writes lingered appends that are
+ * due, runs flush_ms flushes; every 100 ms also segment_ms rolls and
+ * retention; writes the checkpoint when a recovery point advanced (at most
+ * once a second).
+ *
+ * Locks: store.mu guards the topic map (held across topic creation, which
+ * is rare, so a name cannot be created twice); store.hook_lock (rwlock)
+ * guards the hook, read-held during a call so store_set_append_hook(NULL)
+ * returns only when no call of the old hook is running; topic.cfg_mu
+ * guards topic.cfg.  Everything here is thread-safe.
+ */
+#include "log_internal.h"
+#include "sysio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLEAN_MARKER ".topicfs_clean_shutdown"
+#define CHECKPOINT   "recovery-point-offset-checkpoint"
+#define MAINT_TICK_MS 10
+#define MAINT_SLOW_TICKS 10
+#define CKPT_MIN_INTERVAL_MS 1000
+
+/* ============================ configuration ============================== */
+
+void topic_config_defaults(struct topic_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->partitions = 1;
+	cfg->framing = FRAMING_LINES;
+	cfg->codec = CODEC_NONE;
+	cfg->segment_bytes = 1LL << 30;
+	cfg->segment_ms = 7LL * 24 * 3600 * 1000;
+	cfg->index_interval_bytes = 4096;
+	cfg->retention_bytes = -1;
+	cfg->retention_ms = 7LL * 24 * 3600 * 1000;
+	cfg->flush_messages = 0;
+	cfg->flush_ms = 0;
+	cfg->batch_bytes = 1 << 20;
+	cfg->linger_ms = 0;
+	cfg->max_message_bytes = 1 << 20;
+}
+
+int topic_config_check(const struct topic_config *cfg, const char **why)
+{
+	const char *w = NULL;
+
+	if (!cfg)
+		w = "no config";
+	else if (cfg->partitions < 1 || cfg->partitions > 100000)
+		w = "partitions must be 1..100000";
+	else if (cfg->framing != FRAMING_LINES && cfg->framing != FRAMING_WRITES)
+		w = "framing must be lines or writes";
+	else if (cfg->codec != CODEC_NONE && cfg->codec != CODEC_LZ4 &&
+	         cfg->codec != CODEC_ZSTD)
+		w = "compression must be none, lz4 or zstd";
+	else if (cfg->segment_bytes < 64 || cfg->segment_bytes > INT32_MAX)
+		w = "segment_bytes must be 64..2147483647";
+	else if (cfg->segment_ms < 1)
+		w = "segment_ms must be >= 1";
+	else if (cfg->index_interval_bytes < 0)
+		w = "index_interval_bytes must be >= 0";
+	else if (cfg->retention_bytes < -1)
+		w = "retention_bytes must be -1 or >= 0";
+	else if (cfg->retention_ms < -1)
+		w = "retention_ms must be -1 or >= 0";
+	else if (cfg->flush_messages < 0)
+		w = "flush_messages must be >= 0";
+	else if (cfg->flush_ms < 0)
+		w = "flush_ms must be >= 0";
+	else if (cfg->batch_bytes < 1 || cfg->batch_bytes > (64 << 20))
+		w = "batch_bytes must be 1..67108864";
+	else if (cfg->linger_ms < 0 || cfg->linger_ms > 60000)
+		w = "linger_ms must be 0..60000";
+	else if (cfg->max_message_bytes < 1 || cfg->max_message_bytes > (64 << 20))
+		w = "max_message_bytes must be 1..67108864";
+	if (w) {
+		if (why)
+			*why = w;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int topic_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return -EINVAL;
+	n = strlen(name);
+	if (n < 1 || n > 249 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* ============================ metadata files ============================= */
+
+static char *dir_file(const char *dir, const char *name, const char *ext)
+{
+	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s/%s%s", dir, name, ext);
+	return s;
+}
+
+static int topic_meta_write(struct store *st, const char *name,
+                            const struct topic_config *c)
+{
+	char buf[1024], *path = dir_file(st->dir, name, ".topic");
+	int n, rc;
+
+	if (!path)
+		return -ENOMEM;
+	n = snprintf(buf, sizeof(buf),
+	             "version=1\n"
+	             "partitions=%d\n"
+	             "framing=%s\n"
+	             "compression=%s\n"
+	             "segment_bytes=%" PRId64 "\n"
+	             "segment_ms=%" PRId64 "\n"
+	             "index_interval_bytes=%d\n"
+	             "retention_bytes=%" PRId64 "\n"
+	             "retention_ms=%" PRId64 "\n"
+	             "flush_messages=%" PRId64 "\n"
+	             "flush_ms=%" PRId64 "\n"
+	             "batch_bytes=%d\n"
+	             "linger_ms=%d\n"
+	             "max_message_bytes=%d\n",
+	             c->partitions, c->framing == FRAMING_LINES ? "lines" : "writes",
+	             codec_name(c->codec), c->segment_bytes, c->segment_ms,
+	             c->index_interval_bytes, c->retention_bytes, c->retention_ms,
+	             c->flush_messages, c->flush_ms, c->batch_bytes, c->linger_ms,
+	             c->max_message_bytes);
+	rc = sio_write_atomic(path, buf, (size_t)n);
+	free(path);
+	return rc;
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Parse a .topic file.  -EINVAL (logged) when it is not valid. */
+static int topic_meta_read(const char *path, struct topic_config *c)
+{
+	char *data = NULL, *line, *save = NULL;
+	size_t len;
+	int rc, lineno = 0;
+
+	rc = sio_read_small(path, 64 << 10, &data, &len);
+	if (rc < 0)
+		return rc;
+	topic_config_defaults(c);
+	rc = -EINVAL;
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		int64_t v = 0;
+
+		lineno++;
+		if (!eq)
+			goto bad;
+		*eq = '\0';
+		const char *key = line, *val = eq + 1;
+		if (lineno == 1) {
+			if (strcmp(key, "version") || strcmp(val, "1"))
+				goto bad;
+			continue;
+		}
+		if (!strcmp(key, "framing")) {
+			if (!strcmp(val, "lines"))
+				c->framing = FRAMING_LINES;
+			else if (!strcmp(val, "writes"))
+				c->framing = FRAMING_WRITES;
+			else
+				goto bad;
+			continue;
+		}
+		if (!strcmp(key, "compression")) {
+			int codec = codec_from_name(val);
+			if (codec < 0)
+				goto bad;
+			c->codec = codec;
+			continue;
+		}
+		if (parse_i64(val, &v) < 0)
+			goto bad;
+		if (!strcmp(key, "partitions") && v >= INT32_MIN && v <= INT32_MAX)
+			c->partitions = (int32_t)v;
+		else if (!strcmp(key, "segment_bytes"))
+			c->segment_bytes = v;
+		else if (!strcmp(key, "segment_ms"))
+			c->segment_ms = v;
+		else if (!strcmp(key, "index_interval_bytes") && v >= INT32_MIN && v <= INT32_MAX)
+			c->index_interval_bytes = (int32_t)v;
+		else if (!strcmp(key, "retention_bytes"))
+			c->retention_bytes = v;
+		else if (!strcmp(key, "retention_ms"))
+			c->retention_ms = v;
+		else if (!strcmp(key, "flush_messages"))
+			c->flush_messages = v;
+		else if (!strcmp(key, "flush_ms"))
+			c->flush_ms = v;
+		else if (!strcmp(key, "batch_bytes") && v >= INT32_MIN && v <= INT32_MAX)
+			c->batch_bytes = (int32_t)v;
+		else if (!strcmp(key, "linger_ms") && v >= INT32_MIN && v <= INT32_MAX)
+			c->linger_ms = (int32_t)v;
+		else if (!strcmp(key, "max_message_bytes") && v >= INT32_MIN && v <= INT32_MAX)
+			c->max_message_bytes = (int32_t)v;
+		else
+			goto bad;
+	}
+	if (lineno == 0)
+		goto bad;
+	{
+		const char *why = NULL;
+		if (topic_config_check(c, &why) < 0) {
+			fprintf(stderr, "topicfs: storage: %s: %s\n", path, why);
+			goto out;
+		}
+	}
+	rc = 0;
+	goto out;
+bad:
+	fprintf(stderr, "topicfs: storage: %s line %d: not a valid setting\n", path,
+	        lineno);
+out:
+	free(data);
+	return rc;
+}
+
+/* ============================== checkpoint =============================== */
+
+struct ckpt_entry {
+	char *topic;
+	int32_t part;
+	int64_t offset;
+};
+
+static void ckpt_free(struct ckpt_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].topic);
+	free(e);
+}
+
+/* Read the checkpoint; a missing or corrupt file gives no entries. */
+static void ckpt_read(struct store *st, struct ckpt_entry **out, size_t *count)
+{
+	char *path = dir_file(st->dir, CHECKPOINT, ""), *data = NULL, *line, *save;
+	struct ckpt_entry *e = NULL;
+	size_t len, n = 0;
+	long long declared = -1;
+	int lineno = 0;
+
+	*out = NULL;
+	*count = 0;
+	if (!path)
+		return;
+	if (sio_read_small(path, 256 << 20, &data, &len) < 0) {
+		free(path);
+		return;
+	}
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char topic[256];
+		long long part, off;
+		char extra;
+
+		lineno++;
+		if (lineno == 1) {
+			if (strcmp(line, "0"))
+				goto bad;
+			continue;
+		}
+		if (lineno == 2) {
+			if (sscanf(line, "%lld%c", &declared, &extra) != 1 || declared < 0 ||
+			    declared > 100000000)
+				goto bad;
+			e = calloc((size_t)declared + 1, sizeof(*e));
+			if (!e)
+				goto bad;
+			continue;
+		}
+		if (n >= (size_t)declared ||
+		    sscanf(line, "%255s %lld %lld%c", topic, &part, &off, &extra) != 3 ||
+		    topic_name_check(topic) < 0 || part < 0 || part > INT32_MAX || off < 0)
+			goto bad;
+		e[n].topic = strdup(topic);
+		if (!e[n].topic)
+			goto bad;
+		e[n].part = (int32_t)part;
+		e[n].offset = off;
+		n++;
+	}
+	if (lineno < 2 || n != (size_t)declared)
+		goto bad;
+	*out = e;
+	*count = n;
+	free(data);
+	free(path);
+	return;
+bad:
+	fprintf(stderr, "topicfs: storage: %s: corrupt (line %d), recovering every "
+	        "partition from its start\n", path, lineno);
+	ckpt_free(e, n);
+	free(data);
+	free(path);
+}
+
+static int64_t ckpt_lookup(const struct ckpt_entry *e, size_t n,
+                           const char *topic, int32_t part)
+{
+	for (size_t i = 0; i < n; i++)
+		if (e[i].part == part && !strcmp(e[i].topic, topic))
+			return e[i].offset;
+	return 0;
+}
+
+/* Snapshot the topic map with a reference on each. */
+static int topics_snapshot(struct store *st, struct topic ***out, size_t *count)
+{
+	struct topic **ts;
+
+	pthread_mutex_lock(&st->mu);
+	ts = malloc((st->ntopics + 1) * sizeof(*ts));
+	if (!ts) {
+		pthread_mutex_unlock(&st->mu);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < st->ntopics; i++) {
+		ts[i] = st->topics[i];
+		__atomic_add_fetch(&ts[i]->refs, 1, __ATOMIC_RELAXED);
+	}
+	*count = st->ntopics;
+	pthread_mutex_unlock(&st->mu);
+	*out = ts;
+	return 0;
+}
+
+static void topics_release(struct topic **ts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		topic_put(ts[i]);
+	free(ts);
+}
+
+static int ckpt_write(struct store *st)
+{
+	struct topic **ts;
+	size_t nt, total = 0;
+	struct buf b = { 0 };
+	char line[320], *path;
+	int rc;
+
+	rc = topics_snapshot(st, &ts, &nt);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < nt; i++)
+		total += (size_t)ts[i]->nparts;
+	int n = snprintf(line, sizeof(line), "0\n%zu\n", total);
+	rc = buf_append(&b, line, (size_t)n);
+	for (size_t i = 0; i < nt && rc == 0; i++) {
+		for (int32_t j = 0; j < ts[i]->nparts && rc == 0; j++) {
+			n = snprintf(line, sizeof(line), "%s %d %" PRId64 "\n", ts[i]->name, j,
+			             part_recovery_point(&ts[i]->parts[j]));
+			rc = buf_append(&b, line, (size_t)n);
+		}
+	}
+	topics_release(ts, nt);
+	if (rc < 0)
+		goto free_buf;
+	path = dir_file(st->dir, CHECKPOINT, "");
+	if (!path) {
+		rc = -ENOMEM;
+		goto free_buf;
+	}
+	rc = sio_write_atomic(path, b.data, b.len);
+	free(path);
+free_buf:
+	buf_free(&b);
+	return rc;
+}
+
+/* ================================ topics ================================= */
+
+void topic_cfg(struct topic *t, struct topic_config *out)
+{
+	pthread_mutex_lock(&t->cfg_mu);
+	*out = t->cfg;
+	pthread_mutex_unlock(&t->cfg_mu);
+}
+
+static void topic_free(struct topic *t)
+{
+	if (t->parts) {
+		for (int32_t i = 0; i < t->nparts; i++)
+			part_destroy(&t->parts[i]);
+		free(t->parts);
+	}
+	pthread_mutex_destroy(&t->cfg_mu);
+	free(t->name);
+	free(t);
+}
+
+void topic_put(struct topic *t)
+{
+	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		topic_free(t);
+}
+
+static struct topic *topic_alloc(struct store *st, const char *name,
+                                 const struct topic_config *cfg)
+{
+	struct topic *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->st = st;
+	t->refs = 1;
+	t->name = strdup(name);
+	t->cfg = *cfg;
+	t->framing = cfg->framing;
+	t->codec = cfg->codec;
+	t->nparts = cfg->partitions;
+	pthread_mutex_init(&t->cfg_mu, NULL);
+	t->parts = calloc((size_t)cfg->partitions, sizeof(*t->parts));
+	if (!t->name || !t->parts) {
+		topic_free(t);
+		return NULL;
+	}
+	for (int32_t i = 0; i < t->nparts; i++) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/%s-%d", st->dir, name, i);
+		if (part_init(&t->parts[i], t, i, dir) < 0) {
+			topic_free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+const char *topic_name(const struct topic *t)
+{
+	return t->name;
+}
+
+void topic_get_config(struct topic *t, struct topic_config *out)
+{
+	topic_cfg(t, out);
+}
+
+int topic_set_config(struct topic *t, const struct topic_config *cfg)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (!t || !cfg)
+		return -EINVAL;
+	if (cfg->partitions != t->nparts || cfg->framing != t->framing ||
+	    cfg->codec != t->codec)
+		return -EINVAL;
+	rc = topic_config_check(cfg, &why);
+	if (rc < 0)
+		return rc;
+	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED))
+		return -ENOENT;
+	pthread_mutex_lock(&t->cfg_mu);
+	rc = topic_meta_write(t->st, t->name, cfg);
+	if (rc == 0)
+		t->cfg = *cfg;
+	pthread_mutex_unlock(&t->cfg_mu);
+	return rc;
+}
+
+int32_t topic_partitions(const struct topic *t)
+{
+	return t->nparts;
+}
+
+struct part *topic_part(struct topic *t, int32_t idx)
+{
+	if (!t || idx < 0 || idx >= t->nparts)
+		return NULL;
+	return &t->parts[idx];
+}
+
+/* Find a topic in the sorted map (store.mu held): its index, or where it
+ * would go (negative - 1). */
+static long topic_find(struct store *st, const char *name)
+{
+	size_t lo = 0, hi = st->ntopics;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(st->topics[mid]->name, name);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+static int topic_insert(struct store *st, struct topic *t)
+{
+	long at = topic_find(st, t->name);
+
+	if (at >= 0)
+		return -EEXIST;
+	at = -at - 1;
+	if (st->ntopics == st->topics_cap) {
+		size_t cap = st->topics_cap ? st->topics_cap * 2 : 16;
+		struct topic **n = realloc(st->topics, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		st->topics = n;
+		st->topics_cap = cap;
+	}
+	memmove(st->topics + at + 1, st->topics + at,
+	        (st->ntopics - (size_t)at) * sizeof(*st->topics));
+	st->topics[at] = t;
+	st->ntopics++;
+	return 0;
+}
+
+static bool name_deleting(struct store *st, const char *name)
+{
+	for (size_t i = 0; i < st->ndeleting; i++)
+		if (!strcmp(st->deleting[i], name))
+			return true;
+	return false;
+}
+
+int store_topic_create(struct store *st, const char *name,
+                       const struct topic_config *cfg, struct topic **out)
+{
+	struct topic *t;
+	int32_t made = 0;
+	int rc;
+
+	if (!st || topic_name_check(name) < 0 || topic_config_check(cfg, NULL) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&st->mu);
+	while (name_deleting(st, name))
+		pthread_cond_wait(&st->del_cond, &st->mu);
+	if (topic_find(st, name) >= 0) {
+		rc = -EEXIST;
+		goto unlock;
+	}
+	t = topic_alloc(st, name, cfg);
+	if (!t) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	for (; made < t->nparts; made++) {
+		rc = part_create_files(&t->parts[made]);
+		if (rc < 0)
+			goto remove_parts;
+	}
+	rc = sio_fsync_dir(st->dir);
+	if (rc < 0)
+		goto remove_parts;
+	rc = topic_meta_write(st, name, cfg);        /* the topic exists now */
+	if (rc < 0)
+		goto remove_parts;
+	rc = topic_insert(st, t);
+	if (rc < 0) {
+		char *path = dir_file(st->dir, name, ".topic");
+		if (path)
+			sio_unlink(path);
+		free(path);
+		goto remove_parts;
+	}
+	if (out) {
+		__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
+		*out = t;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+
+remove_parts:
+	for (int32_t i = 0; i < made; i++)
+		part_delete_files(&t->parts[i]);
+	topic_put(t);
+unlock:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_topic_get(struct store *st, const char *name, struct topic **out)
+{
+	long at;
+
+	if (!st || !name || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&st->mu);
+	at = topic_find(st, name);
+	if (at < 0) {
+		pthread_mutex_unlock(&st->mu);
+		return -ENOENT;
+	}
+	*out = st->topics[at];
+	__atomic_add_fetch(&st->topics[at]->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+int store_topic_delete(struct store *st, const char *name)
+{
+	struct topic *t;
+	char *path;
+	long at;
+	int rc;
+
+	if (!st || !name)
+		return -EINVAL;
+	pthread_mutex_lock(&st->mu);
+	at = topic_find(st, name);
+	if (at < 0) {
+		pthread_mutex_unlock(&st->mu);
+		return -ENOENT;
+	}
+	t = st->topics[at];
+	path = dir_file(st->dir, name, ".topic");
+	if (!path || st->ndeleting == sizeof(st->deleting) / sizeof(st->deleting[0])) {
+		pthread_mutex_unlock(&st->mu);
+		free(path);
+		return path ? -EBUSY : -ENOMEM;
+	}
+	/* the metadata file goes first: without it the topic is gone */
+	if (sysio->unlink(path) < 0 && errno != ENOENT) {
+		rc = -errno;
+		sio_log("unlink", path, rc);
+		free(path);
+		pthread_mutex_unlock(&st->mu);
+		return rc;
+	}
+	free(path);
+	memmove(st->topics + at, st->topics + at + 1,
+	        (st->ntopics - (size_t)at - 1) * sizeof(*st->topics));
+	st->ntopics--;
+	__atomic_store_n(&t->deleted, 1, __ATOMIC_RELAXED);
+	/* until the files are gone, creating the name again waits */
+	st->deleting[st->ndeleting++] = t->name;
+	rc = sio_fsync_dir(st->dir);
+	pthread_mutex_unlock(&st->mu);
+
+	/* without store.mu: a writer may be inside the append hook */
+	for (int32_t i = 0; i < t->nparts; i++)
+		part_delete_files(&t->parts[i]);
+
+	pthread_mutex_lock(&st->mu);
+	for (size_t i = 0; i < st->ndeleting; i++) {
+		if (st->deleting[i] == t->name) {
+			st->deleting[i] = st->deleting[--st->ndeleting];
+			break;
+		}
+	}
+	pthread_cond_broadcast(&st->del_cond);
+	pthread_mutex_unlock(&st->mu);
+	topic_put(t);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int store_topic_list(struct store *st, char ***names, size_t *count)
+{
+	char **v;
+	size_t n;
+
+	if (!st || !names || !count)
+		return -EINVAL;
+	pthread_mutex_lock(&st->mu);
+	n = st->ntopics;
+	v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = strdup(st->topics[i]->name);
+		if (!v[i]) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			goto nomem;
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+	qsort(v, n, sizeof(*v), cmp_str);
+	*names = v;
+	*count = n;
+	return 0;
+nomem:
+	pthread_mutex_unlock(&st->mu);
+	return -ENOMEM;
+}
+
+/* ================================= hook ================================== */
+
+void store_set_append_hook(struct store *st, store_append_hook fn, void *arg)
+{
+	pthread_rwlock_wrlock(&st->hook_lock);
+	st->hook = fn;
+	st->hook_arg = arg;
+	pthread_rwlock_unlock(&st->hook_lock);
+}
+
+void store_call_hook(struct store *st, struct topic *t, int partition)
+{
+	pthread_rwlock_rdlock(&st->hook_lock);
+	if (st->hook)
+		st->hook(st->hook_arg, t, partition);
+	pthread_rwlock_unlock(&st->hook_lock);
+}
+
+/* ============================== maintenance ============================== */
+
+static void *maint_main(void *arg)
+{
+	struct store *st = arg;
+	unsigned tick = 0;
+
+	pthread_mutex_lock(&st->maint_mu);
+	while (!st->stopping) {
+		struct timespec dl;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += MAINT_TICK_MS * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->maint_cond, &st->maint_mu, &dl);
+		if (st->stopping)
+			break;
+		pthread_mutex_unlock(&st->maint_mu);
+
+		struct topic **ts;
+		size_t nt;
+		bool slow = ++tick % MAINT_SLOW_TICKS == 0;
+		if (topics_snapshot(st, &ts, &nt) == 0) {
+			int64_t now = log_mono_ms();
+			for (size_t i = 0; i < nt; i++)
+				for (int32_t j = 0; j < ts[i]->nparts; j++)
+					part_maintain(&ts[i]->parts[j], now, slow);
+			topics_release(ts, nt);
+		}
+		int64_t now = log_mono_ms();
+		if (__atomic_load_n(&st->ckpt_dirty, __ATOMIC_RELAXED) &&
+		    now - st->last_ckpt_ms >= CKPT_MIN_INTERVAL_MS) {
+			__atomic_store_n(&st->ckpt_dirty, 0, __ATOMIC_RELAXED);
+			st->last_ckpt_ms = now;
+			if (ckpt_write(st) < 0)
+				__atomic_store_n(&st->ckpt_dirty, 1, __ATOMIC_RELAXED);
+		}
+		pthread_mutex_lock(&st->maint_mu);
+	}
+	pthread_mutex_unlock(&st->maint_mu);
+	return NULL;
+}
+
+/* ================================= store ================================= */
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		char c = tmp[i];
+		tmp[i] = '\0';
+		if (sysio->mkdir(tmp, 0755) < 0 && errno != EEXIST) {
+			int err = errno;
+			sio_log("mkdir", tmp, err);
+			return -err;
+		}
+		tmp[i] = c;
+	}
+	return 0;
+}
+
+static void store_free(struct store *st)
+{
+	for (size_t i = 0; i < st->ntopics; i++)
+		topic_put(st->topics[i]);
+	free(st->topics);
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->del_cond);
+	pthread_rwlock_destroy(&st->hook_lock);
+	pthread_mutex_destroy(&st->maint_mu);
+	pthread_cond_destroy(&st->maint_cond);
+	free(st->dir);
+	free(st);
+}
+
+/* Load every <name>.topic of the data dir. */
+static int store_load(struct store *st, bool clean)
+{
+	struct ckpt_entry *ck = NULL;
+	size_t nck = 0;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!clean)
+		ckpt_read(st, &ck, &nck);
+	d = opendir(st->dir);
+	if (!d) {
+		rc = -errno;
+		sio_log("opendir", st->dir, rc);
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		const char *fn = de->d_name;
+		size_t n = strlen(fn);
+		char name[256], *path;
+		struct topic_config cfg;
+		struct topic *t;
+
+		if (n > 4 && !strcmp(fn + n - 4, ".tmp")) {
+			path = dir_file(st->dir, fn, "");
+			fprintf(stderr, "topicfs: storage: %s: leftover temp file, removed\n",
+			        path ? path : fn);
+			if (path)
+				sio_unlink(path);
+			free(path);
+			continue;
+		}
+		if (n <= 6 || strcmp(fn + n - 6, ".topic") || n - 6 >= sizeof(name))
+			continue;
+		memcpy(name, fn, n - 6);
+		name[n - 6] = '\0';
+		path = dir_file(st->dir, fn, "");
+		if (!path) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (topic_name_check(name) < 0 || topic_meta_read(path, &cfg) < 0) {
+			fprintf(stderr, "topicfs: storage: %s: not loaded\n", path);
+			free(path);
+			continue;
+		}
+		free(path);
+		t = topic_alloc(st, name, &cfg);
+		if (!t) {
+			rc = -ENOMEM;
+			break;
+		}
+		for (int32_t i = 0; i < t->nparts && rc == 0; i++) {
+			int64_t rp = clean ? INT64_MAX : ckpt_lookup(ck, nck, name, i);
+			struct stat sb;
+			if (stat(t->parts[i].dir, &sb) < 0) {
+				fprintf(stderr, "topicfs: storage: %s: missing, starting it "
+				        "empty\n", t->parts[i].dir);
+				if (mkdir_p(t->parts[i].dir) < 0) {
+					rc = -EIO;
+					break;
+				}
+			}
+			rc = part_load(&t->parts[i], rp);
+		}
+		if (rc == 0)
+			rc = topic_insert(st, t);
+		if (rc < 0) {
+			fprintf(stderr, "topicfs: storage: topic %s: loading failed: %s\n",
+			        name, strerror(-rc));
+			topic_put(t);
+			break;
+		}
+	}
+	if (rc == 0) {
+		/* partition directories without a topic */
+		rewinddir(d);
+		while ((de = readdir(d))) {
+			const char *dash = strrchr(de->d_name, '-');
+			char name[256];
+			if (de->d_name[0] == '.' || !dash || dash == de->d_name ||
+			    (size_t)(dash - de->d_name) >= sizeof(name) || !dash[1])
+				continue;
+			if (strspn(dash + 1, "0123456789") != strlen(dash + 1))
+				continue;
+			memcpy(name, de->d_name, (size_t)(dash - de->d_name));
+			name[dash - de->d_name] = '\0';
+			if (topic_find(st, name) < 0)
+				fprintf(stderr, "topicfs: storage: %s/%s: partition directory "
+				        "without a .topic file, ignored\n", st->dir, de->d_name);
+		}
+	}
+	closedir(d);
+out:
+	ckpt_free(ck, nck);
+	return rc;
+}
+
+int store_open(const struct store_options *opts, struct store **out)
+{
+	struct store *st;
+	pthread_condattr_t ca;
+	char *marker = NULL;
+	bool clean = false;
+	int rc;
+
+	if (!opts || !opts->data_dir || !*opts->data_dir || !out)
+		return -EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->del_cond, NULL);
+	pthread_rwlock_init(&st->hook_lock, NULL);
+	pthread_mutex_init(&st->maint_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->maint_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	st->max_decomp = opts->max_decompressed_bytes ? opts->max_decompressed_bytes
+	                                              : (size_t)64 << 20;
+	st->dir = strdup(opts->data_dir);
+	if (!st->dir) {
+		rc = -ENOMEM;
+		goto free_store;
+	}
+	rc = mkdir_p(st->dir);
+	if (rc < 0)
+		goto free_store;
+	marker = dir_file(st->dir, CLEAN_MARKER, "");
+	if (!marker) {
+		rc = -ENOMEM;
+		goto free_store;
+	}
+	if (access(marker, F_OK) == 0) {
+		/* gone before anything is loaded: a crash while loading must
+		 * not skip recovery next time */
+		rc = sio_unlink(marker);
+		if (rc == 0)
+			rc = sio_fsync_dir(st->dir);
+		if (rc < 0)
+			goto free_store;
+		clean = true;
+	}
+	rc = store_load(st, clean);
+	if (rc < 0)
+		goto free_store;
+	st->last_ckpt_ms = log_mono_ms();
+	if (pthread_create(&st->maint, NULL, maint_main, st) != 0) {
+		rc = -EAGAIN;
+		goto free_store;
+	}
+	st->maint_started = true;
+	free(marker);
+	*out = st;
+	return 0;
+
+free_store:
+	free(marker);
+	store_free(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	struct topic **ts;
+	size_t nt;
+	int rc = 0;
+
+	if (!st)
+		return;
+	if (st->maint_started) {
+		pthread_mutex_lock(&st->maint_mu);
+		st->stopping = true;
+		pthread_cond_broadcast(&st->maint_cond);
+		pthread_mutex_unlock(&st->maint_mu);
+		pthread_join(st->maint, NULL);
+	}
+	if (topics_snapshot(st, &ts, &nt) == 0) {
+		for (size_t i = 0; i < nt; i++)
+			for (int32_t j = 0; j < ts[i]->nparts; j++)
+				if (part_close_flush(&ts[i]->parts[j]) < 0)
+					rc = -EIO;
+		topics_release(ts, nt);
+	} else {
+		rc = -ENOMEM;
+	}
+	if (rc == 0)
+		rc = ckpt_write(st);
+	if (rc == 0) {
+		char *marker = dir_file(st->dir, CLEAN_MARKER, "");
+		rc = marker ? sio_write_atomic(marker, "", 0) : -ENOMEM;
+		free(marker);
+	}
+	if (rc < 0)
+		fprintf(stderr, "topicfs: storage: %s: not closed cleanly, the next start "
+		        "recovers\n", st->dir);
+	store_free(st);
+}

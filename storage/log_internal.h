@@ -6,10 +6,14 @@
  *
  * Locks, outermost first (a thread holding one may only take later ones):
  *
- *   store.mu           the topic map, the hook
- *   part "writer role" (part.writing under part.qlock; not a mutex but a
+ *   store.mu           the topic map (held across topic creation)
+ *   part "writer token" (part.writing under part.qlock; not a mutex but a
  *                      token: exactly one thread appends, rolls, flushes,
- *                      runs retention or deletes a partition at a time)
+ *                      runs retention or deletes a partition's files at a
+ *                      time; it may be held across file I/O)
+ *   store.hook_lock    read-held by the token holder while it calls the
+ *                      append hook (the hook may take store.mu: nothing
+ *                      holding store.mu waits for a live partition's token)
  *   part.qlock         the pending queue and the writer token
  *   part.lock          the segment list, the published end, the active
  *                      segment's in-memory index entries
@@ -17,8 +21,9 @@
  *   part.cache_mu      the partition's last-decoded-batch cache
  *   topic.cfg_mu       the topic's settings
  *
- * No lock is held across file I/O except the writer token (which only
- * excludes other writers) and seg.map_mu (one mmap call).
+ * None of the mutexes is held across file I/O, except seg.map_mu (one
+ * open + mmap) and store.mu during topic creation and deletion of the
+ * metadata file.
  */
 #ifndef TOPICFS_LOG_INTERNAL_H
 #define TOPICFS_LOG_INTERNAL_H
@@ -168,9 +173,6 @@ int seg_write_index_files(struct seg *s, const struct idx_builder *ib, bool sync
  * part lock so the in-memory entries can be read under it. */
 int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
                      int64_t key, bool sindex_by_offset, uint8_t *entry);
-/* The last entry of an index (1), none (0) or -errno. */
-int seg_index_last(struct seg *s, pthread_mutex_t *part_lock, int kind,
-                   uint8_t *entry);
 
 /* A sequential batch reader over a segment's .log. */
 struct batch_reader {
@@ -179,6 +181,7 @@ struct batch_reader {
 	int64_t limit;                /* read nothing at or past this */
 	struct buf chunk;             /* bytes read ahead */
 	int64_t chunk_pos;            /* file position of chunk.data[0] */
+	void *tl;                     /* the thread's buffer, when chunk is it */
 };
 void br_init(struct batch_reader *br, struct seg *s, int64_t pos, int64_t limit);
 void br_free(struct batch_reader *br);
@@ -308,6 +311,9 @@ struct store {
 	pthread_mutex_t mu;
 	struct topic **topics;        /* mu: sorted by name, one ref each */
 	size_t ntopics, topics_cap;   /* mu */
+	const char *deleting[64];     /* mu: names whose files are being removed */
+	size_t ndeleting;             /* mu */
+	pthread_cond_t del_cond;      /* with mu: a deletion finished */
 	pthread_rwlock_t hook_lock;   /* write: set; read: held during a call */
 	store_append_hook hook;       /* hook_lock */
 	void *hook_arg;               /* hook_lock */

@@ -197,13 +197,19 @@ static struct seg *part_active(struct part *p)
 	return p->segs[p->nsegs - 1];
 }
 
-static void writer_acquire(struct part *p)
+/* Take the writer token.  Returns false when the partition is being
+ * deleted (the token is taken all the same: release it). */
+static bool writer_acquire(struct part *p)
 {
+	bool alive;
+
 	pthread_mutex_lock(&p->qlock);
 	while (p->writing)
 		pthread_cond_wait(&p->qcond, &p->qlock);
 	p->writing = true;
+	alive = !p->qdead;
 	pthread_mutex_unlock(&p->qlock);
+	return alive;
 }
 
 static void writer_release(struct part *p)
@@ -556,6 +562,19 @@ static int seg_load_trusted(struct part *p, struct seg *s, int64_t expect_base,
 	}
 	s->stream_end = res.stream_end;
 	s->next_offset = res.next_offset;
+	/* no entry may name an offset past the end */
+	for (int k = IDX_OFFSET; k <= IDX_TIME; k++) {
+		size_t es = idx_entry_size[k];
+		n = ent[k].len / es;
+		if (n && s->base_offset +
+		         (int32_t)be32_get(ent[k].data + (n - 1) * es + (k == IDX_TIME ? 8 : 0))
+		         >= s->next_offset) {
+			fprintf(stderr, "topicfs: storage: %s%s: names an offset past the "
+			        "end of the log, rebuilding\n", s->path, idx_ext[k]);
+			rc = -EBADMSG;
+			goto out;
+		}
+	}
 	/* max timestamp: the last .timeindex entry holds the max up to the
 	 * last cadence point (the last .index entry); scan headers after it */
 	n = ent[IDX_TIME].len / 12;
@@ -1347,7 +1366,10 @@ int part_flush(struct part *p)
 		return -EINVAL;
 	if (part_is_deleted(p))
 		return -ENOENT;
-	writer_acquire(p);
+	if (!writer_acquire(p)) {
+		writer_release(p);
+		return -ENOENT;
+	}
 	writer_round(p);
 	rc = part_flush_all(p);
 	writer_release(p);
@@ -1379,7 +1401,10 @@ static void part_retention(struct part *p, const struct topic_config *cfg)
 
 	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0)
 		return;
-	writer_acquire(p);
+	if (!writer_acquire(p)) {
+		writer_release(p);
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	while (p->nsegs > 1 && ngone < 64) {
 		struct seg *front = p->segs[0];
@@ -1445,8 +1470,8 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow)
 	     now_mono - p->first_unflushed_ms >= cfg.flush_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (go) {
-		writer_acquire(p);
-		part_flush_all(p);
+		if (writer_acquire(p))
+			part_flush_all(p);
 		writer_release(p);
 	}
 	if (!slow)
@@ -1459,10 +1484,11 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow)
 	     log_now_ms() - a->roll_start_ms >= cfg.segment_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (go) {
-		writer_acquire(p);
-		a = part_active(p);
-		if (a->size > 0 && log_now_ms() - a->roll_start_ms >= cfg.segment_ms)
-			part_roll(p, &cfg);
+		if (writer_acquire(p)) {
+			a = part_active(p);
+			if (a->size > 0 && log_now_ms() - a->roll_start_ms >= cfg.segment_ms)
+				part_roll(p, &cfg);
+		}
 		writer_release(p);
 	}
 	part_retention(p, &cfg);
@@ -1477,7 +1503,7 @@ void part_delete_files(struct part *p)
 	pthread_mutex_lock(&p->qlock);
 	p->qdead = true;
 	pthread_mutex_unlock(&p->qlock);
-	writer_acquire(p);
+	(void)writer_acquire(p);
 	pthread_mutex_lock(&p->qlock);
 	list = p->qhead;
 	p->qhead = p->qtail = NULL;
@@ -1608,7 +1634,7 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
                          int64_t cur, uint8_t *dst, size_t cap, size_t *got)
 {
 	uint8_t e[16];
-	int64_t fpos = 0, sp = s->stream_base, expect = s->base_offset;
+	int64_t fpos = 0, sp = s->stream_base;
 	struct batch_reader br;
 	size_t done = 0, max_batch = part_max_batch(p);
 	int framing = part_framing(p), rc;
@@ -1618,10 +1644,8 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 		return rc;
 	if (rc == 1) {
 		sp = (int64_t)be64_get(e);
-		expect = s->base_offset + (int32_t)be32_get(e + 8);
 		fpos = (int32_t)be32_get(e + 12);
 	}
-	(void)expect;
 	br_init(&br, s, fpos, size);
 	rc = 0;
 	while (done < cap) {

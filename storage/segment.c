@@ -573,42 +573,71 @@ int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
 	return 1;
 }
 
-int seg_index_last(struct seg *s, pthread_mutex_t *part_lock, int kind,
-                   uint8_t *entry)
-{
-	size_t es = idx_entry_size[kind];
-	const uint8_t *mem;
-	size_t n;
+/* ============================= batch reading ============================= */
 
-	pthread_mutex_lock(part_lock);
-	if (!s->sealed) {
-		n = s->ib.ent[kind].len / es;
-		if (n)
-			memcpy(entry, s->ib.ent[kind].data + (n - 1) * es, es);
-		pthread_mutex_unlock(part_lock);
-		return n > 0;
-	}
-	pthread_mutex_unlock(part_lock);
-	seg_map_index(s, kind, &mem, &n);
-	if (!mem || n == 0)
-		return 0;
-	memcpy(entry, mem + (n - 1) * es, es);
-	return 1;
+/* Each thread keeps one read-ahead buffer for its batch readers, so a read
+ * call does not allocate (and fault in) a fresh one; a pthread key frees it
+ * when the thread exits.  A reader that finds it taken (nested readers)
+ * allocates its own.  Buffers above 1 MiB (a huge batch) are not kept. */
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+
+struct tl_chunk {
+	struct buf b;
+	bool busy;
+};
+
+static void tl_destroy(void *v)
+{
+	struct tl_chunk *c = v;
+	buf_free(&c->b);
+	free(c);
 }
 
-/* ============================= batch reading ============================= */
+static void tl_init(void)
+{
+	pthread_key_create(&tl_key, tl_destroy);
+}
 
 void br_init(struct batch_reader *br, struct seg *s, int64_t pos, int64_t limit)
 {
+	struct tl_chunk *c;
+
 	memset(br, 0, sizeof(*br));
 	br->seg = s;
 	br->pos = pos;
 	br->limit = limit;
 	br->chunk_pos = pos;
+	pthread_once(&tl_once, tl_init);
+	c = pthread_getspecific(tl_key);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (c && pthread_setspecific(tl_key, c) != 0) {
+			free(c);
+			c = NULL;
+		}
+	}
+	if (c && !c->busy) {
+		c->busy = true;
+		br->chunk = c->b;
+		br->chunk.len = 0;
+		br->tl = c;
+	}
 }
 
 void br_free(struct batch_reader *br)
 {
+	struct tl_chunk *c = br->tl;
+
+	if (c) {
+		if (br->chunk.cap > (1 << 20))
+			buf_free(&br->chunk);
+		c->b = br->chunk;
+		c->busy = false;
+		br->tl = NULL;
+		memset(&br->chunk, 0, sizeof(br->chunk));
+		return;
+	}
 	buf_free(&br->chunk);
 }
 

@@ -163,10 +163,17 @@ class Daemon:
             self.log.close()
             self.log = None
 
+    def mounted(self):
+        """True while /proc/mounts lists the mount point.  os.path.ismount
+        cannot tell: it stats the path, which fails with ENOTCONN once the
+        daemon behind a FUSE mount is dead."""
+        with open("/proc/mounts") as f:
+            return any(line.split()[1] == self.mnt for line in f)
+
     def unmount(self):
-        if os.path.ismount(self.mnt):
+        if self.mounted():
             subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True, timeout=10)
-        if os.path.ismount(self.mnt):
+        if self.mounted():
             subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True, timeout=10)
 
     def path(self, *parts):
@@ -200,6 +207,55 @@ class TopicfsTestCase(unittest.TestCase):
             for sec, kv in config.items():
                 self.daemon.config.setdefault(sec, {}).update(kv)
         return self.daemon.start(**kw)
+
+
+# ---- helpers for the file-view tests (fs) --------------------------------
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def append_bytes(path, data, mode=os.O_WRONLY | os.O_APPEND):
+    """One open, one write(2) per chunk in data (bytes or list of bytes)."""
+    chunks = [data] if isinstance(data, (bytes, bytearray)) else data
+    fd = os.open(path, mode)
+    try:
+        for c in chunks:
+            n = os.write(fd, c)
+            if n != len(c):
+                raise AssertionError("short write %d of %d" % (n, len(c)))
+    finally:
+        os.close(fd)
+
+
+def xattrs(path):
+    """All user.topicfs.* xattrs of path, as str values."""
+    return {n: os.getxattr(path, n).decode()
+            for n in os.listxattr(path) if n.startswith("user.topicfs.")}
+
+
+class LineReader:
+    """Reads lines of a subprocess's stdout in a thread; get() with a timeout."""
+
+    def __init__(self, stream):
+        import queue
+        import threading
+        self.q = queue.Queue()
+        self.t = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.t.start()
+
+    def _run(self, stream):
+        for line in iter(stream.readline, b""):
+            self.q.put(line)
+        self.q.put(None)
+
+    def get(self, timeout):
+        import queue
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
 
 def main():

@@ -1,0 +1,1571 @@
+/*
+ * test_log.c - unit tests of the log engine (storage/log.c, part.c,
+ * segment.c, sysio.c): topics, appends, reads by offset / stream position /
+ * time, rolls, fetch slices, retention, framing, reopen, crash recovery,
+ * concurrency, producer batches, the append hook, waits and simulated
+ * write failures through the sysio table.
+ *
+ * Every test runs in its own mkdtemp directory, removed afterwards.  When
+ * $TOPICFS_TOOLS/topicfs-dump exists, partitions are checked with
+ * `topicfs-dump --verify`; a missing tool is a failure (CI builds it).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "storage.h"
+#include "log_internal.h"
+#include "sysio.h"
+#include "tinytest.h"
+
+/* ============================== helpers ================================== */
+
+static char tdir[256];
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static void tdir_make(void)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(tdir, sizeof(tdir), "%s/test_log.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tdir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+static void tdir_remove(void)
+{
+	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct store *open_store(void)
+{
+	struct store_options o = { .data_dir = tdir };
+	struct store *st = NULL;
+	int rc = store_open(&o, &st);
+	if (rc < 0)
+		fprintf(stderr, "  store_open: %s\n", strerror(-rc));
+	return st;
+}
+
+static struct topic_config cfg_small(int framing, int codec)
+{
+	struct topic_config c;
+	topic_config_defaults(&c);
+	c.framing = framing;
+	c.codec = codec;
+	c.retention_ms = -1;      /* the tests use old timestamps */
+	return c;
+}
+
+static char *path_in(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *path_in(const char *fmt, ...)
+{
+	static char buf[4][512];
+	static int which;
+	char rel[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	which = (which + 1) % 4;
+	snprintf(buf[which], sizeof(buf[which]), "%s/%s", tdir, rel);
+	return buf[which];
+}
+
+/* `topicfs-dump --verify` on a partition directory: its exit status. */
+static int dump_verify(const char *topic, int part)
+{
+	const char *tools = getenv("TOPICFS_TOOLS");
+	char tool[512], cmd[1400];
+	if (!tools || !*tools)
+		tools = "tools";
+	snprintf(tool, sizeof(tool), "%s/topicfs-dump", tools);
+	if (access(tool, X_OK) != 0) {
+		fprintf(stderr, "  FAIL: the checking tool %s is missing "
+		        "(set TOPICFS_TOOLS)\n", tool);
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "%s --verify --quiet %s/%s-%d >/tmp/test_log_dump.%d 2>&1",
+	         tool, tdir, topic, part, (int)getpid());
+	int st = system(cmd);
+	int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	if (rc != 0) {
+		char show[600];
+		fprintf(stderr, "  topicfs-dump --verify %s/%s-%d exited %d:\n", tdir, topic, part, rc);
+		snprintf(show, sizeof(show), "head -20 /tmp/test_log_dump.%d >&2", (int)getpid());
+		if (system(show)) {}
+	}
+	snprintf(cmd, sizeof(cmd), "/tmp/test_log_dump.%d", (int)getpid());
+	unlink(cmd);
+	return rc;
+}
+
+static int append_str(struct part *p, const char *s, int64_t *off)
+{
+	struct rec_in r = { .key_len = -1, .value = s, .value_len = (int32_t)strlen(s),
+	                    .timestamp = -1 };
+	return part_append(p, &r, 1, off);
+}
+
+/* Make n log-line-like records "line <i> ..." of varying length. */
+static size_t make_line(char *buf, size_t cap, long i)
+{
+	static const char *words[] = { "GET", "POST", "/api/v1/orders", "/health",
+		"200", "404", "user=alice", "user=bob", "latency_ms=12", "cache=miss" };
+	size_t n = (size_t)snprintf(buf, cap, "line %06ld", i);
+	for (long k = 0; k < (i % 7) + 1; k++)
+		n += (size_t)snprintf(buf + n, cap - n, " %s", words[(i * 7 + k) % 10]);
+	return n;
+}
+
+/* Append records from..from+n-1 (lines) in calls of `per` records (per
+ * < 0: a varying 1..-per); timestamps ts_base + 10 * i, or now when
+ * ts_base < 0. */
+static int append_lines_ts(struct part *p, long from, long n, int per, int64_t ts_base)
+{
+	struct rec_in recs[256];
+	char bufs[256][128];
+	for (long i = from; i < from + n;) {
+		int k = 0, lim = per > 0 ? per : (int)(i % -per) + 1;
+		for (; k < lim && i < from + n; k++, i++) {
+			size_t len = make_line(bufs[k], sizeof(bufs[k]), i);
+			recs[k] = (struct rec_in){ .key_len = -1, .value = bufs[k],
+			                           .value_len = (int32_t)len,
+			                           .timestamp = ts_base < 0 ? -1 : ts_base + 10 * i };
+		}
+		int rc = part_append(p, recs, (size_t)k, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int append_lines(struct part *p, long from, long n, int per)
+{
+	return append_lines_ts(p, from, n, per, -1);
+}
+
+/* The expected rendering of lines from..from+n-1. */
+static char *expect_lines(long from, long n, size_t *len)
+{
+	size_t cap = (size_t)n * 128 + 1, off = 0;
+	char *out = malloc(cap);
+	for (long i = from; i < from + n; i++) {
+		off += make_line(out + off, cap - off, i);
+		out[off++] = '\n';
+	}
+	*len = off;
+	return out;
+}
+
+/* Read the whole stream [start, end) with reads of `chunk` bytes. */
+static char *read_all(struct part *p, size_t chunk, size_t *len)
+{
+	struct part_info pi;
+	part_info(p, &pi);
+	size_t total = (size_t)(pi.stream_end - pi.stream_start), off = 0;
+	char *out = malloc(total + 1);
+	while (off < total) {
+		size_t got = 0;
+		size_t want = chunk < total - off ? chunk : total - off;
+		int rc = part_stream_read(p, pi.stream_start + (int64_t)off, out + off, want, &got);
+		if (rc < 0 || got == 0) {
+			fprintf(stderr, "  read at %zu: rc %d got %zu\n", off, rc, got);
+			break;
+		}
+		off += got;
+	}
+	*len = off;
+	return out;
+}
+
+/* ================================ tests ================================== */
+
+static void test_names_and_topics(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	char long_name[251];
+	memset(long_name, 'a', 250);
+	long_name[250] = '\0';
+	const char *bad[] = { "", ".", "..", "a/b", long_name, "a\001b", "a b", "tab\t" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(topic_name_check(bad[i]), -EINVAL);
+		CHECK_EQ_INT(store_topic_create(st, bad[i], &c, NULL), -EINVAL);
+	}
+	long_name[249] = '\0';
+	CHECK_EQ_INT(topic_name_check(long_name), 0);
+	CHECK_EQ_INT(topic_name_check("Orders.v1_x-2"), 0);
+
+	struct topic *t = NULL;
+	c.partitions = 3;
+	CHECK_EQ_INT(store_topic_create(st, "orders", &c, &t), 0);
+	REQUIRE(t);
+	CHECK_EQ_INT(store_topic_create(st, "orders", &c, NULL), -EEXIST);
+	CHECK_EQ_INT(topic_partitions(t), 3);
+	CHECK(topic_part(t, 3) == NULL);
+	CHECK(topic_part(t, -1) == NULL);
+	CHECK(!strcmp(topic_name(t), "orders"));
+	c.partitions = 1;
+	CHECK_EQ_INT(store_topic_create(st, "alpha", &c, NULL), 0);
+
+	char **names;
+	size_t n;
+	CHECK_EQ_INT(store_topic_list(st, &names, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	if (n == 2) {
+		CHECK(!strcmp(names[0], "alpha"));
+		CHECK(!strcmp(names[1], "orders"));
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+
+	struct stat sb;
+	CHECK(stat(path_in("orders.topic"), &sb) == 0);
+	CHECK(stat(path_in("orders-2/00000000000000000000.log"), &sb) == 0);
+	CHECK(stat(path_in("orders-2/00000000000000000000.sindex"), &sb) == 0);
+
+	/* bad configs */
+	struct topic_config bc = c;
+	bc.partitions = 0;
+	const char *why = NULL;
+	CHECK_EQ_INT(topic_config_check(&bc, &why), -EINVAL);
+	CHECK(why != NULL);
+	bc = c;
+	bc.codec = CODEC_SNAPPY;
+	CHECK_EQ_INT(store_topic_create(st, "x", &bc, NULL), -EINVAL);
+
+	/* delete while a reference is held */
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_str(p, "hello", NULL), 0);
+	CHECK_EQ_INT(store_topic_delete(st, "orders"), 0);
+	CHECK_EQ_INT(store_topic_delete(st, "orders"), -ENOENT);
+	CHECK_EQ_INT(append_str(p, "x", NULL), -ENOENT);
+	char b[8];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, 0, b, sizeof(b), &got), -ENOENT);
+	CHECK_EQ_INT(part_wait_stream(p, 100, 1000), -ENOENT);
+	topic_put(t);
+	CHECK(stat(path_in("orders.topic"), &sb) != 0);
+	CHECK(stat(path_in("orders-0"), &sb) != 0);
+	struct topic *t2;
+	CHECK_EQ_INT(store_topic_get(st, "orders", &t2), -ENOENT);
+	/* create again under the same name: empty */
+	CHECK_EQ_INT(store_topic_create(st, "orders", &c, &t2), 0);
+	struct part_info pi;
+	part_info(topic_part(t2, 0), &pi);
+	CHECK_EQ_INT(pi.next_offset, 0);
+	CHECK_EQ_INT(pi.stream_end, 0);
+	topic_put(t2);
+	store_close(st);
+
+	/* reopen: the topics are still there with their settings; a partition
+	 * directory without a .topic file is ignored */
+	CHECK_EQ_INT(mkdir(path_in("ghost-0"), 0755), 0);
+	st = open_store();
+	REQUIRE(st);
+	CHECK_EQ_INT(store_topic_get(st, "alpha", &t), 0);
+	struct topic_config got_cfg;
+	topic_get_config(t, &got_cfg);
+	CHECK_EQ_INT(got_cfg.partitions, 1);
+	topic_put(t);
+	CHECK_EQ_INT(store_topic_get(st, "ghost", &t), -ENOENT);
+	CHECK_EQ_INT(store_topic_list(st, &names, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	store_close(st);
+	tdir_remove();
+}
+
+static void test_append_read_basic(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "t", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	int64_t off = -5;
+	CHECK_EQ_INT(append_str(p, "hello", &off), 0);
+	CHECK_EQ_INT(off, 0);
+	CHECK_EQ_INT(append_str(p, "world", &off), 0);
+	CHECK_EQ_INT(off, 1);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 2);
+	CHECK_EQ_INT(pi.stream_end, 12);
+	CHECK_EQ_INT(pi.segments, 1);
+	char buf[64];
+	size_t got = 0;
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ_INT(got, 12);
+	CHECK(!memcmp(buf, "hello\nworld\n", 12));
+	CHECK_EQ_INT(part_stream_read(p, 3, buf, 5, &got), 0);
+	CHECK_EQ_INT(got, 5);
+	CHECK(!memcmp(buf, "lo\nwo", 5));
+	CHECK_EQ_INT(part_stream_read(p, 12, buf, 5, &got), 0);
+	CHECK_EQ_INT(got, 0);
+	CHECK_EQ_INT(part_stream_read(p, 13, buf, 5, &got), -ERANGE);
+	CHECK_EQ_INT(part_stream_read(p, -1, buf, 5, &got), -ERANGE);
+	int64_t pos;
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 1, &pos), 0);
+	CHECK_EQ_INT(pos, 6);
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 0, &pos), 0);
+	CHECK_EQ_INT(pos, 0);
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 2, &pos), 0);
+	CHECK_EQ_INT(pos, 12);
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 99, &pos), 0);
+	CHECK_EQ_INT(pos, 12);
+
+	struct part_slice sl;
+	CHECK_EQ_INT(part_fetch_slice(p, 1, 1 << 20, &sl), 0);
+	CHECK_EQ_INT(sl.first_offset, 1);
+	CHECK(sl.len > 61);
+	CHECK_EQ_INT(sl.high_watermark, 2);
+	part_slice_release(&sl);
+	CHECK_EQ_INT(part_fetch_slice(p, 2, 1 << 20, &sl), 0);
+	CHECK_EQ_INT(sl.len, 0);
+	part_slice_release(&sl);
+	CHECK_EQ_INT(part_fetch_slice(p, 3, 1 << 20, &sl), -ERANGE);
+
+	CHECK_EQ_INT(part_wait_stream(p, 12, 50), -ETIMEDOUT);
+	CHECK_EQ_INT(part_wait_stream(p, 11, 50), 0);
+
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("t", 0), 0);
+
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "t", &t) == 0);
+	p = topic_part(t, 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 2);
+	CHECK_EQ_INT(pi.stream_end, 12);
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ_INT(got, 12);
+	CHECK(!memcmp(buf, "hello\nworld\n", 12));
+	CHECK_EQ_INT(append_str(p, "again", &off), 0);
+	CHECK_EQ_INT(off, 2);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("t", 0), 0);
+	tdir_remove();
+}
+
+
+/* Many rolls: every read position, reads across segments, by offset, by
+ * time, fetch slices; then reopen. */
+static void rolls_for_codec(int codec)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, codec);
+	c.segment_bytes = 2048;
+	c.index_interval_bytes = 200;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "r", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	const long N = 3000;
+	const int64_t TS = 1600000000000LL;
+	CHECK_EQ_INT(append_lines_ts(p, 0, N, -5, TS), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, N);
+	CHECK(pi.segments > 10);
+	size_t elen;
+	char *exp = expect_lines(0, N, &elen);
+	CHECK_EQ_INT(pi.stream_end, (int64_t)elen);
+
+	/* one read of everything, spanning all segments */
+	size_t got = 0;
+	char *all = malloc(elen + 10);
+	CHECK_EQ_INT(part_stream_read(p, 0, all, elen + 10, &got), 0);
+	CHECK_EQ_INT(got, elen);
+	CHECK(memcmp(all, exp, elen) == 0);
+	/* reads of 1 byte and of 7 bytes at every position */
+	int bad = 0;
+	for (size_t pos = 0; pos < elen && bad < 5; pos++) {
+		char b[8];
+		size_t want = (pos % 3 == 0) ? 1 : 7;
+		if (want > elen - pos)
+			want = elen - pos;
+		int rc = part_stream_read(p, (int64_t)pos, b, want, &got);
+		if (rc != 0 || got != want || memcmp(b, exp + pos, want) != 0) {
+			fprintf(stderr, "  read at %zu: rc %d got %zu\n", pos, rc, got);
+			bad++;
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* sequential reads with odd chunk sizes */
+	size_t rl;
+	char *r = read_all(p, 333, &rl);
+	CHECK_EQ_INT(rl, elen);
+	CHECK(memcmp(r, exp, elen) == 0);
+	free(r);
+
+	/* by offset and by time */
+	int64_t spos = 0;
+	bad = 0;
+	for (long i = 0; i < N && bad < 5; i++) {
+		int64_t pos = -1, off = -1;
+		char line[128];
+		if (part_stream_pos_for_offset(p, i, &pos) != 0 || pos != spos) {
+			fprintf(stderr, "  offset %ld: pos %" PRId64 " != %" PRId64 "\n", i, pos, spos);
+			bad++;
+		}
+		if (part_offset_for_time(p, TS + 10 * i - 5, &off) != 0 || off != i) {
+			fprintf(stderr, "  time for %ld: got %" PRId64 "\n", i, off);
+			bad++;
+		}
+		if (part_offset_for_time(p, TS + 10 * i, &off) != 0 || off != i) {
+			fprintf(stderr, "  exact time for %ld: got %" PRId64 "\n", i, off);
+			bad++;
+		}
+		spos += (int64_t)make_line(line, sizeof(line), i) + 1;
+	}
+	CHECK_EQ_INT(bad, 0);
+	int64_t off = -1;
+	CHECK_EQ_INT(part_offset_for_time(p, TS + 10 * N, &off), 0);
+	CHECK_EQ_INT(off, N);
+	CHECK_EQ_INT(part_offset_for_time(p, 0, &off), 0);
+	CHECK_EQ_INT(off, 0);
+
+	/* fetch slices */
+	bad = 0;
+	for (long i = 0; i < N && bad < 5; i += 7) {
+		struct part_slice sl;
+		size_t maxb = (i % 2) ? 1 : 700;
+		if (part_fetch_slice(p, i, maxb, &sl) != 0) {
+			bad++;
+			continue;
+		}
+		uint8_t *b = malloc(sl.len);
+		ssize_t n = pread(sl.fd, b, sl.len, sl.file_pos);
+		struct stat sb;
+		fstat(sl.fd, &sb);
+		struct batch_header h;
+		if (n != (ssize_t)sl.len || batch_parse_header(b, sl.len, &h) != 0 ||
+		    h.base_offset != sl.first_offset || sl.first_offset > i ||
+		    h.base_offset + h.last_offset_delta < i ||
+		    sl.file_pos + (int64_t)sl.len > sb.st_size) {
+			fprintf(stderr, "  slice at %ld bad\n", i);
+			bad++;
+		}
+		/* whole batches only; the first always whole */
+		size_t at = 0, nb = 0;
+		while (at < sl.len) {
+			struct batch_header hh;
+			if (batch_parse_header(b + at, sl.len - at, &hh) != 0) {
+				bad++;
+				break;
+			}
+			at += 12 + (size_t)hh.length;
+			nb++;
+		}
+		if (at != sl.len || (nb > 1 && sl.len > maxb)) {
+			fprintf(stderr, "  slice at %ld: %zu batches, %zu bytes\n", i, nb, sl.len);
+			bad++;
+		}
+		free(b);
+		part_slice_release(&sl);
+	}
+	CHECK_EQ_INT(bad, 0);
+	struct part_slice sl;
+	CHECK_EQ_INT(part_fetch_slice(p, N, 100, &sl), 0);
+	CHECK_EQ_INT(sl.len, 0);
+	part_slice_release(&sl);
+	CHECK_EQ_INT(part_fetch_slice(p, N + 1, 100, &sl), -ERANGE);
+	CHECK_EQ_INT(part_fetch_slice(p, -1, 100, &sl), -ERANGE);
+
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("r", 0), 0);
+
+	/* reopen: all of it again */
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "r", &t) == 0);
+	p = topic_part(t, 0);
+	struct part_info pj;
+	part_info(p, &pj);
+	CHECK_EQ_INT(pj.next_offset, N);
+	CHECK_EQ_INT(pj.segments, pi.segments);
+	CHECK_EQ_INT(pj.stream_end, pi.stream_end);
+	r = read_all(p, 4096, &rl);
+	CHECK_EQ_INT(rl, elen);
+	CHECK(memcmp(r, exp, elen) == 0);
+	free(r);
+	CHECK_EQ_INT(part_offset_for_time(p, TS + 10 * 1234 - 3, &off), 0);
+	CHECK_EQ_INT(off, 1234);
+	CHECK_EQ_INT(append_lines_ts(p, N, 100, 3, TS), 0);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("r", 0), 0);
+	free(all);
+	free(exp);
+	tdir_remove();
+}
+
+static void test_rolls_none(void) { rolls_for_codec(CODEC_NONE); }
+static void test_rolls_lz4(void) { rolls_for_codec(CODEC_LZ4); }
+static void test_rolls_zstd(void) { rolls_for_codec(CODEC_ZSTD); }
+
+/* Poll part_info until cond holds or 3 s pass. */
+#define WAIT_FOR(p, pi, cond) do { \
+	for (int w_ = 0; w_ < 300; w_++) { part_info((p), &(pi)); if (cond) break; \
+	usleep(10000); } } while (0)
+
+static void test_retention_bytes(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 1024;
+	c.index_interval_bytes = 128;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "ret", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	const long N = 2000;
+	CHECK_EQ_INT(append_lines(p, 0, N, 4), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	int64_t segs_before = pi.segments;
+	CHECK(segs_before > 20);
+
+	/* a slice on the first segment, taken before retention */
+	struct part_slice sl;
+	REQUIRE(part_fetch_slice(p, 0, 100000, &sl) == 0);
+	CHECK_EQ_INT(sl.first_offset, 0);
+
+	c.retention_bytes = 4096;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	WAIT_FOR(p, pi, pi.log_start_offset > 0 && pi.bytes_on_disk - 1024 < 4096);
+	CHECK(pi.log_start_offset > 0);
+	CHECK(pi.stream_start > 0);
+	CHECK(pi.segments < segs_before);
+	CHECK(pi.bytes_on_disk >= 4096);
+	CHECK(pi.bytes_on_disk - 1024 <= 4096 + 1024);
+	struct stat sb;
+	CHECK(stat(path_in("ret-0/00000000000000000000.log"), &sb) != 0);
+
+	/* the slice's fd still reads the deleted segment */
+	uint8_t *b = malloc(sl.len);
+	CHECK_EQ_INT(pread(sl.fd, b, sl.len, sl.file_pos), (ssize_t)sl.len);
+	struct batch_header h;
+	CHECK_EQ_INT(batch_parse_header(b, sl.len, &h), 0);
+	CHECK_EQ_INT(batch_check_crc(b, 12 + (size_t)h.length), 0);
+	free(b);
+	part_slice_release(&sl);
+
+	char buf[16];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, pi.stream_start - 1, buf, 4, &got), -ERANGE);
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, 4, &got), -ERANGE);
+	CHECK_EQ_INT(part_fetch_slice(p, pi.log_start_offset - 1, 100, &sl), -ERANGE);
+	int64_t pos;
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 0, &pos), 0);
+	CHECK_EQ_INT(pos, pi.stream_start);
+	/* what remains is exactly the tail of the log */
+	size_t elen, rl;
+	char *exp = expect_lines(pi.log_start_offset, N - pi.log_start_offset, &elen);
+	char *r = read_all(p, 1000, &rl);
+	CHECK_EQ_INT(rl, elen);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("ret", 0), 0);
+
+	/* reopen: the stream start survives; also when the first .sindex
+	 * is lost (stream-start file) */
+	for (int round = 0; round < 2; round++) {
+		if (round == 1) {
+			char name[64];
+			snprintf(name, sizeof(name), "ret-0/%020" PRId64 ".sindex", pi.log_start_offset);
+			CHECK_EQ_INT(unlink(path_in("%s", name)), 0);
+		}
+		st = open_store();
+		REQUIRE(st);
+		REQUIRE(store_topic_get(st, "ret", &t) == 0);
+		p = topic_part(t, 0);
+		struct part_info pj;
+		part_info(p, &pj);
+		CHECK_EQ_INT(pj.stream_start, pi.stream_start);
+		CHECK_EQ_INT(pj.log_start_offset, pi.log_start_offset);
+		CHECK_EQ_INT(pj.stream_end, pi.stream_end);
+		r = read_all(p, 777, &rl);
+		CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+		free(r);
+		topic_put(t);
+		store_close(st);
+		CHECK_EQ_INT(dump_verify("ret", 0), 0);
+	}
+	free(exp);
+	tdir_remove();
+}
+
+static void test_retention_time(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_LZ4);
+	c.segment_bytes = 1024;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "rt", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	int64_t now = (int64_t)time(NULL) * 1000;
+	/* 500 records two hours old, then 200 fresh ones */
+	CHECK_EQ_INT(append_lines_ts(p, 0, 500, 5, now - 7200 * 1000), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	int64_t old_segs = pi.segments;
+	CHECK(old_segs > 3);
+	CHECK_EQ_INT(append_lines_ts(p, 500, 200, 5, now - 5000), 0);
+	c.retention_ms = 3600 * 1000;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	WAIT_FOR(p, pi, pi.log_start_offset > 0);
+	usleep(300000);
+	part_info(p, &pi);
+	CHECK(pi.log_start_offset > 0);
+	CHECK(pi.log_start_offset <= 500);
+	CHECK(pi.log_start_offset > 300);    /* every all-old sealed segment went */
+	size_t elen, rl;
+	char *exp = expect_lines(pi.log_start_offset, 700 - pi.log_start_offset, &elen);
+	char *r = read_all(p, 4096, &rl);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+	char b[4];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, pi.stream_start - 1, b, 1, &got), -ERANGE);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("rt", 0), 0);
+	tdir_remove();
+}
+
+static void test_framing(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	for (int f = 0; f < 2; f++) {
+		struct topic_config c = cfg_small(f == 0 ? FRAMING_LINES : FRAMING_WRITES,
+		                                  f == 0 ? CODEC_NONE : CODEC_ZSTD);
+		c.segment_bytes = 300;
+		c.index_interval_bytes = 0;
+		struct topic *t;
+		const char *name = f == 0 ? "fl" : "fw";
+		REQUIRE(store_topic_create(st, name, &c, &t) == 0);
+		struct part *p = topic_part(t, 0);
+		uint8_t bin[256];
+		for (int i = 0; i < 256; i++)
+			bin[i] = (uint8_t)i;
+		struct rec_in recs[] = {
+			{ .key_len = -1, .value = "abc", .value_len = 3, .timestamp = -1 },
+			{ .key_len = -1, .value = NULL, .value_len = -1, .timestamp = -1 },
+			{ .key_len = -1, .value = "", .value_len = 0, .timestamp = -1 },
+			{ .key = "k", .key_len = 1, .value = bin, .value_len = 256, .timestamp = -1 },
+		};
+		/* also batches that render nothing in writes framing */
+		struct rec_in empties[] = {
+			{ .key_len = -1, .value = NULL, .value_len = -1, .timestamp = -1 },
+			{ .key_len = -1, .value = "", .value_len = 0, .timestamp = -1 },
+		};
+		struct buf exp = { 0 };
+		for (int round = 0; round < 20; round++) {
+			CHECK_EQ_INT(part_append(p, recs, 4, NULL), 0);
+			CHECK_EQ_INT(part_append(p, empties, 2, NULL), 0);
+			if (f == 0) {
+				buf_append(&exp, "abc\n\n\n", 6);
+				buf_append(&exp, bin, 256);
+				buf_append(&exp, "\n\n\n", 3);
+			} else {
+				buf_append(&exp, "abc", 3);
+				buf_append(&exp, bin, 256);
+			}
+		}
+		struct part_info pi;
+		part_info(p, &pi);
+		CHECK_EQ_INT(pi.next_offset, 120);
+		CHECK_EQ_INT(pi.stream_end, (int64_t)exp.len);
+		CHECK(pi.segments > 3);
+		size_t rl;
+		char *r = read_all(p, 100, &rl);
+		CHECK(rl == exp.len && memcmp(r, exp.data, rl) == 0);
+		free(r);
+		int bad = 0;
+		for (size_t pos = 0; pos < exp.len; pos++) {
+			uint8_t b[3];
+			size_t got, want = exp.len - pos < 3 ? exp.len - pos : 3;
+			if (part_stream_read(p, (int64_t)pos, b, want, &got) != 0 || got != want ||
+			    memcmp(b, exp.data + pos, want) != 0)
+				bad++;
+		}
+		CHECK_EQ_INT(bad, 0);
+		/* offsets of empty records in writes framing map to where the
+		 * next bytes begin */
+		int64_t pos;
+		CHECK_EQ_INT(part_stream_pos_for_offset(p, 4, &pos), 0);
+		CHECK_EQ_INT(pos, f == 0 ? 263 : 259);
+		CHECK_EQ_INT(part_stream_pos_for_offset(p, 6, &pos), 0);
+		CHECK_EQ_INT(pos, f == 0 ? 265 : 259);
+		topic_put(t);
+		buf_free(&exp);
+	}
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("fl", 0), 0);
+	CHECK_EQ_INT(dump_verify("fw", 0), 0);
+	tdir_remove();
+}
+
+/* ============================== recovery ================================ */
+
+/* A topic "rc" with N records in one-record batches, many segments; closed
+ * cleanly.  *last_len gets the size of the last batch. */
+static const long RN = 400;
+
+static void recovery_setup(int codec, size_t *last_len)
+{
+	struct store *st = open_store();
+	if (!st)
+		return;
+	struct topic_config c = cfg_small(FRAMING_LINES, codec);
+	c.segment_bytes = 4096;
+	c.index_interval_bytes = 300;
+	struct topic *t;
+	if (store_topic_create(st, "rc", &c, &t) != 0)
+		return;
+	struct part *p = topic_part(t, 0);
+	append_lines(p, 0, RN, 1);
+	struct part_slice sl;
+	if (part_fetch_slice(p, RN - 1, 1, &sl) == 0) {
+		*last_len = sl.len;
+		part_slice_release(&sl);
+	}
+	topic_put(t);
+	store_close(st);
+}
+
+static char *last_log(void)
+{
+	static char path[512];
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "ls %s/rc-0/*.log | tail -1", tdir);
+	FILE *f = popen(cmd, "r");
+	path[0] = '\0';
+	if (f) {
+		if (!fgets(path, sizeof(path), f))
+			path[0] = '\0';
+		pclose(f);
+	}
+	path[strcspn(path, "\n")] = '\0';
+	return path;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void append_bytes(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND);
+	if (fd >= 0) {
+		if (write(fd, data, len) != (ssize_t)len)
+			perror("write");
+		close(fd);
+	}
+}
+
+static void flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	if (fd >= 0 && pread(fd, &b, 1, at) == 1) {
+		b ^= 0x5a;
+		if (pwrite(fd, &b, 1, at) != 1)
+			perror("pwrite");
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Open, check that records 0..expect-1 are there exactly, append 10 more,
+ * close, verify. */
+static void recovery_check(long expect)
+{
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic *t;
+	REQUIRE(store_topic_get(st, "rc", &t) == 0);
+	struct part *p = topic_part(t, 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, expect);
+	size_t elen, rl;
+	char *exp = expect_lines(0, expect, &elen);
+	char *r = read_all(p, 500, &rl);
+	CHECK_EQ_INT(rl, elen);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+	CHECK_EQ_INT(append_lines(p, expect, 10, 2), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, expect + 10);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("rc", 0), 0);
+	/* a second start changes nothing */
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "rc", &t) == 0);
+	part_info(topic_part(t, 0), &pi);
+	CHECK_EQ_INT(pi.next_offset, expect + 10);
+	topic_put(t);
+	store_close(st);
+}
+
+static void unclean(void)
+{
+	unlink(path_in(".topicfs_clean_shutdown"));
+}
+
+static void test_recover_torn_tail(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	REQUIRE(last > 61);
+	unclean();
+	char *log = last_log();
+	CHECK_EQ_INT(truncate(log, file_size(log) - (off_t)last / 2), 0);
+	recovery_check(RN - 1);
+	tdir_remove();
+}
+
+static void test_recover_garbage_tail(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_LZ4, &last);
+	unclean();
+	char junk[300];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 37 + 11);
+	append_bytes(last_log(), junk, sizeof(junk));
+	recovery_check(RN);
+	tdir_remove();
+}
+
+static void test_recover_zero_tail(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	unclean();
+	char zeros[4096] = { 0 };
+	append_bytes(last_log(), zeros, sizeof(zeros));
+	recovery_check(RN);
+	tdir_remove();
+}
+
+static void test_recover_flipped_byte(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_ZSTD, &last);
+	unclean();
+	char *log = last_log();
+	flip_byte(log, file_size(log) - (off_t)last + 40);   /* inside the CRC range */
+	recovery_check(RN - 1);
+	tdir_remove();
+}
+
+static void test_recover_length_max(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	unclean();
+	uint8_t hdr[70] = { 0 };
+	hdr[7] = (uint8_t)RN;                 /* base offset, whatever */
+	hdr[8] = 0x7f; hdr[9] = hdr[10] = hdr[11] = 0xff;
+	hdr[16] = 2;
+	append_bytes(last_log(), hdr, sizeof(hdr));
+	recovery_check(RN);
+	/* and a negative Length */
+	hdr[8] = 0xff;
+	append_bytes(last_log(), hdr, sizeof(hdr));
+	unclean();
+	recovery_check(RN + 10);
+	tdir_remove();
+}
+
+static void test_recover_indexes(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	/* clean shutdown marker kept: damage indexes of sealed and active
+	 * segments; every one must be rebuilt */
+	const char *first = "rc-0/00000000000000000000";
+	CHECK_EQ_INT(unlink(path_in("%s.index", first)), 0);
+	CHECK_EQ_INT(truncate(path_in("%s.timeindex", first), 5), 0);
+	char junk[64];
+	memset(junk, 0x41, sizeof(junk));
+	append_bytes(path_in("%s.sindex", first), junk, 32);   /* entries past the end */
+	char *log = last_log();
+	char base[512];
+	snprintf(base, sizeof(base), "%.*s", (int)(strlen(log) - 4), log);
+	char ip[600];
+	snprintf(ip, sizeof(ip), "%s.sindex", base);
+	CHECK_EQ_INT(truncate(ip, 0), 0);
+	snprintf(ip, sizeof(ip), "%s.index", base);
+	append_bytes(ip, junk, 3);
+	/* a stale temp file, an unparseable log name, an orphan index */
+	append_bytes(path_in("rc-0/00000000000000000000.index.tmp"), junk, 0);
+	int fd = open(path_in("rc-0/00000000000000000000.index.tmp"), O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	fd = open(path_in("rc-0/junk.log"), O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	fd = open(path_in("rc-0/00000000000099999999.timeindex"), O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	recovery_check(RN);
+	struct stat sb;
+	CHECK(stat(path_in("rc-0/00000000000000000000.index.tmp"), &sb) != 0);
+	CHECK(stat(path_in("rc-0/00000000000099999999.timeindex"), &sb) != 0);
+	CHECK(stat(path_in("rc-0/00000000000000000000.index"), &sb) == 0);
+	unlink(path_in("rc-0/junk.log"));
+	CHECK_EQ_INT(dump_verify("rc", 0), 0);
+	tdir_remove();
+}
+
+static void test_recover_no_checkpoint(void)
+{
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_LZ4, &last);
+	unclean();
+	CHECK_EQ_INT(unlink(path_in("recovery-point-offset-checkpoint")), 0);
+	char *log = last_log();
+	CHECK_EQ_INT(truncate(log, file_size(log) - 3), 0);
+	recovery_check(RN - 1);
+	/* a corrupt checkpoint: full recovery, not a failed start */
+	unclean();
+	append_bytes(path_in("recovery-point-offset-checkpoint"), "garbage\n", 8);
+	recovery_check(RN + 9);
+	tdir_remove();
+}
+
+static void test_recover_clean_marker_corrupt_tail(void)
+{
+	/* Documented choice: with the clean-shutdown marker present the active
+	 * segment's tail (from its last .sindex entry) is still decoded, and a
+	 * bad batch there sends it through full recovery. */
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	char *log = last_log();
+	flip_byte(log, file_size(log) - (off_t)last + 30);
+	recovery_check(RN - 1);
+	tdir_remove();
+}
+
+static void test_corrupt_sealed_segment(void)
+{
+	/* a flipped byte in a flushed, sealed segment is never served and never
+	 * truncated: reads there fail with -EBADMSG, the rest reads fine */
+	tdir_make();
+	size_t last = 0;
+	recovery_setup(CODEC_NONE, &last);
+	flip_byte(path_in("rc-0/00000000000000000000.log"), 40);
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic *t;
+	REQUIRE(store_topic_get(st, "rc", &t) == 0);
+	struct part *p = topic_part(t, 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, RN);
+	char b[64];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, 0, b, sizeof(b), &got), -EBADMSG);
+	int64_t pos;
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, RN - 5, &pos), 0);
+	size_t elen;
+	char *exp = expect_lines(RN - 5, 5, &elen);
+	char *r = malloc(elen);
+	CHECK_EQ_INT(part_stream_read(p, pos, r, elen, &got), 0);
+	CHECK(got == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
+static void test_recover_empty_last(void)
+{
+	/* the last segment empty (a roll just before the crash) */
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "rc", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_lines(p, 0, 30, 3), 0);
+	c.segment_ms = 30;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	struct part_info pi;
+	WAIT_FOR(p, pi, pi.segments == 2);
+	CHECK_EQ_INT(pi.segments, 2);
+	c.segment_ms = 3600000;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	topic_put(t);
+	store_close(st);
+	unclean();
+	recovery_check(30);
+	/* and once more with the marker present */
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "rc", &t) == 0);
+	part_info(topic_part(t, 0), &pi);
+	CHECK_EQ_INT(pi.next_offset, 40);
+	CHECK_EQ_INT(pi.segments, 2);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
+/* ============================= concurrency ============================== */
+
+#define CT_THREADS 4
+#define CT_CALLS 10000
+
+struct ct_arg {
+	struct part *p;
+	int id;
+	int64_t *firsts;          /* first offset of each call */
+	int *counts;              /* records in each call */
+	int failed;
+};
+
+static void *ct_writer(void *arg)
+{
+	struct ct_arg *a = arg;
+	char bufs[3][48];
+	struct rec_in recs[3];
+	for (int call = 0; call < CT_CALLS; call++) {
+		int n = call % 3 + 1;
+		for (int k = 0; k < n; k++) {
+			int len = snprintf(bufs[k], sizeof(bufs[k]), "w%d c%d r%d", a->id, call, k);
+			recs[k] = (struct rec_in){ .key_len = -1, .value = bufs[k],
+			                           .value_len = len, .timestamp = -1 };
+		}
+		a->counts[call] = n;
+		if (part_append(a->p, recs, (size_t)n, &a->firsts[call]) != 0)
+			a->failed++;
+	}
+	return NULL;
+}
+
+static int ct_stop;
+
+static void *ct_reader(void *arg)
+{
+	struct part *p = arg;
+	char *buf = malloc(1 << 16);
+	int64_t pos = 0;
+	long bad = 0;
+	while (!__atomic_load_n(&ct_stop, __ATOMIC_RELAXED)) {
+		size_t got = 0;
+		int rc = part_stream_read(p, pos, buf, 1 << 16, &got);
+		if (rc != 0) {
+			bad++;
+			break;
+		}
+		if (got == 0) {
+			part_wait_stream(p, pos, 20);
+			continue;
+		}
+		/* everything published is whole lines */
+		if (buf[got - 1] != '\n' && pos + (int64_t)got >= 0) {
+			struct part_info pi;
+			part_info(p, &pi);
+			if (pos + (int64_t)got == pi.stream_end)
+				bad++;
+		}
+		for (size_t i = 0; i < got; i++)
+			if (buf[i] != '\n' && buf[i] != ' ' && !(buf[i] >= '0' && buf[i] <= '9') &&
+			    buf[i] != 'w' && buf[i] != 'c' && buf[i] != 'r')
+				bad++;
+		pos += (int64_t)got;
+	}
+	free(buf);
+	return (void *)bad;
+}
+
+static void test_concurrent_appends(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_LZ4);
+	c.segment_bytes = 256 << 10;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "cc", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	struct ct_arg args[CT_THREADS];
+	pthread_t w[CT_THREADS], r[2];
+	ct_stop = 0;
+	for (int i = 0; i < 2; i++)
+		pthread_create(&r[i], NULL, ct_reader, p);
+	for (int i = 0; i < CT_THREADS; i++) {
+		args[i] = (struct ct_arg){ .p = p, .id = i,
+			.firsts = calloc(CT_CALLS, sizeof(int64_t)),
+			.counts = calloc(CT_CALLS, sizeof(int)) };
+		pthread_create(&w[i], NULL, ct_writer, &args[i]);
+	}
+	for (int i = 0; i < CT_THREADS; i++)
+		pthread_join(w[i], NULL);
+	__atomic_store_n(&ct_stop, 1, __ATOMIC_RELAXED);
+	long rbad = 0;
+	for (int i = 0; i < 2; i++) {
+		void *ret;
+		pthread_join(r[i], &ret);
+		rbad += (long)ret;
+	}
+	CHECK_EQ_INT(rbad, 0);
+	long total = 0;
+	for (int i = 0; i < CT_THREADS; i++) {
+		CHECK_EQ_INT(args[i].failed, 0);
+		for (int k = 0; k < CT_CALLS; k++)
+			total += args[i].counts[k];
+	}
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, total);
+	CHECK(pi.segments > 1);
+
+	/* the stream, split into lines: line i is offset i */
+	size_t rl;
+	char *all = read_all(p, 100000, &rl);
+	char **lines = calloc((size_t)total + 1, sizeof(char *));
+	long nl = 0;
+	for (char *s = all, *e; s < all + rl && nl <= total; s = e + 1) {
+		e = memchr(s, '\n', (size_t)(all + rl - s));
+		if (!e)
+			break;
+		*e = '\0';
+		lines[nl++] = s;
+	}
+	CHECK_EQ_INT(nl, total);
+	/* every call's records are at its first offset, contiguous, in order;
+	 * since the counts add up to the total and every line is claimed
+	 * once, every record is there exactly once */
+	char *seen = calloc((size_t)total, 1);
+	long bad = 0;
+	for (int i = 0; i < CT_THREADS && nl == total; i++) {
+		int64_t prev = -1;
+		for (int call = 0; call < CT_CALLS; call++) {
+			int64_t f = args[i].firsts[call];
+			if (f <= prev)
+				bad++;
+			prev = f;
+			for (int k = 0; k < args[i].counts[call]; k++) {
+				char want[48];
+				snprintf(want, sizeof(want), "w%d c%d r%d", i, call, k);
+				if (f + k >= total || strcmp(lines[f + k], want) != 0 || seen[f + k])
+					bad++;
+				else
+					seen[f + k] = 1;
+			}
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	free(seen);
+	free(lines);
+	free(all);
+	for (int i = 0; i < CT_THREADS; i++) {
+		free(args[i].firsts);
+		free(args[i].counts);
+	}
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("cc", 0), 0);
+	tdir_remove();
+}
+
+/* =========================== producer batches =========================== */
+
+static void test_append_batch(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.max_message_bytes = 4096;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "ab", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_str(p, "first", NULL), 0);
+	struct rec_in recs[3] = {
+		{ .key_len = -1, .value = "one", .value_len = 3, .timestamp = 1000 },
+		{ .key = "k", .key_len = 1, .value = "two", .value_len = 3, .timestamp = 1001 },
+		{ .key_len = -1, .value = NULL, .value_len = -1, .timestamp = 1002 },
+	};
+	uint8_t *b;
+	size_t blen;
+	REQUIRE(batch_encode(recs, 3, 0, CODEC_ZSTD, 5000, &b, &blen) == 0);
+	int64_t base = -1;
+	CHECK_EQ_INT(part_append_batch(p, b, blen, &base), 0);
+	CHECK_EQ_INT(base, 1);
+	CHECK_EQ_INT(part_append_batch(p, b, blen, &base), 0);
+	CHECK_EQ_INT(base, 4);
+	/* the bytes on disk are the producer's bytes but for BaseOffset */
+	struct part_slice sl;
+	REQUIRE(part_fetch_slice(p, 4, 1, &sl) == 0);
+	CHECK_EQ_INT(sl.len, blen);
+	uint8_t *disk = malloc(blen);
+	CHECK_EQ_INT(pread(sl.fd, disk, blen, sl.file_pos), (ssize_t)blen);
+	CHECK(memcmp(disk + 8, b + 8, blen - 8) == 0);
+	CHECK_EQ_INT(be64_get(disk), 4);
+	free(disk);
+	part_slice_release(&sl);
+	char buf[64];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ_INT(got, 24);
+	CHECK(memcmp(buf, "first\none\ntwo\n\none\ntwo\n\n", 24) == 0);
+
+	/* refusals */
+	uint8_t *bad = malloc(blen);
+	memcpy(bad, b, blen);
+	batch_set_base_offset(bad, 7);
+	CHECK_EQ_INT(part_append_batch(p, bad, blen, NULL), -EINVAL);
+	memcpy(bad, b, blen);
+	bad[blen - 1] ^= 1;
+	CHECK_EQ_INT(part_append_batch(p, bad, blen, NULL), -EBADMSG);
+	CHECK_EQ_INT(part_append_batch(p, b, blen - 1, NULL), -EBADMSG);
+	memcpy(bad, b, blen);
+	bad[22] = (uint8_t)((bad[22] & ~7) | CODEC_SNAPPY);
+	be32_put(bad + 17, crc32c(0, bad + 21, blen - 21));
+	CHECK_EQ_INT(part_append_batch(p, bad, blen, NULL), -ENOTSUP);
+	memcpy(bad, b, blen);
+	bad[22] |= BATCH_ATTR_CONTROL;
+	be32_put(bad + 17, crc32c(0, bad + 21, blen - 21));
+	CHECK_EQ_INT(part_append_batch(p, bad, blen, NULL), -EINVAL);
+	free(bad);
+	free(b);
+	/* too big */
+	char *big = malloc(8000);
+	memset(big, 'x', 8000);
+	struct rec_in brec = { .key_len = -1, .value = big, .value_len = 8000, .timestamp = -1 };
+	REQUIRE(batch_encode(&brec, 1, 0, CODEC_NONE, 5000, &b, &blen) == 0);
+	CHECK_EQ_INT(part_append_batch(p, b, blen, NULL), -EMSGSIZE);
+	CHECK_EQ_INT(part_append(p, &brec, 1, NULL), -EMSGSIZE);
+	free(b);
+	free(big);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 7);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("ab", 0), 0);
+	tdir_remove();
+}
+
+/* ========================= hook, waits, linger ========================== */
+
+static int hook_calls;
+static struct topic *hook_topic;
+static int hook_part;
+
+static void the_hook(void *arg, struct topic *t, int partition)
+{
+	__atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
+	hook_topic = t;
+	hook_part = partition;
+}
+
+struct waiter { struct part *p; int64_t pos; int rc; int64_t ms; };
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	w->rc = part_wait_stream(w->p, w->pos, 5000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	w->ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	return NULL;
+}
+
+static void test_hook_wait_linger(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.partitions = 2;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "hw", &c, &t) == 0);
+	struct part *p = topic_part(t, 1);
+	hook_calls = 0;
+	store_set_append_hook(st, the_hook, &hook_calls);
+	CHECK_EQ_INT(append_str(p, "a", NULL), 0);
+	CHECK(__atomic_load_n(&hook_calls, __ATOMIC_RELAXED) >= 1);
+	CHECK(hook_topic == t);
+	CHECK_EQ_INT(hook_part, 1);
+
+	/* wait wakes on append; times out otherwise */
+	struct waiter w = { .p = p, .pos = 2 };
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	usleep(50000);
+	CHECK_EQ_INT(append_str(p, "b", NULL), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(w.rc, 0);
+	CHECK(w.ms < 1000);
+	CHECK_EQ_INT(part_wait_stream(p, 4, 30), -ETIMEDOUT);
+	CHECK_EQ_INT(part_wait_stream(p, 0, 0), 0);
+	store_set_append_hook(st, NULL, NULL);
+	int before = hook_calls;
+	CHECK_EQ_INT(append_str(p, "c", NULL), 0);
+	CHECK_EQ_INT(hook_calls, before);
+
+	/* linger: queued, then written by the maintenance thread */
+	c.linger_ms = 100;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	int64_t off = 0;
+	struct part_info pi;
+	CHECK_EQ_INT(append_str(p, "lingered", &off), 0);
+	CHECK_EQ_INT(off, -1);
+	part_info(p, &pi);
+	int64_t end0 = 6;
+	CHECK_EQ_INT(part_wait_stream(p, end0, 3000), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 4);
+	/* part_flush writes what is queued at once */
+	CHECK_EQ_INT(append_str(p, "x", NULL), 0);
+	CHECK_EQ_INT(append_str(p, "y", NULL), 0);
+	CHECK_EQ_INT(part_flush(p), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 6);
+	CHECK_EQ_INT(pi.recovery_point, 6);
+	/* close writes what is queued too */
+	CHECK_EQ_INT(append_str(p, "z", NULL), 0);
+	topic_put(t);
+	store_close(st);
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "hw", &t) == 0);
+	p = topic_part(t, 1);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 7);
+	char buf[64];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, sizeof(buf), &got), 0);
+	CHECK(got == 21 && memcmp(buf, "a\nb\nc\nlingered\nx\ny\nz\n", 21) == 0);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("hw", 1), 0);
+	CHECK_EQ_INT(dump_verify("hw", 0), 0);
+	tdir_remove();
+}
+
+static void test_flush_policy(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.flush_messages = 10;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "fp", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	struct part_info pi;
+	CHECK_EQ_INT(append_lines(p, 0, 9, 1), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.recovery_point, 0);
+	CHECK_EQ_INT(append_lines(p, 9, 1, 1), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.recovery_point, 10);
+	/* flush_ms by the maintenance thread */
+	c.flush_messages = 0;
+	c.flush_ms = 20;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	CHECK_EQ_INT(append_lines(p, 10, 5, 1), 0);
+	WAIT_FOR(p, pi, pi.recovery_point == 15);
+	CHECK_EQ_INT(pi.recovery_point, 15);
+	/* the checkpoint follows within about a second */
+	char *ck = NULL;
+	for (int i = 0; i < 300; i++) {
+		size_t len;
+		free(ck);
+		ck = NULL;
+		if (sio_read_small(path_in("recovery-point-offset-checkpoint"), 4096, &ck, &len) == 0 &&
+		    strstr(ck, "fp 0 15\n"))
+			break;
+		usleep(10000);
+	}
+	CHECK(ck && strncmp(ck, "0\n1\nfp 0 15\n", 12) == 0);
+	free(ck);
+	/* segment_ms rolls an idle segment */
+	c.segment_ms = 50;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	WAIT_FOR(p, pi, pi.segments == 2);
+	CHECK_EQ_INT(pi.segments, 2);
+	c.segment_ms = 3600000;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	CHECK_EQ_INT(append_lines(p, 15, 5, 1), 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.segments, 2);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("fp", 0), 0);
+	tdir_remove();
+}
+
+/* ========================== simulated failures ========================== */
+
+static int fail_pwrite;       /* 1: fail the next pwrite; 2: half, then fail */
+static int fail_fsync;
+
+static ssize_t faulty_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	int mode = __atomic_exchange_n(&fail_pwrite, 0, __ATOMIC_RELAXED);
+	if (mode == 2 && len > 1) {
+		__atomic_store_n(&fail_pwrite, 1, __ATOMIC_RELAXED);
+		return pwrite(fd, buf, len / 2, off);
+	}
+	if (mode) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwrite(fd, buf, len, off);
+}
+
+static int faulty_fdatasync(int fd)
+{
+	if (__atomic_exchange_n(&fail_fsync, 0, __ATOMIC_RELAXED)) {
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static void test_write_failures(void)
+{
+	tdir_make();
+	struct sysio faulty = sysio_real;
+	faulty.pwrite = faulty_pwrite;
+	faulty.fdatasync = faulty_fdatasync;
+	sysio = &faulty;
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "wf", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_lines(p, 0, 50, 5), 0);
+	struct part_info before, after;
+	part_info(p, &before);
+	off_t size0 = file_size(path_in("wf-0/00000000000000000000.log"));
+	for (int mode = 1; mode <= 2; mode++) {
+		__atomic_store_n(&fail_pwrite, mode, __ATOMIC_RELAXED);
+		CHECK_EQ_INT(append_str(p, "never", NULL), -ENOSPC);
+		part_info(p, &after);
+		CHECK_EQ_INT(after.next_offset, before.next_offset);
+		CHECK_EQ_INT(after.stream_end, before.stream_end);
+		CHECK_EQ_INT(file_size(path_in("wf-0/00000000000000000000.log")), size0);
+	}
+	CHECK_EQ_INT(append_lines(p, 50, 50, 5), 0);
+	size_t elen, rl;
+	char *exp = expect_lines(0, 100, &elen);
+	char *r = read_all(p, 999, &rl);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+
+	/* a failed fsync is reported and the recovery point never moves
+	 * again in this process */
+	__atomic_store_n(&fail_fsync, 1, __ATOMIC_RELAXED);
+	CHECK_EQ_INT(part_flush(p), -EIO);
+	part_info(p, &after);
+	CHECK_EQ_INT(after.recovery_point, 0);
+	CHECK_EQ_INT(part_flush(p), 0);
+	part_info(p, &after);
+	CHECK_EQ_INT(after.recovery_point, 0);
+	topic_put(t);
+	store_close(st);
+	sysio = &sysio_real;
+	CHECK_EQ_INT(dump_verify("wf", 0), 0);
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "wf", &t) == 0);
+	part_info(topic_part(t, 0), &after);
+	CHECK_EQ_INT(after.next_offset, 100);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	RUN(test_names_and_topics);
+	RUN(test_append_read_basic);
+	RUN(test_rolls_none);
+	RUN(test_rolls_lz4);
+	RUN(test_rolls_zstd);
+	RUN(test_retention_bytes);
+	RUN(test_retention_time);
+	RUN(test_framing);
+	RUN(test_recover_torn_tail);
+	RUN(test_recover_garbage_tail);
+	RUN(test_recover_zero_tail);
+	RUN(test_recover_flipped_byte);
+	RUN(test_recover_length_max);
+	RUN(test_recover_indexes);
+	RUN(test_recover_no_checkpoint);
+	RUN(test_recover_clean_marker_corrupt_tail);
+	RUN(test_corrupt_sealed_segment);
+	RUN(test_recover_empty_last);
+	RUN(test_concurrent_appends);
+	RUN(test_append_batch);
+	RUN(test_hook_wait_linger);
+	RUN(test_flush_policy);
+	RUN(test_write_failures);
+	return TT_DONE();
+}

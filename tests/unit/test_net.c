@@ -1,0 +1,1515 @@
+/*
+ * test_net.c - unit tests of net/: a real store in a mkdtemp directory, a
+ * real server on 127.0.0.1 port 0, and raw Kafka protocol over blocking
+ * sockets.  Covers request encoding and decoding for every API served,
+ * every error path (unknown topic/partition, offset out of range, bad
+ * batches, bad acks, old produce versions), connection hygiene (garbage,
+ * bad size prefixes, unsupported APIs and versions, pipelining, clients
+ * vanishing mid-sendfile), limits and deadlines, long-poll wake-ups and
+ * their latency, and the kclient consume loop.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tinytest.h"
+#include "storage.h"
+#include "net.h"
+#include "kwire_internal.h"
+#include "kclient_internal.h"
+
+/* ================================ fixture ================================= */
+
+static char g_dir[256];
+static struct store *g_st;
+static struct srv *g_srv;
+static int g_port;
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct part *get_part(const char *topic, int idx)
+{
+	struct topic *t = NULL;
+	if (store_topic_get(g_st, topic, &t))
+		return NULL;
+	struct part *p = topic_part(t, idx);
+	topic_put(t);           /* topics live as long as the store here */
+	return p;
+}
+
+static int append_values(const char *topic, int idx, const char *prefix,
+                         int first, int n)
+{
+	struct part *p = get_part(topic, idx);
+	if (!p)
+		return -ENOENT;
+	struct rec_in *recs = calloc((size_t)n, sizeof *recs);
+	char (*vals)[64] = calloc((size_t)n, 64);
+	for (int i = 0; i < n; i++) {
+		snprintf(vals[i], 64, "%s%d", prefix, first + i);
+		recs[i].value = vals[i];
+		recs[i].value_len = (int32_t)strlen(vals[i]);
+		recs[i].key_len = -1;
+		recs[i].timestamp = 1000000 + first + i;
+	}
+	int rc = part_append(p, recs, (size_t)n, NULL);
+	free(recs);
+	free(vals);
+	return rc;
+}
+
+static void create_topic(const char *name, int partitions)
+{
+	struct topic_config tc;
+	struct topic *t = NULL;
+	topic_config_defaults(&tc);
+	tc.partitions = partitions;
+	if (store_topic_create(g_st, name, &tc, &t) == 0)
+		topic_put(t);
+}
+
+static int fixture_up(void)
+{
+	snprintf(g_dir, sizeof g_dir, "/tmp/topicfs-test-net-XXXXXX");
+	if (!mkdtemp(g_dir))
+		return -errno;
+	struct store_options so = { .data_dir = g_dir };
+	int rc = store_open(&so, &g_st);
+	if (rc)
+		return rc;
+	create_topic("t", 2);
+	create_topic("empty", 1);
+	/* t/0: 10 batches of 10 records "v0".."v99" (timestamps 1000000+i) */
+	for (int b = 0; b < 10; b++) {
+		rc = append_values("t", 0, "v", b * 10, 10);
+		if (rc)
+			return rc;
+	}
+	struct srv_config cfg;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	rc = srv_start(g_st, &cfg, &g_srv);
+	if (rc)
+		return rc;
+	g_port = srv_port(g_srv);
+	return 0;
+}
+
+static void fixture_down(void)
+{
+	if (g_srv)
+		srv_stop(g_srv);
+	if (g_st)
+		store_close(g_st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", g_dir);
+}
+
+/* ============================= raw client ================================= */
+
+static int tc_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static int send_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	while (len) {
+		ssize_t n = send(fd, b, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Append one framed request (size prefix patched) to w. */
+static void build_req(struct kw_writer *w, int16_t api, int16_t ver, int32_t corr,
+                      const void *body, size_t len)
+{
+	size_t at = w->len;
+	kw_put_i32(w, 0);
+	kw_put_i16(w, api);
+	kw_put_i16(w, ver);
+	kw_put_i32(w, corr);
+	kw_put_cstr(w, "test_net");
+	kw_put(w, body, len);
+	kw_patch_i32(w, at, (int32_t)(w->len - at - 4));
+}
+
+static int tc_send(int fd, int16_t api, int16_t ver, int32_t corr,
+                   const struct kw_writer *body)
+{
+	struct kw_writer w;
+	kw_writer_init(&w);
+	build_req(&w, api, ver, corr, body ? body->buf : NULL, body ? body->len : 0);
+	int rc = send_all(fd, w.buf, w.len);
+	kw_writer_free(&w);
+	return rc;
+}
+
+static int recv_all(int fd, void *p, size_t len)
+{
+	uint8_t *b = p;
+	while (len) {
+		ssize_t n = recv(fd, b, len, 0);
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Receive one response; *body (malloc'd) is what follows the correlation id. */
+static int tc_recv(int fd, int32_t corr, uint8_t **body, size_t *len)
+{
+	uint8_t hdr[8];
+	if (recv_all(fd, hdr, 8))
+		return -1;
+	int32_t size = kw_load_i32(hdr);
+	if (size < 4 || kw_load_i32(hdr + 4) != corr)
+		return -2;
+	*len = (size_t)size - 4;
+	*body = malloc(*len + 1);
+	if (recv_all(fd, *body, *len)) {
+		free(*body);
+		return -1;
+	}
+	return 0;
+}
+
+/* Round trip on a fresh or given connection. */
+static int tc_call(int fd, int16_t api, int16_t ver, const struct kw_writer *body,
+                   uint8_t **resp, size_t *len)
+{
+	static int32_t corr = 100;
+	corr++;
+	if (tc_send(fd, api, ver, corr, body))
+		return -1;
+	return tc_recv(fd, corr, resp, len);
+}
+
+/* true when the server closed the connection (EOF or reset) within ms. */
+static bool tc_closed(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int64_t end = now_us() + (int64_t)ms * 1000;
+	uint8_t buf[4096];
+	while (now_us() < end) {
+		int left = (int)((end - now_us()) / 1000) + 1;
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return true;
+	}
+	return false;
+}
+
+/* A working ApiVersions round trip on a fresh connection: the server is
+ * still serving. */
+static bool server_alive(int port)
+{
+	int fd = tc_connect(port);
+	if (fd < 0)
+		return false;
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	int rc = tc_call(fd, KAPI_API_VERSIONS, 0, NULL, &resp, &len);
+	close(fd);
+	bool ok = rc == 0 && len >= 2 && resp[0] == 0 && resp[1] == 0;
+	free(resp);
+	return ok;
+}
+
+/* ---- request builders ---- */
+
+static void fetch_body(struct kw_writer *w, int ver, int32_t max_wait,
+                       int32_t min_bytes, int32_t max_bytes, const char *topic,
+                       int nparts, const int32_t *parts, const int64_t *offsets,
+                       int32_t part_max)
+{
+	kw_put_i32(w, -1);
+	kw_put_i32(w, max_wait);
+	kw_put_i32(w, min_bytes);
+	kw_put_i32(w, max_bytes);
+	kw_put_i8(w, 0);
+	if (ver >= 7) {
+		kw_put_i32(w, 0);
+		kw_put_i32(w, -1);
+	}
+	kw_put_i32(w, 1);
+	kw_put_cstr(w, topic);
+	kw_put_i32(w, nparts);
+	for (int i = 0; i < nparts; i++) {
+		kw_put_i32(w, parts[i]);
+		if (ver >= 9)
+			kw_put_i32(w, -1);
+		kw_put_i64(w, offsets[i]);
+		if (ver >= 5)
+			kw_put_i64(w, -1);
+		kw_put_i32(w, part_max);
+	}
+	if (ver >= 7)
+		kw_put_i32(w, 0);
+	if (ver >= 11)
+		kw_put_cstr(w, "");
+}
+
+struct fpart {
+	int32_t idx;
+	int16_t err;
+	int64_t hwm, lso, log_start;
+	const uint8_t *rec;
+	int32_t rec_len;
+};
+
+/* Parse a one-topic fetch response. */
+static int parse_fetch(int ver, const uint8_t *b, size_t len, struct fpart *out,
+                       int max)
+{
+	struct kw_reader r;
+	const char *name;
+	int nl;
+	kw_reader_init(&r, b, len);
+	kw_i32(&r);
+	if (ver >= 7) {
+		if (kw_i16(&r) != 0)
+			return -1;
+		kw_i32(&r);
+	}
+	if (kw_i32(&r) != 1)
+		return -1;
+	kw_str(&r, &name, &nl);
+	int32_t n = kw_i32(&r);
+	if (n > max)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		out[i].idx = kw_i32(&r);
+		out[i].err = kw_i16(&r);
+		out[i].hwm = kw_i64(&r);
+		out[i].lso = kw_i64(&r);
+		out[i].log_start = ver >= 5 ? kw_i64(&r) : -1;
+		int32_t na = kw_i32(&r);
+		if (na > 0)
+			kw_skip(&r, (size_t)na * 16);
+		if (ver >= 11)
+			kw_i32(&r);
+		kw_bytes(&r, &out[i].rec, &out[i].rec_len);
+	}
+	if (r.err || r.pos != len)
+		return -1;
+	return n;
+}
+
+/* Decode record values from fetched bytes (whole batches only). */
+static int collect_values(const uint8_t *rec, int32_t len, int64_t from,
+                          char vals[][64], int max, int64_t *first_base)
+{
+	int n = 0;
+	size_t pos = 0;
+	while (len > 0 && (size_t)len - pos >= 12) {
+		struct batch_header h;
+		if (batch_parse_header(rec + pos, (size_t)len - pos, &h))
+			break;
+		size_t blen = (size_t)h.length + 12;
+		if (first_base && pos == 0)
+			*first_base = h.base_offset;
+		struct batch_decoded d;
+		if (batch_decode(rec + pos, blen, 1 << 26, &d))
+			return -1;
+		for (size_t i = 0; i < d.nrecs; i++) {
+			if (d.recs[i].offset < from || n >= max)
+				continue;
+			snprintf(vals[n++], 64, "%.*s", d.recs[i].value_len,
+			         (const char *)d.recs[i].value);
+		}
+		batch_decoded_free(&d);
+		pos += blen;
+	}
+	return n;
+}
+
+/* ================================= tests ================================== */
+
+static void test_api_versions(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	for (int v = 0; v <= 2; v++) {
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_API_VERSIONS, (int16_t)v, NULL, &b, &len) == 0);
+		struct kw_reader r;
+		kw_reader_init(&r, b, len);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		int32_t n = kw_i32(&r);
+		CHECK_EQ_INT(n, 6);
+		int found = 0;
+		for (int i = 0; i < n; i++) {
+			int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
+			if (k == 0) { CHECK_EQ_INT(mn, 0); CHECK_EQ_INT(mx, 7); found++; }
+			if (k == 1) { CHECK_EQ_INT(mn, 4); CHECK_EQ_INT(mx, 11); found++; }
+			if (k == 2) { CHECK_EQ_INT(mx, 2); found++; }
+			if (k == 3) { CHECK_EQ_INT(mx, 4); found++; }
+			if (k == 10) { CHECK_EQ_INT(mx, 0); found++; }
+			if (k == 18) { CHECK_EQ_INT(mx, 2); found++; }
+		}
+		CHECK_EQ_INT(found, 6);
+		if (v >= 1)
+			CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	/* v3 (flexible header as librdkafka sends it): the v0 fallback */
+	struct kw_writer w;
+	kw_writer_init(&w);
+	kw_put_i32(&w, 0);
+	kw_put_i16(&w, KAPI_API_VERSIONS);
+	kw_put_i16(&w, 3);
+	kw_put_i32(&w, 77);
+	kw_put_cstr(&w, "rdkafka");
+	kw_put_i8(&w, 0);                   /* header tags */
+	kw_put_i8(&w, 8); kw_put(&w, "librdka", 7);   /* compact string */
+	kw_put_i8(&w, 6); kw_put(&w, "2.0.2", 5);
+	kw_put_i8(&w, 0);                   /* body tags */
+	kw_patch_i32(&w, 0, (int32_t)(w.len - 4));
+	REQUIRE(send_all(fd, w.buf, w.len) == 0);
+	kw_writer_free(&w);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_recv(fd, 77, &b, &len) == 0);
+	CHECK_EQ_INT(len, 2 + 4 + 6);
+	struct kw_reader r;
+	kw_reader_init(&r, b, len);
+	CHECK_EQ_INT(kw_i16(&r), 35);
+	CHECK_EQ_INT(kw_i32(&r), 1);
+	CHECK_EQ_INT(kw_i16(&r), 18);
+	CHECK_EQ_INT(kw_i16(&r), 0);
+	CHECK_EQ_INT(kw_i16(&r), 2);
+	free(b);
+	/* the connection still serves a v0 retry */
+	REQUIRE(tc_call(fd, KAPI_API_VERSIONS, 0, NULL, &b, &len) == 0);
+	free(b);
+	close(fd);
+}
+
+/* Parse a Metadata response; returns the number of topics, fills names
+ * (up to 8), partition counts and errors. */
+static int parse_metadata(int v, const uint8_t *b, size_t len, char names[][64],
+                          int *nparts, int *errs, char *host, int *port)
+{
+	struct kw_reader r;
+	const char *s;
+	int sl;
+	kw_reader_init(&r, b, len);
+	if (v >= 3)
+		kw_i32(&r);
+	if (kw_i32(&r) != 1)
+		return -1;
+	if (kw_i32(&r) != 0)
+		return -1;
+	kw_str(&r, &s, &sl);
+	snprintf(host, 64, "%.*s", sl, s);
+	*port = kw_i32(&r);
+	if (v >= 1) {
+		kw_str(&r, &s, &sl);
+		if (sl != -1)
+			return -1;
+	}
+	if (v >= 2) {
+		kw_str(&r, &s, &sl);
+		if (sl != 7 || memcmp(s, "topicfs", 7))
+			return -1;
+	}
+	if (v >= 1 && kw_i32(&r) != 0)
+		return -1;
+	int32_t nt = kw_i32(&r);
+	for (int i = 0; i < nt && !r.err; i++) {
+		int16_t err = kw_i16(&r);
+		kw_str(&r, &s, &sl);
+		if (i < 8) {
+			snprintf(names[i], 64, "%.*s", sl, s);
+			errs[i] = err;
+		}
+		if (v >= 1)
+			kw_i8(&r);
+		int32_t np = kw_i32(&r);
+		if (i < 8)
+			nparts[i] = np;
+		for (int j = 0; j < np && !r.err; j++) {
+			kw_i16(&r);
+			if (kw_i32(&r) != j || kw_i32(&r) != 0)
+				return -1;
+			if (kw_i32(&r) != 1 || kw_i32(&r) != 0)
+				return -1;
+			if (kw_i32(&r) != 1 || kw_i32(&r) != 0)
+				return -1;
+		}
+	}
+	if (r.err || r.pos != len)
+		return -1;
+	return nt;
+}
+
+static void test_metadata(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	for (int v = 0; v <= 4; v++) {
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_i32(&w, v == 0 ? 0 : -1);    /* all topics */
+		if (v >= 4)
+			kw_put_i8(&w, 0);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_METADATA, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		char names[8][64], host[64];
+		int np[8], errs[8], port;
+		int n = parse_metadata(v, b, len, names, np, errs, host, &port);
+		CHECK_EQ_INT(n, 2);
+		CHECK(!strcmp(names[0], "empty"));
+		CHECK(!strcmp(names[1], "t"));
+		CHECK_EQ_INT(np[1], 2);
+		CHECK_EQ_INT(np[0], 1);
+		CHECK(!strcmp(host, "127.0.0.1"));
+		CHECK_EQ_INT(port, g_port);
+		free(b);
+	}
+	/* v1: empty array = no topics; v4: a named unknown topic -> 3 */
+	struct kw_writer w;
+	kw_writer_init(&w);
+	kw_put_i32(&w, 0);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_METADATA, 1, &w, &b, &len) == 0);
+	char names[8][64], host[64];
+	int np[8], errs[8], port;
+	CHECK_EQ_INT(parse_metadata(1, b, len, names, np, errs, host, &port), 0);
+	free(b);
+	w.len = 0;
+	kw_put_i32(&w, 3);
+	kw_put_cstr(&w, "t");
+	kw_put_cstr(&w, "nosuch");
+	kw_put_cstr(&w, "bad/name");
+	kw_put_i8(&w, 1);
+	REQUIRE(tc_call(fd, KAPI_METADATA, 4, &w, &b, &len) == 0);
+	CHECK_EQ_INT(parse_metadata(4, b, len, names, np, errs, host, &port), 3);
+	CHECK_EQ_INT(errs[0], 0);
+	CHECK_EQ_INT(np[0], 2);
+	CHECK_EQ_INT(errs[1], 3);
+	CHECK_EQ_INT(np[1], 0);
+	CHECK_EQ_INT(errs[2], 17);
+	free(b);
+	kw_writer_free(&w);
+	close(fd);
+}
+
+static void test_list_offsets(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	const int64_t ts[] = { -2, -1, 1000000 + 42, 5000000, 0 };
+	const int64_t want[] = { 0, 100, 42, -1, 0 };
+	for (int v = 0; v <= 2; v++) {
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_i32(&w, -1);
+		if (v >= 2)
+			kw_put_i8(&w, 0);
+		kw_put_i32(&w, 2);
+		kw_put_cstr(&w, "t");
+		kw_put_i32(&w, 6);
+		for (int i = 0; i < 6; i++) {
+			kw_put_i32(&w, i < 5 ? 0 : 7);      /* partition 7: unknown */
+			kw_put_i64(&w, i < 5 ? ts[i] : -1);
+			if (v == 0)
+				kw_put_i32(&w, 1);
+		}
+		kw_put_cstr(&w, "nosuch");
+		kw_put_i32(&w, 1);
+		kw_put_i32(&w, 0);
+		kw_put_i64(&w, -1);
+		if (v == 0)
+			kw_put_i32(&w, 1);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_LIST_OFFSETS, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		kw_reader_init(&r, b, len);
+		if (v >= 2)
+			CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i32(&r), 2);
+		kw_str(&r, &s, &sl);
+		CHECK_EQ_INT(kw_i32(&r), 6);
+		for (int i = 0; i < 6; i++) {
+			CHECK_EQ_INT(kw_i32(&r), i < 5 ? 0 : 7);
+			int16_t err = kw_i16(&r);
+			CHECK_EQ_INT(err, i < 5 ? 0 : 3);
+			int64_t off = -1, rts = -1;
+			if (v == 0) {
+				int32_t n = kw_i32(&r);
+				if (n == 1)
+					off = kw_i64(&r);
+				CHECK_EQ_INT(n, (i < 5 && want[i] >= 0) ? 1 : 0);
+			} else {
+				rts = kw_i64(&r);
+				off = kw_i64(&r);
+				if (i == 2)
+					CHECK_EQ_INT(rts, 1000000 + 42);
+				if (i == 4)
+					CHECK_EQ_INT(rts, 1000000);
+			}
+			if (i < 5)
+				CHECK_EQ_INT(off, want[i]);
+		}
+		kw_str(&r, &s, &sl);
+		CHECK(sl == 6 && !memcmp(s, "nosuch", 6));
+		CHECK_EQ_INT(kw_i32(&r), 1);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i16(&r), 3);
+		if (v == 0) {
+			CHECK_EQ_INT(kw_i32(&r), 0);
+		} else {
+			CHECK_EQ_INT(kw_i64(&r), -1);
+			CHECK_EQ_INT(kw_i64(&r), -1);
+		}
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+static int do_fetch(int fd, int ver, int32_t max_wait, int32_t min_bytes,
+                    int32_t max_bytes, const char *topic, int nparts,
+                    const int32_t *parts, const int64_t *offs, int32_t part_max,
+                    uint8_t **b, struct fpart *out)
+{
+	struct kw_writer w;
+	size_t len;
+	kw_writer_init(&w);
+	fetch_body(&w, ver, max_wait, min_bytes, max_bytes, topic, nparts, parts,
+	           offs, part_max);
+	int rc = tc_call(fd, KAPI_FETCH, (int16_t)ver, &w, b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -100 + rc;
+	return parse_fetch(ver, *b, len, out, 8);
+}
+
+static void test_fetch_basic(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	const int vers[] = { 4, 5, 7, 9, 10, 11 };
+	for (size_t k = 0; k < sizeof vers / sizeof vers[0]; k++) {
+		int v = vers[k];
+		int32_t part = 0;
+		int64_t off = 0;
+		uint8_t *b;
+		struct fpart fp[8];
+		REQUIRE(do_fetch(fd, v, 0, 1, 1 << 20, "t", 1, &part, &off, 1 << 20,
+		                 &b, fp) == 1);
+		CHECK_EQ_INT(fp[0].err, 0);
+		CHECK_EQ_INT(fp[0].hwm, 100);
+		CHECK_EQ_INT(fp[0].lso, 100);
+		if (v >= 5)
+			CHECK_EQ_INT(fp[0].log_start, 0);
+		char vals[128][64];
+		int n = collect_values(fp[0].rec, fp[0].rec_len, 0, vals, 128, NULL);
+		CHECK_EQ_INT(n, 100);
+		CHECK(n == 100 && !strcmp(vals[0], "v0") && !strcmp(vals[99], "v99"));
+		free(b);
+	}
+	/* an offset in the middle of a batch returns that batch */
+	int32_t part = 0;
+	int64_t off = 35;
+	uint8_t *b;
+	struct fpart fp[8];
+	REQUIRE(do_fetch(fd, 4, 0, 1, 1 << 20, "t", 1, &part, &off, 1 << 20, &b, fp) == 1);
+	int64_t base = -1;
+	char vals[128][64];
+	CHECK_EQ_INT(collect_values(fp[0].rec, fp[0].rec_len, 35, vals, 128, &base), 65);
+	CHECK_EQ_INT(base, 30);
+	free(b);
+	/* at the end: empty, no error */
+	off = 100;
+	REQUIRE(do_fetch(fd, 11, 0, 1, 1 << 20, "t", 1, &part, &off, 1 << 20, &b, fp) == 1);
+	CHECK_EQ_INT(fp[0].err, 0);
+	CHECK_EQ_INT(fp[0].rec_len, 0);
+	CHECK_EQ_INT(fp[0].hwm, 100);
+	free(b);
+	/* past the end and negative: OFFSET_OUT_OF_RANGE */
+	const int64_t bad[] = { 101, -5 };
+	for (int i = 0; i < 2; i++) {
+		off = bad[i];
+		REQUIRE(do_fetch(fd, 11, 0, 1, 1 << 20, "t", 1, &part, &off, 1 << 20, &b,
+		                 fp) == 1);
+		CHECK_EQ_INT(fp[0].err, 1);
+		CHECK_EQ_INT(fp[0].rec_len, 0);
+		CHECK_EQ_INT(fp[0].hwm, -1);
+		free(b);
+	}
+	/* unknown partition and unknown topic: 3, answered at once even with a
+	 * long MaxWaitMs */
+	part = 9;
+	off = 0;
+	int64_t t0 = now_us();
+	REQUIRE(do_fetch(fd, 11, 5000, 1, 1 << 20, "t", 1, &part, &off, 1 << 20, &b,
+	                 fp) == 1);
+	CHECK_EQ_INT(fp[0].err, 3);
+	free(b);
+	part = 0;
+	REQUIRE(do_fetch(fd, 4, 5000, 1, 1 << 20, "nosuch", 1, &part, &off, 1 << 20,
+	                 &b, fp) == 1);
+	CHECK_EQ_INT(fp[0].err, 3);
+	CHECK_EQ_INT(fp[0].rec_len, 0);
+	CHECK(now_us() - t0 < 1000000);
+	free(b);
+	close(fd);
+}
+
+static void test_fetch_limits(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	uint8_t *b;
+	struct fpart fp[8];
+	char vals[128][64];
+	/* batches from offset 10 on all have the same size ("v10".."v99") */
+	/* MaxBytes smaller than a batch: the first batch still comes whole */
+	int32_t part = 0;
+	int64_t off = 10;
+	REQUIRE(do_fetch(fd, 11, 0, 1, 10, "t", 1, &part, &off, 10, &b, fp) == 1);
+	CHECK_EQ_INT(collect_values(fp[0].rec, fp[0].rec_len, 0, vals, 128, NULL), 10);
+	int32_t one_batch = fp[0].rec_len;
+	free(b);
+	/* PartMaxBytes of 2.5 batches: whole batches only, 2 of them */
+	REQUIRE(do_fetch(fd, 11, 0, 1, 1 << 20, "t", 1, &part, &off,
+	                 one_batch * 5 / 2, &b, fp) == 1);
+	CHECK_EQ_INT(fp[0].rec_len, 2 * one_batch);
+	free(b);
+	/* MaxBytes of 2.5 batches over PartMaxBytes of 1 MiB: the same */
+	REQUIRE(do_fetch(fd, 11, 0, 1, one_batch * 5 / 2, "t", 1, &part, &off,
+	                 1 << 20, &b, fp) == 1);
+	CHECK_EQ_INT(fp[0].rec_len, 2 * one_batch);
+	free(b);
+	/* two partitions sharing MaxBytes (t/0 twice, at offsets 10 and 50):
+	 * the first fills the budget, the second gets empty records */
+	int32_t parts[2] = { 0, 0 };
+	int64_t offs[2] = { 10, 50 };
+	REQUIRE(do_fetch(fd, 11, 0, 1, one_batch, "t", 2, parts, offs, 1 << 20, &b,
+	                 fp) == 2);
+	CHECK_EQ_INT(fp[0].rec_len, one_batch);
+	CHECK_EQ_INT(fp[1].rec_len, 0);       /* budget spent: empty, no error */
+	CHECK_EQ_INT(fp[1].err, 0);
+	CHECK_EQ_INT(fp[1].hwm, 100);
+	free(b);
+	/* the first partition empty: the second one's first batch comes whole */
+	offs[0] = 100;
+	REQUIRE(do_fetch(fd, 11, 0, 1, 5, "t", 2, parts, offs, 5, &b, fp) == 2);
+	CHECK_EQ_INT(fp[0].rec_len, 0);
+	CHECK_EQ_INT(fp[1].rec_len, one_batch);
+	free(b);
+	close(fd);
+}
+
+struct appender {
+	int delay_ms;
+	const char *topic;
+	int part;
+	int first;
+	int64_t t_append_us;
+};
+
+static void *appender_main(void *arg)
+{
+	struct appender *a = arg;
+	usleep((useconds_t)a->delay_ms * 1000);
+	a->t_append_us = now_us();
+	append_values(a->topic, a->part, "late", a->first, 1);
+	return NULL;
+}
+
+static void test_long_poll(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	uint8_t *b;
+	struct fpart fp[8];
+	char vals[8][64];
+	/* nothing arrives: answered empty after MaxWaitMs */
+	int32_t part = 0;
+	int64_t off = 0;
+	int64_t t0 = now_us();
+	REQUIRE(do_fetch(fd, 11, 300, 1, 1 << 20, "empty", 1, &part, &off, 1 << 20,
+	                 &b, fp) == 1);
+	int64_t el = now_us() - t0;
+	CHECK_EQ_INT(fp[0].err, 0);
+	CHECK_EQ_INT(fp[0].rec_len, 0);
+	CHECK(el >= 290000 && el < 1500000);
+	free(b);
+	/* an append from another thread wakes the parked fetch */
+	struct appender a = { .delay_ms = 200, .topic = "empty", .part = 0, .first = 0 };
+	pthread_t th;
+	pthread_create(&th, NULL, appender_main, &a);
+	t0 = now_us();
+	REQUIRE(do_fetch(fd, 11, 5000, 1, 1 << 20, "empty", 1, &part, &off, 1 << 20,
+	                 &b, fp) == 1);
+	int64_t t1 = now_us();
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(fp[0].err, 0);
+	CHECK_EQ_INT(collect_values(fp[0].rec, fp[0].rec_len, 0, vals, 8, NULL), 1);
+	CHECK(!strcmp(vals[0], "late0"));
+	CHECK(t1 - t0 < 2000000);
+	CHECK(t1 - a.t_append_us < 100000);
+	free(b);
+	/* MinBytes: a 1-record append is not enough for MinBytes 100000; the
+	 * answer comes at MaxWaitMs with what is there */
+	off = 1;
+	a = (struct appender){ .delay_ms = 50, .topic = "empty", .part = 0, .first = 1 };
+	pthread_create(&th, NULL, appender_main, &a);
+	t0 = now_us();
+	REQUIRE(do_fetch(fd, 11, 400, 100000, 1 << 20, "empty", 1, &part, &off,
+	                 1 << 20, &b, fp) == 1);
+	el = now_us() - t0;
+	pthread_join(th, NULL);
+	CHECK(el >= 390000);
+	CHECK_EQ_INT(collect_values(fp[0].rec, fp[0].rec_len, 1, vals, 8, NULL), 1);
+	free(b);
+	/* a client that hangs up while parked is forgotten */
+	int fd2 = tc_connect(g_port);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	off = 2;
+	fetch_body(&w, 11, 5000, 1, 1 << 20, "empty", 1, &part, &off, 1 << 20);
+	tc_send(fd2, KAPI_FETCH, 11, 1, &w);
+	kw_writer_free(&w);
+	usleep(50000);
+	close(fd2);
+	usleep(50000);
+	append_values("empty", 0, "late", 2, 1);
+	CHECK(server_alive(g_port));
+	close(fd);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Append -> long-polling consumer latency, in this process: the fetch is
+ * parked, then this thread appends and waits for the answer. */
+static void test_long_poll_latency(void)
+{
+	create_topic("lat", 1);
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	enum { N = 300 };
+	static int64_t lat[N];
+	int32_t part = 0;
+	int ok = 0;
+	for (int i = 0; i < N; i++) {
+		struct kw_writer w;
+		kw_writer_init(&w);
+		int64_t off = i;
+		fetch_body(&w, 11, 5000, 1, 1 << 20, "lat", 1, &part, &off, 1 << 20);
+		REQUIRE(tc_send(fd, KAPI_FETCH, 11, 5000 + i, &w) == 0);
+		kw_writer_free(&w);
+		usleep(1000);           /* let it park */
+		int64_t t0 = now_us();
+		REQUIRE(append_values("lat", 0, "x", i, 1) == 0);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_recv(fd, 5000 + i, &b, &len) == 0);
+		lat[i] = now_us() - t0;
+		struct fpart fp[2];
+		if (parse_fetch(11, b, len, fp, 2) == 1 && fp[0].rec_len > 0)
+			ok++;
+		free(b);
+	}
+	CHECK_EQ_INT(ok, N);
+	qsort(lat, N, sizeof lat[0], cmp_i64);
+	fprintf(stderr, "  append -> long-poll fetch latency: p50 %lld us, p99 %lld us, "
+	        "max %lld us (n=%d)\n", (long long)lat[N / 2],
+	        (long long)lat[N * 99 / 100], (long long)lat[N - 1], N);
+	CHECK(lat[N / 2] < 20000);
+	close(fd);
+}
+
+/* ---- produce ---- */
+
+static uint8_t *make_batch(int n, const char *prefix, int codec, size_t *len)
+{
+	struct rec_in *recs = calloc((size_t)n, sizeof *recs);
+	char (*vals)[64] = calloc((size_t)n, 64);
+	for (int i = 0; i < n; i++) {
+		snprintf(vals[i], 64, "%s%d %s", prefix, i,
+		         "some padding so compression has something to chew on");
+		recs[i].value = vals[i];
+		recs[i].value_len = (int32_t)strlen(vals[i]);
+		recs[i].key_len = -1;
+		recs[i].timestamp = -1;
+	}
+	uint8_t *out = NULL;
+	if (batch_encode(recs, (size_t)n, 0, codec, 1700000000000, &out, len))
+		out = NULL;
+	free(recs);
+	free(vals);
+	return out;
+}
+
+static void produce_body(struct kw_writer *w, int v, int16_t acks, const char *topic,
+                         int32_t part, const void *rec, int32_t rec_len)
+{
+	if (v >= 3)
+		kw_put_str(w, NULL, -1);
+	kw_put_i16(w, acks);
+	kw_put_i32(w, 1000);
+	kw_put_i32(w, 1);
+	kw_put_cstr(w, topic);
+	kw_put_i32(w, 1);
+	kw_put_i32(w, part);
+	kw_put_i32(w, rec_len);
+	if (rec_len > 0)
+		kw_put(w, rec, (size_t)rec_len);
+}
+
+/* Produce one partition; returns the error code, *base the offset. */
+static int do_produce(int fd, int v, int16_t acks, const char *topic, int32_t part,
+                      const void *rec, int32_t rec_len, int64_t *base)
+{
+	struct kw_writer w;
+	kw_writer_init(&w);
+	produce_body(&w, v, acks, topic, part, rec, rec_len);
+	uint8_t *b;
+	size_t len;
+	int rc = tc_call(fd, KAPI_PRODUCE, (int16_t)v, &w, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1000;
+	struct kw_reader r;
+	const char *s;
+	int sl;
+	kw_reader_init(&r, b, len);
+	if (kw_i32(&r) != 1)
+		rc = -1001;
+	kw_str(&r, &s, &sl);
+	if (kw_i32(&r) != 1 || kw_i32(&r) != part)
+		rc = -1002;
+	int16_t err = kw_i16(&r);
+	*base = kw_i64(&r);
+	if (v >= 2)
+		CHECK_EQ_INT(kw_i64(&r), -1);
+	if (v >= 5)
+		kw_i64(&r);
+	if (v >= 1)
+		CHECK_EQ_INT(kw_i32(&r), 0);
+	if (r.err || r.pos != len)
+		rc = -1003;
+	free(b);
+	return rc ? rc : err;
+}
+
+static void test_produce(void)
+{
+	create_topic("p", 1);
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	size_t len, zlen, llen;
+	uint8_t *batch = make_batch(5, "a", CODEC_NONE, &len);
+	uint8_t *zb = make_batch(200, "z", CODEC_ZSTD, &zlen);
+	uint8_t *lb = make_batch(200, "l", CODEC_LZ4, &llen);
+	REQUIRE(batch && zb && lb);
+	int64_t base = -7;
+	for (int v = 3; v <= 7; v++) {
+		CHECK_EQ_INT(do_produce(fd, v, 1, "p", 0, batch, (int32_t)len, &base), 0);
+		CHECK_EQ_INT(base, (v - 3) * 5);
+	}
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "p", 0, lb, (int32_t)llen, &base), 0);
+	CHECK_EQ_INT(base, 25);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "p", 0, zb, (int32_t)zlen, &base), 0);
+	CHECK_EQ_INT(base, 225);
+	/* zstd below v7 */
+	CHECK_EQ_INT(do_produce(fd, 6, 1, "p", 0, zb, (int32_t)zlen, &base), 76);
+	CHECK_EQ_INT(base, -1);
+	/* bad acks */
+	CHECK_EQ_INT(do_produce(fd, 7, 2, "p", 0, batch, (int32_t)len, &base), 21);
+	/* unknown topic and partition */
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "nosuch", 0, batch, (int32_t)len, &base), 3);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 4, batch, (int32_t)len, &base), 3);
+	/* corrupt CRC */
+	uint8_t *bad = malloc(len * 2);
+	memcpy(bad, batch, len);
+	bad[len - 1] ^= 0x55;
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 0, bad, (int32_t)len, &base), 2);
+	/* truncated */
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 0, batch, 40, &base), 2);
+	/* two batches in one */
+	memcpy(bad, batch, len);
+	memcpy(bad + len, batch, len);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 0, bad, (int32_t)(2 * len), &base), 87);
+	/* empty records */
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 0, NULL, -1, &base), 87);
+	/* a non-zero BaseOffset is an invalid record */
+	memcpy(bad, batch, len);
+	batch_set_base_offset(bad, 5);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "p", 0, bad, (int32_t)len, &base), 87);
+	/* old message format versions */
+	CHECK_EQ_INT(do_produce(fd, 2, 1, "p", 0, batch, (int32_t)len, &base), 43);
+	CHECK_EQ_INT(do_produce(fd, 0, 1, "p", 0, batch, (int32_t)len, &base), 43);
+	/* acks 0: no answer; the next request on the connection is answered */
+	struct kw_writer w;
+	kw_writer_init(&w);
+	produce_body(&w, 7, 0, "p", 0, batch, (int32_t)len);
+	REQUIRE(tc_send(fd, KAPI_PRODUCE, 7, 4242, &w) == 0);
+	kw_writer_free(&w);
+	uint8_t *b;
+	size_t blen;
+	REQUIRE(tc_call(fd, KAPI_API_VERSIONS, 1, NULL, &b, &blen) == 0);
+	free(b);
+	/* everything reads back: 5*5 + 200 + 200 + 5 records */
+	struct part *p = get_part("p", 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 430);
+	/* fetch it back and compare values, compressed batches as stored */
+	int32_t part = 0;
+	int64_t off = 25;
+	struct fpart fp[2];
+	REQUIRE(do_fetch(fd, 11, 0, 1, 1 << 20, "p", 1, &part, &off, 1 << 20, &b, fp) == 1);
+	static char vals[512][64];
+	CHECK_EQ_INT(collect_values(fp[0].rec, fp[0].rec_len, 25, vals, 512, NULL), 405);
+	CHECK(!strncmp(vals[0], "l0 ", 3));
+	CHECK(!strncmp(vals[200], "z0 ", 3));
+	CHECK(!strncmp(vals[400], "a0 ", 3));
+	struct batch_header h;
+	REQUIRE(batch_parse_header(fp[0].rec, (size_t)fp[0].rec_len, &h) == 0);
+	CHECK_EQ_INT(h.attributes & 7, CODEC_LZ4);
+	CHECK(memcmp(fp[0].rec + 12, lb + 12, llen - 12) == 0);    /* as-is */
+	free(b);
+	free(bad);
+	free(batch);
+	free(zb);
+	free(lb);
+	close(fd);
+}
+
+static void test_find_coordinator(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	kw_put_cstr(&w, "group");
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_FIND_COORDINATOR, 0, &w, &b, &len) == 0);
+	kw_writer_free(&w);
+	struct kw_reader r;
+	const char *s;
+	int sl;
+	kw_reader_init(&r, b, len);
+	CHECK_EQ_INT(kw_i16(&r), 15);
+	CHECK_EQ_INT(kw_i32(&r), -1);
+	kw_str(&r, &s, &sl);
+	CHECK_EQ_INT(sl, 0);
+	CHECK_EQ_INT(kw_i32(&r), -1);
+	CHECK(!r.err && r.pos == len);
+	free(b);
+	close(fd);
+}
+
+/* Each bad input: the server closes that connection and keeps serving. */
+static void test_bad_clients(void)
+{
+	static const struct {
+		const char *what;
+		uint8_t bytes[40];
+		size_t len;
+	} cases[] = {
+		{ "garbage", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27 },
+		{ "negative size", { 0xff, 0xff, 0xff, 0xfe, 0, 3 }, 6 },
+		{ "size -1", { 0xff, 0xff, 0xff, 0xff }, 4 },
+		{ "zero size", { 0, 0, 0, 0, 0, 0 }, 6 },
+		{ "huge size", { 0x7f, 0xff, 0xff, 0xff, 0, 1 }, 6 },
+		{ "max+1", { 0x06, 0x40, 0x00, 0x01 }, 4 },      /* 100 MiB + 1 */
+		{ "short header", { 0, 0, 0, 3, 0, 18, 0 }, 7 },
+		/* api 99 v0 */
+		{ "unsupported api", { 0, 0, 0, 10, 0, 99, 0, 0, 0, 0, 0, 1, 0xff, 0xff }, 14 },
+		/* Fetch v3 */
+		{ "fetch v3", { 0, 0, 0, 10, 0, 1, 0, 3, 0, 0, 0, 1, 0xff, 0xff }, 14 },
+		/* Metadata v9 */
+		{ "metadata v9", { 0, 0, 0, 10, 0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff }, 14 },
+		/* Produce v8 */
+		{ "produce v8", { 0, 0, 0, 10, 0, 0, 0, 8, 0, 0, 0, 1, 0xff, 0xff }, 14 },
+		/* Metadata v1 with a body cut short (array count 5, no names) */
+		{ "truncated body", { 0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff,
+		                      0, 0, 0, 5 }, 18 },
+		/* Fetch v4 with a topic count of 2^31-1 */
+		{ "huge array", { 0, 0, 0, 31, 0, 1, 0, 4, 0, 0, 0, 1, 0xff, 0xff,
+		                  0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1,
+		                  0, 0, 0x10, 0, 0, 0x7f, 0xff, 0xff, 0xff }, 35 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int fd = tc_connect(g_port);
+		REQUIRE(fd >= 0);
+		send_all(fd, cases[i].bytes, cases[i].len);
+		bool closed = tc_closed(fd, 2000);
+		if (!closed)
+			fprintf(stderr, "  not closed: %s\n", cases[i].what);
+		CHECK(closed);
+		close(fd);
+		CHECK(server_alive(g_port));
+	}
+}
+
+static void test_pipelined(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	/* ApiVersions v0 and Metadata v0 in one write, as kafka-python does */
+	struct kw_writer all, body;
+	kw_writer_init(&all);
+	kw_writer_init(&body);
+	build_req(&all, KAPI_API_VERSIONS, 0, 1, NULL, 0);
+	kw_put_i32(&body, 0);
+	build_req(&all, KAPI_METADATA, 0, 2, body.buf, body.len);
+	/* and a long-polled fetch followed by ApiVersions */
+	body.len = 0;
+	int32_t part = 0;
+	int64_t off = 100;
+	fetch_body(&body, 4, 300, 1, 1 << 20, "t", 1, &part, &off, 1 << 20);
+	build_req(&all, KAPI_FETCH, 4, 3, body.buf, body.len);
+	build_req(&all, KAPI_API_VERSIONS, 2, 4, NULL, 0);
+	REQUIRE(send_all(fd, all.buf, all.len) == 0);
+	for (int corr = 1; corr <= 4; corr++) {
+		uint8_t *b;
+		size_t len;
+		CHECK_EQ_INT(tc_recv(fd, corr, &b, &len), 0);
+		if (corr == 3) {
+			struct fpart fp[2];
+			CHECK_EQ_INT(parse_fetch(4, b, len, fp, 2), 1);
+		}
+		free(b);
+	}
+	kw_writer_free(&all);
+	kw_writer_free(&body);
+	close(fd);
+}
+
+/* A large fetch to a client with a tiny receive buffer that reads a little
+ * and vanishes; the server must not spin, die of SIGPIPE, or leak. */
+static void test_client_gone_mid_sendfile(void)
+{
+	create_topic("big", 1);
+	for (int i = 0; i < 40; i++)
+		REQUIRE(append_values("big", 0, "bigbigbigbigbigbigbigbigbigbigbigbigbig", i * 2000, 2000) == 0);
+	for (int round = 0; round < 20; round++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int small = 4096;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+		struct sockaddr_in a = { .sin_family = AF_INET,
+		                         .sin_port = htons((uint16_t)g_port),
+		                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+		struct kw_writer w;
+		kw_writer_init(&w);
+		int32_t part = 0;
+		int64_t off = 0;
+		fetch_body(&w, 11, 0, 1, 64 << 20, "big", 1, &part, &off, 64 << 20);
+		tc_send(fd, KAPI_FETCH, 11, 1, &w);
+		kw_writer_free(&w);
+		uint8_t buf[1000];
+		if (round % 2)
+			(void)recv(fd, buf, sizeof buf, 0);
+		if (round % 4 == 3) {
+			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);  /* RST */
+		}
+		close(fd);
+	}
+	CHECK(server_alive(g_port));
+	/* and a full read of the same response: bytes on the wire equal the
+	 * framed length */
+	int fd = tc_connect(g_port);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	int32_t part = 0;
+	int64_t off = 0;
+	fetch_body(&w, 11, 0, 1, 64 << 20, "big", 1, &part, &off, 64 << 20);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_FETCH, 11, &w, &b, &len) == 0);
+	kw_writer_free(&w);
+	struct fpart fp[2];
+	CHECK_EQ_INT(parse_fetch(11, b, len, fp, 2), 1);
+	struct part_info pi;
+	part_info(get_part("big", 0), &pi);
+	CHECK_EQ_INT(fp[0].rec_len, pi.bytes_on_disk);
+	free(b);
+	close(fd);
+}
+
+struct consumed {
+	int n;
+	int bad;
+};
+
+static int on_record(void *arg, const struct record *rec)
+{
+	struct consumed *c = arg;
+	char want[64];
+	snprintf(want, sizeof want, "v%d", c->n + 40);
+	if (rec->value_len != (int32_t)strlen(want) ||
+	    memcmp(rec->value, want, strlen(want)))
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+static void test_kclient(void)
+{
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", g_port);
+	struct kc_conn *c = NULL;
+	REQUIRE(kc_connect(addr, "test", 5000, &c) == 0);
+	int64_t off = -1;
+	int kerr = 0;
+	CHECK_EQ_INT(kc_list_offset(c, "t", 0, -2, &off, &kerr), 0);
+	CHECK_EQ_INT(off, 0);
+	CHECK_EQ_INT(kc_list_offset(c, "t", 0, -1, &off, &kerr), 0);
+	CHECK_EQ_INT(off, 100);
+	CHECK_EQ_INT(kc_list_offset(c, "nosuch", 0, -1, &off, &kerr), -EREMOTEIO);
+	CHECK_EQ_INT(kerr, 3);
+	struct consumed got = { 0 };
+	struct kc_consume_opts o = { .start_offset = 40, .max_bytes = 300 };
+	int64_t next = 0;
+	CHECK_EQ_INT(kc_consume(c, "t", 0, &o, on_record, &got, &next, &kerr), 0);
+	CHECK_EQ_INT(got.n, 60);
+	CHECK_EQ_INT(got.bad, 0);
+	CHECK_EQ_INT(next, 100);
+	/* -c */
+	got = (struct consumed){ 0 };
+	o.max_records = 7;
+	CHECK_EQ_INT(kc_consume(c, "t", 0, &o, on_record, &got, &next, &kerr), 0);
+	CHECK_EQ_INT(got.n, 7);
+	CHECK_EQ_INT(next, 47);
+	/* out of range */
+	o.start_offset = 500;
+	o.max_records = 0;
+	kerr = 0;
+	CHECK_EQ_INT(kc_consume(c, "t", 0, &o, on_record, &got, &next, &kerr), -EREMOTEIO);
+	CHECK_EQ_INT(kerr, 1);
+	CHECK(strstr(kc_errmsg(c), "OFFSET_OUT_OF_RANGE") != NULL);
+	kc_close(c);
+}
+
+/* ---- limits and deadlines, on a second server with small settings ---- */
+
+/* A second server took the store's append hook and srv_stop removed it:
+ * restart the main one (same port) so it owns the hook again. */
+static void restart_main_server(void)
+{
+	struct srv_config cfg;
+	srv_stop(g_srv);
+	g_srv = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = g_port;
+	if (srv_start(g_st, &cfg, &g_srv) != 0)
+		g_srv = NULL;
+	CHECK(g_srv != NULL);
+	CHECK(server_alive(g_port));
+}
+
+static void test_limits(void)
+{
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.max_connections = 4;
+	cfg.request_timeout_ms = 300;
+	cfg.idle_timeout_ms = 800;
+	cfg.max_request_bytes = 4096;
+	snprintf(cfg.advertised_host, sizeof cfg.advertised_host, "broker.example");
+	cfg.advertised_port = 19092;
+	/* the second server takes the append hook; give it back after */
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	int port = srv_port(s2);
+
+	/* advertised host and port */
+	int fd = tc_connect(port);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	kw_put_i32(&w, -1);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_METADATA, 1, &w, &b, &len) == 0);
+	char names[8][64], host[64];
+	int np[8], errs[8], p;
+	CHECK(parse_metadata(1, b, len, names, np, errs, host, &p) >= 2);
+	CHECK(!strcmp(host, "broker.example"));
+	CHECK_EQ_INT(p, 19092);
+	free(b);
+
+	/* max_request_bytes: 4096 ok, 4097 closed before allocating */
+	int fd2 = tc_connect(port);
+	uint8_t big[4] = { 0, 0, 0x10, 0x01 };
+	send_all(fd2, big, 4);
+	CHECK(tc_closed(fd2, 1000));
+	close(fd2);
+
+	/* max_connections: 4 open (fd + 3), the 5th and 6th are refused,
+	 * the others keep working */
+	int more[5];
+	for (int i = 0; i < 5; i++)
+		more[i] = tc_connect(port);
+	usleep(100000);
+	int refused = 0;
+	for (int i = 0; i < 5; i++)
+		if (tc_closed(more[i], 100))
+			refused++;
+	CHECK_EQ_INT(refused, 2);
+	w.len = 0;
+	kw_put_i32(&w, -1);
+	CHECK_EQ_INT(tc_call(fd, KAPI_METADATA, 1, &w, &b, &len), 0);
+	free(b);
+	for (int i = 0; i < 5; i++)
+		close(more[i]);
+	usleep(100000);
+
+	/* slowloris: a request dripping one byte every 100 ms is closed by the
+	 * request deadline (300 ms), though it keeps sending */
+	int slow = tc_connect(port);
+	const uint8_t drip[] = { 0, 0, 0, 20, 0, 18, 0, 0, 0, 0, 0, 1, 0, 1, 'x' };
+	int64_t t0 = now_us();
+	bool closed = false;
+	for (size_t i = 0; i < sizeof drip && !closed; i++) {
+		if (send(slow, drip + i, 1, MSG_NOSIGNAL) != 1) {
+			closed = true;
+			break;
+		}
+		closed = tc_closed(slow, 100);
+	}
+	if (!closed)
+		closed = tc_closed(slow, 1000);
+	int64_t el = now_us() - t0;
+	CHECK(closed);
+	CHECK(el >= 250000 && el < 1200000);
+	close(slow);
+
+	/* idle: a connection that sends nothing is closed after ~800 ms; one
+	 * that keeps asking is not */
+	int idle = tc_connect(port);
+	t0 = now_us();
+	for (int i = 0; i < 6; i++) {
+		usleep(200000);
+		w.len = 0;
+		kw_put_i32(&w, 0);
+		CHECK_EQ_INT(tc_call(fd, KAPI_METADATA, 1, &w, &b, &len), 0);
+		free(b);
+	}
+	CHECK(tc_closed(idle, 1000));
+	close(idle);
+	CHECK(server_alive(port));
+
+	kw_writer_free(&w);
+	close(fd);
+	srv_stop(s2);
+	restart_main_server();
+}
+
+/* auto_create_topics: Metadata (when the request allows it) and Produce
+ * create unknown topics with topic_defaults; invalid names are refused. */
+static void test_auto_create(void)
+{
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.auto_create_topics = true;
+	cfg.topic_defaults.partitions = 3;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	int fd = tc_connect(srv_port(s2));
+	struct kw_writer w;
+	kw_writer_init(&w);
+	uint8_t *b;
+	size_t len;
+	char names[8][64], host[64];
+	int np[8], errs[8], port;
+	/* v4 with AllowAutoTopicCreation false: not created */
+	kw_put_i32(&w, 1);
+	kw_put_cstr(&w, "auto1");
+	kw_put_i8(&w, 0);
+	REQUIRE(tc_call(fd, KAPI_METADATA, 4, &w, &b, &len) == 0);
+	CHECK_EQ_INT(parse_metadata(4, b, len, names, np, errs, host, &port), 1);
+	CHECK_EQ_INT(errs[0], 3);
+	free(b);
+	/* allowed: created with 3 partitions; a bad name gets 17 */
+	w.len = 0;
+	kw_put_i32(&w, 2);
+	kw_put_cstr(&w, "auto1");
+	kw_put_cstr(&w, "..");
+	kw_put_i8(&w, 1);
+	REQUIRE(tc_call(fd, KAPI_METADATA, 4, &w, &b, &len) == 0);
+	CHECK_EQ_INT(parse_metadata(4, b, len, names, np, errs, host, &port), 2);
+	CHECK_EQ_INT(errs[0], 0);
+	CHECK_EQ_INT(np[0], 3);
+	CHECK_EQ_INT(errs[1], 17);
+	free(b);
+	CHECK(get_part("auto1", 2) != NULL);
+	/* Produce to an unknown topic creates it */
+	size_t blen;
+	uint8_t *batch = make_batch(3, "auto", CODEC_NONE, &blen);
+	int64_t base = -1;
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "auto2", 1, batch, (int32_t)blen, &base), 0);
+	CHECK_EQ_INT(base, 0);
+	struct part_info pi;
+	part_info(get_part("auto2", 1), &pi);
+	CHECK_EQ_INT(pi.next_offset, 3);
+	free(batch);
+	kw_writer_free(&w);
+	close(fd);
+	srv_stop(s2);
+	restart_main_server();
+	/* the main server does not auto-create */
+	fd = tc_connect(g_port);
+	batch = make_batch(1, "x", CODEC_NONE, &blen);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "auto3", 0, batch, (int32_t)blen, &base), 3);
+	free(batch);
+	close(fd);
+}
+
+/* The segment file shrinks under a response being sent (it cannot happen
+ * through storage, so truncate it behind its back): sendfile returns 0
+ * early; the server must close that connection, not spin, and go on. */
+static void test_sendfile_shrink(void)
+{
+	create_topic("shrink", 1);
+	/* 24 MB: far more than loopback socket buffers hold */
+	for (int i = 0; i < 60; i++)
+		REQUIRE(append_values("shrink", 0, "shrinkshrinkshrinkshrinkshrinkshrinkshrink",
+		                      i * 8000, 8000) == 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int small = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	REQUIRE(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	int32_t part = 0;
+	int64_t off = 0;
+	fetch_body(&w, 11, 0, 1, 64 << 20, "shrink", 1, &part, &off, 64 << 20);
+	REQUIRE(tc_send(fd, KAPI_FETCH, 11, 9, &w) == 0);
+	kw_writer_free(&w);
+	usleep(100000);                 /* the server fills the socket and waits */
+	char path[512];
+	snprintf(path, sizeof path, "%s/shrink-0/00000000000000000000.log", g_dir);
+	REQUIRE(truncate(path, 1000000) == 0);
+	/* drain: fewer bytes than the frame announced, then EOF */
+	uint8_t buf[65536];
+	size_t total = 0;
+	int32_t framed = -1;
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n <= 0) {
+			CHECK(n == 0 || errno == ECONNRESET);
+			break;
+		}
+		if (total == 0 && n >= 4)
+			framed = kw_load_i32(buf);
+		total += (size_t)n;
+	}
+	CHECK(framed > 16000000);
+	CHECK(total < (size_t)framed + 4);
+	close(fd);
+	CHECK(server_alive(g_port));
+}
+
+static void test_bad_config(void)
+{
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = g_port;   /* in use */
+	CHECK(srv_start(g_st, &cfg, &s2) < 0);
+	srv_config_defaults(&cfg);
+	cfg.max_connections = 0;
+	CHECK_EQ_INT(srv_start(g_st, &cfg, &s2), -EINVAL);
+	srv_config_defaults(&cfg);
+	snprintf(cfg.listen_host, sizeof cfg.listen_host, "no.such.host.invalid");
+	CHECK(srv_start(g_st, &cfg, &s2) < 0);
+	CHECK(server_alive(g_port));
+	srv_config_defaults(&cfg);
+	CHECK_EQ_INT(cfg.listen_port, 9092);
+	CHECK(!strcmp(cfg.listen_host, "127.0.0.1"));
+}
+
+int main(void)
+{
+	int rc = fixture_up();
+	if (rc) {
+		fprintf(stderr, "fixture: %s\n", strerror(-rc));
+		fixture_down();
+		return 1;
+	}
+	RUN(test_api_versions);
+	RUN(test_metadata);
+	RUN(test_list_offsets);
+	RUN(test_fetch_basic);
+	RUN(test_fetch_limits);
+	RUN(test_long_poll);
+	RUN(test_long_poll_latency);
+	RUN(test_produce);
+	RUN(test_find_coordinator);
+	RUN(test_bad_clients);
+	RUN(test_pipelined);
+	RUN(test_client_gone_mid_sendfile);
+	RUN(test_kclient);
+	RUN(test_limits);
+	RUN(test_auto_create);
+	RUN(test_sendfile_shrink);
+	RUN(test_bad_config);
+	fixture_down();
+	return TT_DONE();
+}
