@@ -129,12 +129,13 @@ class FsConfig(TopicfsTestCase):
         self.daemon.config = {}
         args = ["--set", "storage.data_dir=" + self.daemon.data,
                 "--set", "fs.mountpoint=" + self.daemon.mnt, "--set", "net.enabled=false"]
+        log = open(os.path.join(self.root, "example.log"), "wb")
         proc = subprocess.Popen([self.bin(), "-f", "-c", example] + args,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: os.path.ismount(self.daemon.mnt) or proc.poll() is not None,
                      15, what="mount")
-            self.assertTrue(os.path.ismount(self.daemon.mnt), proc.stderr.read())
+            self.assertTrue(os.path.ismount(self.daemon.mnt), "daemon exited")
             os.mkdir(self.daemon.path("ex"))
             self.assertEqual(xattrs(self.daemon.path("ex"))["user.topicfs.segment_bytes"],
                              "1073741824")
@@ -144,7 +145,7 @@ class FsConfig(TopicfsTestCase):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            proc.stderr.close()
+            log.close()
             self.daemon.unmount()
 
     def test_no_config_file_and_set(self):

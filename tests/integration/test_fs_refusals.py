@@ -4,6 +4,8 @@ the content unchanged."""
 import errno
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TopicfsTestCase, main, run, read_bytes, append_bytes, xattrs  # noqa: E402
@@ -192,6 +194,26 @@ class FsDelete(TopicfsTestCase):
         os.close(fd)
         os.mkdir(t)
         self.assertEqual(read_bytes(os.path.join(t, "0")), b"")
+        # a view reader blocked at the end of a topic that gets deleted
+        # ends (EOF or an error), it does not hang
+        append_bytes(os.path.join(t, "0"), b"y\n")
+        vfd = os.open(os.path.join(t, "0@latest"), os.O_RDONLY)
+        result = []
+
+        def reader():
+            try:
+                result.append(os.read(vfd, 100))
+            except OSError as e:
+                result.append(e.errno)
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+        time.sleep(0.3)
+        self.assertTrue(th.is_alive())
+        os.rmdir(t)
+        th.join(10)
+        self.assertFalse(th.is_alive(), "view reader hangs after rmdir")
+        self.assertIn(result[0], (b"", errno.ENOENT, errno.EIO))
+        os.close(vfd)
         with self.assertRaises(OSError) as cm:
             os.rmdir(self.daemon.path("nosuch"))
         self.assertEqual(cm.exception.errno, errno.ENOENT)

@@ -134,6 +134,24 @@ class FsViews(TopicfsTestCase):
         proc.wait(5)
         self.assertNotEqual(proc.returncode, 0)
 
+    def test_shutdown_with_a_blocked_reader(self):
+        proc = subprocess.Popen(["cat", self.v("latest")], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.3)
+            self.assertIsNone(proc.poll())
+            t0 = time.monotonic()
+            self.assertEqual(self.daemon.stop(), 0)
+            self.assertLess(time.monotonic() - t0, 10)
+            proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        self.assertTrue(os.path.exists(os.path.join(self.daemon.data,
+                                                    ".topicfs_clean_shutdown")))
+
     def test_bad_view_names_do_not_exist(self):
         for name in ("0@", "0@foo", "0@1..x", "0@..5", "0@--1", "1@0", "00@0",
                      "x@0", "0@1.5", "0@2026-13-01", "0@2026-02-30",
