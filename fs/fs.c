@@ -167,7 +167,7 @@ struct node_ref {
 struct fsv_handle;
 
 struct fsv {
-	struct store *st;
+	struct store *st;               /* set once before the mount */
 	const struct fsv_config *cfg;
 	struct fuse_session *se;        /* set once before the loop starts */
 	pthread_mutex_t lock;
@@ -420,6 +420,7 @@ struct fsv_handle {
 	/* views: guarded by lock */
 	struct fsv_view_spec spec;
 	bool start_known;               /* cursor resolved */
+	int64_t origin;                 /* stream position of file position 0 */
 	int64_t cursor;                 /* next stream position to serve */
 	bool end_known;                 /* bounded: end_pos resolved */
 	int64_t end_pos;
@@ -1050,6 +1051,7 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 		break;
 	}
 	h->start_known = true;
+	h->origin = h->cursor;
 	return 0;
 }
 
@@ -1103,8 +1105,10 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 		rc = view_resolve_start(h, &info);
 		if (rc)
 			goto fail;
+		/* Seekable: file position p is stream position origin + p,
+		 * so head(1)'s lseek back over what it read past the last
+		 * line, and pread, work as on a plain file. */
 		fi->direct_io = 1;
-		fi->nonseekable = 1;
 		break;
 	}
 	}
@@ -1228,21 +1232,23 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 		tail += FSV_LINE_MAX;
 		tail_len -= FSV_LINE_MAX;
 	}
+	/* room for the new partial before anything is appended, so that a
+	 * failure leaves nothing half done */
+	if (tail_len > 0 && !h->pending) {
+		h->pending = malloc(FSV_LINE_MAX);
+		if (!h->pending) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	if (rv.n > 0) {
 		rc = part_append(h->part, rv.v, rv.n, NULL);
 		if (rc)
 			goto out;
 		count_append(h->fs, &rv, len);
 	}
-	if (tail_len > 0 && !h->pending) {
-		h->pending = malloc(FSV_LINE_MAX);
-		if (!h->pending) {
-			/* the lines are in; only the partial is lost: report it */
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	memmove(h->pending, tail, tail_len);
+	if (tail_len > 0)
+		memmove(h->pending, tail, tail_len);
 	h->pending_len = tail_len;
 out:
 	free(joined);
@@ -1435,8 +1441,8 @@ static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
 }
 
 /* Read from a view; blocks at the end until data, EOF, or interrupt. */
-static int view_read(fuse_req_t req, struct fsv_handle *h, char *buf, size_t size,
-                     size_t *nread)
+static int view_read(fuse_req_t req, struct fsv_handle *h, off_t off, char *buf,
+                     size_t size, size_t *nread)
 {
 	struct fsv *fs = h->fs;
 	struct part_info info;
@@ -1463,8 +1469,12 @@ static int view_read(fuse_req_t req, struct fsv_handle *h, char *buf, size_t siz
 		}
 		if (h->start_known) {
 			int64_t limit;
-			if (h->cursor < info.stream_start)
-				h->cursor = info.stream_start;  /* retention overtook us */
+			h->cursor = h->origin + off;
+			if (h->cursor < info.stream_start) {
+				/* retention overtook us: shift to the log start */
+				h->origin += info.stream_start - h->cursor;
+				h->cursor = info.stream_start;
+			}
 			limit = h->end_known ? h->end_pos : info.stream_end;
 			if (h->end_known && h->cursor >= h->end_pos) {
 				*nread = 0;             /* bounded view: done */
@@ -1539,7 +1549,7 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == FH_VIEW)
-		rc = view_read(req, h, buf, size, &n);
+		rc = view_read(req, h, off, buf, size, &n);
 	else
 		rc = part_read(h, off, buf, size, &n);
 	if (rc) {
@@ -1549,6 +1559,8 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				fsv_log("read %s/%d at %lld: %s", topic_name(h->topic), h->pidx,
 				        (long long)off, strerror(-rc));
 		}
+		if (rc == -EBADMSG)
+			rc = -EIO;          /* a corrupt batch: the error, never its bytes */
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -1771,12 +1783,11 @@ const struct fuse_lowlevel_ops *fsv_lowlevel_ops(void)
 
 /* ============================== life cycle =============================== */
 
-int fsv_new(struct store *st, const struct fsv_config *cfg, struct fsv **out)
+int fsv_new(const struct fsv_config *cfg, struct fsv **out)
 {
 	struct fsv *fs = calloc(1, sizeof *fs);
 	if (!fs)
 		return -ENOMEM;
-	fs->st = st;
 	fs->cfg = cfg;
 	fs->nbuckets = 256;
 	fs->ino_tab = calloc(fs->nbuckets, sizeof *fs->ino_tab);
@@ -1793,6 +1804,11 @@ int fsv_new(struct store *st, const struct fsv_config *cfg, struct fsv **out)
 	fs->root_mtime_ms = fs->start_ms;
 	*out = fs;
 	return 0;
+}
+
+void fsv_set_store(struct fsv *fs, struct store *st)
+{
+	fs->st = st;
 }
 
 void fsv_set_session(struct fsv *fs, struct fuse_session *se)

@@ -12,7 +12,8 @@
  *      file, the line and the key; nothing is printed.
  *
  *   2. struct fsv: the FUSE low-level operations over one struct store
- *      (fs.c).  fsv_new() builds it, fsv_lowlevel_ops() gives the table to
+ *      (fs.c).  fsv_new() builds it, fsv_set_store() attaches the store
+ *      before the mount, fsv_lowlevel_ops() gives the table to
  *      pass to fuse_session_new() with the fsv as userdata, fsv_shutdown()
  *      turns every handle still open into a closed one (held partial lines
  *      become records, topic references are put back) so store_close() may
@@ -141,7 +142,10 @@ int fsv_parse_u64(const char *s, int64_t *out);
 struct fsv;
 struct fuse_lowlevel_ops;
 
-int fsv_new(struct store *st, const struct fsv_config *cfg, struct fsv **out);
+/* Build the file view over cfg (which must outlive it); attach the store
+ * with fsv_set_store() before mounting. */
+int fsv_new(const struct fsv_config *cfg, struct fsv **out);
+void fsv_set_store(struct fsv *fs, struct store *st);
 const struct fuse_lowlevel_ops *fsv_lowlevel_ops(void);
 /* Tell blocked view readers to give up (the session is ending). */
 void fsv_stop_waiters(struct fsv *fs);

@@ -15,6 +15,8 @@
  *      thread exists (storage and the TCP server start threads).
  *   3. the mountpoint: created if missing; a stale FUSE mount left by a
  *      killed daemon (stat fails with ENOTCONN) is detached first.
+ *   3b. the FUSE session is created (not mounted) before the store, so a
+ *      bad -o option fails before anything is created on disk.
  *   4. store_open (recovery after a kill -9 happens here), then the
  *      [topic.NAME] sections: missing topics are created, existing ones get
  *      their mutable settings with topic_set_config (partitions, framing
@@ -399,47 +401,24 @@ int main(int argc, char **argv)
 	int ready_fd = -1, rc, status = 1;
 	bool mounted = false, handlers = false;
 
-	if (parse_cli(argc, argv, &cli))
+	if (parse_cli(argc, argv, &cli)) {
+		free(cli.fuse_opts);
+		free(cli.sets);
 		return EXIT_USAGE;
+	}
 	load_config(&cli, &cfg);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!cli.foreground)
 		ready_fd = daemon_fork();
 
-	if (prepare_mountpoint(cfg.mountpoint))
-		goto out;
-	sopts.data_dir = cfg.data_dir;
-	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
-	rc = store_open(&sopts, &st);
-	if (rc) {
-		fsv_log("cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
-		goto out;
-	}
-	if (apply_topics(st, &cfg))
-		goto out;
-	rc = fsv_new(st, &cfg, &fs);
+	/* the FUSE session first: a bad -o option fails before anything is
+	 * created on disk */
+	rc = fsv_new(&cfg, &fs);
 	if (rc) {
 		fsv_log("fsv_new: %s", strerror(-rc));
 		goto out;
 	}
-	if (cfg.net_enabled) {
-		struct srv_config scfg;
-		fsv_config_srv(&cfg, &scfg);
-		rc = srv_start(st, &scfg, &srv);
-		if (rc == -ENOSYS) {
-			/* TODO(lead): net/srv_placeholder.c returns -ENOSYS until
-			 * the TCP server lands; only that code is tolerated. */
-			fsv_log("warning: TCP server not built in (placeholder); "
-			        "serving the mount only");
-			srv = NULL;
-		} else if (rc) {
-			fsv_log("cannot start the TCP server on %s: %s", cfg.listen,
-			        strerror(-rc));
-			goto out;
-		}
-	}
-
 	/* FUSE: our fixed options first, the user's -o after them */
 	if (fuse_opt_add_arg(&args, argv[0]) ||
 	    (cli.debug && fuse_opt_add_arg(&args, "-d")))
@@ -461,6 +440,29 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fsv_set_session(fs, se);
+	if (prepare_mountpoint(cfg.mountpoint))
+		goto out;
+	sopts.data_dir = cfg.data_dir;
+	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	rc = store_open(&sopts, &st);
+	if (rc) {
+		fsv_log("cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
+		goto out;
+	}
+	if (apply_topics(st, &cfg))
+		goto out;
+	fsv_set_store(fs, st);
+	if (cfg.net_enabled) {
+		struct srv_config scfg;
+		fsv_config_srv(&cfg, &scfg);
+		rc = srv_start(st, &scfg, &srv);
+		if (rc) {
+			fsv_log("cannot start the TCP server on %s: %s", cfg.listen,
+			        strerror(-rc));
+			goto out;
+		}
+	}
+
 	if (fuse_set_signal_handlers(se) != 0) {
 		fsv_log("fuse_set_signal_handlers failed");
 		goto out;

@@ -18,7 +18,10 @@
  *                       removes it first (then fsyncs the directory),
  *                       then the partition directories.  A partition
  *                       directory without a .topic file is ignored at
- *                       start with a log line.
+ *                       start with a log line.  An unparseable .topic
+ *                       file is skipped with a log line; one that cannot
+ *                       be read (EIO...) fails store_open, so a transient
+ *                       error never makes a topic look absent.
  *   recovery-point-offset-checkpoint
  *                       Kafka's format: "0\n", the entry count, then
  *                       "<topic> <partition> <offset>\n" per partition.
@@ -916,10 +919,20 @@ static int store_load(struct store *st, bool clean)
 			rc = -ENOMEM;
 			break;
 		}
-		if (topic_name_check(name) < 0 || topic_meta_read(path, &cfg) < 0) {
+		rc = topic_name_check(name) < 0 ? -EINVAL : topic_meta_read(path, &cfg);
+		if (rc == -EINVAL || rc == -EFBIG) {
 			fprintf(stderr, "topicfs: storage: %s: not loaded\n", path);
 			free(path);
+			rc = 0;
 			continue;
+		}
+		if (rc < 0) {
+			/* an I/O error is not "no topic": starting without it would
+			 * let a new topic of that name empty its directories */
+			fprintf(stderr, "topicfs: storage: %s: cannot read: %s\n", path,
+			        strerror(-rc));
+			free(path);
+			break;
 		}
 		free(path);
 		t = topic_alloc(st, name, &cfg);

@@ -138,10 +138,13 @@ struct seg {
 	bool ix_dirty;                /* W: an index write failed: rewrite at seal */
 	bool unflushed;               /* W: data written since the last fsync */
 
-	pthread_mutex_t map_mu;       /* guards the three fields below */
+	pthread_mutex_t map_mu;       /* guards the five fields below */
 	const uint8_t *map[IDX_KINDS];/* sealed: read-only map of the index file */
 	size_t map_len[IDX_KINDS];    /* its length (whole entries) */
 	bool map_done[IDX_KINDS];     /* mapping attempted */
+	int64_t verified_lo;          /* [lo, hi): .log bytes whose batches' CRCs */
+	int64_t verified_hi;          /* a fetch slice checked (published bytes
+	                                 never change, so once is enough) */
 };
 
 void seg_ref(struct seg *s);

@@ -56,7 +56,11 @@
  * next_offset the flush started from.  A failed fsync is returned and
  * freezes the recovery point for the life of the process (the kernel may
  * have dropped the dirty pages, so a later successful fsync proves
- * nothing: the next start rescans from the old recovery point).
+ * nothing: the next start rescans from the old recovery point).  So that
+ * nothing is acknowledged that a restart could lose, the failure is
+ * sticky: from then on every part_flush and every append of that
+ * partition fails with -EIO (nothing more is written) until the process
+ * restarts; reads go on working.
  *
  * RETENTION deletes whole sealed segments from the front (never the
  * active one): by bytes like Kafka (while the partition minus the front
@@ -93,6 +97,11 @@
  * its bytes), rendering what overlaps the request.  The last partially
  * consumed batch is kept rendered in part.cache so sequential reads do not
  * decode a batch once per read.
+ *
+ * FETCH SLICES (part_fetch_slice) are sent with sendfile, unread, so the
+ * CRC of every batch in a slice is checked first, once per byte: each
+ * segment remembers a verified range (slice_verify).  A slice stops before
+ * a bad batch; a fetch starting at one gets -EBADMSG.
  *
  * Thread-safety: every exported function is thread-safe.
  */
@@ -620,7 +629,7 @@ int part_load(struct part *p, int64_t rp)
 	struct topic_config cfg;
 	int64_t *bases = NULL, ss_base, ss_pos;
 	size_t nb = 0;
-	bool clean = rp == INT64_MAX, scanned_any = false;
+	bool clean = rp == INT64_MAX, scanned_any = false, prev_trusted = false;
 	int64_t prev_end = -1;
 	struct stat sb;
 	int rc;
@@ -693,22 +702,34 @@ int part_load(struct part *p, int64_t rp)
 				        "segment unknown, using 0\n", p->dir);
 				base = 0;
 			}
-			bool hole = i > 0 && s->base_offset != p->segs[i - 1]->next_offset;
-			if (hole) {
-				/* nothing from here on continues the log */
+			if (i > 0 && s->base_offset != p->segs[i - 1]->next_offset) {
+				/* a hole (the previous segment lost its unflushed tail
+				 * at a batch boundary while this file survived): nothing
+				 * from here on continues the log.  Delete it and every
+				 * later segment; the previous one is active again. */
+				struct seg *prev = p->segs[i - 1];
 				fprintf(stderr, "topicfs: storage: %s.log: base offset does not "
 				        "follow the previous segment (next %" PRId64 "), "
-				        "dropping it\n", s->path, p->segs[i - 1]->next_offset);
-				rc = sio_ftruncate(s->fd, 0, s->path);
+				        "deleting it and every later segment\n", s->path,
+				        prev->next_offset);
+				while (p->nsegs > i) {
+					struct seg *gone = p->segs[--p->nsegs];
+					seg_unlink_files(gone);
+					seg_unref(gone);
+				}
+				prev->sealed = false;
+				rc = seg_recover(p, prev, prev->stream_base, !prev_trusted, true,
+				                 cfg.index_interval_bytes);
 				if (rc < 0)
 					goto out;
-				s->size = 0;
+				scanned_any = true;
+				break;
 			}
 			rc = seg_recover(p, s, base, true, true, cfg.index_interval_bytes);
 			if (rc < 0)
 				goto out;
 			scanned_any = true;
-			if ((rc > 0 || hole) && !last) {
+			if (rc > 0 && !last) {
 				/* truncated: every later segment goes */
 				while (p->nsegs > i + 1) {
 					struct seg *gone = p->segs[--p->nsegs];
@@ -723,6 +744,7 @@ int part_load(struct part *p, int64_t rp)
 		if (!last)
 			s->sealed = true;
 		prev_end = s->stream_end;
+		prev_trusted = trusted;
 	}
 	/* make what recovery wrote durable, then trust it */
 	if (scanned_any) {
@@ -844,6 +866,8 @@ static int part_flush_all(struct part *p)
 	int64_t target = p->next_offset;
 	int rc = 0;
 
+	if (p->flush_failed)
+		return -EIO;            /* sticky: see FLUSH in the file comment */
 	for (size_t i = 0; i < p->nsegs; i++) {
 		struct seg *s = p->segs[i];
 		if (!s->unflushed)
@@ -879,8 +903,9 @@ static int part_flush_all(struct part *p)
 	}
 	if (rc < 0) {
 		if (!p->flush_failed)
-			fprintf(stderr, "topicfs: storage: %s: flush failed, the recovery "
-			        "point stays at %" PRId64 " until restart\n", p->dir,
+			fprintf(stderr, "topicfs: storage: %s: flush failed: writes are "
+			        "refused and the recovery point stays at %" PRId64
+			        " until restart\n", p->dir,
 			        p->recovery_point);
 		p->flush_failed = true;
 		return rc;
@@ -1103,6 +1128,8 @@ static void write_list(struct part *p, struct pending *list)
 
 		if (__atomic_load_n(&p->topic->deleted, __ATOMIC_RELAXED))
 			rc = -ENOENT;
+		else if (p->flush_failed)
+			rc = -EIO;          /* read-only until restart (FLUSH) */
 		if (rc < 0) {
 			complete_list(p, list, NULL, rc, NULL);
 			break;
@@ -2008,6 +2035,91 @@ static int read_header61(struct seg *s, int64_t pos, int64_t size,
 	return 0;
 }
 
+/* Check the CRCs of the batches in [from, to) of s.  0 with *bad = -1
+ * when all are good, 0 with *bad = the position of the first bad (or
+ * torn) batch, or -errno for an I/O error. */
+static int verify_range(struct part *p, struct seg *s, int64_t from, int64_t to,
+                        int64_t *bad)
+{
+	struct batch_reader br;
+	size_t max_batch = part_max_batch(p);
+	int rc;
+
+	*bad = -1;
+	br_init(&br, s, from, to);
+	for (;;) {
+		const uint8_t *b;
+		size_t len;
+		struct batch_header h;
+		int64_t pos = br.pos;
+
+		rc = br_next(&br, &b, &len, &h, max_batch);
+		if (rc == 0)
+			break;
+		if (rc == -EAGAIN || rc == -EBADMSG ||
+		    (rc == 1 && batch_check_crc(b, len) < 0)) {
+			*bad = pos;
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			break;
+	}
+	br_free(&br);
+	return rc;
+}
+
+/* sendfile sends segment bytes without looking at them, so before a slice
+ * goes out the CRC of each of its batches is checked, once per byte: the
+ * segment remembers one verified range (a consumer reading forward keeps
+ * extending it).  The slice is cut before the first bad batch; -EBADMSG
+ * when that is its first one (the fetch answers KAFKA_STORAGE_ERROR there,
+ * never the bad bytes). */
+static int slice_verify(struct part *p, struct seg *s, struct part_slice *sl)
+{
+	int64_t from = sl->file_pos, to = sl->file_pos + (int64_t)sl->len;
+	int64_t lo, hi, bad_a = -1, bad_b = -1, end;
+	int rc = 0;
+
+	if (sl->len == 0)
+		return 0;
+	pthread_mutex_lock(&s->map_mu);
+	lo = s->verified_lo;
+	hi = s->verified_hi;
+	pthread_mutex_unlock(&s->map_mu);
+	if (from >= lo && to <= hi)
+		return 0;
+	if (from < lo)
+		rc = verify_range(p, s, from, to < lo ? to : lo, &bad_a);
+	if (rc == 0 && bad_a < 0 && to > hi)
+		rc = verify_range(p, s, from > hi ? from : hi, to, &bad_b);
+	if (rc < 0)
+		return rc;
+	end = bad_a >= 0 ? bad_a : bad_b >= 0 ? bad_b : to;
+	if (end == from) {
+		log_corrupt(s, from, -EBADMSG);
+		return -EBADMSG;
+	}
+	if (end < to) {
+		log_corrupt(s, end, -EBADMSG);
+		sl->len = (size_t)(end - from);
+	}
+	pthread_mutex_lock(&s->map_mu);
+	if (from <= s->verified_hi && end >= s->verified_lo &&
+	    s->verified_hi > s->verified_lo) {
+		if (from < s->verified_lo)
+			s->verified_lo = from;
+		if (end > s->verified_hi)
+			s->verified_hi = end;
+	} else if (end - from > s->verified_hi - s->verified_lo ||
+	           from > s->verified_hi) {
+		s->verified_lo = from;      /* keep the newest (or the larger) */
+		s->verified_hi = end;
+	}
+	pthread_mutex_unlock(&s->map_mu);
+	return 0;
+}
+
 int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
                      struct part_slice *out)
 {
@@ -2085,6 +2197,9 @@ int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
 		sl.len += blen;
 		pos += (int64_t)blen;
 	}
+	rc = slice_verify(p, s, &sl);
+	if (rc < 0)
+		goto drop;
 	sl.fd = s->fd;
 	sl.seg = s;
 	*out = sl;

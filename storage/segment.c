@@ -802,6 +802,8 @@ int seg_scan(struct seg *s, int64_t file_pos, int64_t stream_pos,
 			break;
 		}
 		rc = batch_decode(batch, len, max_decomp, &d);
+		if (rc == -ENOMEM)
+			goto out;           /* not the batch's fault: never truncate */
 		if (rc < 0) {
 			r.stop = rc;
 			rc = 0;

@@ -16,9 +16,11 @@
  * or the new content, never a mix (Kafka's checkpoint rule, KAFKA-1539).
  */
 #include "sysio.h"
+#include "storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,17 +185,40 @@ int sio_fsync_dir(const char *dir)
 	return rc;
 }
 
+/* The temp name for path: "<path>.tmp", or, when that name would pass
+ * NAME_MAX (a 249-character topic's "<name>.topic.tmp" does), the first
+ * 200 bytes of the name, '~', the CRC-32C of the whole name in hex and
+ * ".tmp".  Either way it ends in ".tmp", so startup removes a leftover. */
+static char *sio_tmp_path(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t plen = strlen(path), blen = strlen(base), dlen = plen - blen;
+	char *tmp;
+
+	if (blen + 4 <= NAME_MAX) {
+		tmp = malloc(plen + 5);
+		if (tmp) {
+			memcpy(tmp, path, plen);
+			memcpy(tmp + plen, ".tmp", 5);
+		}
+		return tmp;
+	}
+	tmp = malloc(dlen + 200 + 14);
+	if (tmp)
+		snprintf(tmp, dlen + 200 + 14, "%.*s%.200s~%08x.tmp", (int)dlen, path,
+		         base, (unsigned)crc32c(0, base, blen));
+	return tmp;
+}
+
 int sio_write_atomic(const char *path, const void *data, size_t len)
 {
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 5);
+	char *tmp = sio_tmp_path(path);
 	char *dir = NULL;
 	int fd = -1, rc;
 
 	if (!tmp)
 		return -ENOMEM;
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp", 5);
 
 	fd = sio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0) {

@@ -149,6 +149,18 @@ class FsBasic(TopicfsTestCase):
                 f.seek(pos)
                 self.assertEqual(f.read(4096), data[pos:pos + 4096])
 
+    def test_line_longer_than_the_bound_is_cut(self):
+        """A line longer than 1 MiB becomes records of 1 MiB (documented)."""
+        self.start()
+        os.mkdir(self.daemon.path("t"))
+        p = self.daemon.path("t", "0")
+        line = b"z" * (2 * 1024 * 1024 + 512 * 1024)
+        append_bytes(p, [line[i:i + 300000] for i in range(0, len(line), 300000)]
+                     + [b"\nshort\n"])
+        self.assertEqual([len(x) for x in read_bytes(p).split(b"\n")],
+                         [1 << 20, 1 << 20, 1 << 19, 5, 0])
+        self.assertEqual(xattrs(p)["user.topicfs.records"], "4")
+
     def test_big_lines_write(self):
         self.start()
         os.mkdir(self.daemon.path("t"))

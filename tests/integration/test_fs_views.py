@@ -51,6 +51,19 @@ class FsViews(TopicfsTestCase):
             self.assertLess(time.monotonic() - t0, 5, spec)
         self.assertEqual(run(["head", "-n", "2", self.v("30")]).stdout, lines(30, 32))
 
+    def test_views_are_seekable_from_their_start(self):
+        # file position 0 of a view is its first record: pread and head's
+        # lseek back over what it read past the last line both work
+        r = run(["head", "-n", "1", self.v("-3")], check=False)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, lines(97, 98), b""))
+        fd = os.open(self.v("90..100"), os.O_RDONLY)
+        try:
+            self.assertEqual(os.pread(fd, 8, len(lines(90, 92))), b"line-92\n")
+            self.assertEqual(os.pread(fd, 8, 0), b"line-90\n")
+            self.assertEqual(os.lseek(fd, 0, os.SEEK_CUR), 0)
+        finally:
+            os.close(fd)
+
     def test_time_views(self):
         time.sleep(0.05)
         t_ms = int(time.time() * 1000)
