@@ -59,10 +59,12 @@ enum cfg_type {
 	CT_FRAMING,     /* lines | writes */
 	CT_LISTEN,      /* host:port */
 	CT_HOST,        /* host or host:port, may be empty */
+	CT_LISTEN_OPT,  /* host:port, or empty for "off" */
+	CT_LOGLEVEL,    /* error | warn | info | debug */
 };
 
 struct cfg_key {
-	const char *section;    /* "storage", "fs" or "net" */
+	const char *section;    /* "storage", "fs", "net", "log" or "metrics" */
 	const char *key;
 	const char *topic_key;  /* key in [topic.NAME], NULL if global only */
 	enum cfg_type type;
@@ -141,6 +143,12 @@ static const struct cfg_key cfg_keys[] = {
 	  FC(request_timeout_ms), "a request must arrive whole within this" },
 	{ "net", "auto_create_topics", NULL, CT_BOOL, "false", 0, 0,
 	  FC(auto_create_topics), "Metadata/Produce create unknown topics" },
+	/* [log] */
+	{ "log", "level", NULL, CT_LOGLEVEL, "info", 0, 0, FC(log_level),
+	  "error, warn, info or debug" },
+	/* [metrics] */
+	{ "metrics", "listen", NULL, CT_LISTEN_OPT, "", 0, 0, FC(metrics_listen),
+	  "host:port serving GET /metrics, empty = off" },
 };
 
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
@@ -373,18 +381,28 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 		}
 		store_int(field, k->size, v);
 		return 0;
+	case CT_LOGLEVEL:
+		v = tfs_log_level_from_name(value);
+		if (v < 0) {
+			snprintf(why, whylen, "value '%s' is not a log level (error, warn, "
+			         "info, debug)", value);
+			return -EINVAL;
+		}
+		store_int(field, k->size, v);
+		return 0;
 	case CT_LISTEN:
+	case CT_LISTEN_OPT:
 	case CT_HOST: {
 		char host[256];
 		int port;
-		if (k->type == CT_HOST && !*value) {
+		if ((k->type == CT_HOST || k->type == CT_LISTEN_OPT) && !*value) {
 			*(char *)field = '\0';
 			return 0;
 		}
 		if (strlen(value) >= k->size ||
-		    parse_hostport(value, k->type == CT_LISTEN, host, sizeof host, &port)) {
+		    parse_hostport(value, k->type != CT_HOST, host, sizeof host, &port)) {
 			snprintf(why, whylen, "value '%s' is not %s", value,
-			         k->type == CT_LISTEN ? "host:port (port 0..65535)" :
+			         k->type != CT_HOST ? "host:port (port 0..65535)" :
 			         "host or host:port");
 			return -EINVAL;
 		}
@@ -428,7 +446,8 @@ static bool topic_name_ok(const char *name)
 
 static bool section_known(const char *s)
 {
-	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net");
+	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net") ||
+	       !strcmp(s, "log") || !strcmp(s, "metrics");
 }
 
 static struct fsv_topic_override *cfg_topic(struct fsv_config *cfg,
@@ -463,7 +482,7 @@ static int cfg_check_section(const char *section, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	snprintf(why, whylen, "[%s]: unknown section (storage, fs, net, "
-	         "topic.NAME)", section);
+	         "log, metrics, topic.NAME)", section);
 	return -EINVAL;
 }
 
@@ -852,6 +871,11 @@ void fsv_config_srv(const struct fsv_config *cfg, struct srv_config *out)
 	out->request_timeout_ms = (int)cfg->request_timeout_ms;
 	out->auto_create_topics = cfg->auto_create_topics;
 	out->topic_defaults = cfg->topic_defaults;
+}
+
+int fsv_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	return parse_hostport(s, true, host, hostlen, port);
 }
 
 void fsv_config_print_keys(FILE *out)

@@ -113,26 +113,18 @@
 
 /* ============================== logging ================================== */
 
-static atomic_bool log_syslog;
-
 void fsv_log_use_syslog(bool on)
 {
-	atomic_store(&log_syslog, on);
-	if (on)
-		openlog("topicfs", LOG_PID, LOG_DAEMON);
+	tfs_log_use_syslog(on);
 }
 
+/* fs/'s lines go through the process-wide log (storage.h: tfs_log) at
+ * the warn level: they report failures the file view recovered from. */
 void fsv_log(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	if (atomic_load(&log_syslog)) {
-		vsyslog(LOG_NOTICE, fmt, ap);
-	} else {
-		char line[1024];
-		vsnprintf(line, sizeof line, fmt, ap);
-		fprintf(stderr, "topicfs: %s\n", line);
-	}
+	tfs_vlog(TFS_LOG_WARN, fmt, ap);
 	va_end(ap);
 }
 
@@ -1814,6 +1806,11 @@ void fsv_set_store(struct fsv *fs, struct store *st)
 void fsv_set_session(struct fsv *fs, struct fuse_session *se)
 {
 	fs->se = se;
+}
+
+struct fsv_counters *fsv_counters_of(struct fsv *fs)
+{
+	return &fs->ctr;
 }
 
 void fsv_stop_waiters(struct fsv *fs)

@@ -74,6 +74,10 @@ struct fsv_config {
 	int64_t idle_timeout_ms;
 	int64_t request_timeout_ms;
 	bool auto_create_topics;
+	/* [log] */
+	int32_t log_level;                      /* enum tfs_log_level */
+	/* [metrics] */
+	char metrics_listen[FSV_ADDR_MAX];      /* host:port, "" = off */
 	/* [topic.NAME] */
 	struct fsv_topic_override *topics;      /* owned, ntopics entries */
 	size_t ntopics;
@@ -105,6 +109,9 @@ bool fsv_config_topic(const struct fsv_config *cfg, const char *name,
 
 /* The server settings derived from [net] (valid after finish). */
 void fsv_config_srv(const struct fsv_config *cfg, struct srv_config *out);
+
+/* Split "host:port" ("[v6]:port" too): 0 or -EINVAL. */
+int fsv_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 /* Print every key with its section, default and bounds (for --help). */
 void fsv_config_print_keys(FILE *out);

@@ -35,4 +35,11 @@ void fsv_log_use_syslog(bool on);
 /* The session, so blocked view readers notice the end of the loop. */
 void fsv_set_session(struct fsv *fs, struct fuse_session *se);
 
+/* Extra "key value\n" lines for .status, written by fn(f, arg) (main
+ * registers the TCP server's counters).  Set before mounting. */
+void fsv_status_set_extra(void (*fn)(FILE *f, void *arg), void *arg);
+
+/* The daemon's counters (for the metrics endpoint); valid while fs is. */
+struct fsv_counters *fsv_counters_of(struct fsv *fs);
+
 #endif /* TOPICFS_FS_INT_H */

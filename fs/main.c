@@ -3,7 +3,13 @@
  * clean shutdown.
  *
  *   topicfs [-f] [-d] [-c FILE] [--data-dir DIR] [-o OPT[,OPT...]]
- *           [--set SECTION.KEY=VALUE]... [--help] [--version] [MOUNTPOINT]
+ *           [--set SECTION.KEY=VALUE]... [--log-level LEVEL]
+ *           [--help] [--version] [[DATA_DIR] MOUNTPOINT]
+ *
+ * With two arguments the first is the data dir: that is how mount.fuse3
+ * runs us for `mount -t fuse.topicfs DATA_DIR MOUNTPOINT -o OPTS` and for
+ * an /etc/fstab line.  -o lists mix FUSE options with topicfs settings
+ * (config=FILE, SECTION.KEY=VALUE, ...); svc.c splits them.
  *
  * Start-up order, each step stopping the start with a message and exit
  * status 1 (2 for a usage or configuration error) when it fails:
@@ -22,11 +28,17 @@
  *      their mutable settings with topic_set_config (partitions, framing
  *      and codec stay as created).
  *   5. srv_start when [net] enabled.
- *   6. fuse_session_new / mount, then ready.
+ *   5b. the metrics endpoint when [metrics] listen is set.
+ *   6. fuse_session_new / mount, then ready: the parent of the fork is told,
+ *      and systemd gets READY=1 on $NOTIFY_SOCKET (Type=notify units).
  * Shutdown: SIGTERM, SIGINT and SIGHUP end the loop through libfuse's
  * handlers, `fusermount3 -u` ends it by closing the channel.  Then: unmount,
  * srv_stop, fsv_shutdown (held partial lines become records, references
  * are put back), store_close (flush, checkpoint, clean-shutdown marker).
+ * systemd gets STOPPING=1 when the shutdown starts.
+ *
+ * Logs: stderr in the foreground, syslog (LOG_DAEMON) once daemonised;
+ * [log] level or --log-level picks error, warn, info or debug.
  */
 #define FUSE_USE_VERSION 312
 
@@ -40,12 +52,15 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
 #include "fs_int.h"
+#include "metrics.h"
+#include "svc.h"
 
 #ifndef TOPICFS_VERSION
 #define TOPICFS_VERSION "0.1.0"
@@ -59,7 +74,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: topicfs [-f] [-d] [-c FILE] [--data-dir DIR] [-o OPT[,OPT...]]\n"
-	        "               [--set SECTION.KEY=VALUE]... [MOUNTPOINT]\n"
+	        "               [--set SECTION.KEY=VALUE]... [--log-level LEVEL]\n"
+	        "               [[DATA_DIR] MOUNTPOINT]\n"
+	        "       mount -t fuse.topicfs DATA_DIR MOUNTPOINT [-o OPT[,OPT...]]\n"
 	        "       topicfs --help | --version\n"
 	        "\n"
 	        "Mount Kafka-style topics as files: a topic is a directory, a partition\n"
@@ -70,12 +87,16 @@ static void usage(FILE *out)
 	        "  -c, --config FILE       INI configuration (default: none, embedded\n"
 	        "                          defaults)\n"
 	        "      --data-dir DIR      same as --set storage.data_dir=DIR\n"
-	        "  -o OPT[,OPT...]         FUSE mount options (e.g. ro, allow_other)\n"
+	        "  -o OPT[,OPT...]         mount options: FUSE's (allow_other, ro, ...) and\n"
+	        "                          topicfs's: config=FILE, SECTION.KEY=VALUE,\n"
+	        "                          listen=H:P, metrics=H:P, log_level=LEVEL\n"
 	        "      --set S.K=V         override one configuration key, e.g.\n"
 	        "                          --set storage.segment_bytes=64M\n"
 	        "                          --set topic.orders.partitions=3\n"
+	        "      --log-level LEVEL   error, warn, info (default) or debug\n"
 	        "  -h, --help              this help and the configuration keys\n"
 	        "  -V, --version           print the version\n"
+	        "  DATA_DIR                same as --data-dir DATA_DIR (mount's source)\n"
 	        "  MOUNTPOINT              same as --set fs.mountpoint=MOUNTPOINT\n"
 	        "\n"
 	        "Views (hidden, read-only, block at the end like tail -f):\n"
@@ -278,16 +299,100 @@ static void daemon_ready(int fd, unsigned char status)
 
 /* ============================== main ===================================== */
 
+static void status_net(FILE *f, void *srv)
+{
+	fsv_metrics_status_net(f, srv);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct cli {
 	bool foreground;
 	bool debug;
 	const char *config;
 	const char *data_dir;
 	const char *mountpoint;
-	char *fuse_opts;        /* joined -o options, owned */
-	const char **sets;
-	size_t nsets;
+	char *fuse_opts;        /* joined -o options for FUSE, owned */
+	const char **sets;      /* --set and -o assignments in order */
+	size_t nsets, sets_cap;
+	char **owned;           /* strings made here (from -o, --log-level) */
+	size_t nowned;
+	char *config_owned;     /* -o config=FILE */
 };
+
+static int cli_add_set(struct cli *cli, const char *kv, bool owned)
+{
+	if (cli->nsets == cli->sets_cap) {
+		size_t cap = cli->sets_cap ? cli->sets_cap * 2 : 8;
+		const char **n = realloc(cli->sets, cap * sizeof *n);
+		if (!n)
+			return -ENOMEM;
+		cli->sets = n;
+		cli->sets_cap = cap;
+	}
+	if (owned) {
+		char **o = realloc(cli->owned, (cli->nowned + 1) * sizeof *o);
+		if (!o)
+			return -ENOMEM;
+		cli->owned = o;
+		cli->owned[cli->nowned++] = (char *)kv;
+	}
+	cli->sets[cli->nsets++] = kv;
+	return 0;
+}
+
+static void cli_free(struct cli *cli)
+{
+	free(cli->fuse_opts);
+	free(cli->sets);
+	for (size_t i = 0; i < cli->nowned; i++)
+		free(cli->owned[i]);
+	free(cli->owned);
+	free(cli->config_owned);
+}
+
+/* One -o argument: topicfs settings to the set list, the rest to FUSE. */
+static int cli_add_mount_opts(struct cli *cli, const char *arg)
+{
+	struct fsv_mount_opts mo;
+	char err[200];
+	int rc = fsv_mount_opts_split(arg, &mo, err, sizeof err);
+
+	if (rc == -EINVAL)
+		fprintf(stderr, "topicfs: %s\n", err);
+	if (rc)
+		return rc;
+	if (mo.config) {
+		free(cli->config_owned);
+		cli->config_owned = mo.config;
+		cli->config = mo.config;
+		mo.config = NULL;
+	}
+	for (size_t i = 0; i < mo.nsets && rc == 0; i++) {
+		rc = cli_add_set(cli, mo.sets[i], true);
+		if (rc == 0)
+			mo.sets[i] = NULL;
+	}
+	if (rc == 0 && mo.fuse) {
+		size_t old = cli->fuse_opts ? strlen(cli->fuse_opts) : 0;
+		char *o = realloc(cli->fuse_opts, old + strlen(mo.fuse) + 2);
+		if (!o) {
+			rc = -ENOMEM;
+		} else {
+			if (old)
+				o[old++] = ',';
+			strcpy(o + old, mo.fuse);
+			cli->fuse_opts = o;
+		}
+	}
+	fsv_mount_opts_free(&mo);
+	return rc;
+}
 
 static int parse_cli(int argc, char **argv, struct cli *cli)
 {
@@ -299,14 +404,12 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 		{ "set", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(cli, 0, sizeof *cli);
-	cli->sets = calloc((size_t)argc, sizeof *cli->sets);
-	if (!cli->sets)
-		return -ENOMEM;
 	while ((c = getopt_long(argc, argv, "fdc:o:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -323,19 +426,23 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			cli->data_dir = optarg;
 			break;
 		case 'S':
-			cli->sets[cli->nsets++] = optarg;
-			break;
-		case 'o': {
-			size_t old = cli->fuse_opts ? strlen(cli->fuse_opts) : 0;
-			char *o = realloc(cli->fuse_opts, old + strlen(optarg) + 2);
-			if (!o)
+			if (cli_add_set(cli, optarg, false))
 				return -ENOMEM;
-			if (old)
-				o[old++] = ',';
-			strcpy(o + old, optarg);
-			cli->fuse_opts = o;
+			break;
+		case 'L': {
+			char *kv;
+			if (asprintf(&kv, "log.level=%s", optarg) < 0)
+				return -ENOMEM;
+			if (cli_add_set(cli, kv, true)) {
+				free(kv);
+				return -ENOMEM;
+			}
 			break;
 		}
+		case 'o':
+			if (cli_add_mount_opts(cli, optarg))
+				return -EINVAL;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -348,8 +455,13 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc)
+	/* [[DATA_DIR] MOUNTPOINT]: mount.fuse3 passes the source first */
+	if (argc - optind >= 2) {
+		cli->data_dir = argv[optind++];
 		cli->mountpoint = argv[optind++];
+	} else if (optind < argc) {
+		cli->mountpoint = argv[optind++];
+	}
 	if (optind < argc) {
 		fprintf(stderr, "topicfs: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
@@ -393,20 +505,21 @@ int main(int argc, char **argv)
 	struct store_options sopts = { 0 };
 	struct store *st = NULL;
 	struct srv *srv = NULL;
+	struct fsv_metrics *metrics = NULL;
 	struct fsv *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char opts[512];
+	char opts[FSV_PATH_MAX + 128];
 	int ready_fd = -1, rc, status = 1;
 	bool mounted = false, handlers = false;
 
 	if (parse_cli(argc, argv, &cli)) {
-		free(cli.fuse_opts);
-		free(cli.sets);
+		cli_free(&cli);
 		return EXIT_USAGE;
 	}
 	load_config(&cli, &cfg);
+	tfs_log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!cli.foreground)
@@ -423,7 +536,11 @@ int main(int argc, char **argv)
 	if (fuse_opt_add_arg(&args, argv[0]) ||
 	    (cli.debug && fuse_opt_add_arg(&args, "-d")))
 		goto out;
-	snprintf(opts, sizeof opts, "fsname=topicfs,subtype=topicfs,max_read=%d%s",
+	/* fsname is the data dir, so /proc/mounts, df and `mount -a` (which
+	 * compares it with the fstab source) name what is mounted */
+	snprintf(opts, sizeof opts, "fsname=%s,subtype=topicfs,max_read=%d%s",
+	         strlen(cfg.data_dir) < 300 && !strpbrk(cfg.data_dir, ",\\ \t\n") ?
+	         cfg.data_dir : "topicfs",
 	         1024 * 1024, cfg.allow_other ? ",allow_other,default_permissions" : "");
 	if (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts))
 		goto out;
@@ -445,6 +562,12 @@ int main(int argc, char **argv)
 	sopts.data_dir = cfg.data_dir;
 	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
 	rc = store_open(&sopts, &st);
+	if (rc == -EBUSY) {
+		tfs_log(TFS_LOG_ERROR, "data dir %s is in use by another topicfs "
+		        "process (%s/%s is locked)", cfg.data_dir, cfg.data_dir,
+		        STORE_LOCK_FILE);
+		goto out;
+	}
 	if (rc) {
 		fsv_log("cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
 		goto out;
@@ -462,6 +585,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (srv)
+		fsv_status_set_extra(status_net, srv);
+	if (cfg.metrics_listen[0]) {
+		struct fsv_metrics_sources msrc = {
+			.st = st, .ctr = fsv_counters_of(fs), .srv = srv,
+			.start_ms = wall_ms(),
+		};
+		if (fsv_metrics_start(cfg.metrics_listen, &msrc, &metrics))
+			goto out;
+	}
 
 	if (fuse_set_signal_handlers(se) != 0) {
 		fsv_log("fuse_set_signal_handlers failed");
@@ -473,10 +606,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
-	fsv_log("mounted %s on %s%s%s", cfg.data_dir, cfg.mountpoint,
-	        srv ? ", listening on " : "", srv ? cfg.listen : "");
+	if (srv)
+		tfs_log(TFS_LOG_INFO, "mounted %s on %s, listening on port %d",
+		        cfg.data_dir, cfg.mountpoint, srv_port(srv));
+	else
+		tfs_log(TFS_LOG_INFO, "mounted %s on %s", cfg.data_dir, cfg.mountpoint);
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
+	/* the mount and every port are up: tell systemd (Type=notify) */
+	rc = fsv_sd_notify("READY=1\nSTATUS=mounted and listening");
+	if (rc)
+		tfs_log(TFS_LOG_WARN, "sd_notify READY=1: %s", strerror(-rc));
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)
@@ -485,8 +625,9 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(loop, FSV_IDLE_THREADS);
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	rc = fuse_session_loop_mt(se, loop);
-	fsv_log("shutting down (%s)", rc > 0 ? strsignal(rc) : rc == 0 ? "unmounted" :
-	        strerror(-rc));
+	fsv_sd_notify("STOPPING=1");
+	tfs_log(TFS_LOG_INFO, "shutting down (%s)", rc > 0 ? strsignal(rc) :
+	        rc == 0 ? "unmounted" : strerror(-rc));
 	status = rc < 0 ? 1 : 0;
 out:
 	if (fs)
@@ -495,6 +636,7 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
+	fsv_metrics_stop(metrics);
 	if (srv)
 		srv_stop(srv);
 	if (fs)
@@ -508,8 +650,7 @@ out:
 	fsv_free(fs);
 	fuse_opt_free_args(&args);
 	fsv_config_free(&cfg);
-	free(cli.fuse_opts);
-	free(cli.sets);
+	cli_free(&cli);
 	if (ready_fd >= 0)
 		daemon_ready(ready_fd, (unsigned char)status);
 	return status;

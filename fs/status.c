@@ -17,6 +17,15 @@
  *   bytes_read 12000
  *   opens 9
  *   errors 0
+ *   storage_batches_written 10  the log engine's counters (storage.h)
+ *   storage_records_written 1000
+ *   storage_bytes_written 73000
+ *   storage_flushes 0
+ *   storage_recoveries 0
+ *   storage_truncations 0
+ *   storage_errors 0
+ *   net_connections 3           the TCP server's, when it runs (set by
+ *   ...                         main through fsv_status_set_extra)
  *   <empty line>
  *   topic partition log_start_offset next_offset records stream_start
  *       stream_end segments bytes_on_disk codec framing     (one line)
@@ -36,6 +45,17 @@
 #ifndef TOPICFS_VERSION
 #define TOPICFS_VERSION "0.1.0"
 #endif
+
+/* Extra "key value" lines (the TCP server's counters): set once by main
+ * before the mount, read by status renders afterwards. */
+static void (*status_extra)(FILE *f, void *arg);
+static void *status_extra_arg;
+
+void fsv_status_set_extra(void (*fn)(FILE *f, void *arg), void *arg)
+{
+	status_extra = fn;
+	status_extra_arg = arg;
+}
 
 static uint64_t ld(atomic_uint_fast64_t *v)
 {
@@ -113,6 +133,17 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	fprintf(f, "bytes_read %" PRIu64 "\n", ld(&ctr->bytes_read));
 	fprintf(f, "opens %" PRIu64 "\n", ld(&ctr->opens));
 	fprintf(f, "errors %" PRIu64 "\n", ld(&ctr->errors));
+	struct store_stats ss;
+	store_stats_get(&ss);
+	fprintf(f, "storage_batches_written %" PRIu64 "\n", ss.batches_written);
+	fprintf(f, "storage_records_written %" PRIu64 "\n", ss.records_written);
+	fprintf(f, "storage_bytes_written %" PRIu64 "\n", ss.bytes_written);
+	fprintf(f, "storage_flushes %" PRIu64 "\n", ss.flushes);
+	fprintf(f, "storage_recoveries %" PRIu64 "\n", ss.recoveries);
+	fprintf(f, "storage_truncations %" PRIu64 "\n", ss.truncations);
+	fprintf(f, "storage_errors %" PRIu64 "\n", ss.errors);
+	if (status_extra)
+		status_extra(f, status_extra_arg);
 	fprintf(f, "\n%s", rows);
 	if (fclose(f) != 0) {
 		f = NULL;

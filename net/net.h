@@ -44,6 +44,18 @@ int srv_port(const struct srv *s);
 /* Stop the thread, close every connection, free.  Safe before store_close. */
 void srv_stop(struct srv *s);
 
+/* Counters since srv_start (for the metrics endpoint).  Thread-safe: a
+ * relaxed snapshot, each field monotonic but open_connections. */
+struct srv_stats {
+	uint64_t connections;       /* accepted */
+	int64_t open_connections;   /* open now */
+	uint64_t fetches;           /* Fetch requests */
+	uint64_t produces;          /* Produce requests */
+	uint64_t other_requests;    /* Metadata, ApiVersions, ListOffsets, ... */
+	uint64_t bytes_sent;        /* response bytes, sendfile included */
+};
+void srv_stats_get(const struct srv *s, struct srv_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -141,7 +141,7 @@ void srv_log(struct srv *s, const char *fmt, ...)
 	int64_t now = srv_now_ms();
 	if (now - s->log_window_ms >= 1000) {
 		if (s->log_suppressed)
-			fprintf(stderr, "topicfs: net: %d log lines suppressed\n",
+			tfs_log(TFS_LOG_WARN, "net: %d log lines suppressed",
 			        s->log_suppressed);
 		s->log_window_ms = now;
 		s->log_count = 0;
@@ -156,7 +156,7 @@ void srv_log(struct srv *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "topicfs: net: %s\n", line);
+	tfs_log(TFS_LOG_WARN, "net: %s", line);
 }
 
 static void sanitize(char *dst, size_t dst_len, const char *src, int len)
@@ -381,6 +381,7 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nconns--;
+	atomic_store_explicit(&s->open_conns, s->nconns, memory_order_relaxed);
 	c->dnext = s->dead;
 	s->dead = c;
 }
@@ -466,6 +467,8 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
 			return;
 		}
 		progress = true;
+		atomic_fetch_add_explicit(&s->stats[SRV_STAT_BYTES_SENT], (uint64_t)n,
+		                          memory_order_relaxed);
 		/* advance over n bytes */
 		size_t left = (size_t)n;
 		while (left && r->cur < r->nsegs) {
@@ -562,6 +565,10 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 	c->hdr.body_len = c->req_len - r.pos;
 
 	uint64_t gen = atomic_load(&s->append_gen);
+	atomic_fetch_add_explicit(&s->stats[c->hdr.api_key == KAPI_FETCH ? SRV_STAT_FETCHES :
+	                                    c->hdr.api_key == KAPI_PRODUCE ? SRV_STAT_PRODUCES :
+	                                    SRV_STAT_OTHER_REQUESTS], 1,
+	                          memory_order_relaxed);
 	enum srv_verdict v = srv_api_dispatch(s, &c->hdr, &c->resp, &park_ms,
 	                                      why, sizeof why);
 	switch (v) {
@@ -710,9 +717,9 @@ static void srv_accept(struct srv *s)
 			s->refused_count++;
 			int64_t now = srv_now_ms();
 			if (now - s->refused_log_ms >= 1000) {
-				fprintf(stderr, "topicfs: net: %s: refused: %d connections "
+				tfs_log(TFS_LOG_WARN, "net: %s: refused: %d connections "
 				        "open (max_connections); %d refused in the last "
-				        "second\n", peer, s->nconns, s->refused_count);
+				        "second", peer, s->nconns, s->refused_count);
 				s->refused_log_ms = now;
 				s->refused_count = 0;
 			}
@@ -745,6 +752,9 @@ static void srv_accept(struct srv *s)
 			s->conns->prev = c;
 		s->conns = c;
 		s->nconns++;
+		atomic_fetch_add_explicit(&s->stats[SRV_STAT_CONNECTIONS], 1,
+		                          memory_order_relaxed);
+		atomic_store_explicit(&s->open_conns, s->nconns, memory_order_relaxed);
 		conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
 	}
 }
@@ -831,7 +841,7 @@ static void *srv_thread(void *arg)
 		                   srv_poll_timeout(s, srv_now_ms()));
 		if (n < 0) {
 			if (errno != EINTR) {
-				fprintf(stderr, "topicfs: net: epoll_wait: %s\n",
+				tfs_log(TFS_LOG_ERROR, "net: epoll_wait: %s",
 				        strerror(errno));
 				usleep(10000);
 			}
@@ -914,7 +924,7 @@ static int srv_check_config(const struct srv_config *cfg)
 	else if (!cfg->listen_host[0])
 		why = "empty listen host";
 	if (why) {
-		fprintf(stderr, "topicfs: net: bad configuration: %s\n", why);
+		tfs_log(TFS_LOG_ERROR, "net: bad configuration: %s", why);
 		return -EINVAL;
 	}
 	return 0;
@@ -931,7 +941,7 @@ static int srv_listen(struct srv *s)
 	snprintf(port, sizeof port, "%d", s->cfg.listen_port);
 	rc = getaddrinfo(s->cfg.listen_host, port, &hints, &res);
 	if (rc) {
-		fprintf(stderr, "topicfs: net: cannot resolve listen address %s:%s: %s\n",
+		tfs_log(TFS_LOG_ERROR, "net: cannot resolve listen address %s:%s: %s",
 		        s->cfg.listen_host, port, gai_strerror(rc));
 		return -EINVAL;
 	}
@@ -952,7 +962,7 @@ static int srv_listen(struct srv *s)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		fprintf(stderr, "topicfs: net: cannot listen on %s:%s: %s\n",
+		tfs_log(TFS_LOG_ERROR, "net: cannot listen on %s:%s: %s",
 		        s->cfg.listen_host, port, strerror(saved));
 		return saved ? -saved : -EADDRNOTAVAIL;
 	}
@@ -961,7 +971,7 @@ static int srv_listen(struct srv *s)
 	socklen_t sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		saved = errno;
-		fprintf(stderr, "topicfs: net: getsockname: %s\n", strerror(saved));
+		tfs_log(TFS_LOG_ERROR, "net: getsockname: %s", strerror(saved));
 		close(fd);
 		return -saved;
 	}
@@ -982,9 +992,9 @@ static void srv_pick_advertised(struct srv *s)
 		if (gethostname(s->adv_host, sizeof s->adv_host - 1) != 0)
 			snprintf(s->adv_host, sizeof s->adv_host, "localhost");
 		s->adv_host[sizeof s->adv_host - 1] = '\0';
-		fprintf(stderr, "topicfs: net: listening on a wildcard address; "
+		tfs_log(TFS_LOG_WARN, "net: listening on a wildcard address; "
 		        "advertising host name %s (set [net] advertised_host to "
-		        "override)\n", s->adv_host);
+		        "override)", s->adv_host);
 	} else {
 		snprintf(s->adv_host, sizeof s->adv_host, "%s", h);
 	}
@@ -1020,7 +1030,7 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->epoll_fd < 0 || s->wake_fd < 0) {
 		rc = -errno;
-		fprintf(stderr, "topicfs: net: epoll/eventfd: %s\n", strerror(errno));
+		tfs_log(TFS_LOG_ERROR, "net: epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
@@ -1028,7 +1038,7 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 ||
 	    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0) {
 		rc = -errno;
-		fprintf(stderr, "topicfs: net: epoll_ctl: %s\n", strerror(errno));
+		tfs_log(TFS_LOG_ERROR, "net: epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
 
@@ -1042,12 +1052,12 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	rc = -pthread_create(&s->thread, NULL, srv_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		fprintf(stderr, "topicfs: net: pthread_create: %s\n", strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "net: pthread_create: %s", strerror(-rc));
 		store_set_append_hook(st, NULL, NULL);
 		goto fail;
 	}
 	s->thread_started = true;
-	fprintf(stderr, "topicfs: net: listening on %s:%d (advertised %s:%d)\n",
+	tfs_log(TFS_LOG_INFO, "net: listening on %s:%d (advertised %s:%d)",
 	        s->cfg.listen_host, s->port, s->adv_host, s->adv_port);
 	*out = s;
 	return 0;
@@ -1083,4 +1093,23 @@ void srv_stop(struct srv *s)
 	close(s->epoll_fd);
 	close(s->listen_fd);
 	free(s);
+}
+
+void srv_stats_get(const struct srv *s, struct srv_stats *out)
+{
+	struct srv *m = (struct srv *)s;        /* atomics: loads only */
+
+	memset(out, 0, sizeof *out);
+	out->connections = atomic_load_explicit(&m->stats[SRV_STAT_CONNECTIONS],
+	                                        memory_order_relaxed);
+	out->open_connections = atomic_load_explicit(&m->open_conns,
+	                                             memory_order_relaxed);
+	out->fetches = atomic_load_explicit(&m->stats[SRV_STAT_FETCHES],
+	                                    memory_order_relaxed);
+	out->produces = atomic_load_explicit(&m->stats[SRV_STAT_PRODUCES],
+	                                     memory_order_relaxed);
+	out->other_requests = atomic_load_explicit(&m->stats[SRV_STAT_OTHER_REQUESTS],
+	                                           memory_order_relaxed);
+	out->bytes_sent = atomic_load_explicit(&m->stats[SRV_STAT_BYTES_SENT],
+	                                       memory_order_relaxed);
 }

@@ -111,6 +111,15 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 
 struct srv_conn;
 
+enum srv_stat {
+	SRV_STAT_CONNECTIONS,       /* connections accepted */
+	SRV_STAT_FETCHES,           /* Fetch requests (a parked one counts once) */
+	SRV_STAT_PRODUCES,          /* Produce requests */
+	SRV_STAT_OTHER_REQUESTS,    /* every other API */
+	SRV_STAT_BYTES_SENT,        /* response bytes written to sockets */
+	SRV_STAT_COUNT
+};
+
 struct srv {
 	struct store *st;
 	struct srv_config cfg;
@@ -126,6 +135,10 @@ struct srv {
 	atomic_uint_fast64_t append_gen;  /* atomic: bumped by the append hook */
 	atomic_int parked;          /* atomic: parked fetches (hook skips the
 	                               eventfd write when 0) */
+	atomic_uint_fast64_t stats[SRV_STAT_COUNT]; /* atomic (relaxed): bumped
+	                               by the server thread, read by
+	                               srv_stats_get from any thread */
+	atomic_int open_conns;      /* atomic: copy of nconns for srv_stats_get */
 	/* server thread only: */
 	struct srv_conn *conns;     /* all live connections */
 	int nconns;

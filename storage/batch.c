@@ -98,10 +98,26 @@
  * (no copy): the batch must outlive the struct batch_decoded.  For the other
  * codecs they point into b->buf, owned by the struct.
  *
- * Thread-safety: all functions are reentrant; nothing here has state.
+ * PER-THREAD STATE
+ *
+ * Creating a zstd or lz4 context, and faulting in fresh megabyte buffers
+ * (glibc mmaps every allocation above 128 KiB and unmaps it on free), cost
+ * more than the work itself for a 1 MiB batch.  So each thread keeps, in a
+ * pthread key freed when the thread exits: one zstd compression context,
+ * one zstd and one lz4 decompression context, the scratch buffers of
+ * batch_encode_buf (record sizes, uncompressed records), and one spare
+ * record array and one spare decompression buffer, which batch_decoded_free
+ * puts back and batch_decode takes again.  Every kept buffer is at most
+ * TLS_KEEP_BYTES (larger ones are freed as before), so the memory is
+ * bounded by the number of threads; a thread that cannot get its state
+ * (no memory) falls back to per-call allocation.
+ *
+ * Thread-safety: all functions are reentrant; the only state is per thread.
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -126,6 +142,7 @@
 #define ZSTD_WLOG_FLOOR       23    /* window of levels <= 19 */
 #define ZSTD_WLOG_MAX         27    /* ZSTD_WINDOWLOG_LIMIT_DEFAULT */
 #define DECOMP_INITIAL_CAP    (64 * 1024)
+#define TLS_KEEP_BYTES        (4u << 20)  /* largest buffer a thread keeps */
 
 /* Header field offsets. */
 #define OFF_BASE_OFFSET       0
@@ -204,10 +221,18 @@ static int read_uvarint(struct cursor *c, int max_bytes, uint64_t *out)
 	return -EBADMSG;    /* too long */
 }
 
-static int read_varint(struct cursor *c, int32_t *out)
+static inline int read_varint(struct cursor *c, int32_t *out)
 {
 	uint64_t raw;
-	int rc = read_uvarint(c, VARINT_MAX_BYTES, &raw);
+	int rc;
+
+	/* fast path: most fields are one byte (lengths < 64, deltas) */
+	if (c->pos < c->len && c->p[c->pos] < 0x80) {
+		uint32_t u = c->p[c->pos++];
+		*out = (int32_t)((u >> 1) ^ (0u - (u & 1)));
+		return 0;
+	}
+	rc = read_uvarint(c, VARINT_MAX_BYTES, &raw);
 	if (rc < 0)
 		return rc;
 	uint32_t u = (uint32_t)raw;
@@ -215,10 +240,17 @@ static int read_varint(struct cursor *c, int32_t *out)
 	return 0;
 }
 
-static int read_varlong(struct cursor *c, int64_t *out)
+static inline int read_varlong(struct cursor *c, int64_t *out)
 {
 	uint64_t raw;
-	int rc = read_uvarint(c, VARLONG_MAX_BYTES, &raw);
+	int rc;
+
+	if (c->pos < c->len && c->p[c->pos] < 0x80) {
+		uint64_t u = c->p[c->pos++];
+		*out = (int64_t)((u >> 1) ^ (0ull - (u & 1)));
+		return 0;
+	}
+	rc = read_uvarint(c, VARLONG_MAX_BYTES, &raw);
 	if (rc < 0)
 		return rc;
 	*out = (int64_t)((raw >> 1) ^ (0ull - (raw & 1)));
@@ -256,6 +288,85 @@ static inline uint8_t *put_varlong(uint8_t *p, int64_t v)
 	}
 	*p++ = (uint8_t)u;
 	return p;
+}
+
+/* ============================ per-thread state =========================== */
+
+struct batch_tls {
+	ZSTD_CCtx *zc;              /* zstd compression context */
+	ZSTD_DCtx *zd;              /* zstd decompression context */
+	LZ4F_dctx *ld;              /* lz4 frame decompression context */
+	int64_t *sizes;             /* encode: record body sizes */
+	size_t sizes_cap;           /* entries */
+	uint8_t *plain;             /* encode: records before compression */
+	size_t plain_cap;
+	struct record *recs_spare;  /* decode: a record array to reuse */
+	uint8_t *buf_spare;         /* decode: a decompression buffer to reuse */
+};
+
+static pthread_key_t batch_tls_key;
+static pthread_once_t batch_tls_once = PTHREAD_ONCE_INIT;
+static bool batch_tls_ok;           /* written once under batch_tls_once */
+
+static void batch_tls_free(void *v)
+{
+	struct batch_tls *t = v;
+
+	ZSTD_freeCCtx(t->zc);
+	ZSTD_freeDCtx(t->zd);
+	if (t->ld)
+		LZ4F_freeDecompressionContext(t->ld);
+	free(t->sizes);
+	free(t->plain);
+	free(t->recs_spare);
+	free(t->buf_spare);
+	free(t);
+}
+
+static void batch_tls_init(void)
+{
+	batch_tls_ok = pthread_key_create(&batch_tls_key, batch_tls_free) == 0;
+}
+
+/* This thread's state, or NULL (no memory): callers then allocate per call. */
+static struct batch_tls *batch_tls(void)
+{
+	struct batch_tls *t;
+
+	pthread_once(&batch_tls_once, batch_tls_init);
+	if (!batch_tls_ok)
+		return NULL;
+	t = pthread_getspecific(batch_tls_key);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (t && pthread_setspecific(batch_tls_key, t) != 0) {
+			free(t);
+			t = NULL;
+		}
+	}
+	return t;
+}
+
+/* Give a buffer back to a one-buffer slot, or free it. */
+static void tls_keep(void **slot, void *p)
+{
+	if (!p)
+		return;
+	if (!*slot && malloc_usable_size(p) <= TLS_KEEP_BYTES)
+		*slot = p;
+	else
+		free(p);
+}
+
+/* Take the slot's buffer if it holds at least need bytes, else NULL. */
+static void *tls_take(void **slot, size_t need)
+{
+	void *p = *slot;
+	if (p && malloc_usable_size(p) >= need) {
+		*slot = NULL;
+		return p;
+	}
+	return NULL;
 }
 
 /* ============================== codecs =================================== */
@@ -363,7 +474,8 @@ struct outbuf {
 	size_t hard_cap;
 };
 
-static void outbuf_init(struct outbuf *ob, size_t limit, size_t src_len)
+static void outbuf_init(struct outbuf *ob, size_t limit, size_t src_len,
+                        struct batch_tls *t)
 {
 	size_t initial = DECOMP_INITIAL_CAP;
 
@@ -376,6 +488,13 @@ static void outbuf_init(struct outbuf *ob, size_t limit, size_t src_len)
 	if (initial > ob->hard_cap)
 		initial = ob->hard_cap;
 	ob->cap = initial;      /* allocated lazily by outbuf_make_room */
+	if (t && t->buf_spare) {
+		/* the thread's spare: used as it is, grown like any other */
+		size_t have = malloc_usable_size(t->buf_spare);
+		ob->data = t->buf_spare;
+		t->buf_spare = NULL;
+		ob->cap = have < ob->hard_cap ? have : ob->hard_cap;
+	}
 }
 
 /* Make sure len < cap with storage behind it.  -EMSGSIZE when full at
@@ -455,14 +574,21 @@ out:
 }
 
 static int decompress_lz4(const uint8_t *src, size_t src_len,
-                          struct outbuf *ob)
+                          struct outbuf *ob, struct batch_tls *t)
 {
 	LZ4F_dctx *dctx = NULL;
 	size_t in_pos = 0;
 	int rc;
 
-	if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
+	if (t && !t->ld &&
+	    LZ4F_isError(LZ4F_createDecompressionContext(&t->ld, LZ4F_VERSION)))
+		t->ld = NULL;
+	if (t && t->ld) {
+		dctx = t->ld;           /* kept: reset instead of re-created */
+		LZ4F_resetDecompressionContext(dctx);
+	} else if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
 		return -ENOMEM;
+	}
 	for (;;) {
 		rc = outbuf_make_room(ob);
 		if (rc < 0)
@@ -493,7 +619,8 @@ static int decompress_lz4(const uint8_t *src, size_t src_len,
 		}
 	}
 out:
-	LZ4F_freeDecompressionContext(dctx);
+	if (!t || dctx != t->ld)
+		LZ4F_freeDecompressionContext(dctx);
 	return rc;
 }
 
@@ -510,12 +637,20 @@ static int window_log_for(size_t limit)
 }
 
 static int decompress_zstd(const uint8_t *src, size_t src_len, size_t limit,
-                           struct outbuf *ob)
+                           struct outbuf *ob, struct batch_tls *t)
 {
-	ZSTD_DStream *ds = ZSTD_createDStream();
+	ZSTD_DStream *ds;
 	ZSTD_inBuffer in = { src, src_len, 0 };
 	int rc;
 
+	if (t && !t->zd)
+		t->zd = ZSTD_createDCtx();
+	if (t && t->zd) {
+		ds = t->zd;             /* kept: reset instead of re-created */
+		ZSTD_DCtx_reset(ds, ZSTD_reset_session_and_parameters);
+	} else {
+		ds = ZSTD_createDStream();
+	}
 	if (!ds)
 		return -ENOMEM;
 	if (ZSTD_isError(ZSTD_DCtx_setParameter(ds, ZSTD_d_windowLogMax,
@@ -552,7 +687,8 @@ static int decompress_zstd(const uint8_t *src, size_t src_len, size_t limit,
 		}
 	}
 out:
-	ZSTD_freeDStream(ds);
+	if (!t || ds != t->zd)
+		ZSTD_freeDStream(ds);
 	return rc;
 }
 
@@ -561,19 +697,20 @@ out:
 static int decompress_records(int codec, const uint8_t *src, size_t src_len,
                               size_t limit, uint8_t **out, size_t *out_len)
 {
+	struct batch_tls *t = batch_tls();
 	struct outbuf ob;
 	int rc;
 
-	outbuf_init(&ob, limit, src_len);
+	outbuf_init(&ob, limit, src_len, t);
 	switch (codec) {
 	case CODEC_GZIP:
 		rc = decompress_gzip(src, src_len, &ob);
 		break;
 	case CODEC_LZ4:
-		rc = decompress_lz4(src, src_len, &ob);
+		rc = decompress_lz4(src, src_len, &ob, t);
 		break;
 	case CODEC_ZSTD:
-		rc = decompress_zstd(src, src_len, limit, &ob);
+		rc = decompress_zstd(src, src_len, limit, &ob, t);
 		break;
 	default:
 		rc = -ENOTSUP;
@@ -754,7 +891,12 @@ int batch_decode(const void *batch, size_t len, size_t max_bytes,
 		goto fail;
 	}
 	if (count > 0) {
-		recs = calloc(count, sizeof(*recs));
+		/* every field of every record is set by parse_record */
+		struct batch_tls *t = batch_tls();
+		if (t)
+			recs = tls_take((void **)&t->recs_spare, count * sizeof(*recs));
+		if (!recs)
+			recs = malloc(count * sizeof(*recs));
 		if (!recs) {
 			rc = -ENOMEM;
 			goto fail;
@@ -805,10 +947,18 @@ fail:
 
 void batch_decoded_free(struct batch_decoded *b)
 {
+	struct batch_tls *t;
+
 	if (!b)
 		return;
-	free(b->recs);
-	free(b->buf);
+	t = batch_tls();
+	if (t) {
+		tls_keep((void **)&t->recs_spare, b->recs);
+		tls_keep((void **)&t->buf_spare, b->buf);
+	} else {
+		free(b->recs);
+		free(b->buf);
+	}
 	b->recs = NULL;
 	b->nrecs = 0;
 	b->buf = NULL;
@@ -940,22 +1090,51 @@ static size_t lz4_bound(size_t src_len)
 	return LZ4F_compressFrameBound(src_len, &prefs);
 }
 
-int batch_encode_ex(const struct rec_in *recs, size_t n,
-                    const struct batch_encode_params *p,
-                    uint8_t **out, size_t *out_len)
+/* Make buf hold at least need bytes (growing by doubling). */
+static int encode_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc = nc <= SIZE_MAX / 2 ? nc * 2 : need;
+	uint8_t *nb = realloc(*buf, nc);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*cap = nc;
+	return 0;
+}
+
+int batch_encode_buf(const struct rec_in *recs, size_t n,
+                     const struct batch_encode_params *p,
+                     uint8_t **buf, size_t *cap, size_t at, size_t *out_len)
+{
+	struct batch_tls *t = batch_tls();
 	int64_t *body_sizes = NULL;
-	uint8_t *plain = NULL, *batch = NULL;
+	uint8_t *plain = NULL, *batch;
 	int rc;
 
-	if (!recs || !p || !out || !out_len || n == 0 || n > INT32_MAX ||
-	    p->base_offset < 0 || p->base_offset > INT64_MAX - (int64_t)(n - 1))
+	if (!recs || !p || !buf || !cap || !out_len || n == 0 || n > INT32_MAX ||
+	    p->base_offset < 0 || p->base_offset > INT64_MAX - (int64_t)(n - 1) ||
+	    at > *cap)
 		return -EINVAL;
 	if (p->codec != CODEC_NONE && p->codec != CODEC_LZ4 &&
 	    p->codec != CODEC_ZSTD)
 		return -ENOTSUP;
 
-	body_sizes = malloc(n * sizeof(*body_sizes));
+	if (t && t->sizes_cap >= n) {
+		body_sizes = t->sizes;
+	} else if (t && n * sizeof(*body_sizes) <= TLS_KEEP_BYTES) {
+		int64_t *ns = realloc(t->sizes, n * sizeof(*ns));
+		if (ns) {
+			t->sizes = ns;
+			t->sizes_cap = n;
+			body_sizes = ns;
+		}
+	}
+	if (!body_sizes)
+		body_sizes = malloc(n * sizeof(*body_sizes));
 	if (!body_sizes)
 		return -ENOMEM;
 
@@ -992,7 +1171,19 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
 	if (p->codec == CODEC_NONE) {
 		section_cap = (size_t)records_len;
 	} else {
-		plain = malloc(records_len ? (size_t)records_len : 1);
+		size_t need = records_len ? (size_t)records_len : 1;
+		if (t && t->plain_cap >= need) {
+			plain = t->plain;
+		} else if (t && need <= TLS_KEEP_BYTES) {
+			uint8_t *np = realloc(t->plain, need);
+			if (np) {
+				t->plain = np;
+				t->plain_cap = need;
+				plain = np;
+			}
+		}
+		if (!plain)
+			plain = malloc(need);
 		if (!plain) {
 			rc = -ENOMEM;
 			goto out;
@@ -1006,11 +1197,10 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
 			goto out;
 		}
 	}
-	batch = malloc(BATCH_HEADER_SIZE + section_cap);
-	if (!batch) {
-		rc = -ENOMEM;
+	rc = encode_reserve(buf, cap, at + BATCH_HEADER_SIZE + section_cap);
+	if (rc < 0)
 		goto out;
-	}
+	batch = *buf + at;
 
 	size_t section_len = section_cap;
 	if (p->codec == CODEC_NONE) {
@@ -1022,8 +1212,15 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
 		if (rc < 0)
 			goto out;
 	} else {
-		size_t zn = ZSTD_compress(batch + BATCH_HEADER_SIZE, section_cap,
-		                          plain, (size_t)records_len, ZSTD_LEVEL);
+		size_t zn;
+		if (t && !t->zc)
+			t->zc = ZSTD_createCCtx();
+		if (t && t->zc)
+			zn = ZSTD_compressCCtx(t->zc, batch + BATCH_HEADER_SIZE, section_cap,
+			                       plain, (size_t)records_len, ZSTD_LEVEL);
+		else
+			zn = ZSTD_compress(batch + BATCH_HEADER_SIZE, section_cap,
+			                   plain, (size_t)records_len, ZSTD_LEVEL);
 		if (ZSTD_isError(zn)) {
 			rc = ZSTD_getErrorCode(zn) == ZSTD_error_memory_allocation ?
 			     -ENOMEM : -EIO;
@@ -1050,21 +1247,39 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
 	put_be32(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
 	put_be32(batch + OFF_RECORDS_COUNT, (uint32_t)n);
 	batch_store_crc(batch, total);
+	*out_len = total;
+	rc = 0;
+out:
+	if (!t || plain != t->plain)
+		free(plain);
+	if (!t || body_sizes != t->sizes)
+		free(body_sizes);
+	return rc;
+}
 
-	if (total < BATCH_HEADER_SIZE + section_cap) {
+int batch_encode_ex(const struct rec_in *recs, size_t n,
+                    const struct batch_encode_params *p,
+                    uint8_t **out, size_t *out_len)
+{
+	uint8_t *batch = NULL;
+	size_t cap = 0, total;
+	int rc;
+
+	if (!out || !out_len)
+		return -EINVAL;
+	rc = batch_encode_buf(recs, n, p, &batch, &cap, 0, &total);
+	if (rc < 0) {
+		free(batch);
+		return rc;
+	}
+	if (total < cap) {
 		uint8_t *shrunk = realloc(batch, total);
 		if (shrunk)
 			batch = shrunk;
 	}
 	*out = batch;
 	*out_len = total;
-	batch = NULL;
-	rc = 0;
-out:
-	free(batch);
-	free(plain);
-	free(body_sizes);
-	return rc;
+	return 0;
 }
 
 int batch_encode(const struct rec_in *recs, size_t n, int64_t base_offset,

@@ -60,6 +60,15 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
                     const struct batch_encode_params *p,
                     uint8_t **out, size_t *out_len);
 
+/* batch_encode_ex() into a caller's growable buffer, for the append path
+ * (no per-batch allocation, no copy): the batch is written at
+ * (*buf)[at .. at + *out_len); *buf (malloc'd, *cap bytes, at <= *cap) is
+ * grown with realloc(3) as needed and stays the caller's, on error too
+ * (bytes from at on are then undefined).  Same errors as batch_encode_ex. */
+int batch_encode_buf(const struct rec_in *recs, size_t n,
+                     const struct batch_encode_params *p,
+                     uint8_t **buf, size_t *cap, size_t at, size_t *out_len);
+
 /* Recompute and store the CRC of an encoded batch of len bytes (used by
  * tests that build hostile batches; len must be >= BATCH_HEADER_SIZE). */
 void batch_store_crc(void *batch, size_t len);

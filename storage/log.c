@@ -68,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,14 +290,14 @@ static int topic_meta_read(const char *path, struct topic_config *c)
 	{
 		const char *why = NULL;
 		if (topic_config_check(c, &why) < 0) {
-			fprintf(stderr, "topicfs: storage: %s: %s\n", path, why);
+			tfs_log(TFS_LOG_WARN, "storage: %s: %s", path, why);
 			goto out;
 		}
 	}
 	rc = 0;
 	goto out;
 bad:
-	fprintf(stderr, "topicfs: storage: %s line %d: not a valid setting\n", path,
+	tfs_log(TFS_LOG_WARN, "storage: %s line %d: not a valid setting", path,
 	        lineno);
 out:
 	free(data);
@@ -375,8 +376,8 @@ static void ckpt_read(struct store *st, struct ckpt_entry **out, size_t *count)
 	free(path);
 	return;
 bad:
-	fprintf(stderr, "topicfs: storage: %s: corrupt (line %d), recovering every "
-	        "partition from its start\n", path, lineno);
+	tfs_log(TFS_LOG_WARN, "storage: %s: corrupt (line %d), recovering every "
+	        "partition from its start", path, lineno);
 	ckpt_free(e, n);
 	free(data);
 	free(path);
@@ -874,7 +875,37 @@ static void store_free(struct store *st)
 	pthread_mutex_destroy(&st->maint_mu);
 	pthread_cond_destroy(&st->maint_cond);
 	free(st->dir);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);     /* releases the data dir lock */
 	free(st);
+}
+
+/* Take the data dir lock (see STORE_LOCK_FILE in storage.h).  0, -EBUSY
+ * when another process holds it, or -errno. */
+static int store_lock(struct store *st)
+{
+	char *path = dir_file(st->dir, STORE_LOCK_FILE, "");
+	int fd, rc = 0;
+
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = -errno;
+		sio_log("open", path, rc);
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (rc != -EBUSY)
+			sio_log("flock", path, rc);
+		close(fd);
+		goto out;
+	}
+	st->lock_fd = fd;
+out:
+	free(path);
+	return rc;
 }
 
 /* Load every <name>.topic of the data dir. */
@@ -903,7 +934,7 @@ static int store_load(struct store *st, bool clean)
 
 		if (n > 4 && !strcmp(fn + n - 4, ".tmp")) {
 			path = dir_file(st->dir, fn, "");
-			fprintf(stderr, "topicfs: storage: %s: leftover temp file, removed\n",
+			tfs_log(TFS_LOG_WARN, "storage: %s: leftover temp file, removed",
 			        path ? path : fn);
 			if (path)
 				sio_unlink(path);
@@ -921,7 +952,7 @@ static int store_load(struct store *st, bool clean)
 		}
 		rc = topic_name_check(name) < 0 ? -EINVAL : topic_meta_read(path, &cfg);
 		if (rc == -EINVAL || rc == -EFBIG) {
-			fprintf(stderr, "topicfs: storage: %s: not loaded\n", path);
+			tfs_log(TFS_LOG_WARN, "storage: %s: not loaded", path);
 			free(path);
 			rc = 0;
 			continue;
@@ -929,7 +960,7 @@ static int store_load(struct store *st, bool clean)
 		if (rc < 0) {
 			/* an I/O error is not "no topic": starting without it would
 			 * let a new topic of that name empty its directories */
-			fprintf(stderr, "topicfs: storage: %s: cannot read: %s\n", path,
+			tfs_log(TFS_LOG_WARN, "storage: %s: cannot read: %s", path,
 			        strerror(-rc));
 			free(path);
 			break;
@@ -944,8 +975,8 @@ static int store_load(struct store *st, bool clean)
 			int64_t rp = clean ? INT64_MAX : ckpt_lookup(ck, nck, name, i);
 			struct stat sb;
 			if (stat(t->parts[i].dir, &sb) < 0) {
-				fprintf(stderr, "topicfs: storage: %s: missing, starting it "
-				        "empty\n", t->parts[i].dir);
+				tfs_log(TFS_LOG_WARN, "storage: %s: missing, starting it "
+				        "empty", t->parts[i].dir);
 				if (mkdir_p(t->parts[i].dir) < 0) {
 					rc = -EIO;
 					break;
@@ -956,7 +987,7 @@ static int store_load(struct store *st, bool clean)
 		if (rc == 0)
 			rc = topic_insert(st, t);
 		if (rc < 0) {
-			fprintf(stderr, "topicfs: storage: topic %s: loading failed: %s\n",
+			tfs_log(TFS_LOG_WARN, "storage: topic %s: loading failed: %s",
 			        name, strerror(-rc));
 			topic_put(t);
 			break;
@@ -976,8 +1007,8 @@ static int store_load(struct store *st, bool clean)
 			memcpy(name, de->d_name, (size_t)(dash - de->d_name));
 			name[dash - de->d_name] = '\0';
 			if (topic_find(st, name) < 0)
-				fprintf(stderr, "topicfs: storage: %s/%s: partition directory "
-				        "without a .topic file, ignored\n", st->dir, de->d_name);
+				tfs_log(TFS_LOG_WARN, "storage: %s/%s: partition directory "
+				        "without a .topic file, ignored", st->dir, de->d_name);
 		}
 	}
 	closedir(d);
@@ -999,6 +1030,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	st->lock_fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->del_cond, NULL);
 	pthread_rwlock_init(&st->hook_lock, NULL);
@@ -1015,6 +1047,9 @@ int store_open(const struct store_options *opts, struct store **out)
 		goto free_store;
 	}
 	rc = mkdir_p(st->dir);
+	if (rc < 0)
+		goto free_store;
+	rc = store_lock(st);
 	if (rc < 0)
 		goto free_store;
 	marker = dir_file(st->dir, CLEAN_MARKER, "");
@@ -1083,7 +1118,7 @@ void store_close(struct store *st)
 		free(marker);
 	}
 	if (rc < 0)
-		fprintf(stderr, "topicfs: storage: %s: not closed cleanly, the next start "
-		        "recovers\n", st->dir);
+		tfs_log(TFS_LOG_INFO, "storage: %s: not closed cleanly, the next start "
+		        "recovers", st->dir);
 	store_free(st);
 }

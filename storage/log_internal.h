@@ -95,7 +95,9 @@ struct idx_builder {
 	int64_t interval;             /* index_interval_bytes */
 };
 void idxb_init(struct idx_builder *ib, int32_t interval);
-/* Feed one batch.  -ENOMEM leaves the builder unchanged. */
+/* Feed one batch.  -ENOMEM: an entry could not be stored and was dropped;
+ * the cadence state still advanced, so the entries kept stay consistent
+ * with the log (the index is only sparser). */
 int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
              int64_t batch_bytes, int64_t last_offset, int64_t base_offset,
              int64_t batch_max_ts, int64_t stream_pos, int64_t rendered);
@@ -328,6 +330,7 @@ struct store {
 	pthread_cond_t maint_cond;
 	bool stopping;                /* maint_mu */
 	int ckpt_dirty;               /* atomic: a recovery point advanced */
+	int lock_fd;                  /* immutable: flock on <dir>/.lock, -1 */
 };
 
 /* Settings snapshot. */

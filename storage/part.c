@@ -106,7 +106,9 @@
  * Thread-safety: every exported function is thread-safe.
  */
 #include "log_internal.h"
+#include "batch_internal.h"
 #include "sysio.h"
+#include "tlog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -269,8 +271,8 @@ int part_create_files(struct part *p)
 			sio_log("mkdir", p->dir, rc);
 			return rc;
 		}
-		fprintf(stderr, "topicfs: storage: %s: left over from an earlier topic, "
-		        "emptying it\n", p->dir);
+		tfs_log(TFS_LOG_WARN, "storage: %s: left over from an earlier topic, "
+		        "emptying it", p->dir);
 		remove_dir_files(p->dir);
 	}
 	rc = seg_create(p->dir, 0, 0, true, &s);
@@ -321,7 +323,7 @@ static void stream_start_read(struct part *p, int64_t *base, int64_t *pos)
 			*base = b;
 			*pos = s;
 		} else {
-			fprintf(stderr, "topicfs: storage: %s: unreadable, ignored\n", path);
+			tfs_log(TFS_LOG_WARN, "storage: %s: unreadable, ignored", path);
 		}
 		free(data);
 	}
@@ -384,7 +386,7 @@ static int list_segments(struct part *p, int64_t **out, size_t *count)
 		snprintf(path, sizeof(path), "%s/%s", p->dir, name);
 		if (has_suffix(name, ".tmp") || has_suffix(name, ".deleted") ||
 		    has_suffix(name, ".cleaned") || has_suffix(name, ".swap")) {
-			fprintf(stderr, "topicfs: storage: %s: leftover temp file, removed\n",
+			tfs_log(TFS_LOG_WARN, "storage: %s: leftover temp file, removed",
 			        path);
 			sio_unlink(path);
 			continue;
@@ -405,22 +407,23 @@ static int list_segments(struct part *p, int64_t **out, size_t *count)
 		}
 		if (has_suffix(name, ".log") || (!has_suffix(name, ".index") &&
 		    !has_suffix(name, ".timeindex") && !has_suffix(name, ".sindex")))
-			fprintf(stderr, "topicfs: storage: %s: unexpected file, ignored\n", path);
+			tfs_log(TFS_LOG_WARN, "storage: %s: unexpected file, ignored", path);
 	}
-	qsort(bases, n, sizeof(*bases), cmp_i64);
+	if (n)
+		qsort(bases, n, sizeof(*bases), cmp_i64);
 	/* second pass: index files whose .log is gone */
 	rewinddir(d);
 	while ((de = readdir(d))) {
 		bool orphan = false;
 		for (int k = 0; k < IDX_KINDS; k++) {
 			if (parse_seg_name(de->d_name, idx_ext[k], &base) &&
-			    !bsearch(&base, bases, n, sizeof(*bases), cmp_i64))
+			    (!n || !bsearch(&base, bases, n, sizeof(*bases), cmp_i64)))
 				orphan = true;
 		}
 		if (orphan) {
 			char path[PATH_MAX];
 			snprintf(path, sizeof(path), "%s/%s", p->dir, de->d_name);
-			fprintf(stderr, "topicfs: storage: %s: index without a log, removed\n",
+			tfs_log(TFS_LOG_WARN, "storage: %s: index without a log, removed",
 			        path);
 			sio_unlink(path);
 		}
@@ -483,14 +486,15 @@ static int seg_recover(struct part *p, struct seg *s, int64_t stream_base,
 	struct scan_result res;
 	int rc, truncated = 0;
 
+	tfs_stat_add(TFS_STAT_RECOVERIES, 1);
 	idxb_init(&ib, interval);
 	rc = seg_scan(s, 0, stream_base, s->base_offset, s->size, part_framing(p),
 	              part_max_decomp(p), &ib, &res);
 	if (rc < 0)
 		goto free_ib;
 	if (res.stop != 0 && may_truncate) {
-		fprintf(stderr, "topicfs: storage: %s.log: %s batch at position %" PRId64
-		        ", truncating %" PRId64 " bytes\n", s->path,
+		tfs_log(TFS_LOG_WARN, "storage: %s.log: %s batch at position %" PRId64
+		        ", truncating %" PRId64 " bytes", s->path,
 		        res.stop == -EAGAIN ? "torn" : "invalid", res.valid_size,
 		        s->size - res.valid_size);
 		char *lp = seg_file_path(s, ".log");
@@ -500,12 +504,29 @@ static int seg_recover(struct part *p, struct seg *s, int64_t stream_base,
 			goto free_ib;
 		s->size = res.valid_size;
 		truncated = 1;
+		tfs_stat_add(TFS_STAT_TRUNCATIONS, 1);
 	} else if (res.stop != 0) {
-		fprintf(stderr, "topicfs: storage: %s.log: corrupt batch at position %"
-		        PRId64 " in a flushed segment: left in place, reads there fail\n",
+		tfs_log(TFS_LOG_WARN, "storage: %s.log: corrupt batch at position %"
+		        PRId64 " in a flushed segment: left in place, reads there fail",
 		        s->path, res.valid_size);
 	}
 	rc = seg_write_index_files(s, &ib, true);
+	if (rc == -ENOSPC || rc == -EDQUOT) {
+		/* a full disk must not stop the start: index files are a cache
+		 * of the log.  The stale ones go (never trusted); readers of a
+		 * sealed segment scan, the active one keeps its entries in
+		 * memory and writes them at seal (ix_dirty) */
+		fprintf(stderr, "topicfs: storage: %s: no space for index files, "
+		        "removed until they can be rebuilt\n", s->path);
+		for (int k = 0; k < IDX_KINDS; k++) {
+			char *ip = seg_file_path(s, idx_ext[k]);
+			if (ip)
+				sio_unlink(ip);
+			free(ip);
+		}
+		s->ix_dirty = true;
+		rc = 0;
+	}
 	if (rc < 0)
 		goto free_ib;
 	s->stream_base = stream_base;
@@ -564,8 +585,8 @@ static int seg_load_trusted(struct part *p, struct seg *s, int64_t expect_base,
 	if (rc < 0)
 		goto out;
 	if (res.stop != 0 || res.valid_size != s->size) {
-		fprintf(stderr, "topicfs: storage: %s.log: tail after position %" PRId64
-		        " does not decode\n", s->path, sidx_pos);
+		tfs_log(TFS_LOG_WARN, "storage: %s.log: tail after position %" PRId64
+		        " does not decode", s->path, sidx_pos);
 		rc = -EBADMSG;
 		goto out;
 	}
@@ -578,8 +599,8 @@ static int seg_load_trusted(struct part *p, struct seg *s, int64_t expect_base,
 		if (n && s->base_offset +
 		         (int32_t)be32_get(ent[k].data + (n - 1) * es + (k == IDX_TIME ? 8 : 0))
 		         >= s->next_offset) {
-			fprintf(stderr, "topicfs: storage: %s%s: names an offset past the "
-			        "end of the log, rebuilding\n", s->path, idx_ext[k]);
+			tfs_log(TFS_LOG_WARN, "storage: %s%s: names an offset past the "
+			        "end of the log, rebuilding", s->path, idx_ext[k]);
 			rc = -EBADMSG;
 			goto out;
 		}
@@ -642,8 +663,8 @@ int part_load(struct part *p, int64_t rp)
 	if (nb == 0) {
 		struct seg *s;
 		int64_t base = ss_base >= 0 ? ss_base : 0;
-		fprintf(stderr, "topicfs: storage: %s: no segments, starting an empty "
-		        "log at offset %" PRId64 "\n", p->dir, base);
+		tfs_log(TFS_LOG_WARN, "storage: %s: no segments, starting an empty "
+		        "log at offset %" PRId64 "", p->dir, base);
 		rc = seg_create(p->dir, base, ss_pos >= 0 ? ss_pos : 0, true, &s);
 		if (rc < 0)
 			goto out;
@@ -681,8 +702,8 @@ int part_load(struct part *p, int64_t rp)
 			if (rc == -EBADMSG) {
 				int64_t base = expect;
 				if (base < 0) {
-					fprintf(stderr, "topicfs: storage: %s: stream base of the "
-					        "first segment unknown, using 0\n", p->dir);
+					tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the "
+					        "first segment unknown, using 0", p->dir);
 					base = 0;
 				}
 				/* a trusted sealed segment is never cut; the active
@@ -698,8 +719,8 @@ int part_load(struct part *p, int64_t rp)
 		} else {
 			int64_t base = expect;
 			if (base < 0) {
-				fprintf(stderr, "topicfs: storage: %s: stream base of the first "
-				        "segment unknown, using 0\n", p->dir);
+				tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the first "
+				        "segment unknown, using 0", p->dir);
 				base = 0;
 			}
 			if (i > 0 && s->base_offset != p->segs[i - 1]->next_offset) {
@@ -708,9 +729,9 @@ int part_load(struct part *p, int64_t rp)
 				 * from here on continues the log.  Delete it and every
 				 * later segment; the previous one is active again. */
 				struct seg *prev = p->segs[i - 1];
-				fprintf(stderr, "topicfs: storage: %s.log: base offset does not "
+				tfs_log(TFS_LOG_WARN, "storage: %s.log: base offset does not "
 				        "follow the previous segment (next %" PRId64 "), "
-				        "deleting it and every later segment\n", s->path,
+				        "deleting it and every later segment", s->path,
 				        prev->next_offset);
 				while (p->nsegs > i) {
 					struct seg *gone = p->segs[--p->nsegs];
@@ -733,8 +754,8 @@ int part_load(struct part *p, int64_t rp)
 				/* truncated: every later segment goes */
 				while (p->nsegs > i + 1) {
 					struct seg *gone = p->segs[--p->nsegs];
-					fprintf(stderr, "topicfs: storage: %s.log: after a truncated "
-					        "segment, deleted\n", gone->path);
+					tfs_log(TFS_LOG_WARN, "storage: %s.log: after a truncated "
+					        "segment, deleted", gone->path);
 					seg_unlink_files(gone);
 					seg_unref(gone);
 				}
@@ -791,8 +812,8 @@ static void complete(struct part *p, struct pending *r, int rc, int64_t first)
 	/* qlock held */
 	if (r->owned) {
 		if (rc < 0)
-			fprintf(stderr, "topicfs: storage: %s: lingered append of %zu "
-			        "records lost: %s\n", p->dir,
+			tfs_log(TFS_LOG_WARN, "storage: %s: lingered append of %zu "
+			        "records lost: %s", p->dir,
 			        r->batch ? (size_t)r->batch_records : r->n, strerror(-rc));
 		free(r->batch);
 		free(r);
@@ -868,6 +889,23 @@ static int part_flush_all(struct part *p)
 
 	if (p->flush_failed)
 		return -EIO;            /* sticky: see FLUSH in the file comment */
+	{
+		/* the active segment's index appends failed earlier: write its
+		 * files from memory now, so a flush (and a clean close) leaves
+		 * indexes that match the log; on failure they are rebuilt at
+		 * the next start (an index is only a cache of the log) */
+		struct seg *a = part_active(p);
+		if (a->ix_dirty) {
+			for (int k = 0; k < IDX_KINDS; k++) {
+				sio_close(a->ixfd[k], a->path);
+				a->ixfd[k] = -1;
+			}
+			if (seg_write_index_files(a, &a->ib, true) == 0)
+				a->ix_dirty = false;
+			if (seg_open_index_fds(a) < 0)
+				a->ix_dirty = true;
+		}
+	}
 	for (size_t i = 0; i < p->nsegs; i++) {
 		struct seg *s = p->segs[i];
 		if (!s->unflushed)
@@ -903,13 +941,14 @@ static int part_flush_all(struct part *p)
 	}
 	if (rc < 0) {
 		if (!p->flush_failed)
-			fprintf(stderr, "topicfs: storage: %s: flush failed: writes are "
+			tfs_log(TFS_LOG_ERROR, "storage: %s: flush failed: writes are "
 			        "refused and the recovery point stays at %" PRId64
-			        " until restart\n", p->dir,
+			        " until restart", p->dir,
 			        p->recovery_point);
 		p->flush_failed = true;
 		return rc;
 	}
+	tfs_stat_add(TFS_STAT_FLUSHES, 1);
 	pthread_mutex_lock(&p->lock);
 	if (!p->flush_failed && target > p->recovery_point) {
 		p->recovery_point = target;
@@ -921,6 +960,41 @@ static int part_flush_all(struct part *p)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return 0;
+}
+
+/* Unit buffers.  A unit is encoded into one buffer of up to batch_bytes
+ * (and more for a larger single request); allocating and faulting in a
+ * fresh megabyte for every unit cost as much as encoding it, so writers
+ * take a buffer from this small pool and give it back.  At most
+ * WBUF_POOL buffers of at most WBUF_KEEP bytes are kept (larger ones are
+ * freed), whatever the number of partitions. */
+#define WBUF_POOL 4
+#define WBUF_KEEP (4u << 20)
+static pthread_mutex_t wbuf_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct buf wbuf_pool[WBUF_POOL];      /* wbuf_mu */
+static int wbuf_count;                       /* wbuf_mu */
+
+static void wbuf_get(struct buf *b)
+{
+	memset(b, 0, sizeof(*b));
+	pthread_mutex_lock(&wbuf_mu);
+	if (wbuf_count > 0)
+		*b = wbuf_pool[--wbuf_count];
+	pthread_mutex_unlock(&wbuf_mu);
+	b->len = 0;
+}
+
+static void wbuf_put(struct buf *b)
+{
+	if (b->cap <= WBUF_KEEP) {
+		pthread_mutex_lock(&wbuf_mu);
+		if (wbuf_count < WBUF_POOL) {
+			wbuf_pool[wbuf_count++] = *b;
+			memset(b, 0, sizeof(*b));
+		}
+		pthread_mutex_unlock(&wbuf_mu);
+	}
+	buf_free(b);
 }
 
 /* One encoded batch of a unit. */
@@ -953,21 +1027,26 @@ static int encode_unit(struct pending *from, struct pending *to, size_t limit,
 
 	for (struct pending *r = from; r != to; r = r->next)
 		total += r->n;
-	arr = malloc((total ? total : 1) * sizeof(*arr));
-	if (!arr)
-		return -ENOMEM;
-	total = 0;
-	for (struct pending *r = from; r != to; r = r->next) {
-		memcpy(arr + total, r->recs, r->n * sizeof(*arr));
-		total += r->n;
+	if (from->next == to) {
+		/* one request (one writer): its records as they are */
+		arr = (struct rec_in *)from->recs;
+	} else {
+		arr = malloc((total ? total : 1) * sizeof(*arr));
+		if (!arr)
+			return -ENOMEM;
+		total = 0;
+		for (struct pending *r = from; r != to; r = r->next) {
+			memcpy(arr + total, r->recs, r->n * sizeof(*arr));
+			total += r->n;
+		}
 	}
 	out->len = 0;
 	for (size_t i = 0; i < total;) {
 		size_t j = i, bytes = 0;
 		int64_t rendered = 0;
-		uint8_t *enc;
 		size_t enc_len;
 		struct batch_header h;
+		struct batch_encode_params bp;
 
 		while (j < total && (j == i || bytes + rec_est(&arr[j]) <= limit) &&
 		       j - i < INT32_MAX / 2) {
@@ -975,26 +1054,26 @@ static int encode_unit(struct pending *from, struct pending *to, size_t limit,
 			rendered += rec_render_len(arr[j].value_len, framing);
 			j++;
 		}
-		rc = batch_encode(arr + i, j - i, 0, codec, now, &enc, &enc_len);
+		/* encoded in place at the end of out: no copy */
+		batch_encode_params_init(&bp, 0, codec, now);
+		rc = batch_encode_buf(arr + i, j - i, &bp, &out->data, &out->cap,
+		                      out->len, &enc_len);
 		if (rc < 0)
 			goto out;
 		if (nb == cap) {
 			size_t nc = cap ? cap * 2 : 4;
 			struct unit_batch *n2 = realloc(bl, nc * sizeof(*n2));
 			if (!n2) {
-				free(enc);
 				rc = -ENOMEM;
 				goto out;
 			}
 			bl = n2;
 			cap = nc;
 		}
-		rc = batch_parse_header(enc, enc_len, &h);
-		if (rc == 0)
-			rc = buf_append(out, enc, enc_len);
-		free(enc);
+		rc = batch_parse_header(out->data + out->len, enc_len, &h);
 		if (rc < 0)
 			goto out;
+		out->len += enc_len;
 		bl[nb++] = (struct unit_batch){
 			.off = out->len - enc_len, .len = enc_len, .rel_base = (int64_t)i,
 			.records = (int32_t)(j - i), .max_ts = h.max_timestamp,
@@ -1008,7 +1087,8 @@ static int encode_unit(struct pending *from, struct pending *to, size_t limit,
 	bl = NULL;
 out:
 	free(bl);
-	free(arr);
+	if (arr != from->recs)
+		free(arr);
 	return rc;
 }
 
@@ -1059,6 +1139,9 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
 		return rc;
 	}
 	s->unflushed = true;
+	tfs_stat_add(TFS_STAT_BATCHES, nb);
+	tfs_stat_add(TFS_STAT_RECORDS, (uint64_t)nrecs);
+	tfs_stat_add(TFS_STAT_BYTES, len);
 
 	pthread_mutex_lock(&p->lock);
 	for (int k = 0; k < IDX_KINDS; k++)
@@ -1110,9 +1193,10 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
 static void write_list(struct part *p, struct pending *list)
 {
 	struct topic_config cfg;
-	struct buf data = { 0 };
+	struct buf data;
 	int rc = 0;
 
+	wbuf_get(&data);
 	topic_cfg(p->topic, &cfg);
 	size_t limit = (size_t)cfg.batch_bytes;
 	if ((size_t)cfg.max_message_bytes < limit)
@@ -1194,7 +1278,7 @@ static void write_list(struct part *p, struct pending *list)
 			free(firsts);
 		rc = 0;
 	}
-	buf_free(&data);
+	wbuf_put(&data);
 }
 
 /* Take the queue and write it (writer token held). */
@@ -1610,8 +1694,8 @@ static size_t seg_for_offset(struct part *p, int64_t offset)
 
 static void log_corrupt(struct seg *s, int64_t pos, int rc)
 {
-	fprintf(stderr, "topicfs: storage: %s.log position %" PRId64
-	        ": corrupt batch (%s), not served\n", s->path, pos, strerror(-rc));
+	tfs_log(TFS_LOG_WARN, "storage: %s.log position %" PRId64
+	        ": corrupt batch (%s), not served", s->path, pos, strerror(-rc));
 }
 
 /* Copy from the cache if it holds the batch at (seg, fpos). */

@@ -153,13 +153,14 @@ int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
              int64_t batch_bytes, int64_t last_offset, int64_t base_offset,
              int64_t batch_max_ts, int64_t stream_pos, int64_t rendered)
 {
-	for (int k = 0; k < IDX_KINDS; k++)
-		if (buf_reserve(&ib->ent[k], idx_entry_size[k]) < 0)
-			return -ENOMEM;
-
 	int64_t interval = ib->interval;
 	uint8_t e[16];
+	int rc = 0;
 
+	/* An entry that cannot be stored (-ENOMEM) is dropped, but the cadence
+	 * and the largest timestamp still advance: the entries kept stay
+	 * consistent with the log, just sparser (a skipped batch would leave
+	 * a later .timeindex entry claiming a maximum it is not). */
 	if (batch_max_ts > ib->max_ts) {
 		ib->max_ts = batch_max_ts;
 		ib->max_ts_last_off = last_offset;
@@ -167,11 +168,13 @@ int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
 	if (ib->bytes_since_index > interval) {
 		be32_put(e, (uint32_t)(int32_t)(last_offset - seg_base));
 		be32_put(e + 4, (uint32_t)(int32_t)file_pos);
-		buf_append(&ib->ent[IDX_OFFSET], e, 8);
+		if (buf_append(&ib->ent[IDX_OFFSET], e, 8) < 0)
+			rc = -ENOMEM;
 		if (ib->max_ts > ib->last_time_ts) {
 			be64_put(e, (uint64_t)ib->max_ts);
 			be32_put(e + 8, (uint32_t)(int32_t)(ib->max_ts_last_off - seg_base));
-			buf_append(&ib->ent[IDX_TIME], e, 12);
+			if (buf_append(&ib->ent[IDX_TIME], e, 12) < 0)
+				rc = -ENOMEM;
 			ib->last_time_ts = ib->max_ts;
 		}
 		ib->bytes_since_index = 0;
@@ -182,12 +185,13 @@ int idxb_add(struct idx_builder *ib, int64_t seg_base, int64_t file_pos,
 		be64_put(e, (uint64_t)stream_pos);
 		be32_put(e + 8, (uint32_t)(int32_t)(base_offset - seg_base));
 		be32_put(e + 12, (uint32_t)(int32_t)file_pos);
-		buf_append(&ib->ent[IDX_STREAM], e, 16);
+		if (buf_append(&ib->ent[IDX_STREAM], e, 16) < 0)
+			rc = -ENOMEM;
 		ib->stream_since_sindex = 0;
 	}
 	ib->stream_since_sindex += rendered;
 	ib->nbatches++;
-	return 0;
+	return rc;
 }
 
 void idxb_init(struct idx_builder *ib, int32_t interval)
@@ -485,8 +489,16 @@ int seg_seal(struct seg *s, bool sync)
 			s->ixfd[k] = -1;
 		}
 		rc = seg_write_index_files(s, &s->ib, sync);
-		if (rc == 0)
+		if (rc == 0) {
 			s->ix_dirty = false;
+		} else {
+			/* the files keep a consistent prefix of the entries (an
+			 * index is sparse, and checked at start); this is no
+			 * reason to fail the seal or the data's fsync */
+			fprintf(stderr, "topicfs: storage: %s: index files not rewritten "
+			        "(%s), kept as they are\n", s->path, strerror(-rc));
+			rc = 0;
+		}
 	} else if (sync) {
 		for (int k = 0; k < IDX_KINDS && rc == 0; k++)
 			if (s->ixfd[k] >= 0)
@@ -789,8 +801,8 @@ int seg_scan(struct seg *s, int64_t file_pos, int64_t stream_pos,
 		if (rc < 0)
 			goto out;
 		if (expect_offset >= 0 && h.base_offset != expect_offset) {
-			fprintf(stderr, "topicfs: storage: %s.log position %" PRId64
-			        ": base offset %" PRId64 " where %" PRId64 " was expected\n",
+			tfs_log(TFS_LOG_WARN, "storage: %s.log position %" PRId64
+			        ": base offset %" PRId64 " where %" PRId64 " was expected",
 			        s->path, pos, h.base_offset, expect_offset);
 			r.stop = -EBADMSG;
 			break;
@@ -879,7 +891,7 @@ int seg_check_index_file(struct seg *s, int kind, int64_t log_size,
 	if (rc < 0) {
 		if (rc != -ENOENT && rc != -EFBIG)
 			goto out;
-		fprintf(stderr, "topicfs: storage: %s: %s, rebuilding\n", path,
+		tfs_log(TFS_LOG_WARN, "storage: %s: %s, rebuilding", path,
 		        rc == -ENOENT ? "missing" : "too large");
 		rc = -EBADMSG;
 		goto out;
@@ -957,7 +969,7 @@ int seg_check_index_file(struct seg *s, int kind, int64_t log_size,
 	rc = 0;
 	goto out;
 bad:
-	fprintf(stderr, "topicfs: storage: %s: inconsistent with the log, rebuilding\n",
+	tfs_log(TFS_LOG_WARN, "storage: %s: inconsistent with the log, rebuilding",
 	        path);
 	rc = -EBADMSG;
 out:

@@ -335,6 +335,49 @@ int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
                      struct part_slice *out);
 void part_slice_release(struct part_slice *s);
 
+/* ========================= logging and counters ========================== */
+
+/* One log for the whole process (tlog.c), used by storage/, net/, fs/ and
+ * the tools: one line per event, "topicfs: <fmt>" on stderr, or syslog(3)
+ * (ident "topicfs", LOG_DAEMON) after tfs_log_use_syslog(true).  Lines
+ * above the level set with tfs_log_set_level (default TFS_LOG_INFO) are
+ * dropped.  Thread-safe; a line is written with one write(2). */
+#include <stdarg.h>
+enum tfs_log_level {
+	TFS_LOG_ERROR = 0,          /* something failed: data or service at risk */
+	TFS_LOG_WARN = 1,           /* recovered from, or refused, with a cause */
+	TFS_LOG_INFO = 2,           /* start, stop, mounts, recoveries */
+	TFS_LOG_DEBUG = 3,
+};
+void tfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tfs_vlog(int level, const char *fmt, va_list ap);
+bool tfs_log_enabled(int level);
+void tfs_log_set_level(int level);
+int tfs_log_get_level(void);
+/* "error", "warn" (or "warning"), "info", "debug" -> level; -1 if unknown. */
+int tfs_log_level_from_name(const char *name);
+const char *tfs_log_level_name(int level);
+void tfs_log_use_syslog(bool on);
+
+/* Process-wide storage counters since start (one store per process is the
+ * rule; with several they add up).  Monotonic; relaxed snapshot. */
+struct store_stats {
+	uint64_t batches_written;   /* batches appended to .log files */
+	uint64_t records_written;   /* records in them */
+	uint64_t bytes_written;     /* bytes appended to .log files */
+	uint64_t flushes;           /* successful partition flushes (fsync) */
+	uint64_t recoveries;        /* segments rescanned by crash recovery */
+	uint64_t truncations;       /* torn or invalid tails cut by recovery */
+	uint64_t errors;            /* failed system calls in storage */
+};
+void store_stats_get(struct store_stats *out);
+
+/* The data dir lock.  store_open takes an exclusive flock(2) on
+ * <data_dir>/.lock for the life of the store and fails with -EBUSY when
+ * another process holds it (a running daemon, or a tool).  The lock goes
+ * with the process, so a kill -9 never leaves a stale lock behind. */
+#define STORE_LOCK_FILE ".lock"
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
  * or the new content, never a mix (Kafka's checkpoint rule, KAFKA-1539).
  */
 #include "sysio.h"
+#include "tlog.h"
 #include "storage.h"
 
 #include <errno.h>
@@ -53,7 +54,8 @@ void sio_log(const char *call, const char *path, int err)
 {
 	if (err < 0)
 		err = -err;
-	fprintf(stderr, "topicfs: storage: %s %s: %s\n", call, path ? path : "",
+	tfs_stat_add(TFS_STAT_ERRORS, 1);
+	tfs_log(TFS_LOG_ERROR, "storage: %s %s: %s", call, path ? path : "",
 	        strerror(err));
 }
 

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake pkg-config fuse3 libfuse3-dev libzstd-dev
           liblz4-dev libinih-dev zlib1g-dev python3 python3-kafka kcat attr
-          clang libclang-rt-14-dev procps psmisc)
+          clang libclang-rt-14-dev procps psmisc groff-base man-db)
 
 deps() {
 	if [ "$(id -u)" != 0 ]; then

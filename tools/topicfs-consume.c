@@ -5,7 +5,7 @@
  * partition.
  *
  *   topicfs-consume [-o OFFSET|earliest|latest|-N] [-f] [-c COUNT] [-k]
- *                   HOST:PORT TOPIC PARTITION
+ *                   [--progress|--no-progress] HOST:PORT TOPIC PARTITION
  *
  * It asks ListOffsets v1 where to start (earliest, latest, -N = the last N
  * records), then runs the fetch loop of net/kclient.c (Fetch v11): without
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kclient_internal.h"
+#include "progress.h"
 
 #ifndef TOPICFS_VERSION
 #define TOPICFS_VERSION "0.1.0"
@@ -30,13 +31,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: topicfs-consume [-o OFFSET|earliest|latest|-N] [-f] [-c COUNT] [-k]\n"
-	        "                       HOST:PORT TOPIC PARTITION\n"
+	        "                       [--progress|--no-progress] HOST:PORT TOPIC PARTITION\n"
 	        "Print the records of one partition, one value per line.\n"
 	        "  -o FROM   start at an offset, earliest (default), latest, or -N\n"
 	        "            (the last N records)\n"
 	        "  -f        follow: wait for new records instead of stopping at the end\n"
 	        "  -c COUNT  stop after COUNT records\n"
 	        "  -k        print key TAB value\n"
+	        "  --progress, --no-progress\n"
+	        "            a progress line on stderr (default: when stderr is a\n"
+	        "            terminal and stdout is not)\n"
 	        "  --help, --version\n"
 	        "Exit status: 0 ok, 1 error, 2 usage.\n");
 }
@@ -45,6 +49,7 @@ struct out_state {
 	bool keys;
 	bool follow;
 	bool write_failed;
+	struct progress prog;
 };
 
 static int print_record(void *arg, const struct record *rec)
@@ -61,6 +66,8 @@ static int print_record(void *arg, const struct record *rec)
 		o->write_failed = true;
 		return 1;
 	}
+	progress_add(&o->prog, 0, 1, (uint64_t)(rec->value_len > 0 ? rec->value_len : 0) +
+	             (uint64_t)(rec->key_len > 0 ? rec->key_len : 0), rec->offset);
 	return 0;
 }
 
@@ -87,8 +94,11 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int progress_mode = PROGRESS_AUTO;
 	const char *from = "earliest";
 	int64_t count = 0;
 	struct out_state out = { 0 };
@@ -110,6 +120,12 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			out.keys = true;
+			break;
+		case 'P':
+			progress_mode = PROGRESS_ON;
+			break;
+		case 'N':
+			progress_mode = PROGRESS_OFF;
 			break;
 		case 'h':
 			usage(stdout);
@@ -166,6 +182,7 @@ int main(int argc, char **argv)
 			start = first;
 	}
 
+	progress_init(&out.prog, progress_mode, false, "consume");
 	struct kc_consume_opts o = {
 		.start_offset = start,
 		.follow = out.follow,
@@ -175,6 +192,7 @@ int main(int argc, char **argv)
 	};
 	rc = kc_consume(c, topic, (int32_t)partition, &o, print_record, &out, NULL,
 	                &kerr);
+	progress_clear(&out.prog);
 	if (rc)
 		goto fail;
 	if (fflush(stdout) == EOF || out.write_failed) {

@@ -3,7 +3,7 @@
  * Kafka's kafka-dump-log.
  *
  *   topicfs-dump [--records] [--verify] [--quiet] [--framing lines|writes]
- *                PATH...
+ *                [--progress|--no-progress] PATH...
  *
  * PATH is one of
  *   - a partition directory <data_dir>/<topic>-<p>/: every NNN.log segment
@@ -82,6 +82,7 @@
 
 #include "storage.h"
 #include "batch_internal.h"
+#include "progress.h"
 
 #define DUMP_VERSION        "0.1.0"
 #define DUMP_MAX_BYTES      (256u * 1024 * 1024)  /* decode bound per batch */
@@ -96,6 +97,9 @@ struct dump_opts {
 	bool quiet;
 	int framing;                /* FRAMING_*, or -1: from the topic file */
 };
+
+static struct progress prog;      /* --progress: a line on stderr */
+static int progress_mode = PROGRESS_AUTO;
 
 struct dump_stats {
 	long long batches;
@@ -133,6 +137,7 @@ static void problem(const char *path, int64_t pos, const char *fmt, ...)
 	stats.problems++;
 	if (!opts.verify)
 		return;
+	progress_clear(&prog);          /* the problem goes on a line of its own */
 	if (pos >= 0)
 		printf("PROBLEM %s: position %" PRId64 ": ", path, pos);
 	else
@@ -380,6 +385,8 @@ static int scan_log(const char *path, int64_t expected_first, int framing,
 		int codec = h.attributes & BATCH_ATTR_CODEC_MASK;
 
 		stats.batches++;
+		progress_add(&prog, 1, h.records_count > 0 ? (uint64_t)h.records_count : 0,
+		             blen, last);
 		if (!opts.quiet)
 			printf("position: %zu base_offset: %" PRId64 " last_offset: %" PRId64
 			       " count: %" PRId32 " codec: %s size: %zu crc_valid: %s"
@@ -801,7 +808,11 @@ static void usage(FILE *f)
 	      "  --quiet     with --verify: print only problems and the summary\n"
 	      "  --framing   stream framing for .sindex checks (default: the topic's\n"
 	      "              <data_dir>/<topic>.topic, else lines)\n"
-	      "  --help, --version\n", f);
+	      "  --progress, --no-progress\n"
+	      "              a progress line on stderr (default: when stderr is a\n"
+	      "              terminal and stdout is not, or with --quiet)\n"
+	      "  --help, --version\n"
+	      "Exit status: 0 ok, 1 problems or unreadable input, 2 usage.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -811,6 +822,8 @@ int main(int argc, char **argv)
 		{ "verify", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "framing", required_argument, NULL, 'f' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -822,6 +835,8 @@ int main(int argc, char **argv)
 		case 'r': opts.records = true; break;
 		case 'v': opts.verify = true; break;
 		case 'q': opts.quiet = true; break;
+		case 'P': progress_mode = PROGRESS_ON; break;
+		case 'N': progress_mode = PROGRESS_OFF; break;
 		case 'f':
 			if (strcmp(optarg, "lines") == 0) {
 				opts.framing = FRAMING_LINES;
@@ -849,8 +864,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	progress_init(&prog, progress_mode, opts.quiet, opts.verify ? "verify" : "dump");
 	for (int i = optind; i < argc; i++)
 		dump_path(argv[i]);
+	progress_clear(&prog);
 
 	if (opts.verify) {
 		printf("verified %lld batches, %lld records, %lld index entries: ",

@@ -1168,7 +1168,8 @@ static void sh_crash(void)
 		if (n->dir)
 			continue;
 		n->final = xrealloc(NULL, n->durable_len + 1);
-		memcpy(n->final, n->durable, n->durable_len);
+		if (n->durable_len)
+			memcpy(n->final, n->durable, n->durable_len);
 		n->final_len = n->durable_len;
 		if (n->nops == 0)
 			continue;

@@ -1,0 +1,48 @@
+/*
+ * metrics.h - the daemon's Prometheus endpoint (metrics.c).  Internal to
+ * the daemon: main.c starts it when [metrics] listen is set.
+ *
+ * The endpoint reads three sources, none of which knows of it: storage's
+ * process-wide counters and per-partition state (storage.h), the file
+ * view's counters (fs_int.h) and the TCP server's counters (net.h).  fs/
+ * and net/ stay independent: main() hands both to the endpoint.
+ *
+ * Thread safety: fsv_metrics_render is thread-safe (it reads only
+ * thread-safe APIs and atomics).  start/stop are called by the owner.
+ */
+#ifndef TOPICFS_METRICS_H
+#define TOPICFS_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fs_int.h"
+
+struct fsv_metrics_sources {
+	struct store *st;               /* required */
+	struct fsv_counters *ctr;       /* may be NULL */
+	struct srv *srv;                /* may be NULL ([net] enabled = false) */
+	int64_t start_ms;               /* wall clock at start */
+};
+
+/* Render the Prometheus text exposition (version 0.0.4) into *out (the
+ * caller frees it).  0 or -errno. */
+int fsv_metrics_render(const struct fsv_metrics_sources *src, char **out,
+                       size_t *out_len);
+
+/* Net counters as "key value" lines for the .status file. */
+void fsv_metrics_status_net(FILE *f, struct srv *srv);
+
+struct fsv_metrics;
+
+/* Listen on listen ("host:port"; port 0 picks one) and serve GET /metrics
+ * from a thread of its own.  src is copied.  0 or -errno (logged). */
+int fsv_metrics_start(const char *listen, const struct fsv_metrics_sources *src,
+                      struct fsv_metrics **out);
+/* The bound port. */
+int fsv_metrics_port(const struct fsv_metrics *m);
+/* Stop the thread, close the socket, free.  NULL is a no-op. */
+void fsv_metrics_stop(struct fsv_metrics *m);
+
+#endif /* TOPICFS_METRICS_H */

@@ -1,0 +1,215 @@
+"""Hostile clients and the mount's safety defaults (RELIABILITY 10, 13, 15):
+- a flood of 300 connections and 20 slowloris clients at once, with
+  max_connections 40: excess connections are closed, every slow client is
+  cut off by request_timeout_ms, and a client that was already connected
+  keeps being served quickly throughout; afterwards new clients get in;
+- bad topic names over the wire ("", ".", "..", "a/b", 250 characters,
+  control bytes, spaces, non-ASCII) with auto_create_topics on: Metadata
+  and Produce answer INVALID_TOPIC_EXCEPTION (17) and nothing is created
+  in or outside data_dir; 249 characters works;
+- allow_other (config or -o) always comes with default_permissions in the
+  kernel's mount options;
+- the TCP listener is on loopback unless configured otherwise.
+Single bad clients, size prefixes and one slowloris are in
+test_net_hygiene.py; the refusal matrix and names through the mount in
+test_fs_refusals.py; sendfile edge cases in tests/unit/test_net.c."""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import BIN, main, run, read_bytes, append_bytes, wait_for  # noqa: E402
+from netutil import NetTestCase, Raw, fetch_v4, frame, api_versions_ok  # noqa: E402
+from relutil import encode_batch, produce_v3, metadata_v4  # noqa: E402
+
+
+def listeners(port):
+    """Local addresses (hex, as in /proc/net/tcp*) listening on port."""
+    out = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    addr, p = fields[1].rsplit(":", 1)
+                    if fields[3] == "0A" and int(p, 16) == port:
+                        out.append(addr)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def mount_options(mnt):
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == mnt:
+                return set(fields[3].split(","))
+    return set()
+
+
+class Flood(NetTestCase):
+    daemon_config = {"net": {"max_connections": "40", "request_timeout_ms": "800",
+                             "idle_timeout_ms": "4000"}}
+
+    def test_flood_and_slowloris(self):
+        self.start()
+        os.mkdir(self.daemon.path("f"))
+        append_bytes(self.daemon.path("f", "0"), b"".join(b"rec %d\n" % i for i in range(50)))
+        time.sleep(0.2)                 # the harness' probe connection is gone
+        good = Raw(self.daemon.port)
+        self.assertEqual(fetch_v4(good, "f", 0, 0)[:2], (0, 50))
+        stop = threading.Event()
+        slow_closed = []
+        flood = []
+
+        def slowloris(k):
+            s = socket.create_connection(("127.0.0.1", self.daemon.port), 5)
+            req = frame(18, 0, k)
+            t0 = time.monotonic()
+            try:
+                for b in req * 50:
+                    if stop.is_set():
+                        return
+                    s.send(bytes([b]))
+                    time.sleep(0.1)
+            except OSError:
+                slow_closed.append(time.monotonic() - t0)
+            finally:
+                s.close()
+
+        def flooder():
+            for _ in range(300):
+                try:
+                    flood.append(socket.create_connection(("127.0.0.1", self.daemon.port), 5))
+                except OSError:
+                    pass
+        slow = [threading.Thread(target=slowloris, args=(k,), daemon=True) for k in range(20)]
+        for t in slow:
+            t.start()
+        ft = threading.Thread(target=flooder, daemon=True)
+        ft.start()
+        worst = 0.0
+        try:
+            t_end = time.monotonic() + 3.0
+            while time.monotonic() < t_end:
+                t0 = time.monotonic()
+                err, hwm, rec = fetch_v4(good, "f", 0, 10)
+                worst = max(worst, time.monotonic() - t0)
+                self.assertEqual((err, hwm), (0, 50))
+                time.sleep(0.05)
+            ft.join(20)
+            for t in slow:
+                t.join(10)
+        finally:
+            stop.set()
+            for s in flood:
+                s.close()
+            good_ok = True
+        self.assertLess(worst, 1.0, "the connected client waited %.2fs" % worst)
+        self.assertEqual(len(slow_closed), 20 - sum(t.is_alive() for t in slow))
+        self.assertGreaterEqual(len(slow_closed), 1, "no slow client was cut off")
+        for el in slow_closed:
+            self.assertLess(el, 4.0, "a slow client lasted %.1fs" % el)
+        log = self.daemon.read_log()
+        self.assertIn("max_connections", log)
+        self.assertIn("request incomplete", log)
+        # the flood is gone: new clients get in, the old one still works
+        wait_for(lambda: api_versions_ok(self.daemon.port), 10, what="a new connection")
+        self.assertEqual(fetch_v4(good, "f", 0, 49)[:2], (0, 50))
+        good.close()
+        self.assertTrue(good_ok)
+
+
+class WireNames(NetTestCase):
+    daemon_config = {"net": {"auto_create_topics": "true"}}
+
+    BAD = [b"", b".", b"..", b"a/b", b"../x", b"/etc", b"a" * 250, b"ctl\x01",
+           b"sp ace", b"\xc3\xa9t\xc3\xa9", b"tab\t", b"nul\x00x", b"star*"]
+
+    def test_bad_names_over_the_wire(self):
+        self.start()
+        before_root = sorted(os.listdir(self.root))
+        before_data = sorted(os.listdir(self.daemon.data))
+        c = Raw(self.daemon.port)
+        try:
+            res = metadata_v4(c, self.BAD)
+            self.assertEqual(len(res), len(self.BAD))
+            for (err, _), name in zip(res, self.BAD):
+                self.assertEqual(err, 17, "metadata %r" % name)
+            batch = encode_batch([b"v"])
+            for name in self.BAD:
+                err, base = produce_v3(c, name, 0, batch)
+                self.assertIn(err, (17, 3), "produce %r" % name)
+            self.assertEqual(sorted(os.listdir(self.daemon.data)), before_data)
+            self.assertEqual(sorted(os.listdir(self.root)), before_root)
+            # the longest valid name works
+            ok = b"x" * 249
+            self.assertEqual(metadata_v4(c, [ok])[0][0], 0)
+            self.assertEqual(produce_v3(c, ok, 0, batch), (0, 0))
+        finally:
+            c.close()
+        self.assertEqual(read_bytes(self.daemon.path("x" * 249, "0")), b"v\n")
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.start()
+        self.assertEqual(read_bytes(self.daemon.path("x" * 249, "0")), b"v\n")
+
+
+class MountDefaults(NetTestCase):
+
+    def test_allow_other_comes_with_default_permissions(self):
+        self.start({"fs": {"allow_other": "true"}})
+        opts = mount_options(self.daemon.mnt)
+        self.assertIn("allow_other", opts)
+        self.assertIn("default_permissions", opts)
+        self.daemon.stop()
+        self.daemon.config["fs"]["allow_other"] = "false"
+        self.daemon.start(extra_args=["-o", "allow_other"])
+        opts = mount_options(self.daemon.mnt)
+        self.assertIn("allow_other", opts)
+        self.assertIn("default_permissions", opts)
+        self.daemon.stop()
+        self.daemon.start()
+        self.assertNotIn("allow_other", mount_options(self.daemon.mnt))
+
+    def test_listener_is_loopback_unless_configured(self):
+        r = run([BIN, "--help"])
+        self.assertRegex(r.stdout.decode() + r.stderr.decode(),
+                         r"\[net\]\n(.*\n)*?\s+listen\s+= 127\.0\.0\.1:9092\s")
+        self.start()
+        self.assertEqual(listeners(self.daemon.port), ["0100007F"])
+        self.daemon.stop()
+        # no listen key at all: the default, when port 9092 is free here
+        probe = socket.socket()
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("0.0.0.0", 9092))
+            free = True
+        except OSError:
+            free = False
+        finally:
+            probe.close()
+        if free:
+            self.daemon.net = False         # the harness then writes no listen key
+            self.daemon.config["net"] = {"enabled": "true"}
+            self.daemon.start()
+            wait_for(lambda: listeners(9092), 10, what="the default listener")
+            self.assertEqual(listeners(9092), ["0100007F"])
+            self.daemon.stop()
+            self.daemon.net = True
+        else:
+            sys.stderr.write("port 9092 busy: default listener not started\n")
+        # explicitly configured: a wildcard address is honoured
+        port = self.daemon.port
+        self.daemon.config["net"] = {"listen": "0.0.0.0:%d" % port}
+        self.daemon.start()
+        self.assertEqual(listeners(port), ["00000000"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+/*
+ * topicfs-admin.c - create, describe, list and delete topics without the
+ * mount, straight on the data dir.
+ *
+ *   topicfs-admin [-c FILE] [--data-dir DIR] [--set S.K=V]... COMMAND
+ *     create TOPIC [--partitions N] [--framing lines|writes]
+ *                  [--compression none|lz4|zstd] [--set KEY=VALUE]...
+ *     describe [TOPIC...]
+ *     list
+ *     delete TOPIC
+ *
+ * The data dir and the defaults of new topics come from the daemon's own
+ * configuration (the same table, file and --set syntax: fs/config.c), so
+ * `topicfs-admin -c /etc/topicfs/topicfs.ini create orders` makes the
+ * topic the daemon would have made with `mkdir /mnt/topics/orders`, and a
+ * [topic.NAME] section applies to it.
+ *
+ * The daemon must not be running on the data dir: the store's lock
+ * (storage.h, STORE_LOCK_FILE) tells, and the tool then says so and exits
+ * 1 (use the mount instead: mkdir, rmdir, getfattr, .status).  Opening the
+ * store runs the same recovery the daemon runs at start.
+ *
+ * Exit status: 0 done, 1 failed (no such topic, exists, data dir in use,
+ * I/O error), 2 usage or configuration error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "storage.h"
+
+#ifndef TOPICFS_VERSION
+#define TOPICFS_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+	fputs("usage: topicfs-admin [-c FILE] [--data-dir DIR] [--set S.K=V]... COMMAND\n"
+	      "\n"
+	      "Commands (the daemon must not be running on the data dir):\n"
+	      "  create TOPIC [--partitions N] [--framing lines|writes]\n"
+	      "               [--compression none|lz4|zstd] [--set KEY=VALUE]...\n"
+	      "                       create a topic (KEY: any per-topic key, e.g.\n"
+	      "                       retention_ms=7d)\n"
+	      "  describe [TOPIC...]  settings and per-partition offsets and sizes\n"
+	      "  list                 topic names, one per line\n"
+	      "  delete TOPIC         delete a topic and all its data\n"
+	      "\n"
+	      "Options:\n"
+	      "  -c, --config FILE    the daemon's INI (data dir, topic defaults)\n"
+	      "      --data-dir DIR   the data dir (overrides the INI)\n"
+	      "      --set S.K=V      override a configuration key, as for topicfs\n"
+	      "  -q, --quiet          print only errors\n"
+	      "  -h, --help, -V, --version\n"
+	      "\n"
+	      "Exit status: 0 done, 1 failed, 2 usage or configuration error.\n", f);
+}
+
+/* ============================== describe ================================= */
+
+static void print_topic(struct topic *t)
+{
+	struct topic_config c;
+	int32_t n = topic_partitions(t);
+
+	topic_get_config(t, &c);
+	printf("topic %s\n", topic_name(t));
+	printf("  partitions %" PRId32 "  framing %s  compression %s\n", n,
+	       c.framing == FRAMING_WRITES ? "writes" : "lines", codec_name(c.codec));
+	printf("  segment_bytes %" PRId64 "  segment_ms %" PRId64
+	       "  retention_bytes %" PRId64 "  retention_ms %" PRId64 "\n",
+	       c.segment_bytes, c.segment_ms, c.retention_bytes, c.retention_ms);
+	printf("  flush_messages %" PRId64 "  flush_ms %" PRId64 "  linger_ms %" PRId32
+	       "  batch_bytes %" PRId32 "  max_message_bytes %" PRId32 "\n",
+	       c.flush_messages, c.flush_ms, c.linger_ms, c.batch_bytes,
+	       c.max_message_bytes);
+	printf("  %-9s %16s %16s %12s %8s %14s %14s\n", "partition", "log_start_offset",
+	       "next_offset", "records", "segments", "bytes_on_disk", "stream_end");
+	for (int32_t p = 0; p < n; p++) {
+		struct part *part = topic_part(t, p);
+		struct part_info in;
+		if (!part)
+			continue;
+		part_info(part, &in);
+		printf("  %-9" PRId32 " %16" PRId64 " %16" PRId64 " %12" PRId64 " %8" PRId64
+		       " %14" PRId64 " %14" PRId64 "\n", p, in.log_start_offset,
+		       in.next_offset, in.next_offset - in.log_start_offset, in.segments,
+		       in.bytes_on_disk, in.stream_end);
+	}
+}
+
+static int cmd_describe(struct store *st, int argc, char **argv)
+{
+	char **names = NULL;
+	size_t count = 0;
+	int rc, status = 0;
+
+	if (argc > 1) {
+		for (int i = 1; i < argc; i++) {
+			struct topic *t;
+			rc = store_topic_get(st, argv[i], &t);
+			if (rc) {
+				fprintf(stderr, "topicfs-admin: %s: %s\n", argv[i],
+				        rc == -ENOENT ? "no such topic" : strerror(-rc));
+				status = 1;
+				continue;
+			}
+			print_topic(t);
+			topic_put(t);
+		}
+		return status;
+	}
+	rc = store_topic_list(st, &names, &count);
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: listing topics: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (count == 0)
+		printf("no topics\n");
+	for (size_t i = 0; i < count; i++) {
+		struct topic *t;
+		if (store_topic_get(st, names[i], &t) == 0) {
+			print_topic(t);
+			topic_put(t);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return status;
+}
+
+static int cmd_list(struct store *st)
+{
+	char **names = NULL;
+	size_t count = 0;
+	int rc = store_topic_list(st, &names, &count);
+
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: listing topics: %s\n", strerror(-rc));
+		return 1;
+	}
+	for (size_t i = 0; i < count; i++) {
+		printf("%s\n", names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return 0;
+}
+
+/* ============================== create/delete ============================ */
+
+/* Parse the create options into cfg (which holds the per-topic settings
+ * under topic.NAME).  0, or EXIT_USAGE after a message. */
+static int create_options(struct fsv_config *cfg, const char *name, int argc,
+                          char **argv)
+{
+	static const struct option longopts[] = {
+		{ "partitions", required_argument, NULL, 'p' },
+		{ "framing", required_argument, NULL, 'f' },
+		{ "compression", required_argument, NULL, 'z' },
+		{ "set", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char kv[600], err[1200];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+p:f:z:s:", longopts, NULL)) != -1) {
+		const char *key;
+		switch (c) {
+		case 'p': key = "partitions"; break;
+		case 'f': key = "framing"; break;
+		case 'z': key = "compression"; break;
+		case 's': key = NULL; break;
+		default:
+			fprintf(stderr, "try 'topicfs-admin --help'\n");
+			return EXIT_USAGE;
+		}
+		if (key)
+			snprintf(kv, sizeof kv, "topic.%s.%s=%s", name, key, optarg);
+		else
+			snprintf(kv, sizeof kv, "topic.%s.%s", name, optarg);
+		if (fsv_config_set(cfg, kv, err, sizeof err)) {
+			fprintf(stderr, "topicfs-admin: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "topicfs-admin: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (fsv_config_finish(cfg, err, sizeof err)) {
+		fprintf(stderr, "topicfs-admin: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int cmd_create(struct store *st, const struct fsv_config *cfg,
+                      const char *name, bool quiet)
+{
+	struct topic_config tc;
+	struct topic *t;
+	int rc;
+
+	fsv_config_topic(cfg, name, &tc);
+	rc = store_topic_create(st, name, &tc, &t);
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: create %s: %s\n", name,
+		        rc == -EEXIST ? "topic exists" :
+		        rc == -EINVAL ? "invalid topic name or settings" : strerror(-rc));
+		return 1;
+	}
+	if (!quiet)
+		printf("created topic %s: %" PRId32 " partition%s, framing %s, "
+		       "compression %s\n", name, tc.partitions, tc.partitions == 1 ? "" : "s",
+		       tc.framing == FRAMING_WRITES ? "writes" : "lines", codec_name(tc.codec));
+	topic_put(t);
+	return 0;
+}
+
+static int cmd_delete(struct store *st, const char *name, bool quiet)
+{
+	int rc = store_topic_delete(st, name);
+
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: delete %s: %s\n", name,
+		        rc == -ENOENT ? "no such topic" : strerror(-rc));
+		return 1;
+	}
+	if (!quiet)
+		printf("deleted topic %s\n", name);
+	return 0;
+}
+
+/* ============================== main ===================================== */
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'D' },
+		{ "set", required_argument, NULL, 'S' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fsv_config cfg;
+	struct store_options so = { 0 };
+	struct store *st = NULL;
+	const char *config = NULL, *data_dir = NULL, *cmd;
+	const char **sets;
+	size_t nsets = 0;
+	char err[1200], kv[FSV_PATH_MAX + 32];
+	bool quiet = false;
+	int c, rc, status = 1;
+
+	sets = calloc((size_t)argc + 1, sizeof *sets);
+	if (!sets)
+		return 1;
+	fsv_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, "+c:qhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'D':
+			data_dir = optarg;
+			break;
+		case 'S':
+			sets[nsets++] = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			status = 0;
+			goto out;
+		case 'V':
+			printf("topicfs-admin %s\n", TOPICFS_VERSION);
+			status = 0;
+			goto out;
+		default:
+			fprintf(stderr, "try 'topicfs-admin --help'\n");
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	cmd = argv[optind];
+	int cargc = argc - optind;
+	char **cargv = argv + optind;
+	bool is_create = !strcmp(cmd, "create"), is_delete = !strcmp(cmd, "delete");
+	if (!is_create && !is_delete && strcmp(cmd, "describe") && strcmp(cmd, "list")) {
+		fprintf(stderr, "topicfs-admin: unknown command '%s' (create, describe, "
+		        "list, delete)\n", cmd);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if ((is_create || is_delete) && (cargc < 2 || cargv[1][0] == '-')) {
+		fprintf(stderr, "topicfs-admin: %s needs a TOPIC\n", cmd);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if ((is_delete && cargc > 2) || (!strcmp(cmd, "list") && cargc > 1)) {
+		fprintf(stderr, "topicfs-admin: unexpected argument '%s'\n",
+		        cargv[is_delete ? 2 : 1]);
+		status = EXIT_USAGE;
+		goto out;
+	}
+
+	/* the configuration, as the daemon builds it */
+	if (config && fsv_config_load(&cfg, config, err, sizeof err))
+		goto bad_config;
+	for (size_t i = 0; i < nsets; i++)
+		if (fsv_config_set(&cfg, sets[i], err, sizeof err))
+			goto bad_config;
+	if (data_dir) {
+		snprintf(kv, sizeof kv, "storage.data_dir=%s", data_dir);
+		if (fsv_config_set(&cfg, kv, err, sizeof err))
+			goto bad_config;
+	}
+	if (is_create) {
+		if (topic_name_check(cargv[1])) {
+			fprintf(stderr, "topicfs-admin: create %s: invalid topic name (1..249 "
+			        "of A-Z a-z 0-9 . _ -, not . or ..)\n", cargv[1]);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		rc = create_options(&cfg, cargv[1], cargc - 1, cargv + 1);
+		if (rc) {
+			status = rc;
+			goto out;
+		}
+	} else if (fsv_config_finish(&cfg, err, sizeof err)) {
+		goto bad_config;
+	}
+
+	so.data_dir = cfg.data_dir;
+	so.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	tfs_log_set_level(quiet ? TFS_LOG_ERROR : TFS_LOG_WARN);
+	rc = store_open(&so, &st);
+	if (rc == -EBUSY) {
+		fprintf(stderr, "topicfs-admin: data dir %s is in use by a running topicfs "
+		        "daemon (or another tool); stop it, or use the mount (mkdir, rmdir, "
+		        "getfattr, .status)\n", cfg.data_dir);
+		goto out;
+	}
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: cannot open data dir %s: %s\n", cfg.data_dir,
+		        strerror(-rc));
+		goto out;
+	}
+	if (is_create)
+		status = cmd_create(st, &cfg, cargv[1], quiet);
+	else if (is_delete)
+		status = cmd_delete(st, cargv[1], quiet);
+	else if (!strcmp(cmd, "list"))
+		status = cmd_list(st);
+	else
+		status = cmd_describe(st, cargc, cargv);
+	goto out;
+
+bad_config:
+	fprintf(stderr, "topicfs-admin: %s\n", err);
+	status = EXIT_USAGE;
+out:
+	if (st)
+		store_close(st);
+	fsv_config_free(&cfg);
+	free(sets);
+	if (fflush(stdout) != 0 && status == 0)
+		status = 1;
+	return status;
+}
