@@ -13,6 +13,15 @@
  * cannot hang the caller.  The receive buffer belongs to the connection and
  * is reused, so a consume loop allocates only when a response outgrows it.
  *
+ * Pipelining.  When draining (not following), kc_consume asks for the next
+ * range before it decodes the current response: the offset after the last
+ * complete batch is known from the batch headers alone, so the server
+ * finds and sends the next slice (sendfile into the socket buffer) while
+ * this side checks CRCs and hands records out.  At most one request is
+ * ahead; one left in flight when the loop stops is read and dropped, so
+ * the connection stays usable.  A follower (long poll) sends one fetch at
+ * a time, as a parked fetch should.
+ *
  * Fetch responses may end in a truncated batch (KIP-74); kc_consume stops
  * at the first batch whose header says it is longer than the bytes left.
  * Batches are decoded with storage's batch_decode (CRC, codec and bounds
@@ -200,9 +209,9 @@ static int kc_recv_all(struct kc_conn *c, uint8_t *p, size_t len,
 	return 0;
 }
 
-int kc_call(struct kc_conn *c, int16_t api_key, int16_t api_version,
-            const void *body, size_t body_len, int extra_wait_ms,
-            const uint8_t **resp, size_t *resp_len)
+/* Send one request; *corr gets its correlation id. */
+static int kc_send_request(struct kc_conn *c, int16_t api_key, int16_t api_version,
+                           const void *body, size_t body_len, int32_t *corr_out)
 {
 	struct kw_writer *w = &c->req;
 	int32_t corr = c->next_correlation++;
@@ -222,7 +231,15 @@ int kc_call(struct kc_conn *c, int16_t api_key, int16_t api_version,
 	rc = kc_send_all(c, w->buf, w->len);
 	if (rc)
 		return rc;
+	*corr_out = corr;
+	return 0;
+}
 
+/* Wait for the response to request corr; its body lands in c->rbuf. */
+static int kc_read_response(struct kc_conn *c, int32_t corr, int extra_wait_ms,
+                            const uint8_t **resp, size_t *resp_len)
+{
+	int rc;
 	int64_t deadline = kc_now_ms() + c->timeout_ms +
 	                   (extra_wait_ms > 0 ? extra_wait_ms : 0);
 	uint8_t hdr[8];
@@ -249,6 +266,17 @@ int kc_call(struct kc_conn *c, int16_t api_key, int16_t api_version,
 	*resp = c->rbuf;
 	*resp_len = len;
 	return 0;
+}
+
+int kc_call(struct kc_conn *c, int16_t api_key, int16_t api_version,
+            const void *body, size_t body_len, int extra_wait_ms,
+            const uint8_t **resp, size_t *resp_len)
+{
+	int32_t corr;
+	int rc = kc_send_request(c, api_key, api_version, body, body_len, &corr);
+	if (rc)
+		return rc;
+	return kc_read_response(c, corr, extra_wait_ms, resp, resp_len);
 }
 
 /* ============================== requests ================================== */
@@ -299,13 +327,12 @@ int kc_list_offset(struct kc_conn *c, const char *topic, int32_t partition,
 	return 0;
 }
 
-int kc_fetch(struct kc_conn *c, const char *topic, int32_t partition,
-             int64_t offset, int32_t max_wait_ms, int32_t min_bytes,
-             int32_t max_bytes, struct kc_fetch_result *res)
+/* Send a Fetch v11 for one partition; *corr gets its correlation id. */
+static int kc_fetch_send(struct kc_conn *c, const char *topic, int32_t partition,
+                         int64_t offset, int32_t max_wait_ms, int32_t min_bytes,
+                         int32_t max_bytes, int32_t *corr)
 {
 	struct kw_writer w;
-	const uint8_t *resp;
-	size_t resp_len;
 	int rc;
 
 	kw_writer_init(&w);
@@ -330,8 +357,18 @@ int kc_fetch(struct kc_conn *c, const char *topic, int32_t partition,
 		kw_writer_free(&w);
 		return kc_fail(c, -ENOMEM, "out of memory");
 	}
-	rc = kc_call(c, KAPI_FETCH, 11, w.buf, w.len, max_wait_ms, &resp, &resp_len);
+	rc = kc_send_request(c, KAPI_FETCH, 11, w.buf, w.len, corr);
 	kw_writer_free(&w);
+	return rc;
+}
+
+/* Read and parse the response to the Fetch corr. */
+static int kc_fetch_recv(struct kc_conn *c, int32_t corr, int32_t max_wait_ms,
+                         struct kc_fetch_result *res)
+{
+	const uint8_t *resp;
+	size_t resp_len;
+	int rc = kc_read_response(c, corr, max_wait_ms, &resp, &resp_len);
 	if (rc)
 		return rc;
 
@@ -366,6 +403,35 @@ int kc_fetch(struct kc_conn *c, const char *topic, int32_t partition,
 	return 0;
 }
 
+int kc_fetch(struct kc_conn *c, const char *topic, int32_t partition,
+             int64_t offset, int32_t max_wait_ms, int32_t min_bytes,
+             int32_t max_bytes, struct kc_fetch_result *res)
+{
+	int32_t corr;
+	int rc = kc_fetch_send(c, topic, partition, offset, max_wait_ms, min_bytes,
+	                       max_bytes, &corr);
+	if (rc)
+		return rc;
+	return kc_fetch_recv(c, corr, max_wait_ms, res);
+}
+
+/* The offset after the last complete batch of a fetch response (from the
+ * headers only), or from when there is none. */
+static int64_t kc_offset_after(const uint8_t *p, size_t len, int64_t from)
+{
+	size_t pos = 0;
+	while (len - pos >= BATCH_LOG_OVERHEAD) {
+		struct batch_header h;
+		if (batch_parse_header(p + pos, len - pos, &h))
+			break;                  /* truncated tail, or garbage */
+		int64_t last = h.base_offset + h.last_offset_delta;
+		if (last + 1 > from)
+			from = last + 1;
+		pos += (size_t)h.length + BATCH_LOG_OVERHEAD;
+	}
+	return from;
+}
+
 /* ============================== consume loop ============================== */
 
 int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
@@ -378,13 +444,37 @@ int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
 	int32_t max_bytes = opts->max_bytes > 0 ? opts->max_bytes : KC_DEFAULT_MAX_BYTES;
 	size_t max_dec = opts->max_decompressed ? opts->max_decompressed : (64u << 20);
 	int rc = 0;
+	int32_t corr = 0;
+	bool ahead = false;         /* the fetch for `next` is already sent */
+	int64_t ahead_offset = -1;
 
 	for (;;) {
 		struct kc_fetch_result fr;
-		rc = kc_fetch(c, topic, partition, next, opts->follow ? max_wait : 0,
-		              1, max_bytes, &fr);
+		int32_t wait = opts->follow ? max_wait : 0;
+		if (!ahead) {
+			rc = kc_fetch_send(c, topic, partition, next, wait, 1, max_bytes,
+			                   &corr);
+			if (rc)
+				break;
+		}
+		ahead = false;
+		rc = kc_fetch_recv(c, corr, wait, &fr);
 		if (rc)
 			break;
+		if (!fr.err && !opts->follow) {
+			/* draining: ask for what follows before decoding this */
+			int64_t after = kc_offset_after(fr.records, fr.records_len, next);
+			if (after > next && after < fr.high_watermark &&
+			    (opts->max_records == 0 ||
+			     delivered + (after - next) < opts->max_records)) {
+				rc = kc_fetch_send(c, topic, partition, after, 0, 1, max_bytes,
+				                   &corr);
+				if (rc)
+					break;
+				ahead = true;
+				ahead_offset = after;
+			}
+		}
 		if (fr.err) {
 			*kerr = fr.err;
 			rc = kc_fail(c, -EREMOTEIO, "fetch %s/%d at offset %lld: %s (%d)",
@@ -448,8 +538,20 @@ int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
 		}
 		if (!opts->follow && next >= fr.high_watermark)
 			break;
+		if (ahead && next != ahead_offset) {
+			/* cannot happen (same headers); never deliver twice */
+			rc = kc_fail(c, -EPROTO, "fetch pipeline out of step at %lld",
+			             (long long)next);
+			break;
+		}
 	}
 out:
+	if (ahead) {
+		/* the request sent ahead: read and drop its answer */
+		const uint8_t *resp;
+		size_t resp_len;
+		kc_read_response(c, corr, 0, &resp, &resp_len);
+	}
 	if (next_offset)
 		*next_offset = next;
 	return rc;

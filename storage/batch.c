@@ -358,7 +358,8 @@ static void tls_keep(void **slot, void *p)
 		free(p);
 }
 
-/* Take the slot's buffer if it holds at least need bytes, else NULL. */
+/* Take the slot's buffer if it holds at least need bytes, else NULL (and
+ * drop a buffer too small, so a bigger one can take its place). */
 static void *tls_take(void **slot, size_t need)
 {
 	void *p = *slot;
@@ -366,6 +367,8 @@ static void *tls_take(void **slot, size_t need)
 		*slot = NULL;
 		return p;
 	}
+	free(p);
+	*slot = NULL;
 	return NULL;
 }
 
@@ -895,6 +898,10 @@ int batch_decode(const void *batch, size_t len, size_t max_bytes,
 		struct batch_tls *t = batch_tls();
 		if (t)
 			recs = tls_take((void **)&t->recs_spare, count * sizeof(*recs));
+		if (!recs && t && count <= SIZE_MAX / sizeof(*recs) / 2)
+			/* headroom, so the next batch (a few records more)
+			 * can reuse this array */
+			recs = malloc((count + count / 4 + 16) * sizeof(*recs));
 		if (!recs)
 			recs = malloc(count * sizeof(*recs));
 		if (!recs) {

@@ -139,6 +139,8 @@ struct seg {
 	int ixfd[IDX_KINDS];          /* W: index fds while active, else -1 */
 	bool ix_dirty;                /* W: an index write failed: rewrite at seal */
 	bool unflushed;               /* W: data written since the last fsync */
+	bool tail_dirty;              /* W: a failed write left bytes past size
+	                                 that could not be cut: cut before sealing */
 
 	pthread_mutex_t map_mu;       /* guards the five fields below */
 	const uint8_t *map[IDX_KINDS];/* sealed: read-only map of the index file */
@@ -253,13 +255,17 @@ struct pending {
 	int64_t first_offset;         /* guarded by qlock */
 };
 
-/* The last decoded batch of a partition, rendered. */
+/* The last partially read batch of a partition, decoded (see part.c). */
 struct read_cache {
 	int64_t seg_base;             /* -1 = empty */
 	int64_t file_pos;             /* batch start */
 	int64_t next_pos;             /* file position after the batch */
-	int64_t stream_pos;           /* rendered position of bytes[0] */
-	struct buf bytes;
+	int64_t stream_pos;           /* rendered position of the batch */
+	int64_t rlen;                 /* its rendered length */
+	struct buf bytes;             /* the buffer holding the batch bytes */
+	struct batch_decoded dec;     /* records (point into bytes or dec.buf) */
+	size_t rec_idx;               /* resume hint: a record index and */
+	int64_t rec_pos;              /* its rendered offset in the batch */
 };
 
 struct part {

@@ -94,9 +94,11 @@
  * READS (part_stream_read) find the segment by stream position (binary
  * search on stream_end), the .sindex entry <= pos, then decode batches
  * forward (batch_decode checks the CRC: a corrupt batch is -EBADMSG, never
- * its bytes), rendering what overlaps the request.  The last partially
- * consumed batch is kept rendered in part.cache so sequential reads do not
- * decode a batch once per read.
+ * its bytes), rendering what overlaps the request straight into the
+ * caller's buffer.  The last partially consumed batch is kept decoded in
+ * part.cache (its bytes in the batch reader's buffer, which the cache takes
+ * over instead of copying, plus a resume hint), so sequential reads decode
+ * each batch once and copy each byte once.
  *
  * FETCH SLICES (part_fetch_slice) are sent with sendfile, unread, so the
  * CRC of every batch in a slice is checked first, once per byte: each
@@ -122,7 +124,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_CACHE_MAX (8 << 20)     /* largest rendered batch kept cached */
+#define READ_CACHE_MAX (8 << 20)     /* largest rendered batch kept decoded */
 
 static size_t part_max_decomp(const struct part *p)
 {
@@ -179,6 +181,8 @@ void part_destroy(struct part *p)
 			free(r);
 		}
 	}
+	if (p->cache.seg_base >= 0)
+		batch_decoded_free(&p->cache.dec);
 	buf_free(&p->cache.bytes);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->qlock);
@@ -516,8 +520,8 @@ static int seg_recover(struct part *p, struct seg *s, int64_t stream_base,
 		 * of the log.  The stale ones go (never trusted); readers of a
 		 * sealed segment scan, the active one keeps its entries in
 		 * memory and writes them at seal (ix_dirty) */
-		fprintf(stderr, "topicfs: storage: %s: no space for index files, "
-		        "removed until they can be rebuilt\n", s->path);
+		tfs_log(TFS_LOG_WARN, "storage: %s: no space for index files, "
+		        "removed until they can be rebuilt", s->path);
 		for (int k = 0; k < IDX_KINDS; k++) {
 			char *ip = seg_file_path(s, idx_ext[k]);
 			if (ip)
@@ -852,6 +856,15 @@ static int part_roll(struct part *p, const struct topic_config *cfg)
 	bool sync = flush_policy_syncs(cfg);
 	int rc;
 
+	if (old->tail_dirty) {
+		/* never seal half a failed write into a segment that will be
+		 * trusted: cut it now, or do not roll (the next write then goes
+		 * on over it; a restart cuts the active segment's tail) */
+		rc = sio_ftruncate(old->fd, old->size, old->path);
+		if (rc < 0)
+			return rc;
+		old->tail_dirty = false;
+	}
 	rc = seg_create(p->dir, p->next_offset, p->stream_end, sync, &ns);
 	if (rc < 0)
 		return rc;
@@ -1134,8 +1147,10 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
 		batch_set_base_offset(data + bl[i].off, base + bl[i].rel_base);
 	rc = sio_pwrite_all(s->fd, data, len, pos, s->path);
 	if (rc < 0) {
-		/* not published: cut whatever part of it reached the file */
-		sio_ftruncate(s->fd, pos, s->path);
+		/* not published: cut whatever part of it reached the file (if
+		 * that fails too, before the segment may be sealed: part_roll) */
+		if (sio_ftruncate(s->fd, pos, s->path) < 0)
+			s->tail_dirty = true;
 		return rc;
 	}
 	s->unflushed = true;
@@ -1698,44 +1713,104 @@ static void log_corrupt(struct seg *s, int64_t pos, int rc)
 	        ": corrupt batch (%s), not served", s->path, pos, strerror(-rc));
 }
 
-/* Copy from the cache if it holds the batch at (seg, fpos). */
+/* Render the records of d from rendered offset skip into dst (at most cap
+ * bytes).  *idx / *at is a resume hint: a record index and its rendered
+ * offset in the batch (0 / 0 is always valid); it is moved to where the
+ * rendering stopped, so sequential reads of a cached batch never rescan it
+ * from its first record. */
+static size_t render_from(const struct batch_decoded *d, int framing, int64_t skip,
+                          uint8_t *dst, size_t cap, size_t *idx, int64_t *at)
+{
+	size_t i = *idx, n;
+	int64_t pos = *at;
+	struct batch_decoded sub;
+
+	if (d->h.attributes & BATCH_ATTR_CONTROL)
+		return 0;
+	if (i > d->nrecs || pos > skip) {
+		i = 0;
+		pos = 0;
+	}
+	for (; i < d->nrecs; i++) {
+		int64_t rl = rec_render_len(d->recs[i].value_len, framing);
+		if (pos + rl > skip)
+			break;
+		pos += rl;
+	}
+	sub = *d;
+	sub.recs = d->recs + i;
+	sub.nrecs = d->nrecs - i;
+	n = render_copy(&sub, framing, skip - pos, dst, cap);
+	/* move the hint to the record holding skip + n */
+	for (skip += (int64_t)n; i < d->nrecs; i++) {
+		int64_t rl = rec_render_len(d->recs[i].value_len, framing);
+		if (pos + rl > skip)
+			break;
+		pos += rl;
+	}
+	*idx = i;
+	*at = pos;
+	return n;
+}
+
+/* Render from the cache if it holds the batch at (seg, fpos). */
 static bool cache_copy(struct part *p, struct seg *s, int64_t fpos, int64_t cur,
                        uint8_t *dst, size_t cap, size_t *got, int64_t *rlen,
                        int64_t *next_pos)
 {
+	struct read_cache *c = &p->cache;
 	bool hit = false;
 
 	pthread_mutex_lock(&p->cache_mu);
-	if (p->cache.seg_base == s->base_offset && p->cache.file_pos == fpos) {
-		int64_t skip = cur - p->cache.stream_pos;
+	if (c->seg_base == s->base_offset && c->file_pos == fpos) {
+		int64_t skip = cur - c->stream_pos;
 		size_t n = 0;
-		if (skip >= 0 && skip < (int64_t)p->cache.bytes.len) {
-			n = p->cache.bytes.len - (size_t)skip;
-			if (n > cap)
-				n = cap;
-			memcpy(dst, p->cache.bytes.data + skip, n);
-		}
+		if (skip >= 0 && skip < c->rlen)
+			n = render_from(&c->dec, part_framing(p), skip, dst, cap,
+			                &c->rec_idx, &c->rec_pos);
 		*got = n;
-		*rlen = (int64_t)p->cache.bytes.len;
-		*next_pos = p->cache.next_pos;
+		*rlen = c->rlen;
+		*next_pos = c->next_pos;
 		hit = true;
 	}
 	pthread_mutex_unlock(&p->cache_mu);
 	return hit;
 }
 
+/* Keep the decoded batch d (at fpos, rendered from spos, rlen bytes) as the
+ * partition's cache.  Its bytes stay where the batch reader read them: the
+ * cache takes br's buffer and gives br its previous one to reuse, so
+ * nothing is copied or allocated.  Call only when br is done reading. */
 static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
-                      int64_t spos, struct buf *rendered)
+                      int64_t spos, int64_t rlen, struct batch_decoded *d,
+                      struct batch_reader *br, size_t idx, int64_t at)
 {
+	struct read_cache *c = &p->cache;
+	struct batch_decoded old = { 0 };
+	bool had = false;
+
 	pthread_mutex_lock(&p->cache_mu);
-	buf_free(&p->cache.bytes);
-	p->cache.bytes = *rendered;
-	memset(rendered, 0, sizeof(*rendered));
-	p->cache.seg_base = s->base_offset;
-	p->cache.file_pos = fpos;
-	p->cache.next_pos = npos;
-	p->cache.stream_pos = spos;
+	if (c->seg_base >= 0) {
+		old = c->dec;
+		had = true;
+	}
+	struct buf mine = c->bytes;
+	c->bytes = br->chunk;
+	br->chunk = mine;
+	br->chunk.len = 0;
+	br->chunk_pos = br->pos;
+	c->dec = *d;
+	memset(d, 0, sizeof(*d));
+	c->seg_base = s->base_offset;
+	c->file_pos = fpos;
+	c->next_pos = npos;
+	c->stream_pos = spos;
+	c->rlen = rlen;
+	c->rec_idx = idx;
+	c->rec_pos = at;
 	pthread_mutex_unlock(&p->cache_mu);
+	if (had)
+		batch_decoded_free(&old);
 }
 
 /* Read stream bytes [cur, cur+cap) from one segment (reference held),
@@ -1761,10 +1836,10 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 	rc = 0;
 	while (done < cap) {
 		const uint8_t *b;
-		size_t len, n;
+		size_t len, n, idx = 0;
 		struct batch_header h;
 		struct batch_decoded d;
-		int64_t rlen, npos, bpos = br.pos;
+		int64_t rlen, npos, bpos = br.pos, at = 0;
 
 		if (cache_copy(p, s, bpos, cur, dst + done, cap - done, &n, &rlen, &npos)) {
 			if (sp + rlen > cur) {
@@ -1798,22 +1873,14 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 			continue;
 		}
 		int64_t skip = cur - sp;
-		if (rlen - skip <= (int64_t)(cap - done) || rlen > READ_CACHE_MAX) {
-			/* consumed to its end (or too big to keep): render in place */
-			n = render_copy(&d, framing, skip, dst + done, cap - done);
+		n = render_from(&d, framing, skip, dst + done, cap - done, &idx, &at);
+		if (skip + (int64_t)n < rlen && rlen <= READ_CACHE_MAX) {
+			/* not consumed to its end (the request is full): keep it
+			 * decoded for the next read, which continues from here */
+			cache_put(p, s, bpos, br.pos, sp, rlen, &d, &br, idx, at);
 		} else {
-			struct buf whole = { 0 };
-			rc = buf_reserve(&whole, (size_t)rlen);
-			if (rc < 0) {
-				batch_decoded_free(&d);
-				break;
-			}
-			whole.len = render_copy(&d, framing, 0, whole.data, (size_t)rlen);
-			n = cap - done;
-			memcpy(dst + done, whole.data + skip, n);
-			cache_put(p, s, bpos, br.pos, sp, &whole);
+			batch_decoded_free(&d);
 		}
-		batch_decoded_free(&d);
 		done += n;
 		cur += (int64_t)n;
 		sp += rlen;

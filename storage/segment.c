@@ -495,8 +495,8 @@ int seg_seal(struct seg *s, bool sync)
 			/* the files keep a consistent prefix of the entries (an
 			 * index is sparse, and checked at start); this is no
 			 * reason to fail the seal or the data's fsync */
-			fprintf(stderr, "topicfs: storage: %s: index files not rewritten "
-			        "(%s), kept as they are\n", s->path, strerror(-rc));
+			tfs_log(TFS_LOG_WARN, "storage: %s: index files not rewritten "
+			        "(%s), kept as they are", s->path, strerror(-rc));
 			rc = 0;
 		}
 	} else if (sync) {
@@ -590,7 +590,11 @@ int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
 /* Each thread keeps one read-ahead buffer for its batch readers, so a read
  * call does not allocate (and fault in) a fresh one; a pthread key frees it
  * when the thread exits.  A reader that finds it taken (nested readers)
- * allocates its own.  Buffers above 1 MiB (a huge batch) are not kept. */
+ * allocates its own.  Buffers above BR_KEEP (a huge batch) are not kept;
+ * BR_KEEP is above the size of a full default batch (1 MiB of records plus
+ * their framing), so a thread reading such batches reuses one buffer
+ * instead of faulting in a fresh one per batch. */
+#define BR_KEEP (4u << 20)
 static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 
@@ -642,7 +646,7 @@ void br_free(struct batch_reader *br)
 	struct tl_chunk *c = br->tl;
 
 	if (c) {
-		if (br->chunk.cap > (1 << 20))
+		if (br->chunk.cap > BR_KEEP)
 			buf_free(&br->chunk);
 		c->b = br->chunk;
 		c->busy = false;

@@ -5,7 +5,8 @@
 #   tools/dev.sh build   configure and build into ./build
 #   tools/dev.sh run     deps + build + mount topicfs on /mnt/topics
 #                        (data in /var/lib/topicfs, TCP on 127.0.0.1:9092)
-#   tools/dev.sh test    deps + build + the whole test suite (CTest)
+#   tools/dev.sh test    deps + build + the whole test suite (CTest), then again
+#                        under ASan+UBSan and TSan, and brief fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,11 +42,13 @@ run)
 test)
 	deps
 	build
-	cd build
-	ctest --output-on-failure --timeout 900 -j2
+	(cd build && ctest --output-on-failure --timeout 900 -j2)
+	# The second pass: the suite again under ASan+UBSan and TSan, and
+	# each libFuzzer target briefly (see tools/ci-extra.sh).
+	tools/ci-extra.sh
 	;;
 *)
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

@@ -10,8 +10,9 @@
  * It makes a temp root (under --dir, default $TMPDIR or /tmp) holding an
  * input file, a plain/ directory for the baselines, and per daemon a data
  * dir and a mount point, starts the daemon it finds next to itself
- * (../fs/topicfs from the build tree, ./topicfs when installed, then PATH;
- * or --daemon) with `topicfs -f -c INI`, and runs, per codec:
+ * (../fs/topicfs in the build tree; ./topicfs or ../sbin/topicfs when
+ * installed; then PATH; or --daemon) with `topicfs -f -c INI`, and runs,
+ * per codec:
  *
  *   append      `cat input >> mnt/T/0` vs `cat input >> plain/file` (cat
  *               picks its write size from st_blksize), MB/s of input bytes;
@@ -21,7 +22,9 @@
  *   read        `cat mnt/T/0 > /dev/null` right after a daemon restart (warm
  *               page cache for the segment files, nothing cached in the
  *               daemon or for the FUSE file), then a second time, vs `cat
- *               plain/file > /dev/null`
+ *               plain/file > /dev/null`; for codec none also the same bytes
+ *               in a `writes` partition (the framing the daemon may serve
+ *               through the kernel page cache, see fs/fs.c)
  *   fetch       drain the partition over loopback with the project's fetch
  *               loop (kc_consume of net/kclient.c: Fetch v11, 1 MiB per
  *               fetch, every batch CRC-checked and decoded), vs a plain
@@ -95,6 +98,7 @@
 #define MAX_ROWS        128
 #define COPY_CHUNK      (1 << 20)
 #define LAT_LINE        100         /* bytes per latency record, with '\n' */
+#define WRITES_TOPIC    "wframe"    /* a topic with framing = writes */
 
 enum workload {
 	W_APPEND = 1 << 0,
@@ -439,7 +443,9 @@ static int daemon_start(struct daemon *d, double *secs)
 	}
 	fprintf(f, "[storage]\ndata_dir = %s\ncompression = %s\n\n"
 	        "[fs]\nmountpoint = %s\nallow_delete = true\n\n"
-	        "[net]\nlisten = 127.0.0.1:%d\n", d->data, d->codec, d->mnt, d->port);
+	        "[net]\nlisten = 127.0.0.1:%d\n\n"
+	        "[topic.%s]\nframing = writes\n", d->data, d->codec, d->mnt, d->port,
+	        WRITES_TOPIC);
 	fclose(f);
 	t0 = now_ns();
 	d->pid = fork();
@@ -1102,14 +1108,30 @@ static void run_small(struct codec_ctx *c, const char *codec)
 
 /* ============================== read ===================================== */
 
-static void run_read(struct codec_ctx *c, const char *codec)
+/* `cat part > /dev/null` right after a daemon restart and again, vs the
+ * plain file; writes_framing: the rows of the `writes` partition. */
+static void run_read_part(struct codec_ctx *c, const char *codec, const char *part,
+                          bool writes_framing)
 {
-	struct row *r1 = row_new("read_first", "read, fresh daemon", codec, "MB/s",
-	                         "plain file", false);
-	struct row *r2 = row_new("read_second", "read, second time", codec, "MB/s",
-	                         "plain file", false);
-	snprintf(r1->note, sizeof r1->note, "cat > /dev/null, segment files in page cache");
-	snprintf(r2->note, sizeof r2->note, "same daemon, right after the first read");
+	struct row *r1, *r2;
+	if (writes_framing) {
+		r1 = row_new("read_writes_first", "read, writes framing, fresh", codec,
+		             "MB/s", "plain file", false);
+		r2 = row_new("read_writes_second", "read, writes framing, again", codec,
+		             "MB/s", "plain file", false);
+		snprintf(r1->note, sizeof r1->note, "the same bytes in a framing = writes "
+		         "partition (1 MiB records)");
+		snprintf(r2->note, sizeof r2->note, "framing = writes, second read (page "
+		         "cache when the daemon allows it)");
+	} else {
+		r1 = row_new("read_first", "read, fresh daemon", codec, "MB/s",
+		             "plain file", false);
+		r2 = row_new("read_second", "read, second time", codec, "MB/s",
+		             "plain file", false);
+		snprintf(r1->note, sizeof r1->note, "cat > /dev/null, segment files in "
+		         "page cache");
+		snprintf(r2->note, sizeof r2->note, "same daemon, right after the first read");
+	}
 	for (int i = 0; i < opt.repeat; i++) {
 		double tp, t1, t2;
 		if (daemon_restart(&c->d) < 0) {
@@ -1119,8 +1141,8 @@ static void run_read(struct codec_ctx *c, const char *codec)
 		}
 		/* plain first on even rounds, last on odd ones */
 		tp = i % 2 == 0 ? cat_read(c->plain_path) : 0;
-		t1 = cat_read(c->part_path);
-		t2 = cat_read(c->part_path);
+		t1 = cat_read(part);
+		t2 = cat_read(part);
 		if (i % 2)
 			tp = cat_read(c->plain_path);
 		if (tp <= 0 || t1 <= 0 || t2 <= 0) {
@@ -1132,9 +1154,31 @@ static void run_read(struct codec_ctx *c, const char *codec)
 		series_add(&r2->base, (double)input_bytes / tp / 1e6);
 		series_add(&r1->val, (double)input_bytes / t1 / 1e6);
 		series_add(&r2->val, (double)input_bytes / t2 / 1e6);
-		say("read %s #%d: plain %.0f MB/s, first %.0f MB/s, second %.0f MB/s", codec,
-		    i + 1, (double)input_bytes / tp / 1e6, (double)input_bytes / t1 / 1e6,
+		say("read %s%s #%d: plain %.0f MB/s, first %.0f MB/s, second %.0f MB/s",
+		    codec, writes_framing ? " (writes framing)" : "", i + 1,
+		    (double)input_bytes / tp / 1e6, (double)input_bytes / t1 / 1e6,
 		    (double)input_bytes / t2 / 1e6);
+	}
+}
+
+static void run_read(struct codec_ctx *c, const char *codec)
+{
+	run_read_part(c, codec, c->part_path, false);
+	if (!strcmp(codec, "none")) {
+		/* the same bytes in a `writes` partition (1 MiB records) */
+		char part[PATH_MAX], tdir[PATH_MAX];
+		pjoin(tdir, sizeof tdir, c->d.mnt, WRITES_TOPIC);
+		pjoin(part, sizeof part, tdir, "0");
+		/* the INI names the topic, so the daemon made it at start */
+		if ((file_size(part) < 0 && topic_mkdir(&c->d, WRITES_TOPIC) < 0) ||
+		    cat_append(part) < 0 || file_size(part) != input_bytes) {
+			struct row *r = row_new("read_writes_first", "read, writes framing, fresh",
+			                        codec, "MB/s", "plain file", false);
+			row_fail(r, "could not fill the writes-framing partition");
+			return;
+		}
+		run_read_part(c, codec, part, true);
+		topic_rmdir(&c->d, WRITES_TOPIC);
 	}
 }
 
@@ -2006,6 +2050,9 @@ static void find_daemon(const char *argv0)
 		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
 			return;
 		snprintf(cand, sizeof cand, "%s/topicfs", dir);
+		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
+			return;
+		snprintf(cand, sizeof cand, "%s/../sbin/topicfs", dir);   /* installed */
 		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
 			return;
 	}

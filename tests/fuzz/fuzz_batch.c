@@ -12,8 +12,10 @@
  * Run with -malloc_limit_mb=256: the 64 MiB bound must cap every
  * allocation a batch can cause (a bomb is refused, not allocated).
  * Invariants are checked with abort(): a decoded batch has records_count
- * records with offsets base .. base + n - 1.
+ * records with offsets base .. base + n - 1 (a control batch: increasing,
+ * within base .. base + LastOffsetDelta).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,13 @@ static void check_decoded(const struct batch_decoded *d)
 		size_t pos = 0;
 		const uint8_t *k, *v;
 		int32_t kl, vl;
-		if (r->offset != d->h.base_offset + (int64_t)i)
+		/* offsets base .. base + n - 1; a control batch's only increase
+		 * within base .. base + LastOffsetDelta */
+		bool control = (d->h.attributes & BATCH_ATTR_CONTROL) != 0;
+		if (control ? (r->offset < d->h.base_offset ||
+		               r->offset > d->h.base_offset + d->h.last_offset_delta ||
+		               (i > 0 && r->offset <= d->recs[i - 1].offset))
+		            : r->offset != d->h.base_offset + (int64_t)i)
 			abort();
 		if ((r->value_len < 0) != (r->value == NULL && r->value_len < 0))
 			abort();

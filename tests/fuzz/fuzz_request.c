@@ -11,10 +11,12 @@
  * ASan/UBSan report or a response that does not frame is not.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "storage.h"
@@ -26,6 +28,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct store *g_st;
 static struct srv *g_srv;
 static struct srv_resp g_resp;
+static char g_dir[] = "/tmp/fuzz_request.XXXXXX";
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* At exit: close the store and remove its directory. */
+static void cleanup(void)
+{
+	if (g_st)
+		store_close(g_st);
+	g_st = NULL;
+	nftw(g_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void seed_topic(const char *name, int framing, int codec, int n)
 {
@@ -52,15 +72,15 @@ static void seed_topic(const char *name, int framing, int codec, int n)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char dir[] = "/tmp/fuzz_request.XXXXXX";
 	struct store_options o = { 0 };
 	(void)argc;
 	(void)argv;
-	if (!mkdtemp(dir))
+	if (!mkdtemp(g_dir))
 		abort();
-	o.data_dir = dir;
+	o.data_dir = g_dir;
 	if (store_open(&o, &g_st) != 0)
 		abort();
+	atexit(cleanup);
 	seed_topic("t", FRAMING_LINES, CODEC_NONE, 40);
 	seed_topic("w", FRAMING_WRITES, CODEC_LZ4, 25);
 	g_srv = calloc(1, sizeof(*g_srv));

@@ -9,13 +9,15 @@
   in or outside data_dir; 249 characters works;
 - allow_other (config or -o) always comes with default_permissions in the
   kernel's mount options;
-- the TCP listener is on loopback unless configured otherwise.
+- the TCP listener is on loopback unless configured otherwise;
+- retention deletes a segment while a stalled consumer is in the middle of
+  a sendfile of it (RELIABILITY 14): no spin, the framed bytes arrive whole.
 Single bad clients, size prefixes and one slowloris are in
 test_net_hygiene.py; the refusal matrix and names through the mount in
 test_fs_refusals.py; sendfile edge cases in tests/unit/test_net.c."""
 import os
 import socket
-import subprocess
+import struct
 import sys
 import threading
 import time
@@ -23,8 +25,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import BIN, main, run, read_bytes, append_bytes, wait_for  # noqa: E402
-from netutil import NetTestCase, Raw, fetch_v4, frame, api_versions_ok  # noqa: E402
-from relutil import encode_batch, produce_v3, metadata_v4  # noqa: E402
+from netutil import (NetTestCase, Raw, Reader, fetch_v4, frame, api_versions_ok,  # noqa: E402
+                     i8, i32, i64, kstr)
+from relutil import (encode_batch, produce_v3, metadata_v4, split_batches,  # noqa: E402
+                     batch_crc_ok, batch_info)
 
 
 def listeners(port):
@@ -110,7 +114,6 @@ class Flood(NetTestCase):
             stop.set()
             for s in flood:
                 s.close()
-            good_ok = True
         self.assertLess(worst, 1.0, "the connected client waited %.2fs" % worst)
         self.assertEqual(len(slow_closed), 20 - sum(t.is_alive() for t in slow))
         self.assertGreaterEqual(len(slow_closed), 1, "no slow client was cut off")
@@ -123,7 +126,74 @@ class Flood(NetTestCase):
         wait_for(lambda: api_versions_ok(self.daemon.port), 10, what="a new connection")
         self.assertEqual(fetch_v4(good, "f", 0, 49)[:2], (0, 50))
         good.close()
-        self.assertTrue(good_ok)
+
+
+class RetentionMidFetch(NetTestCase):
+    daemon_config = {"topic.r": {"segment_bytes": "4M", "retention_bytes": "4M",
+                                 "retention_ms": "-1"}}
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.daemon.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def test_retention_deletes_a_segment_mid_sendfile(self):
+        """RELIABILITY 14: a consumer with a tiny receive buffer stalls in
+        the middle of a 4 MB slice of segment 0; retention deletes that
+        segment meanwhile.  The daemon does not spin while stalled, and the
+        consumer then gets exactly the framed bytes, every batch whole with
+        a valid CRC, all from before the deletion."""
+        self.start()
+        p = self.daemon.path("r", "0")
+        line = lambda i: b"r-%07d-%s\n" % (i, b"s" * 90)  # noqa: E731
+        n = 0
+        while os.path.getsize(p) < (4 << 20) + 300000:     # seg 0 full, seg 1 begun
+            append_bytes(p, b"".join(line(i) for i in range(n, n + 500)))
+            n += 500
+        self.assertEqual(os.getxattr(p, "user.topicfs.segments"), b"2")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(30)
+        s.connect(("127.0.0.1", self.daemon.port))
+        c = Raw.__new__(Raw)
+        c.sock, c.corr = s, 0
+        body = (i32(-1) + i32(0) + i32(1) + i32(8 << 20) + i8(0) + i32(1) + kstr("r") +
+                i32(1) + i32(0) + i64(0) + i32(8 << 20))
+        s.sendall(frame(1, 4, 1, body))
+        time.sleep(0.5)                        # the server fills the socket and waits
+        while int(os.getxattr(p, "user.topicfs.log_start_offset")) == 0:
+            append_bytes(p, b"".join(line(i) for i in range(n, n + 500)))
+            n += 500
+            self.assertLess(n, 200000, "retention never ran")
+        time.sleep(0.3)
+        cpu0 = self.cpu_seconds()
+        time.sleep(1.0)                        # idle but for the stalled send
+        self.assertLess(self.cpu_seconds() - cpu0, 0.3, "the daemon spins on a stalled send")
+        self.assertFalse(os.path.exists(os.path.join(self.daemon.data, "r-0",
+                                                     "00000000000000000000.log")))
+        size = struct.unpack(">i", c.recv_exact(4))[0]
+        resp = c.recv_exact(size)
+        r = Reader(resp[4:])
+        r.i32()
+        r.i32()
+        r.str()
+        r.i32()
+        r.i32()
+        self.assertEqual(r.i16(), 0)
+        r.i64()
+        r.i64()
+        r.i32()
+        rec = r.bytes()
+        self.assertEqual(r.pos, len(r.b))
+        self.assertGreater(len(rec), 3 << 20)
+        got = []
+        for _, b in split_batches(rec):
+            self.assertTrue(batch_crc_ok(b))
+            got.extend(batch_info(b)[2])
+        self.assertEqual(sum(len(b) for _, b in split_batches(rec)), len(rec))
+        self.assertEqual(got, [line(i)[:-1] for i in range(len(got))])
+        s.close()
+        self.assertTrue(api_versions_ok(self.daemon.port))
 
 
 class WireNames(NetTestCase):

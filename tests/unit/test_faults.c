@@ -22,7 +22,8 @@
  * Nth open / pwrite / fsync+fdatasync / ftruncate / rename / unlink /
  * allocation failing with EIO or ENOSPC (ENOMEM for allocations), once
  * (transient) or from then on (persistent), and pwrite also as a short
- * write followed by the error (how a full disk looks).  Must hold:
+ * write followed by the error (how a full disk looks), with and without
+ * the truncation back to the published end failing too.  Must hold:
  *   - nothing crashes and every call that failed returned an error;
  *   - after a part_flush failed, nothing on that partition is acknowledged
  *     again in that process: part_flush and part_append both fail (the
@@ -45,10 +46,14 @@
  * directory keeps a random prefix of its unsynced entry operations (a
  * created file may vanish, a rename may be undone, an unlinked file may
  * come back).  A second child then crashes again at a random point of the
- * recovery itself (RELIABILITY 6).  Must hold after each: store_open
- * succeeds, the log is exactly records 0..k-1 with every synced record in
- * it (k >= synced) and nothing never attempted (k <= attempted), it
- * verifies, and a second open changes nothing.
+ * recovery itself (RELIABILITY 6).  Another series first fails the Nth
+ * fsync (EIO; the model then drops that file's unsynced writes at the
+ * crash, as a kernel that discarded the pages would, while later writes
+ * may land after a hole), then loses power.  Must hold after each: store_open
+ * succeeds, the records are in order, every synced record is there, no
+ * acked record is missing before the last one that survived (a prefix),
+ * nothing never attempted is there, it verifies, and a second open
+ * changes nothing.
  *
  * Environment: TOPICFS_FAULT_SEED (default 1) varies the random choices;
  * TOPICFS_FAULT_SCALE (default 1) multiplies the number of N tried and of
@@ -221,6 +226,8 @@ static long fi_fail_at;
 static bool fi_persistent;
 static bool fi_short;            /* pwrite: write half, then fail the rest */
 static bool fi_short_pending;
+static bool fi_trunc_too;        /* ... and the truncation back fails too */
+static bool fi_trunc_pending;
 static int fi_errno = EIO;
 static long fi_injected;
 
@@ -231,6 +238,7 @@ static void fi_reset(void)
 	fi_fail_kind = -1;
 	fi_fail_at = 0;
 	fi_persistent = fi_short = fi_short_pending = false;
+	fi_trunc_too = fi_trunc_pending = false;
 	fi_errno = EIO;
 	fi_injected = 0;
 	pthread_mutex_unlock(&fi_mu);
@@ -266,6 +274,7 @@ static ssize_t fi_pwrite(int fd, const void *buf, size_t len, off_t off)
 	pthread_mutex_lock(&fi_mu);
 	if (fi_short_pending) {
 		fi_short_pending = false;
+		fi_trunc_pending = fi_trunc_too;
 		pthread_mutex_unlock(&fi_mu);
 		errno = fi_errno;
 		return -1;
@@ -311,6 +320,14 @@ static int fi_fdatasync(int fd)
 
 static int fi_ftruncate(int fd, off_t len)
 {
+	pthread_mutex_lock(&fi_mu);
+	bool fail = fi_trunc_pending;
+	fi_trunc_pending = false;
+	pthread_mutex_unlock(&fi_mu);
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
 	if (fi_hit(FI_FTRUNCATE))
 		return -1;
 	return sysio_real.ftruncate(fd, len);
@@ -502,10 +519,17 @@ static bool wl_session(struct wl_acks *a, const struct wl_params *wp, long from,
 		}
 	}
 close:
-	if (t)
+	if (t) {
+		flush_failed = flush_failed || topic_part(t, 0)->flush_failed;
 		topic_put(t);
+	}
 	store_close(st);
-	a->synced_hi = to;           /* a close flushes (crash mode: no faults) */
+	/* a close that flushed everything leaves the clean-shutdown marker
+	 * (store_close returns nothing: the marker is the evidence) */
+	char marker[300];
+	snprintf(marker, sizeof(marker), "%s/.topicfs_clean_shutdown", tdir);
+	if (rc == 0 && !flush_failed && access(marker, F_OK) == 0)
+		a->synced_hi = to;
 	return true;
 }
 
@@ -626,27 +650,29 @@ static bool check_after(const struct wl_acks *a, bool crash, const char *what)
 			ok = false;
 			break;
 		}
-		if (crash && ids[i] != i) {
-			fprintf(stderr, "  FAIL %s: record %ld at position %ld (a hole)\n", what,
-			        ids[i], i);
+	}
+	/* power loss keeps a prefix: no acked record may be missing before
+	 * the last record that survived */
+	for (long i = 0, id = 0; crash && ok && n > 0 && id < ids[n - 1]; id++) {
+		while (i < n && ids[i] < id)
+			i++;
+		if (a->acked[id] && (i >= n || ids[i] != id)) {
+			fprintf(stderr, "  FAIL %s: acked record %ld missing before record %ld "
+			        "(a hole)\n", what, id, ids[n - 1]);
 			ok = false;
-			break;
 		}
 	}
-	if (crash) {
-		if (n < synced_need) {
-			fprintf(stderr, "  FAIL %s: %ld records survived, %ld were synced\n", what,
-			        n, synced_need);
-			ok = false;
-		}
-	} else {
-		for (long id = 0; id < WL_RECS && ok; id++) {
+	{
+		/* crash: every synced record; otherwise: every acked one */
+		long need = crash ? synced_need : WL_RECS;
+		for (long id = 0; id < need && ok; id++) {
 			if (!a->acked[id])
 				continue;
 			while (j < n && ids[j] < id)
 				j++;
 			if (j >= n || ids[j] != id) {
-				fprintf(stderr, "  FAIL %s: acked record %ld is missing\n", what, id);
+				fprintf(stderr, "  FAIL %s: %s record %ld is missing\n", what,
+				        crash ? "synced" : "acked", id);
 				ok = false;
 			}
 		}
@@ -702,7 +728,7 @@ static void dry_counts(const struct wl_params *wp, long counts[FI_KINDS])
 
 /* Run the workload with call N of kind failing; check.  Returns ok. */
 static bool fail_case(const struct wl_params *wp, int kind, long n, int err,
-                      bool persistent, bool short_write)
+                      bool persistent, bool short_write, bool trunc_too)
 {
 	struct wl_acks a = { 0 };
 	char what[200];
@@ -710,7 +736,8 @@ static bool fail_case(const struct wl_params *wp, int kind, long n, int err,
 
 	snprintf(what, sizeof(what), "%s #%ld %s%s%s (codec %s, flush_messages %" PRId64
 	         ", seed %u)", fi_name[kind], n, kind == FI_MALLOC ? "ENOMEM" : strerror(err),
-	         persistent ? " persistent" : " once", short_write ? " short" : "",
+	         persistent ? " persistent" : " once",
+	         short_write ? (trunc_too ? " short, truncation fails" : " short") : "",
 	         codec_name(wp->codec), wp->flush_messages, g_seed);
 	tdir_make();
 	fi_reset();
@@ -727,6 +754,7 @@ static bool fail_case(const struct wl_params *wp, int kind, long n, int err,
 		fi_errno = err;
 		fi_persistent = persistent;
 		fi_short = short_write;
+		fi_trunc_too = short_write && trunc_too;
 		pthread_mutex_unlock(&fi_mu);
 	}
 	sysio = &fi_table;
@@ -777,11 +805,15 @@ static void fail_kind_sweep(int kind)
 			int err = (i % 2) ? ENOSPC : EIO;
 			bool persistent = (i / 2) % 2;
 			cases++;
-			if (!fail_case(wp, kind, ns[i], err, persistent, false))
+			if (!fail_case(wp, kind, ns[i], err, persistent, false, false))
 				failed++;
 			if (kind == FI_PWRITE) {
-				cases++;
-				if (!fail_case(wp, kind, ns[i], ENOSPC, (i % 3) == 0, true))
+				/* a full disk: a short write, then the error; and the
+				 * same with the truncation back failing too */
+				cases += 2;
+				if (!fail_case(wp, kind, ns[i], ENOSPC, (i % 3) == 0, true, false))
+					failed++;
+				if (!fail_case(wp, kind, ns[i], ENOSPC, false, true, true))
 					failed++;
 			}
 		}
@@ -859,6 +891,81 @@ static void test_fsync_failure_is_sticky(void)
 	tdir_remove();
 }
 
+/* A full disk leaves half a batch past the published end and the
+ * truncation back fails too; the next append then rolls the segment.  The
+ * sealed segment must not keep the garbage: reads, verify and a restart
+ * see exactly the acknowledged records. */
+static void test_torn_write_then_roll(void)
+{
+	tdir_make();
+	fi_reset();
+	sysio = &fi_table;
+	struct store_options o = { .data_dir = tdir };
+	struct store *st = NULL;
+	REQUIRE(store_open(&o, &st) == 0);
+	struct wl_params wp = { .codec = CODEC_NONE };
+	struct topic_config c = wl_cfg(&wp);
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "f", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	char v[64];
+	long id = 0;
+	struct part_info pi;
+	for (;;) {                  /* fill segment 0 to 800 bytes or more */
+		size_t n = rec_value(v, sizeof(v), id);
+		struct rec_in r = { .key_len = -1, .value = v, .value_len = (int32_t)n,
+		                    .timestamp = -1 };
+		part_info(p, &pi);
+		if (pi.bytes_on_disk >= 800)
+			break;
+		REQUIRE(part_append(p, &r, 1, NULL) == 0);
+		id++;
+	}
+	REQUIRE(pi.segments == 1);
+	/* the torn record below fits, the 4 records after it do not */
+	c.segment_bytes = pi.bytes_on_disk + 100;
+	REQUIRE(topic_set_config(t, &c) == 0);
+	/* one small record: half of it reaches the file, then ENOSPC, and
+	 * the truncation back fails */
+	pthread_mutex_lock(&fi_mu);
+	fi_fail_kind = FI_PWRITE;
+	fi_fail_at = fi_count[FI_PWRITE] + 1;
+	fi_errno = ENOSPC;
+	fi_short = fi_trunc_too = true;
+	pthread_mutex_unlock(&fi_mu);
+	long lost = 0;               /* id 0 has no padding: the smallest record */
+	size_t n0 = rec_value(v, sizeof(v), lost);
+	struct rec_in r0 = { .key_len = -1, .value = v, .value_len = (int32_t)n0,
+	                     .timestamp = -1 };
+	CHECK_EQ_INT(part_append(p, &r0, 1, NULL), -ENOSPC);
+	fi_reset();
+	/* a bigger append does not fit: the segment rolls */
+	struct rec_in recs[4];
+	char vals[4][64];
+	for (int i = 0; i < 4; i++) {
+		size_t n = rec_value(vals[i], sizeof(vals[i]), id + i);
+		recs[i] = (struct rec_in){ .key_len = -1, .value = vals[i],
+		                           .value_len = (int32_t)n, .timestamp = -1 };
+	}
+	int rc = part_append(p, recs, 4, NULL);
+	part_info(p, &pi);
+	fprintf(stderr, "  after the torn write: append %d, %lld segments\n", rc,
+	        (long long)pi.segments);
+	if (rc == 0)
+		id += 4;
+	part_flush(p);
+	/* every acked record reads back */
+	struct wl_acks a = { 0 };
+	for (long i = 0; i < id; i++)
+		a.acked[i] = 1;
+	a.attempted_hi = id;
+	topic_put(t);
+	store_close(st);
+	sysio = &sysio_real;
+	CHECK(check_after(&a, false, "torn write then roll"));
+	tdir_remove();
+}
+
 /* ========================= simulated power loss ========================== */
 
 /* The shadow model.  Everything below is guarded by sh_mu and used in a
@@ -877,6 +984,8 @@ struct sh_node {
 	size_t durable_len;
 	struct sh_op *ops;           /* since then, in order */
 	size_t nops, ops_cap;
+	size_t lost;                 /* ops[0..lost) were covered by a failed
+	                                fsync: the crash drops them */
 	uint8_t *final;              /* content at the crash */
 	size_t final_len;
 };
@@ -913,6 +1022,7 @@ static int sh_trig_kind = -1;
 static long sh_trig_at;
 static uint32_t sh_rs;
 static long sh_crash_calls;              /* the call that crashed (report) */
+static long sh_fail_fsync_at;            /* this fsync fails (EIO), 0 = none */
 
 static void *xrealloc(void *p, size_t n)
 {
@@ -1071,6 +1181,7 @@ static void node_sync(struct sh_node *n)
 		free(n->ops[i].data);
 	}
 	n->nops = 0;
+	n->lost = 0;
 }
 
 static void add_dop(int kind, const char *a, const char *b, struct sh_node *node)
@@ -1173,9 +1284,13 @@ static void sh_crash(void)
 		n->final_len = n->durable_len;
 		if (n->nops == 0)
 			continue;
+		/* ops a failed fsync covered are gone; later ones may land
+		 * (a hole of old bytes in the file) */
+		size_t lo = n->lost, span = n->nops - lo;
 		uint32_t r = rnd_next(rs) % 4;
-		size_t k = r == 0 ? n->nops : r == 1 ? 0 : rnd_next(rs) % n->nops;
-		for (size_t j = 0; j < k; j++)
+		size_t k = r == 0 || span == 0 ? n->nops :
+		           r == 1 ? lo : lo + rnd_next(rs) % span;
+		for (size_t j = lo; j < k; j++)
 			buf_apply(&n->final, &n->final_len, &n->ops[j], n->ops[j].len, 0, rs);
 		if (k < n->nops && r >= 2) {
 			const struct sh_op *op = &n->ops[k];
@@ -1333,6 +1448,15 @@ static int sh_fsync(int fd)
 {
 	pthread_mutex_lock(&sh_mu);
 	sh_hit(FI_FSYNC);
+	if (sh_fail_fsync_at > 0 && sh_count[FI_FSYNC] == sh_fail_fsync_at) {
+		/* the kernel reports the error and may drop the pages: nothing
+		 * becomes durable, and the unsynced writes are lost at a crash */
+		if (fd >= 0 && fd < SH_FDS && sh_fd_node[fd])
+			sh_fd_node[fd]->lost = sh_fd_node[fd]->nops;
+		pthread_mutex_unlock(&sh_mu);
+		errno = EIO;
+		return -1;
+	}
 	if (fd >= 0 && fd < SH_FDS) {
 		if (sh_fd_dir[fd])
 			dir_sync(sh_fd_dir[fd]);
@@ -1507,9 +1631,15 @@ static bool crash_case(const struct wl_params *wp, int kind, long at, uint32_t s
 
 	if (!a)
 		return false;
-	snprintf(what, sizeof(what), "power loss at %s #%ld (codec %s, flush_messages %"
-	         PRId64 ", seed %u)", at > 0 ? fi_name[kind] : "the end", at,
-	         codec_name(wp->codec), wp->flush_messages, seed);
+	snprintf(what, sizeof(what), "%spower loss at %s #%ld (codec %s, flush_messages %"
+	         PRId64 ", seed %u)", sh_fail_fsync_at ? "fsync failure, then " : "",
+	         at > 0 ? fi_name[kind] : "the end", at, codec_name(wp->codec),
+	         wp->flush_messages, seed);
+	if (sh_fail_fsync_at) {
+		char more[40];
+		snprintf(more, sizeof(more), " [fsync #%ld fails]", sh_fail_fsync_at);
+		strncat(what, more, sizeof(what) - strlen(what) - 1);
+	}
 	tdir_make();
 	if (crash_child(wl_run, a, wp, at > 0 ? kind : -1, at, seed, NULL) < 0) {
 		fprintf(stderr, "  FAIL %s: the workload child failed\n", what);
@@ -1524,7 +1654,11 @@ static bool crash_case(const struct wl_params *wp, int kind, long at, uint32_t s
 		snprintf(what2, sizeof(what2), "%s, then at call %ld of the recovery", what, at2);
 		memcpy(what, what2, sizeof(what));
 		what[sizeof(what) - 1] = '\0';
-		if (crash_child(recovery_only, &dummy, wp, FI_ANY, at2, seed * 7 + 3, NULL) < 0) {
+		long saved_fail = sh_fail_fsync_at;
+		sh_fail_fsync_at = 0;
+		long crc = crash_child(recovery_only, &dummy, wp, FI_ANY, at2, seed * 7 + 3, NULL);
+		sh_fail_fsync_at = saved_fail;
+		if (crc < 0) {
 			fprintf(stderr, "  FAIL %s: the recovery child failed\n", what);
 			ok = false;
 			goto out;
@@ -1576,6 +1710,18 @@ static void test_power_loss(void)
 			cases++;
 			if (!crash_case(wp, FI_ANY, 0, rnd_next(&rs)))
 				failed++;
+		}
+		/* an fsync fails (EIO, pages dropped), the work goes on, then
+		 * the power fails at the end or at a random later call */
+		long fstep = counts[FI_FSYNC] > 12 * g_scale ? counts[FI_FSYNC] / (12 * g_scale) : 1;
+		for (long n = 1; n <= counts[FI_FSYNC] && failed < 3; n += fstep) {
+			cases++;
+			sh_fail_fsync_at = n;
+			uint32_t r = rnd_next(&rs);
+			long at = r % 2 ? 0 : (long)(r / 2 % (uint32_t)counts[FI_ANY]) + 1;
+			if (!crash_case(wp, FI_ANY, at, r))
+				failed++;
+			sh_fail_fsync_at = 0;
 		}
 		fprintf(stderr, "  %s: %ld fsyncs, %ld renames, %ld pwrites, %ld calls\n",
 		        codec_name(wp->codec), counts[FI_FSYNC], counts[FI_RENAME],
@@ -1634,7 +1780,8 @@ static void test_shadow_model(void)
 }
 
 /* TOPICFS_FAULT_ONLY=variant:kind:n:errno:persistent:short runs one fail
- * case and keeps its directory (for debugging). */
+ * case and keeps its directory (for debugging); short 2 = the truncation
+ * back fails too. */
 static int only_case(const char *spec)
 {
 	int v, kind, err, pers, sh;
@@ -1642,7 +1789,7 @@ static int only_case(const char *spec)
 	if (sscanf(spec, "%d:%d:%ld:%d:%d:%d", &v, &kind, &n, &err, &pers, &sh) != 6)
 		return 2;
 	setenv("TOPICFS_KEEP_DIR", "1", 1);
-	return fail_case(&wl_variants[v], kind, n, err, pers, sh) ? 0 : 1;
+	return fail_case(&wl_variants[v], kind, n, err, pers, sh != 0, sh == 2) ? 0 : 1;
 }
 
 int main(void)
@@ -1660,6 +1807,7 @@ int main(void)
 		return only_case(s);
 	RUN(test_shadow_model);
 	RUN(test_fsync_failure_is_sticky);
+	RUN(test_torn_write_then_roll);
 	RUN(test_fail_open);
 	RUN(test_fail_pwrite);
 	RUN(test_fail_fsync);

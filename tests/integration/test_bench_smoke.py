@@ -1,0 +1,107 @@
+"""topicfs-bench keeps working: one run at tiny sizes (--tiny) must finish,
+print its table, and write CSV and JSON holding every workload row with
+sane numbers.  Nothing here is about speed: machines are noisy and the
+ratios are for people, so only the shape and plausibility of the output
+are checked.  The benchmark starts its own daemons in its own temp root;
+the test checks that it removed the root and left nothing mounted."""
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, tool  # noqa: E402
+
+CODECS = ("none", "lz4", "zstd")
+PER_CODEC = ("append", "append_disk", "small_1w", "small_4w", "read_first",
+             "read_second", "fetch", "kcat")
+CODEC_NONE_ONLY = ("read_writes_first", "read_writes_second")
+GLOBAL = ("latency_view_p50", "latency_view_p99", "latency_view_max",
+          "latency_fetch_p50", "latency_fetch_p99", "latency_fetch_max",
+          "restart_kill9", "restart_clean", "rss_big_log", "rss_peak")
+# plausible ranges per unit: anything outside is a broken measurement
+RANGES = {"MB/s": (0.001, 1e6), "rec/s": (1, 1e9), "us": (0.1, 30e6),
+          "s": (1e-5, 600), "MiB": (0.5, 1 << 16), "B/B": (0.01, 4)}
+
+
+def mounts_under(root):
+    with open("/proc/mounts") as f:
+        return [line.split()[1] for line in f if line.split()[1].startswith(root)]
+
+
+class BenchSmoke(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="topicfs-benchsmoke-")
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        for m in mounts_under(self.dir):
+            subprocess.run(["fusermount3", "-uz", m], capture_output=True, timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_tiny_run(self):
+        bench = tool("topicfs-bench")
+        out_json = os.path.join(self.dir, "bench.json")
+        out_csv = os.path.join(self.dir, "bench.csv")
+        work = os.path.join(self.dir, "work")
+        os.mkdir(work)
+        r = subprocess.run([bench, "--tiny", "--dir", work, "--daemon", BIN,
+                            "--json", out_json, "--csv", out_csv],
+                           capture_output=True, timeout=500)
+        msg = "stdout:\n%s\nstderr:\n%s" % (r.stdout.decode(errors="replace")[-4000:],
+                                            r.stderr.decode(errors="replace")[-4000:])
+        self.assertEqual(r.returncode, 0, msg)
+        table = r.stdout.decode()
+        self.assertIn("append (cat >>)", table, msg)
+        self.assertIn("ratio", table, msg)
+        # the temp root is gone and nothing is left mounted
+        self.assertEqual(os.listdir(work), [], msg)
+        self.assertEqual(mounts_under(self.dir), [], msg)
+
+        with open(out_json) as f:
+            doc = json.load(f)
+        self.assertGreaterEqual(doc["machine"]["cores"], 1)
+        self.assertTrue(doc["machine"]["cpu"])
+        self.assertGreater(doc["params"]["input_lines"], 0)
+        rows = {(row["id"], row["variant"]): row for row in doc["rows"]}
+        expect = [(i, c) for c in CODECS for i in PER_CODEC]
+        expect += [(i, "none") for i in CODEC_NONE_ONLY]
+        ids = {row["id"] for row in doc["rows"]}
+        for key in expect:
+            self.assertIn(key, rows, "row %s missing\n%s" % (key, msg))
+        for i in GLOBAL:
+            self.assertIn(i, ids, "row %s missing\n%s" % (i, msg))
+
+        for row in doc["rows"]:
+            what = "%s/%s: %r" % (row["id"], row["variant"], row)
+            if row["id"] == "kcat" and row["status"] == "skipped":
+                continue        # kcat is optional
+            self.assertEqual(row["status"], "ok", what)
+            lo, hi = RANGES[row["unit"]]
+            for v in [row["median"], row["min"], row["max"]] + row["runs"]:
+                self.assertIsNotNone(v, what)
+                self.assertTrue(math.isfinite(v) and lo <= v <= hi, what)
+            self.assertLessEqual(row["min"], row["median"], what)
+            self.assertLessEqual(row["median"], row["max"], what)
+            if row["baseline"] is not None:
+                self.assertTrue(row["baseline_median"] > 0, what)
+                self.assertTrue(row["ratio"] is not None and row["ratio"] > 0, what)
+
+        # the CSV holds the same rows
+        with open(out_csv, newline="") as f:
+            csv_rows = list(csv.DictReader(f))
+        self.assertEqual(len(csv_rows), len(doc["rows"]))
+        self.assertEqual([(c["id"], c["variant"]) for c in csv_rows],
+                         [(j["id"], j["variant"]) for j in doc["rows"]])
+        for c in csv_rows:
+            if c["status"] == "ok":
+                self.assertGreater(float(c["median"]), 0, c)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
