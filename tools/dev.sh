@@ -48,7 +48,7 @@ test)
 	tools/ci-extra.sh
 	;;
 *)
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac
