@@ -153,6 +153,8 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static int64_t t_start_ns;          /* when main() started: progress stamps */
+
 static double secs_since(int64_t t0)
 {
 	return (double)(now_ns() - t0) / 1e9;
@@ -165,7 +167,7 @@ static void say(const char *fmt, ...)
 	if (opt.quiet)
 		return;
 	va_start(ap, fmt);
-	fprintf(stderr, "bench: ");
+	fprintf(stderr, "bench: [%6.1fs] ", (double)(now_ns() - t_start_ns) / 1e9);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
@@ -2001,7 +2003,7 @@ static void usage(FILE *f)
 	"  --rate R           latency records/s (default 10000)\n"
 	"  --restart-mb N     log size for the kill -9 restart test (default 1024,\n"
 	"                     0 = skip; e.g. 4096 for a multi-GB log)\n"
-	"  --repeat N         repeats of every workload (default 3)\n"
+	"  --repeat N         repeats of every workload (default 5)\n"
 	"  --codecs LIST      comma-separated: none,lz4,zstd (default all)\n"
 	"  --only LIST        workloads: append,small,read,fetch,kcat,latency,restart\n"
 	"  --tiny             CI sizes: --mb 4 --small 2000 --latency-s 0.3\n"
@@ -2108,7 +2110,7 @@ static void parse_args(int argc, char **argv)
 	opt.latency_s = 2;
 	opt.rate = 10000;
 	opt.restart_mb = 1024;
-	opt.repeat = 3;
+	opt.repeat = 5;
 	opt.codec_on[0] = opt.codec_on[1] = opt.codec_on[2] = true;
 	opt.only = W_ALL;
 	while ((c = getopt_long(argc, argv, "q", lo, NULL)) != -1) {
@@ -2188,6 +2190,7 @@ int main(int argc, char **argv)
 	char tmpl[PATH_MAX];
 	struct sigaction sa = { .sa_handler = on_fatal_signal };
 
+	t_start_ns = now_ns();
 	parse_args(argc, argv);
 	find_daemon(argv[0]);
 	if (!opt.daemon[0] || access(opt.daemon, X_OK) != 0) {
