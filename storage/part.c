@@ -1462,7 +1462,8 @@ int part_append_batch(struct part *p, const void *batch, size_t len,
 		return -ENOTSUP;
 	if (h.base_offset != 0 || (h.attributes & BATCH_ATTR_CONTROL))
 		return -EINVAL;
-	if (h.records_count != h.last_offset_delta + 1 || h.records_count <= 0)
+	if (h.records_count <= 0 ||
+	    (int64_t)h.records_count != (int64_t)h.last_offset_delta + 1)
 		return -EINVAL;
 	rc = batch_decode(batch, len, part_max_decomp(p), &d);
 	if (rc < 0)

@@ -1826,7 +1826,7 @@ static void print_table(FILE *f)
 	}
 	fprintf(f, "\nnotes:\n");
 	for (int i = 0; i < nrows; i++) {
-		bool seen = !strcmp(rows[i].status, "ok") == 0 || !rows[i].note[0];
+		bool seen = strcmp(rows[i].status, "ok") != 0 || !rows[i].note[0];
 		for (int j = 0; j < i && !seen; j++)
 			seen = !strcmp(rows[j].note, rows[i].note);
 		if (!seen)
