@@ -1083,10 +1083,20 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 }
 
 /* May this open use the page cache?  See the design note at the top. */
+/* Page-cache opens are switched off: in a CI rehearsal a cached reader of a
+ * `writes` partition saw a NUL byte while another process appended
+ * (tests/integration/test_fs_cache.py, test_cached_reader_sees_appends_never
+ * _zeros), so the race described above is not closed for `writes` either.
+ * Until it is understood, every partition open uses direct_io; the cached
+ * path stays for that investigation. */
+#define FSV_PAGE_CACHE_ENABLED 0
+
 static bool fsv_cacheable(struct fsv_handle *h)
 {
 	struct part_info info;
 
+	if (!FSV_PAGE_CACHE_ENABLED)
+		return false;
 	if (h->writable || h->framing != FRAMING_WRITES || h->linger_ms != 0)
 		return false;
 	part_info(h->part, &info);
