@@ -1714,6 +1714,37 @@ static void log_corrupt(struct seg *s, int64_t pos, int rc)
 	        ": corrupt batch (%s), not served", s->path, pos, strerror(-rc));
 }
 
+/* br_next for the read paths: a torn or malformed batch inside the
+ * published range is corruption, logged and reported as -EBADMSG; 1 with a
+ * batch, 0 at the end, other errors (-EIO, ...) as they are. */
+static int read_next_batch(struct batch_reader *br, struct seg *s,
+                           const uint8_t **b, size_t *len,
+                           struct batch_header *h, size_t max_batch)
+{
+	int64_t bpos = br->pos;
+	int rc = br_next(br, b, len, h, max_batch);
+
+	if (rc == -EAGAIN || rc == -EBADMSG) {
+		rc = -EBADMSG;
+		log_corrupt(s, bpos, rc);
+	}
+	return rc;
+}
+
+/* batch_decode for the read paths: any failure is logged and reported as
+ * -EBADMSG, so a reader gets an error and never the batch's bytes. */
+static int read_decode(struct part *p, struct seg *s, int64_t bpos,
+                       const uint8_t *b, size_t len, struct batch_decoded *d)
+{
+	int rc = batch_decode(b, len, part_max_decomp(p), d);
+
+	if (rc < 0) {
+		log_corrupt(s, bpos, rc);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 /* Render the records of d from rendered offset skip into dst (at most cap
  * bytes).  *idx / *at is a resume hint: a record index and its rendered
  * offset in the batch (0 / 0 is always valid); it is moved to where the
@@ -1851,22 +1882,12 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 			br.pos = npos;
 			continue;
 		}
-		rc = br_next(&br, &b, &len, &h, max_batch);
-		if (rc == 0)
+		rc = read_next_batch(&br, s, &b, &len, &h, max_batch);
+		if (rc <= 0)
 			break;
-		if (rc < 0) {
-			if (rc == -EAGAIN || rc == -EBADMSG) {
-				rc = -EBADMSG;
-				log_corrupt(s, bpos, rc);
-			}
+		rc = read_decode(p, s, bpos, b, len, &d);
+		if (rc < 0)
 			break;
-		}
-		rc = batch_decode(b, len, part_max_decomp(p), &d);
-		if (rc < 0) {
-			log_corrupt(s, bpos, rc);
-			rc = -EBADMSG;
-			break;
-		}
 		rlen = render_len(&d, framing);
 		if (sp + rlen <= cur) {
 			sp += rlen;
@@ -1996,24 +2017,16 @@ int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos)
 		struct batch_decoded d;
 		int64_t bpos = br.pos;
 
-		rc = br_next(&br, &b, &len, &h, part_max_batch(p));
+		rc = read_next_batch(&br, s, &b, &len, &h, part_max_batch(p));
 		if (rc == 0) {
 			result = sp;
 			break;
 		}
-		if (rc < 0) {
-			if (rc == -EAGAIN || rc == -EBADMSG) {
-				rc = -EBADMSG;
-				log_corrupt(s, bpos, rc);
-			}
+		if (rc < 0)
 			break;
-		}
-		rc = batch_decode(b, len, part_max_decomp(p), &d);
-		if (rc < 0) {
-			log_corrupt(s, bpos, rc);
-			rc = -EBADMSG;
+		rc = read_decode(p, s, bpos, b, len, &d);
+		if (rc < 0)
 			break;
-		}
 		if (h.base_offset + h.last_offset_delta < offset) {
 			sp += render_len(&d, framing);
 			batch_decoded_free(&d);
@@ -2089,23 +2102,15 @@ int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 			struct batch_decoded d;
 			int64_t bpos = br.pos;
 
-			rc = br_next(&br, &b, &len, &h, part_max_batch(p));
-			if (rc <= 0) {
-				if (rc == -EAGAIN || rc == -EBADMSG) {
-					rc = -EBADMSG;
-					log_corrupt(s, bpos, rc);
-				}
+			rc = read_next_batch(&br, s, &b, &len, &h, part_max_batch(p));
+			if (rc <= 0)
 				break;
-			}
 			if (h.base_offset + h.last_offset_delta < start ||
 			    h.max_timestamp < ts_ms || (h.attributes & BATCH_ATTR_CONTROL))
 				continue;
-			rc = batch_decode(b, len, part_max_decomp(p), &d);
-			if (rc < 0) {
-				log_corrupt(s, bpos, rc);
-				rc = -EBADMSG;
+			rc = read_decode(p, s, bpos, b, len, &d);
+			if (rc < 0)
 				break;
-			}
 			for (size_t i = 0; i < d.nrecs; i++) {
 				if (d.recs[i].offset >= start && d.recs[i].timestamp >= ts_ms) {
 					found = d.recs[i].offset;
