@@ -125,8 +125,10 @@
 
 #include <fuse_lowlevel.h>
 
+#include "clock.h"
 #include "fs.h"
 #include "fs_int.h"
+#include "parse.h"
 
 #define FSV_ROOT_INO   1
 #define FSV_STATUS_INO 2
@@ -137,11 +139,6 @@
 #define FSV_XATTR_PREFIX "user.topicfs."
 
 /* ============================== logging ================================== */
-
-void fsv_log_use_syslog(bool on)
-{
-	tfs_log_use_syslog(on);
-}
 
 /* fs/'s lines go through the process-wide log (storage.h: tfs_log) at
  * the warn level: they report failures the file view recovered from. */
@@ -185,7 +182,7 @@ struct fsv_handle;
 
 struct fsv {
 	struct store *st;               /* set once before the mount */
-	const struct fsv_config *cfg;
+	struct fsv_options opts;        /* read-only after fsv_new */
 	struct fuse_session *se;        /* set once before the loop starts */
 	pthread_mutex_t lock;
 	struct fsv_node **ino_tab;      /* fs->lock */
@@ -201,13 +198,6 @@ struct fsv {
 	atomic_bool stopping;
 	struct fsv_counters ctr;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t hash_str(uint64_t h, const char *s)
 {
@@ -512,7 +502,7 @@ static void set_time(struct timespec *ts, int64_t ms)
 static int parse_part_name(const char *name, int32_t *out)
 {
 	int64_t v;
-	if ((name[0] == '0' && name[1]) || fsv_parse_u64(name, &v) || v > INT32_MAX)
+	if ((name[0] == '0' && name[1]) || tfs_parse_u64(name, &v) || v > INT32_MAX)
 		return -ENOENT;
 	*out = (int32_t)v;
 	return 0;
@@ -543,7 +533,7 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 	case N_STATUS:
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		mtime = now_ms();
+		mtime = tfs_now_ms();
 		*timeout = 0;
 		break;
 	case N_TOPIC:
@@ -756,7 +746,7 @@ static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
 		return -EEXIST;
 	if (topic_name_check(name))
 		return -EINVAL;
-	fsv_config_topic(fs->cfg, name, &tc);
+	fs->opts.topic_settings(fs->opts.arg, name, &tc);
 	rc = store_topic_create(fs->st, name, &tc, &t);
 	if (rc) {
 		if (rc != -EEXIST)
@@ -764,7 +754,7 @@ static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
 		return rc;
 	}
 	topic_put(t);
-	atomic_store_explicit(&fs->root_mtime_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&fs->root_mtime_ms, tfs_now_ms(), memory_order_relaxed);
 	return fsv_do_lookup(fs, parent, name, e);
 }
 
@@ -785,7 +775,7 @@ static int fsv_do_rmdir(struct fsv *fs, fuse_ino_t parent, const char *name)
 
 	if (parent != FSV_ROOT_INO)
 		return -EPERM;
-	if (!fs->cfg->allow_delete)
+	if (!fs->opts.allow_delete)
 		return -EPERM;
 	if (topic_name_check(name))
 		return -ENOENT;
@@ -796,7 +786,7 @@ static int fsv_do_rmdir(struct fsv *fs, fuse_ino_t parent, const char *name)
 		return rc;
 	}
 	node_topic_deleted(fs, name);
-	atomic_store_explicit(&fs->root_mtime_ms, now_ms(), memory_order_relaxed);
+	atomic_store_explicit(&fs->root_mtime_ms, tfs_now_ms(), memory_order_relaxed);
 	return 0;
 }
 
@@ -1069,7 +1059,7 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 		rc = part_offset_for_time(h->part, h->spec.arg, &offset);
 		if (rc)
 			return rc;
-		if (offset >= info->next_offset && h->spec.arg > now_ms())
+		if (offset >= info->next_offset && h->spec.arg > tfs_now_ms())
 			return 0;       /* a future time: wait for such a record */
 		rc = part_stream_pos_for_offset(h->part, offset, &pos);
 		if (rc)
@@ -1122,7 +1112,7 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 		h = handle_new(fs, FH_STATUS);
 		if (!h)
 			return -ENOMEM;
-		rc = fsv_status_render(fs->st, &fs->ctr, fs->cfg, fs->start_ms,
+		rc = fsv_status_render(fs->st, &fs->ctr, fs->opts.data_dir, fs->start_ms,
 		                       &h->buf, &h->buf_len);
 		if (rc)
 			goto fail;
@@ -1787,9 +1777,9 @@ static void fsv_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct fsv *fs = fuse_req_userdata(req);
 	struct statvfs sv;
 
-	if (statvfs(fs->cfg->data_dir, &sv) != 0) {
+	if (statvfs(fs->opts.data_dir, &sv) != 0) {
 		int err = errno;
-		fsv_log("statfs: statvfs %s: %s", fs->cfg->data_dir, strerror(err));
+		fsv_log("statfs: statvfs %s: %s", fs->opts.data_dir, strerror(err));
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -1853,12 +1843,12 @@ const struct fuse_lowlevel_ops *fsv_lowlevel_ops(void)
 
 /* ============================== life cycle =============================== */
 
-int fsv_new(const struct fsv_config *cfg, struct fsv **out)
+int fsv_new(const struct fsv_options *opts, struct fsv **out)
 {
 	struct fsv *fs = calloc(1, sizeof *fs);
 	if (!fs)
 		return -ENOMEM;
-	fs->cfg = cfg;
+	fs->opts = *opts;
 	fs->nbuckets = 256;
 	fs->ino_tab = calloc(fs->nbuckets, sizeof *fs->ino_tab);
 	fs->name_tab = calloc(fs->nbuckets, sizeof *fs->name_tab);
@@ -1870,7 +1860,7 @@ int fsv_new(const struct fsv_config *cfg, struct fsv **out)
 	}
 	pthread_mutex_init(&fs->lock, NULL);
 	fs->next_ino = 3;
-	fs->start_ms = now_ms();
+	fs->start_ms = tfs_now_ms();
 	fs->root_mtime_ms = fs->start_ms;
 	*out = fs;
 	return 0;

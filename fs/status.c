@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fs_int.h"
 
 #ifndef TOPICFS_VERSION
@@ -63,7 +64,7 @@ static uint64_t ld(atomic_uint_fast64_t *v)
 }
 
 int fsv_status_render(struct store *st, struct fsv_counters *ctr,
-                      const struct fsv_config *cfg, int64_t start_ms,
+                      const char *data_dir, int64_t start_ms,
                       char **out, size_t *out_len)
 {
 	char **names = NULL;
@@ -71,7 +72,6 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	char *text = NULL, *rows = NULL;
 	size_t rows_len = 0;
 	FILE *rf = NULL, *f = NULL;
-	struct timespec ts;
 	int rc;
 
 	rc = store_topic_list(st, &names, &count);
@@ -119,11 +119,10 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 		rc = -ENOMEM;
 		goto cleanup;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
 	fprintf(f, "topicfs %s\n", TOPICFS_VERSION);
 	fprintf(f, "uptime_ms %" PRId64 "\n",
-	        (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - start_ms);
-	fprintf(f, "data_dir %s\n", cfg->data_dir);
+	        tfs_now_ms() - start_ms);
+	fprintf(f, "data_dir %s\n", data_dir);
 	fprintf(f, "topics %zu\n", count);
 	fprintf(f, "partitions %zu\n", nparts_total);
 	fprintf(f, "appends %" PRIu64 "\n", ld(&ctr->appends));

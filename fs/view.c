@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "parse.h"
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -126,7 +127,7 @@ static int parse_canonical(const char *s, int64_t *out)
 {
 	if (s[0] == '0' && s[1])
 		return -EINVAL;
-	return fsv_parse_u64(s, out);
+	return tfs_parse_u64(s, out);
 }
 
 static int parse_from(const char *s, struct fsv_view_spec *v)
@@ -143,13 +144,13 @@ static int parse_from(const char *s, struct fsv_view_spec *v)
 		return 0;
 	}
 	if (s[0] == '-') {
-		if (fsv_parse_u64(s + 1, &x))
+		if (tfs_parse_u64(s + 1, &x))
 			return -EINVAL;
 		v->from = FSV_FROM_LAST_N;
 		v->arg = x;
 		return 0;
 	}
-	if (fsv_parse_u64(s, &x) == 0) {
+	if (tfs_parse_u64(s, &x) == 0) {
 		v->from = FSV_FROM_OFFSET;
 		v->arg = x;
 		return 0;
@@ -160,7 +161,7 @@ static int parse_from(const char *s, struct fsv_view_spec *v)
 			return -EINVAL;
 		memcpy(digits, s, n - 2);
 		digits[n - 2] = '\0';
-		if (fsv_parse_u64(digits, &x))
+		if (tfs_parse_u64(digits, &x))
 			return -EINVAL;
 		v->from = FSV_FROM_TIME;
 		v->arg = x;
@@ -193,7 +194,7 @@ int fsv_view_spec_parse(const char *name, struct fsv_view_spec *out)
 	range = strstr(buf, "..");
 	if (range) {
 		*range = '\0';
-		if (fsv_parse_u64(range + 2, &x))
+		if (tfs_parse_u64(range + 2, &x))
 			return -ENOENT;
 		v.bounded = true;
 		v.to = x;

@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "clock.h"
 #include "kclient_internal.h"
 #include "kwire_internal.h"
 
@@ -59,13 +61,6 @@ struct kc_conn {
 	size_t rbuf_cap;
 	struct kw_writer req;       /* request under construction (reused) */
 };
-
-static int64_t kc_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int kc_fail(struct kc_conn *c, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -198,7 +193,7 @@ static int kc_recv_all(struct kc_conn *c, uint8_t *p, size_t len,
 			return kc_fail(c, -ECONNRESET, "connection closed by the server");
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return kc_fail(c, -errno, "recv: %s", strerror(errno));
-		int64_t left = deadline - kc_now_ms();
+		int64_t left = deadline - tfs_mono_ms();
 		if (left <= 0)
 			return kc_fail(c, -ETIMEDOUT, "no response within the timeout");
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
@@ -240,18 +235,18 @@ static int kc_read_response(struct kc_conn *c, int32_t corr, int extra_wait_ms,
                             const uint8_t **resp, size_t *resp_len)
 {
 	int rc;
-	int64_t deadline = kc_now_ms() + c->timeout_ms +
+	int64_t deadline = tfs_mono_ms() + c->timeout_ms +
 	                   (extra_wait_ms > 0 ? extra_wait_ms : 0);
 	uint8_t hdr[8];
 	rc = kc_recv_all(c, hdr, sizeof hdr, deadline);
 	if (rc)
 		return rc;
-	int32_t size = kw_load_i32(hdr);
+	int32_t size = (int32_t)be32_get(hdr);
 	if (size < 4 || (uint32_t)size > KC_MAX_RESPONSE)
 		return kc_fail(c, -EPROTO, "bad response size %d", size);
-	if (kw_load_i32(hdr + 4) != corr)
+	if ((int32_t)be32_get(hdr + 4) != corr)
 		return kc_fail(c, -EPROTO, "response correlation id %d, expected %d",
-		               kw_load_i32(hdr + 4), corr);
+		               (int32_t)be32_get(hdr + 4), corr);
 	size_t len = (size_t)size - 4;
 	if (len > c->rbuf_cap) {
 		uint8_t *nb = realloc(c->rbuf, len);

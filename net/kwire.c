@@ -107,7 +107,7 @@ int16_t kw_i16(struct kw_reader *r)
 int32_t kw_i32(struct kw_reader *r)
 {
 	const uint8_t *p = kw_take(r, 4);
-	return p ? kw_load_i32(p) : 0;
+	return p ? (int32_t)be32_get(p) : 0;
 }
 
 int64_t kw_i64(struct kw_reader *r)
@@ -115,8 +115,7 @@ int64_t kw_i64(struct kw_reader *r)
 	const uint8_t *p = kw_take(r, 8);
 	if (!p)
 		return 0;
-	uint64_t hi = (uint32_t)kw_load_i32(p), lo = (uint32_t)kw_load_i32(p + 4);
-	return (int64_t)(hi << 32 | lo);
+	return (int64_t)be64_get(p);
 }
 
 bool kw_str(struct kw_reader *r, const char **s, int *len)
@@ -238,15 +237,14 @@ void kw_put_i16(struct kw_writer *w, int16_t v)
 void kw_put_i32(struct kw_writer *w, int32_t v)
 {
 	uint8_t b[4];
-	kw_store_i32(b, v);
+	be32_put(b, (uint32_t)v);
 	kw_put(w, b, 4);
 }
 
 void kw_put_i64(struct kw_writer *w, int64_t v)
 {
 	uint8_t b[8];
-	kw_store_i32(b, (int32_t)((uint64_t)v >> 32));
-	kw_store_i32(b + 4, (int32_t)(uint32_t)v);
+	be64_put(b, (uint64_t)v);
 	kw_put(w, b, 8);
 }
 
@@ -271,5 +269,5 @@ void kw_patch_i32(struct kw_writer *w, size_t at, int32_t v)
 {
 	if (w->err || at + 4 > w->len)
 		return;
-	kw_store_i32(w->buf + at, v);
+	be32_put(w->buf + at, (uint32_t)v);
 }

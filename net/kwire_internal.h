@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
+
 /* API keys (KAFKA.md section 3). */
 enum {
 	KAPI_PRODUCE = 0,
@@ -120,21 +122,5 @@ void kw_put_cstr(struct kw_writer *w, const char *s);
 void kw_put_str(struct kw_writer *w, const char *s, int len);
 /* Overwrite an int32 already written at offset at. */
 void kw_patch_i32(struct kw_writer *w, size_t at, int32_t v);
-
-/* Big-endian loads for raw parsing. */
-static inline int32_t kw_load_i32(const uint8_t *p)
-{
-	return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	                 (uint32_t)p[2] << 8 | (uint32_t)p[3]);
-}
-
-static inline void kw_store_i32(uint8_t *p, int32_t v)
-{
-	uint32_t u = (uint32_t)v;
-	p[0] = (uint8_t)(u >> 24);
-	p[1] = (uint8_t)(u >> 16);
-	p[2] = (uint8_t)(u >> 8);
-	p[3] = (uint8_t)u;
-}
 
 #endif /* TOPICFS_KWIRE_INTERNAL_H */

@@ -129,16 +129,9 @@ struct srv_conn {
 
 /* ================================ utils =================================== */
 
-int64_t srv_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void srv_log(struct srv *s, const char *fmt, ...)
 {
-	int64_t now = srv_now_ms();
+	int64_t now = tfs_mono_ms();
 	if (now - s->log_window_ms >= 1000) {
 		if (s->log_suppressed)
 			tfs_log(TFS_LOG_WARN, "net: %d log lines suppressed",
@@ -415,7 +408,7 @@ static void conn_request_done(struct srv *s, struct srv_conn *c)
 		c->req_cap = 0;
 	}
 	srv_resp_reset(&c->resp);
-	conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	conn_want(s, c, EPOLLIN);
 }
 
@@ -494,7 +487,7 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
 		return;
 	}
 	if (progress || c->ep_events != EPOLLOUT)
-		c->deadline_ms = srv_now_ms() + s->cfg.idle_timeout_ms;
+		c->deadline_ms = tfs_mono_ms() + s->cfg.idle_timeout_ms;
 	conn_want(s, c, EPOLLOUT);
 }
 
@@ -503,7 +496,7 @@ static void conn_start_write(struct srv *s, struct srv_conn *c)
 	c->state = CONN_WRITING;
 	c->resp.cur = 0;
 	c->resp.cur_done = 0;
-	conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	conn_flush(s, c);
 }
 
@@ -514,7 +507,7 @@ static void conn_park(struct srv *s, struct srv_conn *c, int park_ms,
 		park_ms = SRV_MAX_PARK_MS;
 	c->state = CONN_PARKED;
 	c->park_gen = gen;
-	c->park_deadline_ms = srv_now_ms() + park_ms;
+	c->park_deadline_ms = tfs_mono_ms() + park_ms;
 	park_insert(s, c);
 	conn_want(s, c, EPOLLRDHUP);
 	s->recheck_parked = true;
@@ -628,12 +621,12 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 			if (rc)
 				return;
 			if (c->size_got == 0)
-				conn_set_deadline(s, c, srv_now_ms() +
+				conn_set_deadline(s, c, tfs_mono_ms() +
 				                  s->cfg.request_timeout_ms);
 			c->size_got += got;
 			if (c->size_got < 4)
 				continue;
-			int32_t size = kw_load_i32(c->size_buf);
+			int32_t size = (int32_t)be32_get(c->size_buf);
 			if (size <= 0 || size > s->cfg.max_request_bytes) {
 				srv_log(s, "%s: closing: request size %d out of range "
 				        "(1..%lld)", c->peer, size,
@@ -707,7 +700,7 @@ static void srv_accept(struct srv *s)
 			                          .data.ptr = &s->listen_fd };
 			epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
 			s->listen_paused = true;
-			s->listen_resume_ms = srv_now_ms() + 100;
+			s->listen_resume_ms = tfs_mono_ms() + 100;
 			return;
 		}
 		char peer[64];
@@ -715,7 +708,7 @@ static void srv_accept(struct srv *s)
 		if (s->nconns >= s->cfg.max_connections) {
 			close(fd);
 			s->refused_count++;
-			int64_t now = srv_now_ms();
+			int64_t now = tfs_mono_ms();
 			if (now - s->refused_log_ms >= 1000) {
 				tfs_log(TFS_LOG_WARN, "net: %s: refused: %d connections "
 				        "open (max_connections); %d refused in the last "
@@ -755,7 +748,7 @@ static void srv_accept(struct srv *s)
 		atomic_fetch_add_explicit(&s->stats[SRV_STAT_CONNECTIONS], 1,
 		                          memory_order_relaxed);
 		atomic_store_explicit(&s->open_conns, s->nconns, memory_order_relaxed);
-		conn_set_deadline(s, c, srv_now_ms() + s->cfg.idle_timeout_ms);
+		conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	}
 }
 
@@ -838,7 +831,7 @@ static void *srv_thread(void *arg)
 
 	while (!atomic_load(&s->stopping)) {
 		int n = epoll_wait(s->epoll_fd, evs, SRV_EPOLL_BATCH,
-		                   srv_poll_timeout(s, srv_now_ms()));
+		                   srv_poll_timeout(s, tfs_mono_ms()));
 		if (n < 0) {
 			if (errno != EINTR) {
 				tfs_log(TFS_LOG_ERROR, "net: epoll_wait: %s",
@@ -865,7 +858,7 @@ static void *srv_thread(void *arg)
 			s->recheck_parked = false;
 			srv_wake_parked(s);
 		}
-		int64_t now = srv_now_ms();
+		int64_t now = tfs_mono_ms();
 		srv_expire_parked(s, now);
 		if (now >= s->next_sweep_ms)
 			srv_sweep(s, now);

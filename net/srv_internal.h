@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <pthread.h>
 
+#include "clock.h"
 #include "net.h"
 #include "kwire_internal.h"
 
@@ -162,6 +163,5 @@ void srv_log(struct srv *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Monotonic milliseconds. */
-int64_t srv_now_ms(void);
 
 #endif /* TOPICFS_SRV_INTERNAL_H */

@@ -159,33 +159,6 @@
 #define OFF_BASE_SEQUENCE     53
 #define OFF_RECORDS_COUNT     57
 
-/* ============================ byte helpers =============================== */
-
-static inline uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static inline void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
-
 /* ============================== varints ================================== */
 
 /* A read cursor over [p, p + len).  pos never passes len. */
@@ -411,8 +384,8 @@ int batch_parse_header(const void *buf, size_t len, struct batch_header *out)
 		return -EINVAL;
 	if (len < BATCH_LOG_OVERHEAD)
 		return -EAGAIN;
-	h.base_offset = (int64_t)batch_be64(p + OFF_BASE_OFFSET);
-	h.length = (int32_t)batch_be32(p + OFF_LENGTH);
+	h.base_offset = (int64_t)be64_get(p + OFF_BASE_OFFSET);
+	h.length = (int32_t)be32_get(p + OFF_LENGTH);
 	if (h.length < BATCH_MIN_LENGTH)
 		return -EBADMSG;
 	/* A torn batch still has its magic byte if that much was written;
@@ -424,17 +397,17 @@ int batch_parse_header(const void *buf, size_t len, struct batch_header *out)
 		out->length = h.length;
 		return -EAGAIN;
 	}
-	h.leader_epoch = (int32_t)batch_be32(p + OFF_LEADER_EPOCH);
+	h.leader_epoch = (int32_t)be32_get(p + OFF_LEADER_EPOCH);
 	h.magic = (int8_t)p[OFF_MAGIC];
-	h.crc = batch_be32(p + OFF_CRC);
-	h.attributes = (int16_t)get_be16(p + OFF_ATTRIBUTES);
-	h.last_offset_delta = (int32_t)batch_be32(p + OFF_LAST_OFFSET_DELTA);
-	h.base_timestamp = (int64_t)batch_be64(p + OFF_BASE_TIMESTAMP);
-	h.max_timestamp = (int64_t)batch_be64(p + OFF_MAX_TIMESTAMP);
-	h.producer_id = (int64_t)batch_be64(p + OFF_PRODUCER_ID);
-	h.producer_epoch = (int16_t)get_be16(p + OFF_PRODUCER_EPOCH);
-	h.base_sequence = (int32_t)batch_be32(p + OFF_BASE_SEQUENCE);
-	h.records_count = (int32_t)batch_be32(p + OFF_RECORDS_COUNT);
+	h.crc = be32_get(p + OFF_CRC);
+	h.attributes = (int16_t)be16_get(p + OFF_ATTRIBUTES);
+	h.last_offset_delta = (int32_t)be32_get(p + OFF_LAST_OFFSET_DELTA);
+	h.base_timestamp = (int64_t)be64_get(p + OFF_BASE_TIMESTAMP);
+	h.max_timestamp = (int64_t)be64_get(p + OFF_MAX_TIMESTAMP);
+	h.producer_id = (int64_t)be64_get(p + OFF_PRODUCER_ID);
+	h.producer_epoch = (int16_t)be16_get(p + OFF_PRODUCER_EPOCH);
+	h.base_sequence = (int32_t)be32_get(p + OFF_BASE_SEQUENCE);
+	h.records_count = (int32_t)be32_get(p + OFF_RECORDS_COUNT);
 	*out = h;
 	return 0;
 }
@@ -458,12 +431,12 @@ int batch_check_crc(const void *batch, size_t len)
 void batch_store_crc(void *batch, size_t len)
 {
 	uint8_t *p = batch;
-	put_be32(p + OFF_CRC, crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES));
+	be32_put(p + OFF_CRC, crc32c(0, p + OFF_ATTRIBUTES, len - OFF_ATTRIBUTES));
 }
 
 void batch_set_base_offset(void *batch, int64_t base_offset)
 {
-	put_be64((uint8_t *)batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
+	be64_put((uint8_t *)batch + OFF_BASE_OFFSET, (uint64_t)base_offset);
 }
 
 /* =========================== decompression =============================== */
@@ -1241,18 +1214,18 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 		goto out;
 	}
 
-	put_be64(batch + OFF_BASE_OFFSET, (uint64_t)p->base_offset);
-	put_be32(batch + OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
-	put_be32(batch + OFF_LEADER_EPOCH, (uint32_t)p->leader_epoch);
+	be64_put(batch + OFF_BASE_OFFSET, (uint64_t)p->base_offset);
+	be32_put(batch + OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+	be32_put(batch + OFF_LEADER_EPOCH, (uint32_t)p->leader_epoch);
 	batch[OFF_MAGIC] = BATCH_MAGIC_V2;
-	put_be16(batch + OFF_ATTRIBUTES, (uint16_t)p->codec);
-	put_be32(batch + OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
-	put_be64(batch + OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
-	put_be64(batch + OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
-	put_be64(batch + OFF_PRODUCER_ID, (uint64_t)p->producer_id);
-	put_be16(batch + OFF_PRODUCER_EPOCH, (uint16_t)p->producer_epoch);
-	put_be32(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
-	put_be32(batch + OFF_RECORDS_COUNT, (uint32_t)n);
+	be16_put(batch + OFF_ATTRIBUTES, (uint16_t)p->codec);
+	be32_put(batch + OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
+	be64_put(batch + OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
+	be64_put(batch + OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+	be64_put(batch + OFF_PRODUCER_ID, (uint64_t)p->producer_id);
+	be16_put(batch + OFF_PRODUCER_EPOCH, (uint16_t)p->producer_epoch);
+	be32_put(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
+	be32_put(batch + OFF_RECORDS_COUNT, (uint32_t)n);
 	batch_store_crc(batch, total);
 	*out_len = total;
 	rc = 0;

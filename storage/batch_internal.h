@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "storage.h"
+#include "bytes.h"
 
 /* ------------------------------ CRC-32C --------------------------------- */
 
@@ -72,17 +73,5 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 /* Recompute and store the CRC of an encoded batch of len bytes (used by
  * tests that build hostile batches; len must be >= BATCH_HEADER_SIZE). */
 void batch_store_crc(void *batch, size_t len);
-
-/* Big-endian helpers used by the tools. */
-static inline uint32_t batch_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static inline uint64_t batch_be64(const uint8_t *p)
-{
-	return (uint64_t)batch_be32(p) << 32 | batch_be32(p + 4);
-}
 
 #endif /* TOPICFS_BATCH_INTERNAL_H */

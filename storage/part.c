@@ -13,7 +13,7 @@
  *
  * WRITER TOKEN.  Exactly one thread at a time writes, rolls, flushes, runs
  * retention or deletes files: the holder of part.writing (taken under
- * part.qlock).  Fields marked W in log_internal.h belong to it; it may read
+ * part.qlock).  Fields marked W in engine.h belong to it; it may read
  * the P fields (which only it changes) without part.lock.
  *
  * GROUP COMMIT.  part_append() queues a request (its records, not copied
@@ -107,10 +107,10 @@
  *
  * Thread-safety: every exported function is thread-safe.
  */
-#include "log_internal.h"
+#include "engine.h"
 #include "batch_internal.h"
 #include "sysio.h"
-#include "tlog.h"
+#include "stats.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -289,7 +289,7 @@ int part_create_files(struct part *p)
 	rc = segs_push(p, s);
 	if (rc < 0)
 		goto drop_seg;
-	p->last_append_ms = log_now_ms();
+	p->last_append_ms = tfs_now_ms();
 	return 0;
 
 drop_seg:
@@ -470,7 +470,7 @@ static int64_t first_batch_ts(struct seg *s, size_t max_batch)
 	const uint8_t *b;
 	size_t len;
 	struct batch_header h;
-	int64_t now = log_now_ms(), ts = now;
+	int64_t now = tfs_now_ms(), ts = now;
 
 	br_init(&br, s, 0, s->size);
 	if (br_next(&br, &b, &len, &h, max_batch) == 1 &&
@@ -1035,7 +1035,7 @@ static int encode_unit(struct pending *from, struct pending *to, size_t limit,
 	size_t total = 0, nb = 0, cap = 0;
 	struct rec_in *arr;
 	struct unit_batch *bl = NULL;
-	int64_t now = log_now_ms();
+	int64_t now = tfs_now_ms();
 	int rc = 0;
 
 	for (struct pending *r = from; r != to; r = r->next)
@@ -1115,7 +1115,7 @@ static bool need_roll(struct part *p, const struct topic_config *cfg,
 	if (s->size + (int64_t)len > cfg->segment_bytes ||
 	    s->size + (int64_t)len > INT32_MAX)
 		return true;
-	if (s->roll_start_ms > 0 && log_now_ms() - s->roll_start_ms >= cfg->segment_ms)
+	if (s->roll_start_ms > 0 && tfs_now_ms() - s->roll_start_ms >= cfg->segment_ms)
 		return true;
 	if (p->next_offset + nrecs - 1 - s->base_offset > INT32_MAX)
 		return true;
@@ -1131,7 +1131,7 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
                       size_t nb, int64_t nrecs, int64_t *first)
 {
 	struct seg *s;
-	int64_t base, pos, now = log_now_ms();
+	int64_t base, pos, now = tfs_now_ms();
 	size_t old_len[IDX_KINDS];
 	int rc;
 
@@ -1183,7 +1183,7 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
 	p->last_append_ms = now;
 	p->unflushed_records += nrecs;
 	if (p->first_unflushed_ms == 0)
-		p->first_unflushed_ms = log_mono_ms();
+		p->first_unflushed_ms = tfs_mono_ms();
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 
@@ -1321,7 +1321,7 @@ static int part_submit(struct part *p, struct pending *r, bool wait,
 		return -ENOENT;
 	}
 	r->next = NULL;
-	r->enq_ms = log_mono_ms();
+	r->enq_ms = tfs_mono_ms();
 	if (p->qtail)
 		p->qtail->next = r;
 	else
@@ -1406,7 +1406,7 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 	memset(r, 0, sizeof(*r));
 	struct rec_in *copy = (struct rec_in *)(r + 1);
 	uint8_t *d = (uint8_t *)(copy + n);
-	int64_t now = log_now_ms();
+	int64_t now = tfs_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		copy[i] = recs[i];
 		if (copy[i].timestamp < 0)
@@ -1524,7 +1524,7 @@ static void part_retention(struct part *p, const struct topic_config *cfg)
 {
 	struct seg *gone[64];
 	size_t ngone = 0;
-	int64_t now = log_now_ms();
+	int64_t now = tfs_now_ms();
 
 	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0)
 		return;
@@ -1608,12 +1608,12 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow)
 	pthread_mutex_lock(&p->lock);
 	struct seg *a = part_active(p);
 	go = a->size > 0 && a->roll_start_ms > 0 &&
-	     log_now_ms() - a->roll_start_ms >= cfg.segment_ms;
+	     tfs_now_ms() - a->roll_start_ms >= cfg.segment_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (go) {
 		if (writer_acquire(p)) {
 			a = part_active(p);
-			if (a->size > 0 && log_now_ms() - a->roll_start_ms >= cfg.segment_ms)
+			if (a->size > 0 && tfs_now_ms() - a->roll_start_ms >= cfg.segment_ms)
 				part_roll(p, &cfg);
 		}
 		writer_release(p);

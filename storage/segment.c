@@ -72,9 +72,9 @@
  * trusted.
  *
  * Thread-safety: a struct seg is shared through references (seg_ref);
- * field guards are listed in log_internal.h.
+ * field guards are listed in engine.h.
  */
-#include "log_internal.h"
+#include "engine.h"
 #include "sysio.h"
 
 #include <errno.h>
@@ -94,58 +94,6 @@ const size_t idx_entry_size[IDX_KINDS] = {
 const char *const idx_ext[IDX_KINDS] = { ".index", ".timeindex", ".sindex" };
 
 #define BR_CHUNK (64 << 10)
-
-/* ============================== small helpers ============================ */
-
-int64_t log_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t log_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int buf_reserve(struct buf *b, size_t extra)
-{
-	size_t want = b->len + extra, cap;
-	uint8_t *n;
-
-	if (want <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 64;
-	while (cap < want)
-		cap *= 2;
-	n = realloc(b->data, cap);
-	if (!n)
-		return -ENOMEM;
-	b->data = n;
-	b->cap = cap;
-	return 0;
-}
-
-int buf_append(struct buf *b, const void *data, size_t len)
-{
-	int rc = buf_reserve(b, len);
-	if (rc < 0)
-		return rc;
-	if (len)
-		memcpy(b->data + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
-void buf_free(struct buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
 
 /* ================================ indexes ================================ */
 

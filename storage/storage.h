@@ -216,7 +216,7 @@ struct store_options {
 };
 
 /* Open a data dir: load every topic, recover every partition (see the
- * recovery rules in log.c), start the maintenance thread (flush_ms,
+ * recovery rules in part.c), start the maintenance thread (flush_ms,
  * linger_ms, segment_ms, retention).  The caller owns *out. */
 int store_open(const struct store_options *opts, struct store **out);
 
@@ -337,27 +337,7 @@ void part_slice_release(struct part_slice *s);
 
 /* ========================= logging and counters ========================== */
 
-/* One log for the whole process (tlog.c), used by storage/, net/, fs/ and
- * the tools: one line per event, "topicfs: <fmt>" on stderr, or syslog(3)
- * (ident "topicfs", LOG_DAEMON) after tfs_log_use_syslog(true).  Lines
- * above the level set with tfs_log_set_level (default TFS_LOG_INFO) are
- * dropped.  Thread-safe; a line is written with one write(2). */
-#include <stdarg.h>
-enum tfs_log_level {
-	TFS_LOG_ERROR = 0,          /* something failed: data or service at risk */
-	TFS_LOG_WARN = 1,           /* recovered from, or refused, with a cause */
-	TFS_LOG_INFO = 2,           /* start, stop, mounts, recoveries */
-	TFS_LOG_DEBUG = 3,
-};
-void tfs_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tfs_vlog(int level, const char *fmt, va_list ap);
-bool tfs_log_enabled(int level);
-void tfs_log_set_level(int level);
-int tfs_log_get_level(void);
-/* "error", "warn" (or "warning"), "info", "debug" -> level; -1 if unknown. */
-int tfs_log_level_from_name(const char *name);
-const char *tfs_log_level_name(int level);
-void tfs_log_use_syslog(bool on);
+#include "logger.h"          /* tfs_log(): the one process-wide log */
 
 /* Process-wide storage counters since start (one store per process is the
  * rule; with several they add up).  Monotonic; relaxed snapshot. */

@@ -16,7 +16,7 @@
  * or the new content, never a mix (Kafka's checkpoint rule, KAFKA-1539).
  */
 #include "sysio.h"
-#include "tlog.h"
+#include "stats.h"
 #include "storage.h"
 
 #include <errno.h>

@@ -37,7 +37,7 @@ run)
 	build
 	mkdir -p /mnt/topics /var/lib/topicfs
 	echo "dev.sh: mounting topicfs on /mnt/topics (data /var/lib/topicfs, TCP 127.0.0.1:9092); Ctrl-C unmounts"
-	exec ./build/fs/topicfs -f
+	exec ./build/daemon/topicfs -f
 	;;
 test)
 	deps

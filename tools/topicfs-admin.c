@@ -10,7 +10,7 @@
  *     delete TOPIC
  *
  * The data dir and the defaults of new topics come from the daemon's own
- * configuration (the same table, file and --set syntax: fs/config.c), so
+ * configuration (the same table, file and --set syntax: daemon/config.c), so
  * `topicfs-admin -c /etc/topicfs/topicfs.ini create orders` makes the
  * topic the daemon would have made with `mkdir /mnt/topics/orders`, and a
  * [topic.NAME] section applies to it.
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "config.h"
 #include "storage.h"
 
 #ifndef TOPICFS_VERSION
@@ -157,7 +157,7 @@ static int cmd_list(struct store *st)
 
 /* Parse the create options into cfg (which holds the per-topic settings
  * under topic.NAME).  0, or EXIT_USAGE after a message. */
-static int create_options(struct fsv_config *cfg, const char *name, int argc,
+static int create_options(struct tfs_config *cfg, const char *name, int argc,
                           char **argv)
 {
 	static const struct option longopts[] = {
@@ -186,7 +186,7 @@ static int create_options(struct fsv_config *cfg, const char *name, int argc,
 			snprintf(kv, sizeof kv, "topic.%s.%s=%s", name, key, optarg);
 		else
 			snprintf(kv, sizeof kv, "topic.%s.%s", name, optarg);
-		if (fsv_config_set(cfg, kv, err, sizeof err)) {
+		if (tfs_config_set(cfg, kv, err, sizeof err)) {
 			fprintf(stderr, "topicfs-admin: %s\n", err);
 			return EXIT_USAGE;
 		}
@@ -195,21 +195,21 @@ static int create_options(struct fsv_config *cfg, const char *name, int argc,
 		fprintf(stderr, "topicfs-admin: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (fsv_config_finish(cfg, err, sizeof err)) {
+	if (tfs_config_finish(cfg, err, sizeof err)) {
 		fprintf(stderr, "topicfs-admin: %s\n", err);
 		return EXIT_USAGE;
 	}
 	return 0;
 }
 
-static int cmd_create(struct store *st, const struct fsv_config *cfg,
+static int cmd_create(struct store *st, const struct tfs_config *cfg,
                       const char *name, bool quiet)
 {
 	struct topic_config tc;
 	struct topic *t;
 	int rc;
 
-	fsv_config_topic(cfg, name, &tc);
+	tfs_config_topic(cfg, name, &tc);
 	rc = store_topic_create(st, name, &tc, &t);
 	if (rc) {
 		fprintf(stderr, "topicfs-admin: create %s: %s\n", name,
@@ -252,20 +252,20 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	struct store_options so = { 0 };
 	struct store *st = NULL;
 	const char *config = NULL, *data_dir = NULL, *cmd;
 	const char **sets;
 	size_t nsets = 0;
-	char err[1200], kv[FSV_PATH_MAX + 32];
+	char err[1200], kv[TFS_PATH_MAX + 32];
 	bool quiet = false;
 	int c, rc, status = 1;
 
 	sets = calloc((size_t)argc + 1, sizeof *sets);
 	if (!sets)
 		return 1;
-	fsv_config_init(&cfg);
+	tfs_config_init(&cfg);
 	while ((c = getopt_long(argc, argv, "+c:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -322,14 +322,14 @@ int main(int argc, char **argv)
 	}
 
 	/* the configuration, as the daemon builds it */
-	if (config && fsv_config_load(&cfg, config, err, sizeof err))
+	if (config && tfs_config_load(&cfg, config, err, sizeof err))
 		goto bad_config;
 	for (size_t i = 0; i < nsets; i++)
-		if (fsv_config_set(&cfg, sets[i], err, sizeof err))
+		if (tfs_config_set(&cfg, sets[i], err, sizeof err))
 			goto bad_config;
 	if (data_dir) {
 		snprintf(kv, sizeof kv, "storage.data_dir=%s", data_dir);
-		if (fsv_config_set(&cfg, kv, err, sizeof err))
+		if (tfs_config_set(&cfg, kv, err, sizeof err))
 			goto bad_config;
 	}
 	if (is_create) {
@@ -344,7 +344,7 @@ int main(int argc, char **argv)
 			status = rc;
 			goto out;
 		}
-	} else if (fsv_config_finish(&cfg, err, sizeof err)) {
+	} else if (tfs_config_finish(&cfg, err, sizeof err)) {
 		goto bad_config;
 	}
 
@@ -379,7 +379,7 @@ bad_config:
 out:
 	if (st)
 		store_close(st);
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 	free(sets);
 	if (fflush(stdout) != 0 && status == 0)
 		status = 1;

@@ -10,7 +10,7 @@
  * It makes a temp root (under --dir, default $TMPDIR or /tmp) holding an
  * input file, a plain/ directory for the baselines, and per daemon a data
  * dir and a mount point, starts the daemon it finds next to itself
- * (../fs/topicfs in the build tree; ./topicfs or ../sbin/topicfs when
+ * (../daemon/topicfs in the build tree; ./topicfs or ../sbin/topicfs when
  * installed; then PATH; or --daemon) with `topicfs -f -c INI`, and runs,
  * per codec:
  *
@@ -2048,7 +2048,7 @@ static void find_daemon(const char *argv0)
 		char *slash = strrchr(dir, '/');
 		if (slash)
 			*slash = 0;
-		snprintf(cand, sizeof cand, "%s/../fs/topicfs", dir);
+		snprintf(cand, sizeof cand, "%s/../daemon/topicfs", dir);
 		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
 			return;
 		snprintf(cand, sizeof cand, "%s/topicfs", dir);

@@ -492,8 +492,8 @@ static void check_offset_index(const char *path, int64_t seg_base,
 		return;
 	int64_t prev_rel = -1, prev_pos = -1;
 	for (size_t i = 0; i + INDEX_ENTRY <= m.len; i += INDEX_ENTRY) {
-		int64_t rel = (int32_t)batch_be32(m.data + i);
-		int64_t pos = (int32_t)batch_be32(m.data + i + 4);
+		int64_t rel = (int32_t)be32_get(m.data + i);
+		int64_t pos = (int32_t)be32_get(m.data + i + 4);
 		int64_t at = (int64_t)i;
 		stats.index_entries++;
 		if (i > 0 && rel == 0 && pos == 0) {
@@ -526,8 +526,8 @@ static void check_time_index(const char *path, int64_t seg_base,
 		return;
 	int64_t prev_ts = INT64_MIN, prev_rel = -1;
 	for (size_t i = 0; i + TIMEINDEX_ENTRY <= m.len; i += TIMEINDEX_ENTRY) {
-		int64_t ts = (int64_t)batch_be64(m.data + i);
-		int64_t rel = (int32_t)batch_be32(m.data + i + 8);
+		int64_t ts = (int64_t)be64_get(m.data + i);
+		int64_t rel = (int32_t)be32_get(m.data + i + 8);
 		int64_t at = (int64_t)i;
 		stats.index_entries++;
 		if (i > 0 && ts == 0 && rel == 0) {
@@ -607,7 +607,7 @@ static void check_stream_index(const char *path, int64_t seg_base,
 		before[j + 1] = before[j] < 0 || s->b[j].stream_len < 0 ? -1 :
 		                before[j] + s->b[j].stream_len;
 
-	int64_t first_stream = (int64_t)batch_be64(m.data);
+	int64_t first_stream = (int64_t)be64_get(m.data);
 	if (start >= 0 && first_stream != start)
 		problem(path, 0, "segment starts at stream position %" PRId64
 		        " but the previous segment ended at %" PRId64
@@ -617,9 +617,9 @@ static void check_stream_index(const char *path, int64_t seg_base,
 	int64_t prev_stream = -1, prev_rel = -1, prev_pos = -1;
 	for (size_t e = 0; e < nentries; e++) {
 		const uint8_t *p = m.data + e * SINDEX_ENTRY;
-		int64_t stream = (int64_t)batch_be64(p);
-		int64_t rel = (int32_t)batch_be32(p + 8);
-		int64_t pos = (int32_t)batch_be32(p + 12);
+		int64_t stream = (int64_t)be64_get(p);
+		int64_t rel = (int32_t)be32_get(p + 8);
+		int64_t pos = (int32_t)be32_get(p + 12);
 		int64_t at = (int64_t)(e * SINDEX_ENTRY);
 		stats.index_entries++;
 		if (e == 0 && (rel != 0 || pos != 0) && s->nb > 0)

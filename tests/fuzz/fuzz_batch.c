@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "storage.h"
-#include "log_internal.h"
+#include "engine.h"
 
 #define FUZZ_MAX_DECOMP ((size_t)64 << 20)
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser (fs/
  * config.c over inih; RELIABILITY 15): the input is an INI file, loaded
- * through a memfd with fsv_config_load and checked with fsv_config_finish;
+ * through a memfd with tfs_config_load and checked with tfs_config_finish;
  * its first line is also tried as a --set assignment.  Nothing may crash
  * or leak, and a refusal must come with a message.
  */
@@ -13,13 +13,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	char err[2048], path[64];
 	int fd = memfd_create("fuzz.ini", MFD_CLOEXEC);
 
@@ -30,16 +30,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	fsv_config_init(&cfg);
+	tfs_config_init(&cfg);
 	err[0] = '\0';
-	if (fsv_config_load(&cfg, path, err, sizeof(err)) == 0) {
+	if (tfs_config_load(&cfg, path, err, sizeof(err)) == 0) {
 		err[0] = '\0';
-		if (fsv_config_finish(&cfg, err, sizeof(err)) != 0 && !err[0])
+		if (tfs_config_finish(&cfg, err, sizeof(err)) != 0 && !err[0])
 			abort();
 	} else if (!err[0]) {
 		abort();
 	}
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 	close(fd);
 
 	/* the first line as --set SECTION.KEY=VALUE */
@@ -51,11 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(line, data, n);
 	line[n] = '\0';
-	fsv_config_init(&cfg);
+	tfs_config_init(&cfg);
 	err[0] = '\0';
-	if (fsv_config_set(&cfg, line, err, sizeof(err)) != 0 && !err[0])
+	if (tfs_config_set(&cfg, line, err, sizeof(err)) != 0 && !err[0])
 		abort();
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 	free(line);
 	return 0;
 }

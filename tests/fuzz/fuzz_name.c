@@ -1,7 +1,7 @@
 /*
  * fuzz_name.c - libFuzzer target for the name parsers (RELIABILITY 10):
  * topic_name_check (storage), the view grammar fsv_view_spec_parse and
- * fsv_parse_u64 (fs).  The input is one name (cut at the first NUL, as a
+ * tfs_parse_u64 (fs).  The input is one name (cut at the first NUL, as a
  * path component would be).  Invariants, checked with abort(): an accepted
  * topic name is 1..249 characters of [A-Za-z0-9._-] and not "." or "..";
  * an accepted view has a partition >= 0 and a bounded one an end >= 0; a
@@ -16,6 +16,7 @@
 
 #include "storage.h"
 #include "fs.h"
+#include "parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (v.partition < 0 || (v.bounded && v.to < 0))
 			abort();
 	}
-	if (fsv_parse_u64(s, &u) == 0) {
+	if (tfs_parse_u64(s, &u) == 0) {
 		char back[32];
 		const char *digits = s;
 		if (u < 0)

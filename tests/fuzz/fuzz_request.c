@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int64_t wire = srv_resp_wire_bytes(&g_resp);
 		if (g_resp.w.len < 8)
 			abort();
-		int32_t framed = kw_load_i32(g_resp.w.buf);
+		int32_t framed = (int32_t)be32_get(g_resp.w.buf);
 		if ((int64_t)framed + 4 != wire)
 			abort();
 		break;

@@ -11,7 +11,7 @@
 - torn tails after a kill -9 (random bytes, zeros, a partial batch, a
   Length of INT32_MAX, a negative Length): the restart keeps exactly the
   acknowledged records, appending works, the files verify.
-The storage-level versions are in tests/unit/test_log.c (test_recover_*,
+The storage-level versions are in tests/unit/test_engine.c (test_recover_*,
 test_corrupt_sealed_segment); these check the daemon's startup and both
 read paths."""
 import errno

@@ -6,7 +6,7 @@ at the end `topicfs-dump --verify` passes on every partition and a second
 restart changes nothing.
 
 Rounds: TOPICFS_KILL9_ROUNDS (default 5 in CI).  Long run by hand:
-    TOPICFS_KILL9_ROUNDS=200 TOPICFS_BIN=build/fs/topicfs \\
+    TOPICFS_KILL9_ROUNDS=200 TOPICFS_BIN=build/daemon/topicfs \\
     TOPICFS_TOOLS=build/tools python3 tests/integration/test_rel_kill9.py
 TOPICFS_KILL9_SEED fixes the random kill moments (printed at the start).
 

@@ -1,8 +1,7 @@
 /*
- * test_config.c - unit tests of fs/: the configuration table and parser
- * (defaults, suffixes, [topic.NAME] overrides, --set, every error message)
- * and the view-name grammar.  Needs tfs_fs (and tfs_storage for
- * topic_config_defaults / topic_config_check).
+ * test_config.c - unit tests of daemon/config.c: the configuration table
+ * and parser (defaults, suffixes, [topic.NAME] overrides, --set, every
+ * error message) and the server settings derived from it (netcfg.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fs.h"
+#include "netcfg.h"
 #include "tinytest.h"
 
 static char tmpdir[] = "/tmp/topicfs-config-XXXXXX";
@@ -29,20 +28,20 @@ static const char *write_ini(const char *text)
 }
 
 /* Load text; return rc and leave the message in err. */
-static int load(struct fsv_config *cfg, const char *text, char *err, size_t len)
+static int load(struct tfs_config *cfg, const char *text, char *err, size_t len)
 {
-	fsv_config_init(cfg);
+	tfs_config_init(cfg);
 	err[0] = '\0';
-	int rc = fsv_config_load(cfg, write_ini(text), err, len);
+	int rc = tfs_config_load(cfg, write_ini(text), err, len);
 	if (rc == 0)
-		rc = fsv_config_finish(cfg, err, len);
+		rc = tfs_config_finish(cfg, err, len);
 	return rc;
 }
 
 /* The load must fail with a message containing want. */
 static void expect_error(const char *text, const char *want)
 {
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	char err[1200];
 	int rc = load(&cfg, text, err, sizeof err);
 	CHECK(rc != 0);
@@ -50,16 +49,16 @@ static void expect_error(const char *text, const char *want)
 		fprintf(stderr, "  message '%s' lacks '%s'\n", err, want);
 		CHECK(strstr(err, want) != NULL);
 	}
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 }
 
 static void test_defaults(void)
 {
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	struct srv_config srv;
 	char err[512];
 
-	fsv_config_init(&cfg);
+	tfs_config_init(&cfg);
 	CHECK(strcmp(cfg.data_dir, "/var/lib/topicfs") == 0);
 	CHECK(strcmp(cfg.mountpoint, "/mnt/topics") == 0);
 	CHECK_EQ_INT(cfg.topic_defaults.segment_bytes, 1073741824);
@@ -76,17 +75,17 @@ static void test_defaults(void)
 	CHECK(!cfg.allow_delete);
 	CHECK(!cfg.allow_other);
 	CHECK(!cfg.auto_create_topics);
-	CHECK_EQ_INT(fsv_config_finish(&cfg, err, sizeof err), 0);
-	fsv_config_srv(&cfg, &srv);
+	CHECK_EQ_INT(tfs_config_finish(&cfg, err, sizeof err), 0);
+	tfs_config_srv(&cfg, &srv);
 	CHECK(strcmp(srv.listen_host, "127.0.0.1") == 0);
 	CHECK_EQ_INT(srv.listen_port, 9092);
 	CHECK_EQ_INT(srv.max_connections, 1024);
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 }
 
 static void test_values_and_topics(void)
 {
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	struct topic_config tc;
 	struct srv_config srv;
 	char err[1200];
@@ -126,34 +125,34 @@ static void test_values_and_topics(void)
 	CHECK(strcmp(cfg.data_dir, "/srv/topics") == 0);
 	/* the topic gets the defaults (even those set after its section) and
 	 * its own keys */
-	CHECK(fsv_config_topic(&cfg, "orders", &tc));
+	CHECK(tfs_config_topic(&cfg, "orders", &tc));
 	CHECK_EQ_INT(tc.partitions, 3);
 	CHECK_EQ_INT(tc.retention_ms, 2 * 3600 * 1000);
 	CHECK_EQ_INT(tc.segment_bytes, 65536);
 	CHECK_EQ_INT(tc.codec, CODEC_ZSTD);
 	CHECK_EQ_INT(tc.linger_ms, 5);
-	CHECK(!fsv_config_topic(&cfg, "other", &tc));
+	CHECK(!tfs_config_topic(&cfg, "other", &tc));
 	CHECK_EQ_INT(tc.partitions, 1);
-	fsv_config_srv(&cfg, &srv);
+	tfs_config_srv(&cfg, &srv);
 	CHECK(strcmp(srv.listen_host, "::1") == 0);
 	CHECK_EQ_INT(srv.listen_port, 19092);
 	CHECK(strcmp(srv.advertised_host, "example.org") == 0);
 	CHECK_EQ_INT(srv.advertised_port, 9000);
 	/* --set overrides the file, topic sections included */
-	CHECK_EQ_INT(fsv_config_set(&cfg, "storage.segment_bytes=1M", err, sizeof err), 0);
-	CHECK_EQ_INT(fsv_config_set(&cfg, "topic.orders.partitions=5", err, sizeof err), 0);
-	CHECK_EQ_INT(fsv_config_set(&cfg, "topic.new.topic.framing=lines", err, sizeof err), 0);
+	CHECK_EQ_INT(tfs_config_set(&cfg, "storage.segment_bytes=1M", err, sizeof err), 0);
+	CHECK_EQ_INT(tfs_config_set(&cfg, "topic.orders.partitions=5", err, sizeof err), 0);
+	CHECK_EQ_INT(tfs_config_set(&cfg, "topic.new.topic.framing=lines", err, sizeof err), 0);
 	CHECK_EQ_INT(cfg.topic_defaults.segment_bytes, 1 << 20);
-	CHECK(fsv_config_topic(&cfg, "orders", &tc));
+	CHECK(tfs_config_topic(&cfg, "orders", &tc));
 	CHECK_EQ_INT(tc.partitions, 5);
-	CHECK(fsv_config_topic(&cfg, "new.topic", &tc));
+	CHECK(tfs_config_topic(&cfg, "new.topic", &tc));
 	CHECK_EQ_INT(tc.framing, FRAMING_LINES);
-	CHECK(fsv_config_set(&cfg, "storage.segment_bytes=1", err, sizeof err) != 0);
+	CHECK(tfs_config_set(&cfg, "storage.segment_bytes=1", err, sizeof err) != 0);
 	CHECK(strstr(err, "--set storage.segment_bytes=1: [storage] segment_bytes: "
 	                  "value 1 out of range (1024 .. 1073741824)") != NULL);
-	CHECK(fsv_config_set(&cfg, "nodot=1", err, sizeof err) != 0);
-	CHECK(fsv_config_set(&cfg, "fs.framing", err, sizeof err) != 0);
-	fsv_config_free(&cfg);
+	CHECK(tfs_config_set(&cfg, "nodot=1", err, sizeof err) != 0);
+	CHECK(tfs_config_set(&cfg, "fs.framing", err, sizeof err) != 0);
+	tfs_config_free(&cfg);
 }
 
 static void test_errors(void)
@@ -194,63 +193,6 @@ static void test_errors(void)
 	expect_error(longline, "t.ini:2: line too long");
 }
 
-static void check_view(const char *name, int from, int64_t arg, bool bounded, int64_t to)
-{
-	struct fsv_view_spec v;
-	int rc = fsv_view_spec_parse(name, &v);
-	if (rc) {
-		fprintf(stderr, "  view '%s' did not parse\n", name);
-		CHECK(rc == 0);
-		return;
-	}
-	if ((int)v.from != from || v.arg != arg || v.bounded != bounded ||
-	    (bounded && v.to != to)) {
-		fprintf(stderr, "  view '%s': from %d arg %lld bounded %d to %lld\n", name,
-		        (int)v.from, (long long)v.arg, v.bounded, (long long)v.to);
-		CHECK(0);
-	}
-}
-
-static void test_view_grammar(void)
-{
-	struct fsv_view_spec v;
-
-	check_view("0@earliest", FSV_FROM_EARLIEST, 0, false, 0);
-	check_view("0@latest", FSV_FROM_LATEST, 0, false, 0);
-	check_view("0@1500", FSV_FROM_OFFSET, 1500, false, 0);
-	check_view("0@-10", FSV_FROM_LAST_N, 10, false, 0);
-	check_view("0@1763780000000ms", FSV_FROM_TIME, 1763780000000LL, false, 0);
-	check_view("0@2026-11-22T05:00:00Z", FSV_FROM_TIME, 1795323600000LL, false, 0);
-	check_view("0@2026-11-22T05:00Z", FSV_FROM_TIME, 1795323600000LL, false, 0);
-	check_view("0@2026-11-22T05:00:00", FSV_FROM_TIME, 1795323600000LL, false, 0);
-	check_view("0@2026-11-22T07:00:00+02:00", FSV_FROM_TIME, 1795323600000LL, false, 0);
-	check_view("0@2026-11-22T04:30:00-0030", FSV_FROM_TIME, 1795323600000LL, false, 0);
-	check_view("0@2026-11-22T05:00:00.250Z", FSV_FROM_TIME, 1795323600250LL, false, 0);
-	check_view("0@2026-11-22T05:00:00.5Z", FSV_FROM_TIME, 1795323600500LL, false, 0);
-	check_view("0@2026-11-22", FSV_FROM_TIME, 1795305600000LL, false, 0);
-	check_view("0@2024-02-29", FSV_FROM_TIME, 1709164800000LL, false, 0);
-	check_view("0@2000-01-01T00:00:00Z", FSV_FROM_TIME, 946684800000LL, false, 0);
-	check_view("12@100..200", FSV_FROM_OFFSET, 100, true, 200);
-	check_view("0@earliest..5", FSV_FROM_EARLIEST, 0, true, 5);
-	check_view("0@2026-11-22T05:00:00.1Z..9", FSV_FROM_TIME, 1795323600100LL, true, 9);
-	CHECK_EQ_INT(fsv_view_spec_parse("3@0", &v), 0);
-	CHECK_EQ_INT(v.partition, 3);
-
-	static const char *const bad[] = {
-		"0", "@0", "0@", "00@1", "-1@0", "x@0", "0@x", "0@1..", "0@..1", "0@--1",
-		"0@1.5", "0@+5", "0@1msx", "0@ms", "0@2023-02-29", "0@2026-13-01",
-		"0@2026-11-22T25:00Z", "0@2026-11-22T05:00:00+24:00", "0@2026-11-22T05",
-		"0@2026-11-22X", "0@12:00", "0@latest..x", "99999999999@0",
-		"0@99999999999999999999",
-	};
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		if (fsv_view_spec_parse(bad[i], &v) != -ENOENT) {
-			fprintf(stderr, "  bad view '%s' parsed\n", bad[i]);
-			CHECK(0);
-		}
-	}
-}
-
 int main(void)
 {
 	if (!mkdtemp(tmpdir)) {
@@ -260,7 +202,6 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_values_and_topics);
 	RUN(test_errors);
-	RUN(test_view_grammar);
 	char path[300];
 	snprintf(path, sizeof path, "%s/t.ini", tmpdir);
 	unlink(path);

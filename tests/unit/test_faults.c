@@ -80,7 +80,7 @@
 #include <unistd.h>
 
 #include "storage.h"
-#include "log_internal.h"
+#include "engine.h"
 #include "sysio.h"
 #include "tinytest.h"
 

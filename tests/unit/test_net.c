@@ -196,8 +196,8 @@ static int tc_recv(int fd, int32_t corr, uint8_t **body, size_t *len)
 	uint8_t hdr[8];
 	if (recv_all(fd, hdr, 8))
 		return -1;
-	int32_t size = kw_load_i32(hdr);
-	if (size < 4 || kw_load_i32(hdr + 4) != corr)
+	int32_t size = (int32_t)be32_get(hdr);
+	if (size < 4 || (int32_t)be32_get(hdr + 4) != corr)
 		return -2;
 	*len = (size_t)size - 4;
 	*body = malloc(*len + 1);
@@ -1457,7 +1457,7 @@ static void test_sendfile_shrink(void)
 			break;
 		}
 		if (total == 0 && n >= 4)
-			framed = kw_load_i32(buf);
+			framed = (int32_t)be32_get(buf);
 		total += (size_t)n;
 	}
 	CHECK(framed > 16000000);

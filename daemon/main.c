@@ -57,8 +57,11 @@
 
 #include <fuse_lowlevel.h>
 
+#include "clock.h"
+#include "config.h"
 #include "fs.h"
-#include "fs_int.h"
+#include "net.h"
+#include "netcfg.h"
 #include "metrics.h"
 #include "svc.h"
 
@@ -104,13 +107,13 @@ static void usage(FILE *out)
 	        "  @2026-11-22T05:00:00Z  @<from>..<to-offset>\n"
 	        "\n"
 	        "Configuration keys ([section] key = default):\n");
-	fsv_config_print_keys(out);
+	tfs_config_print_keys(out);
 }
 
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
-	char buf[FSV_PATH_MAX];
+	char buf[TFS_PATH_MAX];
 	snprintf(buf, sizeof buf, "%s", path);
 	for (char *p = buf + 1;; p++) {
 		if (*p == '/' || *p == '\0') {
@@ -134,13 +137,13 @@ static int prepare_mountpoint(const char *mnt)
 
 	if (stat(mnt, &sb) == 0) {
 		if (!S_ISDIR(sb.st_mode)) {
-			fsv_log("mountpoint %s is not a directory", mnt);
+			tfs_log(TFS_LOG_ERROR, "mountpoint %s is not a directory", mnt);
 			return -ENOTDIR;
 		}
 		return 0;
 	}
 	if (errno == ENOTCONN) {
-		fsv_log("mountpoint %s is a stale FUSE mount; detaching it", mnt);
+		tfs_log(TFS_LOG_WARN, "mountpoint %s is a stale FUSE mount; detaching it", mnt);
 		if (umount2(mnt, MNT_DETACH) != 0) {
 			pid_t pid = fork();
 			if (pid == 0) {
@@ -152,7 +155,7 @@ static int prepare_mountpoint(const char *mnt)
 		}
 		if (stat(mnt, &sb) != 0) {
 			rc = -errno;
-			fsv_log("mountpoint %s: still unusable after unmount: %s", mnt,
+			tfs_log(TFS_LOG_ERROR, "mountpoint %s: still unusable after unmount: %s", mnt,
 			        strerror(-rc));
 			return rc;
 		}
@@ -160,19 +163,19 @@ static int prepare_mountpoint(const char *mnt)
 	}
 	if (errno != ENOENT) {
 		rc = -errno;
-		fsv_log("mountpoint %s: stat: %s", mnt, strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "mountpoint %s: stat: %s", mnt, strerror(-rc));
 		return rc;
 	}
 	rc = make_dirs(mnt);
 	if (rc)
-		fsv_log("mountpoint %s: mkdir: %s", mnt, strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "mountpoint %s: mkdir: %s", mnt, strerror(-rc));
 	return rc;
 }
 
 /* The [topic.NAME] sections and the global per-topic defaults applied to
  * the store: missing configured topics are created; every existing topic
  * gets its effective mutable settings (its fixed ones stay). */
-static int apply_topics(struct store *st, const struct fsv_config *cfg)
+static int apply_topics(struct store *st, const struct tfs_config *cfg)
 {
 	char **names = NULL;
 	size_t count = 0;
@@ -180,19 +183,19 @@ static int apply_topics(struct store *st, const struct fsv_config *cfg)
 
 	rc = store_topic_list(st, &names, &count);
 	if (rc) {
-		fsv_log("store_topic_list: %s", strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "store_topic_list: %s", strerror(-rc));
 		return rc;
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct topic_config want, cur;
 		struct topic *t;
-		bool has_section = fsv_config_topic(cfg, names[i], &want);
+		bool has_section = tfs_config_topic(cfg, names[i], &want);
 		if (store_topic_get(st, names[i], &t))
 			continue;
 		topic_get_config(t, &cur);
 		if (has_section && (want.partitions != cur.partitions ||
 		                    want.framing != cur.framing || want.codec != cur.codec))
-			fsv_log("topic %s: partitions, framing and compression are fixed at "
+			tfs_log(TFS_LOG_WARN, "topic %s: partitions, framing and compression are fixed at "
 			        "creation; keeping %d, %s, %s", names[i], cur.partitions,
 			        cur.framing == FRAMING_WRITES ? "writes" : "lines",
 			        codec_name(cur.codec));
@@ -202,7 +205,7 @@ static int apply_topics(struct store *st, const struct fsv_config *cfg)
 		if (memcmp(&want, &cur, sizeof want)) {
 			int src = topic_set_config(t, &want);
 			if (src)
-				fsv_log("topic %s: topic_set_config: %s", names[i], strerror(-src));
+				tfs_log(TFS_LOG_ERROR, "topic %s: topic_set_config: %s", names[i], strerror(-src));
 		}
 		topic_put(t);
 	}
@@ -215,14 +218,14 @@ static int apply_topics(struct store *st, const struct fsv_config *cfg)
 			exists = !strcmp(names[j], name);
 		if (exists)
 			continue;
-		fsv_config_topic(cfg, name, &tc);
+		tfs_config_topic(cfg, name, &tc);
 		rc = store_topic_create(st, name, &tc, &t);
 		if (rc == -EEXIST) {
 			rc = 0;
 			continue;
 		}
 		if (rc) {
-			fsv_log("topic %s: store_topic_create: %s", name, strerror(-rc));
+			tfs_log(TFS_LOG_ERROR, "topic %s: store_topic_create: %s", name, strerror(-rc));
 			goto cleanup;
 		}
 		topic_put(t);
@@ -289,7 +292,7 @@ static void daemon_ready(int fd, unsigned char status)
 			if (null > 2)
 				close(null);
 		}
-		fsv_log_use_syslog(true);
+		tfs_log_use_syslog(true);
 	}
 	if (write(fd, &status, 1) != 1) {
 		/* the parent is gone; nothing to tell */
@@ -301,14 +304,7 @@ static void daemon_ready(int fd, unsigned char status)
 
 static void status_net(FILE *f, void *srv)
 {
-	fsv_metrics_status_net(f, srv);
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	metrics_status_net(f, srv);
 }
 
 struct cli {
@@ -359,9 +355,9 @@ static void cli_free(struct cli *cli)
 /* One -o argument: topicfs settings to the set list, the rest to FUSE. */
 static int cli_add_mount_opts(struct cli *cli, const char *arg)
 {
-	struct fsv_mount_opts mo;
+	struct svc_mount_opts mo;
 	char err[200];
-	int rc = fsv_mount_opts_split(arg, &mo, err, sizeof err);
+	int rc = svc_mount_opts_split(arg, &mo, err, sizeof err);
 
 	if (rc == -EINVAL)
 		fprintf(stderr, "topicfs: %s\n", err);
@@ -390,7 +386,7 @@ static int cli_add_mount_opts(struct cli *cli, const char *arg)
 			cli->fuse_opts = o;
 		}
 	}
-	fsv_mount_opts_free(&mo);
+	svc_mount_opts_free(&mo);
 	return rc;
 }
 
@@ -469,28 +465,34 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
-/* Build the configuration from every source; exits on error. */
-static void load_config(const struct cli *cli, struct fsv_config *cfg)
+/* fsv_options.topic_settings: a topic's settings from the configuration. */
+static void topic_settings_of(void *arg, const char *name, struct topic_config *out)
 {
-	char err[1200], kv[FSV_PATH_MAX + 32];
+	tfs_config_topic(arg, name, out);
+}
 
-	fsv_config_init(cfg);
-	if (cli->config && fsv_config_load(cfg, cli->config, err, sizeof err))
+/* Build the configuration from every source; exits on error. */
+static void load_config(const struct cli *cli, struct tfs_config *cfg)
+{
+	char err[1200], kv[TFS_PATH_MAX + 32];
+
+	tfs_config_init(cfg);
+	if (cli->config && tfs_config_load(cfg, cli->config, err, sizeof err))
 		goto fail;
 	for (size_t i = 0; i < cli->nsets; i++)
-		if (fsv_config_set(cfg, cli->sets[i], err, sizeof err))
+		if (tfs_config_set(cfg, cli->sets[i], err, sizeof err))
 			goto fail;
 	if (cli->data_dir) {
 		snprintf(kv, sizeof kv, "storage.data_dir=%s", cli->data_dir);
-		if (fsv_config_set(cfg, kv, err, sizeof err))
+		if (tfs_config_set(cfg, kv, err, sizeof err))
 			goto fail;
 	}
 	if (cli->mountpoint) {
 		snprintf(kv, sizeof kv, "fs.mountpoint=%s", cli->mountpoint);
-		if (fsv_config_set(cfg, kv, err, sizeof err))
+		if (tfs_config_set(cfg, kv, err, sizeof err))
 			goto fail;
 	}
-	if (fsv_config_finish(cfg, err, sizeof err))
+	if (tfs_config_finish(cfg, err, sizeof err))
 		goto fail;
 	return;
 fail:
@@ -500,17 +502,17 @@ fail:
 
 int main(int argc, char **argv)
 {
-	struct fsv_config cfg;
+	struct tfs_config cfg;
 	struct cli cli;
 	struct store_options sopts = { 0 };
 	struct store *st = NULL;
 	struct srv *srv = NULL;
-	struct fsv_metrics *metrics = NULL;
+	struct metrics *metrics = NULL;
 	struct fsv *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	char opts[FSV_PATH_MAX + 128];
+	char opts[TFS_PATH_MAX + 128];
 	int ready_fd = -1, rc, status = 1;
 	bool mounted = false, handlers = false;
 
@@ -527,9 +529,15 @@ int main(int argc, char **argv)
 
 	/* the FUSE session first: a bad -o option fails before anything is
 	 * created on disk */
-	rc = fsv_new(&cfg, &fs);
+	struct fsv_options fopts = {
+		.data_dir = cfg.data_dir,
+		.allow_delete = cfg.allow_delete,
+		.topic_settings = topic_settings_of,
+		.arg = &cfg,
+	};
+	rc = fsv_new(&fopts, &fs);
 	if (rc) {
-		fsv_log("fsv_new: %s", strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "fsv_new: %s", strerror(-rc));
 		goto out;
 	}
 	/* FUSE: our fixed options first, the user's -o after them */
@@ -552,7 +560,7 @@ int main(int argc, char **argv)
 		goto out;
 	se = fuse_session_new(&args, fsv_lowlevel_ops(), sizeof(struct fuse_lowlevel_ops), fs);
 	if (!se) {
-		fsv_log("fuse_session_new failed (bad -o option?)");
+		tfs_log(TFS_LOG_ERROR, "fuse_session_new failed (bad -o option?)");
 		status = EXIT_USAGE;
 		goto out;
 	}
@@ -569,7 +577,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (rc) {
-		fsv_log("cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
+		tfs_log(TFS_LOG_ERROR, "cannot open data dir %s: %s", cfg.data_dir, strerror(-rc));
 		goto out;
 	}
 	if (apply_topics(st, &cfg))
@@ -577,10 +585,10 @@ int main(int argc, char **argv)
 	fsv_set_store(fs, st);
 	if (cfg.net_enabled) {
 		struct srv_config scfg;
-		fsv_config_srv(&cfg, &scfg);
+		tfs_config_srv(&cfg, &scfg);
 		rc = srv_start(st, &scfg, &srv);
 		if (rc) {
-			fsv_log("cannot start the TCP server on %s: %s", cfg.listen,
+			tfs_log(TFS_LOG_ERROR, "cannot start the TCP server on %s: %s", cfg.listen,
 			        strerror(-rc));
 			goto out;
 		}
@@ -588,21 +596,21 @@ int main(int argc, char **argv)
 	if (srv)
 		fsv_status_set_extra(status_net, srv);
 	if (cfg.metrics_listen[0]) {
-		struct fsv_metrics_sources msrc = {
+		struct metrics_sources msrc = {
 			.st = st, .ctr = fsv_counters_of(fs), .srv = srv,
-			.start_ms = wall_ms(),
+			.start_ms = tfs_now_ms(),
 		};
-		if (fsv_metrics_start(cfg.metrics_listen, &msrc, &metrics))
+		if (metrics_start(cfg.metrics_listen, &msrc, &metrics))
 			goto out;
 	}
 
 	if (fuse_set_signal_handlers(se) != 0) {
-		fsv_log("fuse_set_signal_handlers failed");
+		tfs_log(TFS_LOG_ERROR, "fuse_set_signal_handlers failed");
 		goto out;
 	}
 	handlers = true;
 	if (fuse_session_mount(se, cfg.mountpoint) != 0) {
-		fsv_log("cannot mount on %s", cfg.mountpoint);
+		tfs_log(TFS_LOG_ERROR, "cannot mount on %s", cfg.mountpoint);
 		goto out;
 	}
 	mounted = true;
@@ -614,7 +622,7 @@ int main(int argc, char **argv)
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
 	/* the mount and every port are up: tell systemd (Type=notify) */
-	rc = fsv_sd_notify("READY=1\nSTATUS=mounted and listening");
+	rc = svc_sd_notify("READY=1\nSTATUS=mounted and listening");
 	if (rc)
 		tfs_log(TFS_LOG_WARN, "sd_notify READY=1: %s", strerror(-rc));
 
@@ -625,7 +633,7 @@ int main(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(loop, FSV_IDLE_THREADS);
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	rc = fuse_session_loop_mt(se, loop);
-	fsv_sd_notify("STOPPING=1");
+	svc_sd_notify("STOPPING=1");
 	tfs_log(TFS_LOG_INFO, "shutting down (%s)", rc > 0 ? strsignal(rc) :
 	        rc == 0 ? "unmounted" : strerror(-rc));
 	status = rc < 0 ? 1 : 0;
@@ -636,7 +644,7 @@ out:
 		fuse_session_unmount(se);
 	if (handlers)
 		fuse_remove_signal_handlers(se);
-	fsv_metrics_stop(metrics);
+	metrics_stop(metrics);
 	if (srv)
 		srv_stop(srv);
 	if (fs)
@@ -649,7 +657,7 @@ out:
 		fuse_loop_cfg_destroy(loop);
 	fsv_free(fs);
 	fuse_opt_free_args(&args);
-	fsv_config_free(&cfg);
+	tfs_config_free(&cfg);
 	cli_free(&cli);
 	if (ready_fd >= 0)
 		daemon_ready(ready_fd, (unsigned char)status);

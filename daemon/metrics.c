@@ -8,7 +8,7 @@
  * and an answer is a few kilobytes built in memory, so there is nothing to
  * gain from concurrency and nothing to bound but the time one client may
  * hold the thread.  The thread polls the listening socket and a pipe that
- * fsv_metrics_stop writes; an accepted connection gets SO_RCVTIMEO and
+ * metrics_stop writes; an accepted connection gets SO_RCVTIMEO and
  * SO_SNDTIMEO of METRICS_IO_TIMEOUT_MS, its request head is read up to
  * METRICS_REQ_MAX bytes (a longer one is refused with 431), and the
  * connection is closed after the answer (HTTP/1.0, Connection: close).
@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "metrics.h"
 
 #ifndef TOPICFS_VERSION
@@ -156,7 +157,7 @@ static int64_t f_last_append(const struct part_info *i)
 	return i->last_append_ms / 1000;
 }
 
-int fsv_metrics_render(const struct fsv_metrics_sources *src, char **out,
+int metrics_render(const struct metrics_sources *src, char **out,
                        size_t *out_len)
 {
 	struct part_row *rows = NULL;
@@ -272,7 +273,7 @@ int fsv_metrics_render(const struct fsv_metrics_sources *src, char **out,
 	return 0;
 }
 
-void fsv_metrics_status_net(FILE *f, struct srv *srv)
+void metrics_status_net(FILE *f, struct srv *srv)
 {
 	struct srv_stats ns;
 
@@ -288,11 +289,11 @@ void fsv_metrics_status_net(FILE *f, struct srv *srv)
 
 /* ============================== the server =============================== */
 
-struct fsv_metrics {
-	struct fsv_metrics_sources src;  /* immutable */
+struct metrics {
+	struct metrics_sources src;  /* immutable */
 	int listen_fd;                   /* immutable */
 	int port;                        /* immutable */
-	int stop_pipe[2];                /* [1] written by fsv_metrics_stop */
+	int stop_pipe[2];                /* [1] written by metrics_stop */
 	pthread_t thread;
 };
 
@@ -321,7 +322,7 @@ static void answer(int fd, const char *status, const char *ctype,
 		send_all(fd, body, body_len);
 }
 
-static void serve_one(struct fsv_metrics *m, int fd)
+static void serve_one(struct metrics *m, int fd)
 {
 	char req[METRICS_REQ_MAX + 1];
 	size_t got = 0;
@@ -366,7 +367,7 @@ static void serve_one(struct fsv_metrics *m, int fd)
 	if (!strcmp(path, "/metrics")) {
 		char *text = NULL;
 		size_t len = 0;
-		int rc = fsv_metrics_render(&m->src, &text, &len);
+		int rc = metrics_render(&m->src, &text, &len);
 		if (rc) {
 			static const char msg[] = "cannot render metrics\n";
 			tfs_log(TFS_LOG_WARN, "metrics: render: %s", strerror(-rc));
@@ -388,7 +389,7 @@ static void serve_one(struct fsv_metrics *m, int fd)
 
 static void *metrics_main(void *arg)
 {
-	struct fsv_metrics *m = arg;
+	struct metrics *m = arg;
 
 	for (;;) {
 		struct pollfd pf[2] = {
@@ -417,19 +418,19 @@ static void *metrics_main(void *arg)
 	return NULL;
 }
 
-int fsv_metrics_start(const char *listen_addr, const struct fsv_metrics_sources *src,
-                      struct fsv_metrics **out)
+int metrics_start(const char *listen_addr, const struct metrics_sources *src,
+                      struct metrics **out)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
-	struct fsv_metrics *m;
+	struct metrics *m;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	char host[256], port_s[16];
 	int port, one_ = 1, rc;
 
-	if (fsv_split_hostport(listen_addr, host, sizeof host, &port)) {
+	if (tfs_parse_hostport(listen_addr, true, host, sizeof host, &port)) {
 		tfs_log(TFS_LOG_ERROR, "metrics: bad listen address %s", listen_addr);
 		return -EINVAL;
 	}
@@ -492,12 +493,12 @@ fail:
 	return rc;
 }
 
-int fsv_metrics_port(const struct fsv_metrics *m)
+int metrics_port(const struct metrics *m)
 {
 	return m->port;
 }
 
-void fsv_metrics_stop(struct fsv_metrics *m)
+void metrics_stop(struct metrics *m)
 {
 	char c = 1;
 

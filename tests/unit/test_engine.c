@@ -1,5 +1,5 @@
 /*
- * test_log.c - unit tests of the log engine (storage/log.c, part.c,
+ * test_engine.c - unit tests of the log engine (storage/store.c, part.c,
  * segment.c, sysio.c): topics, appends, reads by offset / stream position /
  * time, rolls, fetch slices, retention, framing, reopen, crash recovery,
  * concurrency, producer batches, the append hook, waits and simulated
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "storage.h"
-#include "log_internal.h"
+#include "engine.h"
 #include "sysio.h"
 #include "tinytest.h"
 
@@ -42,7 +42,7 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 static void tdir_make(void)
 {
 	const char *base = getenv("TMPDIR");
-	snprintf(tdir, sizeof(tdir), "%s/test_log.XXXXXX", base && *base ? base : "/tmp");
+	snprintf(tdir, sizeof(tdir), "%s/test_engine.XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(tdir)) {
 		perror("mkdtemp");
 		exit(2);

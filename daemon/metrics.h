@@ -4,10 +4,11 @@
  *
  * The endpoint reads three sources, none of which knows of it: storage's
  * process-wide counters and per-partition state (storage.h), the file
- * view's counters (fs_int.h) and the TCP server's counters (net.h).  fs/
- * and net/ stay independent: main() hands both to the endpoint.
+ * view's counters (fs.h) and the TCP server's counters (net.h).  fs/ and
+ * net/ never include each other; the daemon, which links both, hands both
+ * to the endpoint.
  *
- * Thread safety: fsv_metrics_render is thread-safe (it reads only
+ * Thread safety: metrics_render is thread-safe (it reads only
  * thread-safe APIs and atomics).  start/stop are called by the owner.
  */
 #ifndef TOPICFS_METRICS_H
@@ -17,9 +18,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fs_int.h"
+#include "fs.h"
+#include "net.h"
 
-struct fsv_metrics_sources {
+struct metrics_sources {
 	struct store *st;               /* required */
 	struct fsv_counters *ctr;       /* may be NULL */
 	struct srv *srv;                /* may be NULL ([net] enabled = false) */
@@ -28,21 +30,21 @@ struct fsv_metrics_sources {
 
 /* Render the Prometheus text exposition (version 0.0.4) into *out (the
  * caller frees it).  0 or -errno. */
-int fsv_metrics_render(const struct fsv_metrics_sources *src, char **out,
+int metrics_render(const struct metrics_sources *src, char **out,
                        size_t *out_len);
 
 /* Net counters as "key value" lines for the .status file. */
-void fsv_metrics_status_net(FILE *f, struct srv *srv);
+void metrics_status_net(FILE *f, struct srv *srv);
 
-struct fsv_metrics;
+struct metrics;
 
 /* Listen on listen ("host:port"; port 0 picks one) and serve GET /metrics
  * from a thread of its own.  src is copied.  0 or -errno (logged). */
-int fsv_metrics_start(const char *listen, const struct fsv_metrics_sources *src,
-                      struct fsv_metrics **out);
+int metrics_start(const char *listen, const struct metrics_sources *src,
+                      struct metrics **out);
 /* The bound port. */
-int fsv_metrics_port(const struct fsv_metrics *m);
+int metrics_port(const struct metrics *m);
 /* Stop the thread, close the socket, free.  NULL is a no-op. */
-void fsv_metrics_stop(struct fsv_metrics *m);
+void metrics_stop(struct metrics *m);
 
 #endif /* TOPICFS_METRICS_H */

@@ -1,7 +1,7 @@
 /*
- * log_internal.h - the log engine's internal types, shared by segment.c
+ * engine.h - the log engine's internal types, shared by segment.c
  * (segment files, indexes, batch scanning), part.c (partitions: append,
- * read, roll, flush, retention, recovery) and log.c (the store, topics,
+ * read, roll, flush, retention, recovery) and store.c (the store, topics,
  * configuration, checkpoint, maintenance thread).  Tests may include it.
  *
  * Locks, outermost first (a thread holding one may only take later ones):
@@ -25,8 +25,8 @@
  * open + mmap) and store.mu during topic creation and deletion of the
  * metadata file.
  */
-#ifndef TOPICFS_LOG_INTERNAL_H
-#define TOPICFS_LOG_INTERNAL_H
+#ifndef TOPICFS_ENGINE_H
+#define TOPICFS_ENGINE_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,41 +34,11 @@
 #include <stdint.h>
 
 #include "storage.h"
+#include "buf.h"
+#include "bytes.h"
+#include "clock.h"
 
-/* ----------------------------- small helpers ----------------------------- */
-
-static inline void be32_put(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
-static inline void be64_put(uint8_t *p, uint64_t v)
-{
-	be32_put(p, (uint32_t)(v >> 32));
-	be32_put(p + 4, (uint32_t)v);
-}
-static inline uint32_t be32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-static inline uint64_t be64_get(const uint8_t *p)
-{
-	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
-}
-
-int64_t log_now_ms(void);           /* CLOCK_REALTIME, ms */
-int64_t log_mono_ms(void);          /* CLOCK_MONOTONIC, ms */
-
-/* A growable byte buffer. */
-struct buf {
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-};
-int buf_reserve(struct buf *b, size_t extra);
-int buf_append(struct buf *b, const void *data, size_t len);
-void buf_free(struct buf *b);
+/* byte order, clocks and buffers: common/ (bytes.h, clock.h, buf.h) */
 
 /* ------------------------------ the indexes ------------------------------ */
 
@@ -359,7 +329,7 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow);
 int part_close_flush(struct part *p);
 int64_t part_recovery_point(struct part *p);
 
-/* log.c */
+/* store.c */
 void store_call_hook(struct store *st, struct topic *t, int partition);
 
 #endif

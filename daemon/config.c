@@ -15,12 +15,12 @@
  *   embedded defaults  <  the INI file (-c)  <  --set SECTION.KEY=VALUE.
  * A [topic.NAME] section (or --set topic.NAME.KEY=V) records only the keys
  * it gives (a bit mask per topic); the effective settings of a topic are
- * computed when asked (fsv_config_topic): the global defaults, then the
+ * computed when asked (tfs_config_topic): the global defaults, then the
  * topic's keys.  So [storage] may come after [topic.x] in the file.
  *
  * Errors are fatal and precise: an unknown section, an unknown key, a value
  * that does not parse, a value out of bounds, a line longer than the parser
- * buffer, a bad topic name in a section header: fsv_config_load stops at the
+ * buffer, a bad topic name in a section header: tfs_config_load stops at the
  * first one and says "FILE:LINE: [SECTION] KEY: why".
  *
  * inih details.  Debian's libinih has a fixed line buffer (ini_max_line) and
@@ -45,7 +45,8 @@
 
 #include <ini.h>
 
-#include "fs.h"
+#include "config.h"
+#include "parse.h"
 
 /* ============================== the table ================================ */
 
@@ -71,13 +72,13 @@ struct cfg_key {
 	const char *def;        /* default, as it would be written in the file */
 	int64_t min, max;       /* bounds for the numeric types */
 	size_t offset;          /* into struct topic_config when topic_key,
-	                           else into struct fsv_config */
+	                           else into struct tfs_config */
 	size_t size;            /* size of the field */
 	const char *doc;
 };
 
 #define TC(f) offsetof(struct topic_config, f), sizeof(((struct topic_config *)0)->f)
-#define FC(f) offsetof(struct fsv_config, f), sizeof(((struct fsv_config *)0)->f)
+#define FC(f) offsetof(struct tfs_config, f), sizeof(((struct tfs_config *)0)->f)
 #define KiB 1024LL
 #define MiB (1024LL * 1024)
 #define GiB (1024LL * 1024 * 1024)
@@ -239,7 +240,7 @@ static int parse_bool(const char *s, bool *out)
 
 /* Split "host:port" ("[v6]:port" too).  port_required: the port must be
  * there.  *port = -1 when absent. */
-static int parse_hostport(const char *s, bool port_required, char *host,
+int tfs_parse_hostport(const char *s, bool port_required, char *host,
                           size_t hostlen, int *port)
 {
 	const char *colon, *h = s;
@@ -267,7 +268,7 @@ static int parse_hostport(const char *s, bool port_required, char *host,
 			return -EINVAL;
 	if (colon) {
 		int64_t v;
-		if (fsv_parse_u64(colon + 1, &v) || v > 65535)
+		if (tfs_parse_u64(colon + 1, &v) || v > 65535)
 			return -EINVAL;
 		*port = (int)v;
 	} else {
@@ -277,22 +278,6 @@ static int parse_hostport(const char *s, bool port_required, char *host,
 	}
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	return 0;
-}
-
-int fsv_parse_u64(const char *s, int64_t *out)
-{
-	int64_t v = 0;
-	if (!*s)
-		return -EINVAL;
-	for (const char *p = s; *p; p++) {
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		if (v > (INT64_MAX - (*p - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (*p - '0');
-	}
-	*out = v;
 	return 0;
 }
 
@@ -400,7 +385,7 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 			return 0;
 		}
 		if (strlen(value) >= k->size ||
-		    parse_hostport(value, k->type != CT_HOST, host, sizeof host, &port)) {
+		    tfs_parse_hostport(value, k->type != CT_HOST, host, sizeof host, &port)) {
 			snprintf(why, whylen, "value '%s' is not %s", value,
 			         k->type != CT_HOST ? "host:port (port 0..65535)" :
 			         "host or host:port");
@@ -450,13 +435,13 @@ static bool section_known(const char *s)
 	       !strcmp(s, "log") || !strcmp(s, "metrics");
 }
 
-static struct fsv_topic_override *cfg_topic(struct fsv_config *cfg,
+static struct tfs_topic_override *cfg_topic(struct tfs_config *cfg,
                                             const char *name, int line)
 {
 	for (size_t i = 0; i < cfg->ntopics; i++)
 		if (!strcmp(cfg->topics[i].name, name))
 			return &cfg->topics[i];
-	struct fsv_topic_override *t = realloc(cfg->topics,
+	struct tfs_topic_override *t = realloc(cfg->topics,
 	                                       (cfg->ntopics + 1) * sizeof *t);
 	if (!t)
 		return NULL;
@@ -488,7 +473,7 @@ static int cfg_check_section(const char *section, char *why, size_t whylen)
 
 /* Apply section/key/value.  line is for per-topic bookkeeping.  0 or
  * -EINVAL with why set to "[SECTION] KEY: reason". */
-static int cfg_apply(struct fsv_config *cfg, const char *section,
+static int cfg_apply(struct tfs_config *cfg, const char *section,
                      const char *key, const char *value, int line,
                      char *why, size_t whylen)
 {
@@ -505,7 +490,7 @@ static int cfg_apply(struct fsv_config *cfg, const char *section,
 			snprintf(why, whylen, "[%s] %s: unknown per-topic key", section, key);
 			return -EINVAL;
 		}
-		struct fsv_topic_override *t = cfg_topic(cfg, section + 6, line);
+		struct tfs_topic_override *t = cfg_topic(cfg, section + 6, line);
 		if (!t) {
 			snprintf(why, whylen, "[%s] %s: out of memory", section, key);
 			return -ENOMEM;
@@ -535,7 +520,7 @@ static int cfg_apply(struct fsv_config *cfg, const char *section,
 
 /* ============================== defaults ================================= */
 
-void fsv_config_init(struct fsv_config *cfg)
+void tfs_config_init(struct tfs_config *cfg)
 {
 	char why[400];
 
@@ -554,7 +539,7 @@ void fsv_config_init(struct fsv_config *cfg)
 	}
 }
 
-void fsv_config_free(struct fsv_config *cfg)
+void tfs_config_free(struct tfs_config *cfg)
 {
 	free(cfg->topics);
 	cfg->topics = NULL;
@@ -564,7 +549,7 @@ void fsv_config_free(struct fsv_config *cfg)
 /* ============================== the INI file ============================= */
 
 struct cfg_parse {
-	struct fsv_config *cfg;
+	struct tfs_config *cfg;
 	const char *path;
 	FILE *f;
 	char *line;             /* getline buffer */
@@ -663,7 +648,7 @@ static int cfg_handler(void *user, const char *section, const char *name,
 	return 1;
 }
 
-int fsv_config_load(struct fsv_config *cfg, const char *path, char *err,
+int tfs_config_load(struct tfs_config *cfg, const char *path, char *err,
                     size_t errlen)
 {
 	struct cfg_parse ps = { .cfg = cfg, .path = path, .err = err, .errlen = errlen };
@@ -701,7 +686,7 @@ int fsv_config_load(struct fsv_config *cfg, const char *path, char *err,
 	return 0;
 }
 
-int fsv_config_set(struct fsv_config *cfg, const char *assignment, char *err,
+int tfs_config_set(struct tfs_config *cfg, const char *assignment, char *err,
                    size_t errlen)
 {
 	char left[600], why[600];
@@ -745,7 +730,7 @@ int fsv_config_set(struct fsv_config *cfg, const char *assignment, char *err,
 
 static int make_absolute(char *path, size_t size)
 {
-	char cwd[PATH_MAX], tmp[FSV_PATH_MAX];
+	char cwd[PATH_MAX], tmp[TFS_PATH_MAX];
 	size_t len;
 
 	if (path[0] == '/')
@@ -764,8 +749,8 @@ trim:
 }
 
 /* Where a topic's key came from, for messages. */
-static void topic_where(const struct fsv_config *cfg,
-                        const struct fsv_topic_override *t, char *buf,
+static void topic_where(const struct tfs_config *cfg,
+                        const struct tfs_topic_override *t, char *buf,
                         size_t len)
 {
 	if (t->line > 0)
@@ -774,7 +759,7 @@ static void topic_where(const struct fsv_config *cfg,
 		snprintf(buf, len, "--set topic.%s", t->name);
 }
 
-int fsv_config_finish(struct fsv_config *cfg, char *err, size_t errlen)
+int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 {
 	const char *why = NULL;
 	struct topic_config tc;
@@ -809,9 +794,9 @@ int fsv_config_finish(struct fsv_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->ntopics; i++) {
-		char where[FSV_PATH_MAX + 300];
-		const struct fsv_topic_override *t = &cfg->topics[i];
-		fsv_config_topic(cfg, t->name, &tc);
+		char where[TFS_PATH_MAX + 300];
+		const struct tfs_topic_override *t = &cfg->topics[i];
+		tfs_config_topic(cfg, t->name, &tc);
 		topic_where(cfg, t, where, sizeof where);
 		why = NULL;
 		if (topic_config_check(&tc, &why)) {
@@ -828,12 +813,12 @@ int fsv_config_finish(struct fsv_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-bool fsv_config_topic(const struct fsv_config *cfg, const char *name,
+bool tfs_config_topic(const struct tfs_config *cfg, const char *name,
                       struct topic_config *out)
 {
 	*out = cfg->topic_defaults;
 	for (size_t i = 0; i < cfg->ntopics; i++) {
-		const struct fsv_topic_override *t = &cfg->topics[i];
+		const struct tfs_topic_override *t = &cfg->topics[i];
 		if (strcmp(t->name, name))
 			continue;
 		for (size_t k = 0; k < CFG_NKEYS; k++) {
@@ -848,37 +833,7 @@ bool fsv_config_topic(const struct fsv_config *cfg, const char *name,
 	return false;
 }
 
-void fsv_config_srv(const struct fsv_config *cfg, struct srv_config *out)
-{
-	char host[256];
-	int port;
-
-	srv_config_defaults(out);
-	if (parse_hostport(cfg->listen, true, host, sizeof host, &port) == 0) {
-		snprintf(out->listen_host, sizeof out->listen_host, "%s", host);
-		out->listen_port = port;
-	}
-	out->advertised_host[0] = '\0';
-	out->advertised_port = 0;
-	if (cfg->advertised_host[0] &&
-	    parse_hostport(cfg->advertised_host, false, host, sizeof host, &port) == 0) {
-		snprintf(out->advertised_host, sizeof out->advertised_host, "%s", host);
-		out->advertised_port = port < 0 ? 0 : port;
-	}
-	out->max_connections = cfg->max_connections;
-	out->max_request_bytes = cfg->max_request_bytes;
-	out->idle_timeout_ms = (int)cfg->idle_timeout_ms;
-	out->request_timeout_ms = (int)cfg->request_timeout_ms;
-	out->auto_create_topics = cfg->auto_create_topics;
-	out->topic_defaults = cfg->topic_defaults;
-}
-
-int fsv_split_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-	return parse_hostport(s, true, host, hostlen, port);
-}
-
-void fsv_config_print_keys(FILE *out)
+void tfs_config_print_keys(FILE *out)
 {
 	const char *sec = "";
 	for (size_t i = 0; i < CFG_NKEYS; i++) {

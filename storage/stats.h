@@ -1,5 +1,5 @@
 /*
- * tlog.h - internals of the process-wide log and counters (tlog.c): the
+ * stats.h - storage's process-wide counters (stats.c): the
  * counters storage/ bumps on its hot paths.  Not a public API: the public
  * side (tfs_log, store_stats_get) is in storage.h.
  *
@@ -8,8 +8,8 @@
  * opens one store (the daemon, each tool), and a global keeps the hot paths
  * free of a pointer chase to reach them.
  */
-#ifndef TOPICFS_TLOG_H
-#define TOPICFS_TLOG_H
+#ifndef TOPICFS_STATS_H
+#define TOPICFS_STATS_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -32,4 +32,4 @@ static inline void tfs_stat_add(enum tfs_stat which, uint64_t n)
 	atomic_fetch_add_explicit(&tfs_stats[which], n, memory_order_relaxed);
 }
 
-#endif /* TOPICFS_TLOG_H */
+#endif /* TOPICFS_STATS_H */

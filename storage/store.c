@@ -1,5 +1,5 @@
 /*
- * log.c - the store: topics, their settings and metadata files, the
+ * store.c - the store: topics, their settings and metadata files, the
  * recovery checkpoint, the clean-shutdown marker and the maintenance
  * thread.  Segments are in segment.c, partitions (append, read, roll,
  * flush, retention and the per-partition recovery rules) in part.c.
@@ -57,7 +57,7 @@
  * returns only when no call of the old hook is running; topic.cfg_mu
  * guards topic.cfg.  Everything here is thread-safe.
  */
-#include "log_internal.h"
+#include "engine.h"
 #include "sysio.h"
 
 #include <dirent.h>
@@ -819,13 +819,13 @@ static void *maint_main(void *arg)
 		size_t nt;
 		bool slow = ++tick % MAINT_SLOW_TICKS == 0;
 		if (topics_snapshot(st, &ts, &nt) == 0) {
-			int64_t now = log_mono_ms();
+			int64_t now = tfs_mono_ms();
 			for (size_t i = 0; i < nt; i++)
 				for (int32_t j = 0; j < ts[i]->nparts; j++)
 					part_maintain(&ts[i]->parts[j], now, slow);
 			topics_release(ts, nt);
 		}
-		int64_t now = log_mono_ms();
+		int64_t now = tfs_mono_ms();
 		if (__atomic_load_n(&st->ckpt_dirty, __ATOMIC_RELAXED) &&
 		    now - st->last_ckpt_ms >= CKPT_MIN_INTERVAL_MS) {
 			__atomic_store_n(&st->ckpt_dirty, 0, __ATOMIC_RELAXED);
@@ -1070,7 +1070,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	rc = store_load(st, clean);
 	if (rc < 0)
 		goto free_store;
-	st->last_ckpt_ms = log_mono_ms();
+	st->last_ckpt_ms = tfs_mono_ms();
 	if (pthread_create(&st->maint, NULL, maint_main, st) != 0) {
 		rc = -EAGAIN;
 		goto free_store;

@@ -64,7 +64,7 @@ static int append_opt(char **list, const char *opt, size_t len)
 	return 0;
 }
 
-static int add_set(struct fsv_mount_opts *o, const char *prefix,
+static int add_set(struct svc_mount_opts *o, const char *prefix,
                    const char *opt, size_t len)
 {
 	size_t pl = prefix ? strlen(prefix) : 0;
@@ -103,7 +103,7 @@ static bool is_mount_only(const char *opt, size_t len, size_t namelen)
 	return false;
 }
 
-int fsv_mount_opts_split(const char *opts, struct fsv_mount_opts *out,
+int svc_mount_opts_split(const char *opts, struct svc_mount_opts *out,
                          char *err, size_t errlen)
 {
 	const char *p = opts;
@@ -146,11 +146,11 @@ int fsv_mount_opts_split(const char *opts, struct fsv_mount_opts *out,
 		p = end ? end + 1 : p + len;
 	}
 	if (rc)
-		fsv_mount_opts_free(out);
+		svc_mount_opts_free(out);
 	return rc;
 }
 
-void fsv_mount_opts_free(struct fsv_mount_opts *o)
+void svc_mount_opts_free(struct svc_mount_opts *o)
 {
 	free(o->fuse);
 	free(o->config);
@@ -162,7 +162,7 @@ void fsv_mount_opts_free(struct fsv_mount_opts *o)
 
 /* ============================== sd_notify ================================ */
 
-int fsv_sd_notify(const char *state)
+int svc_sd_notify(const char *state)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -1,18 +1,16 @@
 /*
- * tlog.c - one log for the whole daemon, and storage's counters.
+ * logger.c - one log for the whole process.
  *
- * Every module (storage/, net/, fs/, the tools) logs through tfs_log():
- * one line per event, "topicfs: <module>: <what>" on stderr, or the same
+ * Every module (storage/, net/, fs/, daemon/, the tools) logs through
+ * tfs_log(): one line per event, "topicfs: <what>" on stderr, or the same
  * text through syslog(3) (ident "topicfs", facility LOG_DAEMON) once the
  * daemon has detached.  A line is emitted when its level is at or below
  * the configured one (error < warn < info < debug); the default is info.
- * Lines are formatted into a local buffer and written with one write(2)
- * (fputs on an unbuffered stderr), so lines from different threads never
- * interleave mid-line.
+ * Lines are formatted into a local buffer and written with one write(2),
+ * so lines from different threads never interleave mid-line.
  *
  * State: the level and the syslog switch are atomics (set by main() before
- * the threads start, read by every thread).  The counters are relaxed
- * atomics (tlog.h).  Thread-safe.
+ * the threads start, read by every thread).  Thread-safe.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -23,10 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "storage.h"
-#include "tlog.h"
-
-atomic_uint_fast64_t tfs_stats[TFS_STAT_COUNT];
+#include "logger.h"
 
 static atomic_int log_level = TFS_LOG_INFO;
 static atomic_bool log_syslog;
@@ -123,14 +118,3 @@ void tfs_log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
-void store_stats_get(struct store_stats *out)
-{
-	memset(out, 0, sizeof *out);
-	out->batches_written = atomic_load_explicit(&tfs_stats[TFS_STAT_BATCHES], memory_order_relaxed);
-	out->records_written = atomic_load_explicit(&tfs_stats[TFS_STAT_RECORDS], memory_order_relaxed);
-	out->bytes_written = atomic_load_explicit(&tfs_stats[TFS_STAT_BYTES], memory_order_relaxed);
-	out->flushes = atomic_load_explicit(&tfs_stats[TFS_STAT_FLUSHES], memory_order_relaxed);
-	out->recoveries = atomic_load_explicit(&tfs_stats[TFS_STAT_RECOVERIES], memory_order_relaxed);
-	out->truncations = atomic_load_explicit(&tfs_stats[TFS_STAT_TRUNCATIONS], memory_order_relaxed);
-	out->errors = atomic_load_explicit(&tfs_stats[TFS_STAT_ERRORS], memory_order_relaxed);
-}

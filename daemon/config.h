@@ -1,0 +1,103 @@
+/*
+ * config.h - the daemon's configuration (config.c): every setting of the
+ * daemon, filled from one declarative table by tfs_config_init (embedded
+ * defaults), tfs_config_load (an INI file), tfs_config_set (a --set
+ * override) and tfs_config_finish (cross-field checks; run once, last).
+ * Errors are returned as -EINVAL with a message in the caller's buffer
+ * naming the file, the line and the key; nothing is printed.
+ *
+ * Used by the daemon (main.c) and by topicfs-admin, which reads the same
+ * INI for the data dir and the topic defaults.  Depends on storage/ only
+ * (struct topic_config); knows nothing of FUSE or sockets.
+ *
+ * Thread safety: a struct tfs_config is plain data, not thread-safe while
+ * it is being built, read-only afterwards.
+ */
+#ifndef TOPICFS_CONFIG_H
+#define TOPICFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage.h"
+
+/* ============================== configuration ============================ */
+
+#define TFS_PATH_MAX 1024
+#define TFS_ADDR_MAX 300
+
+/* Overrides from one [topic.NAME] section (or --set topic.NAME.KEY=...). */
+struct tfs_topic_override {
+	char name[250];                 /* a valid topic name */
+	int line;                       /* line of its first section header, 0
+	                                   when it came from --set only */
+	uint64_t set_mask;              /* bit i: table entry i was given */
+	struct topic_config values;     /* only the fields in set_mask count */
+};
+
+struct tfs_config {
+	/* [storage] */
+	char data_dir[TFS_PATH_MAX];            /* absolute after finish */
+	int64_t max_decompressed_bytes;
+	struct topic_config topic_defaults;     /* per-topic keys of [storage]
+	                                           and [fs] */
+	/* [fs] */
+	char mountpoint[TFS_PATH_MAX];          /* absolute after finish */
+	bool allow_other;
+	bool allow_delete;
+	/* [net] */
+	bool net_enabled;
+	char listen[TFS_ADDR_MAX];              /* host:port */
+	char advertised_host[TFS_ADDR_MAX];     /* host or host:port, "" = none */
+	int32_t max_connections;
+	int64_t max_request_bytes;
+	int64_t idle_timeout_ms;
+	int64_t request_timeout_ms;
+	bool auto_create_topics;
+	/* [log] */
+	int32_t log_level;                      /* enum tfs_log_level */
+	/* [metrics] */
+	char metrics_listen[TFS_ADDR_MAX];      /* host:port, "" = off */
+	/* [topic.NAME] */
+	struct tfs_topic_override *topics;      /* owned, ntopics entries */
+	size_t ntopics;
+	/* where the file came from, for messages */
+	char source[TFS_PATH_MAX];
+};
+
+/* Fill *cfg with the embedded defaults (every key of the table). */
+void tfs_config_init(struct tfs_config *cfg);
+
+/* Parse an INI file over *cfg.  0, or -EINVAL (or -errno when the file
+ * cannot be read) with err holding "FILE:LINE: [SECTION] KEY: why". */
+int tfs_config_load(struct tfs_config *cfg, const char *path,
+                    char *err, size_t errlen);
+
+/* Apply one "SECTION.KEY=VALUE" (SECTION may be topic.NAME).  0 or -EINVAL
+ * with a message in err. */
+int tfs_config_set(struct tfs_config *cfg, const char *assignment,
+                   char *err, size_t errlen);
+
+/* Cross-field checks and path resolution; call once after every load and
+ * set.  0 or -EINVAL with a message in err. */
+int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen);
+
+/* The effective settings of a topic: the defaults, then its section's keys.
+ * Returns true when the config has a [topic.NAME] section for it. */
+bool tfs_config_topic(const struct tfs_config *cfg, const char *name,
+                      struct topic_config *out);
+
+/* Split "host:port" ("[v6]:port" too) into host and port.  With
+ * need_port false a bare host is accepted and *port is -1.  0 or -EINVAL. */
+int tfs_parse_hostport(const char *s, bool need_port, char *host,
+                       size_t hostlen, int *port);
+
+/* Print every key with its section, default and bounds (for --help). */
+void tfs_config_print_keys(FILE *out);
+
+/* Release what the config owns (the topic overrides). */
+void tfs_config_free(struct tfs_config *cfg);
+
+#endif /* TOPICFS_CONFIG_H */

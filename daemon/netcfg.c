@@ -1,0 +1,35 @@
+/*
+ * netcfg.c - the TCP server's settings derived from the daemon's
+ * configuration ([net] and the topic defaults).  Kept out of config.c so
+ * that the configuration itself depends on storage/ only (topicfs-admin
+ * links it without the server).
+ */
+#include <stdio.h>
+
+#include "netcfg.h"
+
+/* The TCP server's settings, from [net] (cfg is finished). */
+void tfs_config_srv(const struct tfs_config *cfg, struct srv_config *out)
+{
+	char host[256];
+	int port;
+
+	srv_config_defaults(out);
+	if (tfs_parse_hostport(cfg->listen, true, host, sizeof host, &port) == 0) {
+		snprintf(out->listen_host, sizeof out->listen_host, "%s", host);
+		out->listen_port = port;
+	}
+	out->advertised_host[0] = '\0';
+	out->advertised_port = 0;
+	if (cfg->advertised_host[0] &&
+	    tfs_parse_hostport(cfg->advertised_host, false, host, sizeof host, &port) == 0) {
+		snprintf(out->advertised_host, sizeof out->advertised_host, "%s", host);
+		out->advertised_port = port < 0 ? 0 : port;
+	}
+	out->max_connections = cfg->max_connections;
+	out->max_request_bytes = cfg->max_request_bytes;
+	out->idle_timeout_ms = (int)cfg->idle_timeout_ms;
+	out->request_timeout_ms = (int)cfg->request_timeout_ms;
+	out->auto_create_topics = cfg->auto_create_topics;
+	out->topic_defaults = cfg->topic_defaults;
+}
