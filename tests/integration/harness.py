@@ -7,7 +7,8 @@ rm -rf of the temp directory.  Tests use Python's unittest; every file is
 one CTest test with a timeout.
 
 Environment (set by CTest): TOPICFS_BIN (the daemon), TOPICFS_TOOLS (the
-tools directory), TOPICFS_TESTDATA (shared/testdata).
+tools directory), TOPICFS_TESTDATA (the golden data, tests/golden/ in the
+repository unless set).
 """
 import os
 import shutil
@@ -21,7 +22,8 @@ import unittest
 
 BIN = os.environ.get("TOPICFS_BIN", "")
 TOOLS = os.environ.get("TOPICFS_TOOLS", "")
-TESTDATA = os.environ.get("TOPICFS_TESTDATA", "")
+TESTDATA = os.environ.get("TOPICFS_TESTDATA") or os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "golden"))
 
 
 def tool(name):
