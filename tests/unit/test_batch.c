@@ -1343,8 +1343,9 @@ static void test_dump_tool(void)
 	CHECK_EQ_INT(system(args), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	if (load_manifest() < 0) {
 		fprintf(stderr, "cannot load the golden manifest\n");
 		printf("0 passed, 1 failed\n");

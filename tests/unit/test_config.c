@@ -193,8 +193,9 @@ static void test_errors(void)
 	expect_error(longline, "t.ini:2: line too long");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 1;

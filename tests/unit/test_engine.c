@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -20,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,40 +26,25 @@
 #include "engine.h"
 #include "sysio.h"
 #include "tinytest.h"
+#include "testutil.h"
 
 /* ============================== helpers ================================== */
 
 static char tdir[256];
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
 static void tdir_make(void)
 {
-	const char *base = getenv("TMPDIR");
-	snprintf(tdir, sizeof(tdir), "%s/test_engine.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tdir)) {
-		perror("mkdtemp");
-		exit(2);
-	}
+	tu_tmpdir_make(tdir, sizeof(tdir), "test_engine");
 }
 
 static void tdir_remove(void)
 {
-	nftw(tdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tu_tmpdir_remove(tdir);
 }
 
 static struct store *open_store(void)
 {
-	struct store_options o = { .data_dir = tdir };
-	struct store *st = NULL;
-	int rc = store_open(&o, &st);
-	if (rc < 0)
-		fprintf(stderr, "  store_open: %s\n", strerror(-rc));
-	return st;
+	return tu_store_open(tdir);
 }
 
 static struct topic_config cfg_small(int framing, int codec)
@@ -92,29 +75,7 @@ static char *path_in(const char *fmt, ...)
 /* `topicfs-dump --verify` on a partition directory: its exit status. */
 static int dump_verify(const char *topic, int part)
 {
-	const char *tools = getenv("TOPICFS_TOOLS");
-	char tool[512], cmd[1400];
-	if (!tools || !*tools)
-		tools = "tools";
-	snprintf(tool, sizeof(tool), "%s/topicfs-dump", tools);
-	if (access(tool, X_OK) != 0) {
-		fprintf(stderr, "  FAIL: the checking tool %s is missing "
-		        "(set TOPICFS_TOOLS)\n", tool);
-		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "%s --verify --quiet %s/%s-%d >/tmp/test_log_dump.%d 2>&1",
-	         tool, tdir, topic, part, (int)getpid());
-	int st = system(cmd);
-	int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	if (rc != 0) {
-		char show[600];
-		fprintf(stderr, "  topicfs-dump --verify %s/%s-%d exited %d:\n", tdir, topic, part, rc);
-		snprintf(show, sizeof(show), "head -20 /tmp/test_log_dump.%d >&2", (int)getpid());
-		if (system(show)) {}
-	}
-	snprintf(cmd, sizeof(cmd), "/tmp/test_log_dump.%d", (int)getpid());
-	unlink(cmd);
-	return rc;
+	return tu_dump_verify(tdir, topic, part);
 }
 
 static int append_str(struct part *p, const char *s, int64_t *off)
@@ -1541,8 +1502,9 @@ static void test_write_failures(void)
 	tdir_remove();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	setvbuf(stdout, NULL, _IONBF, 0);
 	RUN(test_names_and_topics);
 	RUN(test_append_read_basic);

@@ -64,7 +64,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -83,6 +82,7 @@
 #include "engine.h"
 #include "sysio.h"
 #include "tinytest.h"
+#include "testutil.h"
 
 /* ============================ allocation hook ============================ */
 
@@ -141,33 +141,14 @@ static char tdir[256];
 static unsigned g_seed = 1;
 static int g_scale = 1;
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void tdir_make(void)
 {
-	const char *base = getenv("TMPDIR");
-	snprintf(tdir, sizeof(tdir), "%s/test_faults.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tdir)) {
-		perror("mkdtemp");
-		exit(2);
-	}
+	tu_tmpdir_make(tdir, sizeof(tdir), "test_faults");
 }
 
 static void tdir_remove(void)
 {
-	if (getenv("TOPICFS_KEEP_DIR"))
-		fprintf(stderr, "  kept %s\n", tdir);
-	else
-		rm_rf(tdir);
+	tu_tmpdir_remove(tdir);
 }
 
 /* A small deterministic generator (xorshift), one per use. */
@@ -184,27 +165,7 @@ static uint32_t rnd_next(uint32_t *s)
 /* `topicfs-dump --verify --quiet <tdir>/f-0`: its exit status. */
 static int dump_verify(void)
 {
-	const char *tools = getenv("TOPICFS_TOOLS");
-	char tool[512], cmd[1400], out[300];
-	if (!tools || !*tools)
-		tools = "tools";
-	snprintf(tool, sizeof(tool), "%s/topicfs-dump", tools);
-	if (access(tool, X_OK) != 0) {
-		fprintf(stderr, "  FAIL: the checking tool %s is missing (set TOPICFS_TOOLS)\n",
-		        tool);
-		return -1;
-	}
-	snprintf(out, sizeof(out), "%s.dump", tdir);
-	snprintf(cmd, sizeof(cmd), "%s --verify --quiet %s/f-0 >%s 2>&1", tool, tdir, out);
-	int st = system(cmd);
-	int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-	if (rc != 0) {
-		fprintf(stderr, "  topicfs-dump --verify %s/f-0 exited %d:\n", tdir, rc);
-		snprintf(cmd, sizeof(cmd), "head -20 %s >&2", out);
-		if (system(cmd)) {}
-	}
-	unlink(out);
-	return rc;
+	return tu_dump_verify(tdir, "f", 0);
 }
 
 /* ========================== the fault-injecting table ==================== */
@@ -1352,7 +1313,7 @@ static void sh_crash(void)
 	for (size_t i = 0; i < sh_cur.n; i++) {
 		const char *path = sh_cur.e[i].path;
 		if (sh_cur.e[i].node->dir && !ns_get(&fin, path))
-			rm_rf(path);
+			tu_rm_rf(path);
 	}
 	_exit(0);
 }
@@ -1792,8 +1753,9 @@ static int only_case(const char *spec)
 	return fail_case(&wl_variants[v], kind, n, err, pers, sh != 0, sh == 2) ? 0 : 1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	const char *s = getenv("TOPICFS_FAULT_SEED");
 	if (s && *s)
 		g_seed = (unsigned)strtoul(s, NULL, 10);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tinytest.h"
+#include "testutil.h"
 #include "storage.h"
 #include "net.h"
 #include "kwire_internal.h"
@@ -83,13 +84,11 @@ static void create_topic(const char *name, int partitions)
 
 static int fixture_up(void)
 {
-	snprintf(g_dir, sizeof g_dir, "/tmp/topicfs-test-net-XXXXXX");
-	if (!mkdtemp(g_dir))
-		return -errno;
-	struct store_options so = { .data_dir = g_dir };
-	int rc = store_open(&so, &g_st);
-	if (rc)
-		return rc;
+	tu_tmpdir_make(g_dir, sizeof g_dir, "topicfs-test-net");
+	g_st = tu_store_open(g_dir);
+	if (!g_st)
+		return -EIO;
+	int rc;
 	create_topic("t", 2);
 	create_topic("empty", 1);
 	/* t/0: 10 batches of 10 records "v0".."v99" (timestamps 1000000+i) */
@@ -114,10 +113,8 @@ static void fixture_down(void)
 		srv_stop(g_srv);
 	if (g_st)
 		store_close(g_st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", g_dir);
+	if (g_dir[0])
+		tu_tmpdir_remove(g_dir);
 }
 
 /* ============================= raw client ================================= */
@@ -1485,8 +1482,9 @@ static void test_bad_config(void)
 	CHECK(!strcmp(cfg.listen_host, "127.0.0.1"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	int rc = fixture_up();
 	if (rc) {
 		fprintf(stderr, "fixture: %s\n", strerror(-rc));

@@ -68,8 +68,9 @@ static void test_view_grammar(void)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	TT_INIT(argc, argv);
 	RUN(test_view_grammar);
 	return TT_DONE();
 }
