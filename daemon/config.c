@@ -4,17 +4,22 @@
  *
  * Design
  * ------
- * Every setting is one row of cfg_keys[]: section, key, value type, default
- * (as text, parsed by the same code as the file, so a default can never
- * disagree with its own bounds), bounds, the key's name inside
- * [topic.NAME] sections when it is a per-topic setting, and where the value
- * lands (an offset into struct topic_config for per-topic keys, into struct
- * fsv_config otherwise).  Nothing else in the program knows key names.
+ * Two tables.  The per-topic settings (segment_bytes, retention_ms,
+ * compression, partitions, ...) are the rows of storage/topic_settings.h:
+ * their key in [topic.NAME], their section and key for the global default
+ * ([storage], or [fs] for framing and default_partitions), default, bounds
+ * and doc all come from there, and their values are parsed and
+ * bounds-checked by storage's topic_setting_parse, the code every other
+ * way of setting them uses.  Every other setting is one row of cfg_keys[]
+ * below: section, key, value type, default (as text, parsed by the same
+ * code as the file, so a default can never disagree with its own bounds),
+ * bounds, and where the value lands in struct tfs_config.
  *
  * Sources, in order of precedence (later wins):
  *   embedded defaults  <  the INI file (-c)  <  --set SECTION.KEY=VALUE.
  * A [topic.NAME] section (or --set topic.NAME.KEY=V) records only the keys
- * it gives (a bit mask per topic); the effective settings of a topic are
+ * it gives (a bit mask per topic, bit i = row i of topic_settings.h); the
+ * effective settings of a topic are
  * computed when asked (tfs_config_topic): the global defaults, then the
  * topic's keys.  So [storage] may come after [topic.x] in the file.
  *
@@ -56,28 +61,24 @@ enum cfg_type {
 	CT_MS,          /* milliseconds: integer with optional ms/s/min/h/d */
 	CT_BOOL,        /* true/false/yes/no/on/off/1/0 */
 	CT_PATH,        /* a non-empty path */
-	CT_CODEC,       /* none | lz4 | zstd */
-	CT_FRAMING,     /* lines | writes */
 	CT_LISTEN,      /* host:port */
 	CT_HOST,        /* host or host:port, may be empty */
 	CT_LISTEN_OPT,  /* host:port, or empty for "off" */
 	CT_LOGLEVEL,    /* error | warn | info | debug */
 };
 
+/* A global (not per-topic) setting. */
 struct cfg_key {
 	const char *section;    /* "storage", "fs", "net", "log" or "metrics" */
 	const char *key;
-	const char *topic_key;  /* key in [topic.NAME], NULL if global only */
 	enum cfg_type type;
 	const char *def;        /* default, as it would be written in the file */
 	int64_t min, max;       /* bounds for the numeric types */
-	size_t offset;          /* into struct topic_config when topic_key,
-	                           else into struct tfs_config */
+	size_t offset;          /* into struct tfs_config */
 	size_t size;            /* size of the field */
 	const char *doc;
 };
 
-#define TC(f) offsetof(struct topic_config, f), sizeof(((struct topic_config *)0)->f)
 #define FC(f) offsetof(struct tfs_config, f), sizeof(((struct tfs_config *)0)->f)
 #define KiB 1024LL
 #define MiB (1024LL * 1024)
@@ -86,139 +87,63 @@ struct cfg_key {
 
 static const struct cfg_key cfg_keys[] = {
 	/* [storage] */
-	{ "storage", "data_dir", NULL, CT_PATH, "/var/lib/topicfs", 0, 0,
+	{ "storage", "data_dir", CT_PATH, "/var/lib/topicfs", 0, 0,
 	  FC(data_dir), "directory holding the logs (created if missing)" },
-	{ "storage", "segment_bytes", "segment_bytes", CT_SIZE, "1073741824",
-	  1 * KiB, 1 * GiB, TC(segment_bytes), "roll a segment at this size" },
-	{ "storage", "segment_ms", "segment_ms", CT_MS, "604800000",
-	  1000, 100 * 365 * DAY_MS, TC(segment_ms), "roll a segment this old" },
-	{ "storage", "index_interval_bytes", "index_interval_bytes", CT_SIZE,
-	  "4096", 0, 16 * MiB, TC(index_interval_bytes),
-	  "bytes between sparse index entries" },
-	{ "storage", "retention_bytes", "retention_bytes", CT_SIZE, "-1",
-	  -1, INT64_MAX, TC(retention_bytes),
-	  "per-partition size bound, -1 = unlimited" },
-	{ "storage", "retention_ms", "retention_ms", CT_MS, "604800000",
-	  -1, INT64_MAX, TC(retention_ms), "age bound, -1 = unlimited" },
-	{ "storage", "flush_messages", "flush_messages", CT_INT, "0",
-	  0, INT64_MAX, TC(flush_messages), "fsync every N records, 0 = never" },
-	{ "storage", "flush_ms", "flush_ms", CT_MS, "0",
-	  0, INT64_MAX, TC(flush_ms), "fsync within this time, 0 = never" },
-	{ "storage", "compression", "compression", CT_CODEC, "none", 0, 0,
-	  TC(codec), "batch codec of new topics: none, lz4, zstd" },
-	{ "storage", "batch_bytes", "batch_bytes", CT_SIZE, "1048576",
-	  1 * KiB, 64 * MiB, TC(batch_bytes), "max uncompressed bytes per batch" },
-	{ "storage", "linger_ms", "linger_ms", CT_MS, "0",
-	  0, 60000, TC(linger_ms), "wait this long to fill a batch" },
-	{ "storage", "max_message_bytes", "max_message_bytes", CT_SIZE,
-	  "1048576", 1 * KiB, 1 * GiB, TC(max_message_bytes),
-	  "largest batch accepted from a producer" },
-	{ "storage", "max_decompressed_bytes", NULL, CT_SIZE, "67108864",
+	{ "storage", "max_decompressed_bytes", CT_SIZE, "67108864",
 	  64 * KiB, 1 * GiB, FC(max_decompressed_bytes),
 	  "bound on one decompressed batch" },
 	/* [fs] */
-	{ "fs", "mountpoint", NULL, CT_PATH, "/mnt/topics", 0, 0,
+	{ "fs", "mountpoint", CT_PATH, "/mnt/topics", 0, 0,
 	  FC(mountpoint), "where to mount (created if missing)" },
-	{ "fs", "framing", "framing", CT_FRAMING, "lines", 0, 0, TC(framing),
-	  "lines: a record per line; writes: a record per write(2)" },
-	{ "fs", "default_partitions", "partitions", CT_INT, "1", 1, 100000,
-	  TC(partitions), "partitions of a topic made by mkdir" },
-	{ "fs", "allow_other", NULL, CT_BOOL, "false", 0, 0, FC(allow_other),
+	{ "fs", "allow_other", CT_BOOL, "false", 0, 0, FC(allow_other),
 	  "let other users in (adds default_permissions)" },
-	{ "fs", "allow_delete", NULL, CT_BOOL, "false", 0, 0, FC(allow_delete),
+	{ "fs", "allow_delete", CT_BOOL, "false", 0, 0, FC(allow_delete),
 	  "rmdir deletes a topic and its data" },
 	/* [net] */
-	{ "net", "enabled", NULL, CT_BOOL, "true", 0, 0, FC(net_enabled),
+	{ "net", "enabled", CT_BOOL, "true", 0, 0, FC(net_enabled),
 	  "run the Kafka-protocol TCP server" },
-	{ "net", "listen", NULL, CT_LISTEN, "127.0.0.1:9092", 0, 0, FC(listen),
+	{ "net", "listen", CT_LISTEN, "127.0.0.1:9092", 0, 0, FC(listen),
 	  "address to listen on" },
-	{ "net", "advertised_host", NULL, CT_HOST, "", 0, 0,
+	{ "net", "advertised_host", CT_HOST, "", 0, 0,
 	  FC(advertised_host), "host[:port] given to clients, empty = listen" },
-	{ "net", "max_connections", NULL, CT_INT, "1024", 1, 1000000,
+	{ "net", "max_connections", CT_INT, "1024", 1, 1000000,
 	  FC(max_connections), "connections beyond this are refused" },
-	{ "net", "max_request_bytes", NULL, CT_SIZE, "104857600", 1 * KiB,
+	{ "net", "max_request_bytes", CT_SIZE, "104857600", 1 * KiB,
 	  1 * GiB, FC(max_request_bytes), "largest request accepted" },
-	{ "net", "idle_timeout_ms", NULL, CT_MS, "600000", 1000, INT32_MAX,
+	{ "net", "idle_timeout_ms", CT_MS, "600000", 1000, INT32_MAX,
 	  FC(idle_timeout_ms), "close connections idle this long" },
-	{ "net", "request_timeout_ms", NULL, CT_MS, "30000", 100, INT32_MAX,
+	{ "net", "request_timeout_ms", CT_MS, "30000", 100, INT32_MAX,
 	  FC(request_timeout_ms), "a request must arrive whole within this" },
-	{ "net", "auto_create_topics", NULL, CT_BOOL, "false", 0, 0,
+	{ "net", "auto_create_topics", CT_BOOL, "false", 0, 0,
 	  FC(auto_create_topics), "Metadata/Produce create unknown topics" },
 	/* [log] */
-	{ "log", "level", NULL, CT_LOGLEVEL, "info", 0, 0, FC(log_level),
+	{ "log", "level", CT_LOGLEVEL, "info", 0, 0, FC(log_level),
 	  "error, warn, info or debug" },
 	/* [metrics] */
-	{ "metrics", "listen", NULL, CT_LISTEN_OPT, "", 0, 0, FC(metrics_listen),
+	{ "metrics", "listen", CT_LISTEN_OPT, "", 0, 0, FC(metrics_listen),
 	  "host:port serving GET /metrics, empty = off" },
 };
 
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
-_Static_assert(CFG_NKEYS <= 64, "set_mask is 64 bits");
+
+/* The per-topic settings: topic_setting_at(0 .. TS_NROWS-1). */
+#define TS_ONE_(...) + 1
+enum { TS_NROWS = 0 TOPIC_SETTINGS(TS_ONE_) };
+#undef TS_ONE_
+_Static_assert(TS_NROWS <= 64, "set_mask is 64 bits");
 
 /* ============================== value parsing ============================ */
 
 /* Each parser returns 0 or -EINVAL with a reason in why[]. */
 
+/* Integers, sizes and times: storage's parser, the one the per-topic
+ * settings use, so "64M" and "7d" mean the same everywhere. */
 static int parse_int_suffix(const char *s, enum cfg_type type, int64_t *out,
                             char *why, size_t whylen)
 {
-	const char *p = s;
-	char *end;
-	long long v;
-	int64_t mult = 1;
-
-	errno = 0;
-	v = strtoll(p, &end, 10);
-	if (end == p || (!isdigit((unsigned char)*p) && *p != '-' && *p != '+')) {
-		snprintf(why, whylen, "value '%s' is not a number", s);
-		return -EINVAL;
-	}
-	if (errno == ERANGE) {
-		snprintf(why, whylen, "value '%s' is too large", s);
-		return -EINVAL;
-	}
-	if (*end) {
-		const char *suf = end;
-		if (type == CT_SIZE) {
-			if (!strcasecmp(suf, "k") || !strcasecmp(suf, "kb") || !strcasecmp(suf, "kib"))
-				mult = KiB;
-			else if (!strcasecmp(suf, "m") || !strcasecmp(suf, "mb") || !strcasecmp(suf, "mib"))
-				mult = MiB;
-			else if (!strcasecmp(suf, "g") || !strcasecmp(suf, "gb") || !strcasecmp(suf, "gib"))
-				mult = GiB;
-			else if (!strcasecmp(suf, "t") || !strcasecmp(suf, "tb") || !strcasecmp(suf, "tib"))
-				mult = 1024 * GiB;
-			else
-				mult = 0;
-		} else if (type == CT_MS) {
-			if (!strcmp(suf, "ms"))
-				mult = 1;
-			else if (!strcmp(suf, "s"))
-				mult = 1000;
-			else if (!strcmp(suf, "min"))
-				mult = 60 * 1000;
-			else if (!strcmp(suf, "h"))
-				mult = 3600 * 1000;
-			else if (!strcmp(suf, "d"))
-				mult = DAY_MS;
-			else
-				mult = 0;
-		} else {
-			mult = 0;
-		}
-		if (mult == 0) {
-			snprintf(why, whylen, "value '%s' is not a number%s", s,
-			         type == CT_SIZE ? " (suffixes: K, M, G, T)" :
-			         type == CT_MS ? " (suffixes: ms, s, min, h, d)" : "");
-			return -EINVAL;
-		}
-	}
-	if (mult != 1 && (v > INT64_MAX / mult || v < INT64_MIN / mult)) {
-		snprintf(why, whylen, "value '%s' is too large", s);
-		return -EINVAL;
-	}
-	*out = (int64_t)v * mult;
-	return 0;
+	return topic_setting_parse_int(type == CT_SIZE ? TS_SIZE :
+	                               type == CT_MS ? TS_MS : TS_COUNT,
+	                               s, out, why, whylen);
 }
 
 static int parse_bool(const char *s, bool *out)
@@ -292,11 +217,11 @@ static void store_int(void *field, size_t size, int64_t v)
 	}
 }
 
-/* Parse value for key k into base + k->offset.  0 or -EINVAL (why set). */
+/* Parse value for key k into cfg.  0 or -EINVAL (why set). */
 static int cfg_parse_value(const struct cfg_key *k, const char *value,
-                           void *base, char *why, size_t whylen)
+                           struct tfs_config *cfg, char *why, size_t whylen)
 {
-	void *field = (char *)base + k->offset;
+	void *field = (char *)cfg + k->offset;
 	int64_t v;
 	bool b;
 	int rc;
@@ -339,32 +264,6 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 			return -EINVAL;
 		}
 		strcpy(field, value);
-		return 0;
-	case CT_CODEC:
-		if (!strcmp(value, "none"))
-			v = CODEC_NONE;
-		else if (!strcmp(value, "lz4"))
-			v = CODEC_LZ4;
-		else if (!strcmp(value, "zstd"))
-			v = CODEC_ZSTD;
-		else {
-			snprintf(why, whylen, "value '%s' is not a codec (none, lz4, zstd)",
-			         value);
-			return -EINVAL;
-		}
-		store_int(field, k->size, v);
-		return 0;
-	case CT_FRAMING:
-		if (!strcmp(value, "lines"))
-			v = FRAMING_LINES;
-		else if (!strcmp(value, "writes"))
-			v = FRAMING_WRITES;
-		else {
-			snprintf(why, whylen, "value '%s' is not a framing (lines, writes)",
-			         value);
-			return -EINVAL;
-		}
-		store_int(field, k->size, v);
 		return 0;
 	case CT_LOGLEVEL:
 		v = tfs_log_level_from_name(value);
@@ -409,11 +308,25 @@ static const struct cfg_key *cfg_find(const char *section, const char *key)
 	return NULL;
 }
 
-static const struct cfg_key *cfg_find_topic(const char *key)
+/* A per-topic setting by its [topic.NAME] key (our names only, not
+ * Kafka's: the INI keeps its own syntax). */
+static const struct topic_setting *cfg_find_topic(const char *key)
 {
-	for (size_t i = 0; i < CFG_NKEYS; i++)
-		if (cfg_keys[i].topic_key && !strcmp(cfg_keys[i].topic_key, key))
-			return &cfg_keys[i];
+	for (size_t i = 0; i < TS_NROWS; i++)
+		if (!strcmp(topic_setting_at(i)->name, key))
+			return topic_setting_at(i);
+	return NULL;
+}
+
+/* A per-topic setting by the section and key of its global default. */
+static const struct topic_setting *cfg_find_topic_default(const char *section,
+                                                          const char *key)
+{
+	for (size_t i = 0; i < TS_NROWS; i++) {
+		const struct topic_setting *ts = topic_setting_at(i);
+		if (!strcmp(ts->section, section) && !strcmp(ts->global_key, key))
+			return ts;
+	}
 	return NULL;
 }
 
@@ -478,6 +391,7 @@ static int cfg_apply(struct tfs_config *cfg, const char *section,
                      char *why, size_t whylen)
 {
 	char reason[400];
+	const struct topic_setting *ts;
 	const struct cfg_key *k;
 	int rc;
 
@@ -485,8 +399,8 @@ static int cfg_apply(struct tfs_config *cfg, const char *section,
 	if (rc)
 		return rc;
 	if (!strncmp(section, "topic.", 6)) {
-		k = cfg_find_topic(key);
-		if (!k) {
+		ts = cfg_find_topic(key);
+		if (!ts) {
 			snprintf(why, whylen, "[%s] %s: unknown per-topic key", section, key);
 			return -EINVAL;
 		}
@@ -495,22 +409,24 @@ static int cfg_apply(struct tfs_config *cfg, const char *section,
 			snprintf(why, whylen, "[%s] %s: out of memory", section, key);
 			return -ENOMEM;
 		}
-		rc = cfg_parse_value(k, value, &t->values, reason, sizeof reason);
+		rc = topic_setting_parse(&t->values, ts, value, reason, sizeof reason);
 		if (rc) {
 			snprintf(why, whylen, "[%s] %s: %s", section, key, reason);
 			return rc;
 		}
-		t->set_mask |= 1ULL << (k - cfg_keys);
+		for (size_t i = 0; i < TS_NROWS; i++)
+			if (topic_setting_at(i) == ts)
+				t->set_mask |= 1ULL << i;
 		return 0;
 	}
-	k = cfg_find(section, key);
-	if (!k) {
+	ts = cfg_find_topic_default(section, key);
+	k = ts ? NULL : cfg_find(section, key);
+	if (!ts && !k) {
 		snprintf(why, whylen, "[%s] %s: unknown key", section, key);
 		return -EINVAL;
 	}
-	rc = cfg_parse_value(k, value, k->topic_key ? (void *)&cfg->topic_defaults
-	                                            : (void *)cfg,
-	                     reason, sizeof reason);
+	rc = ts ? topic_setting_parse(&cfg->topic_defaults, ts, value, reason, sizeof reason)
+	        : cfg_parse_value(k, value, cfg, reason, sizeof reason);
 	if (rc) {
 		snprintf(why, whylen, "[%s] %s: %s", section, key, reason);
 		return rc;
@@ -525,12 +441,12 @@ void tfs_config_init(struct tfs_config *cfg)
 	char why[400];
 
 	memset(cfg, 0, sizeof *cfg);
+	/* the per-topic defaults: topic_settings.h, checked against their
+	 * bounds at compile time and by test_settings */
 	topic_config_defaults(&cfg->topic_defaults);
 	for (size_t i = 0; i < CFG_NKEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
-		int rc = cfg_parse_value(k, k->def, k->topic_key ? (void *)&cfg->topic_defaults
-		                                                  : (void *)cfg,
-		                         why, sizeof why);
+		int rc = cfg_parse_value(k, k->def, cfg, why, sizeof why);
 		if (rc) {       /* a bug in the table: fail loudly at once */
 			fprintf(stderr, "topicfs: bad default for [%s] %s: %s\n",
 			        k->section, k->key, why);
@@ -821,12 +737,11 @@ bool tfs_config_topic(const struct tfs_config *cfg, const char *name,
 		const struct tfs_topic_override *t = &cfg->topics[i];
 		if (strcmp(t->name, name))
 			continue;
-		for (size_t k = 0; k < CFG_NKEYS; k++) {
-			if (!(t->set_mask & (1ULL << k)))
-				continue;
-			memcpy((char *)out + cfg_keys[k].offset,
-			       (const char *)&t->values + cfg_keys[k].offset,
-			       cfg_keys[k].size);
+		for (size_t k = 0; k < TS_NROWS; k++) {
+			const struct topic_setting *ts = topic_setting_at(k);
+			if (t->set_mask & (1ULL << k))
+				topic_setting_set(out, ts, topic_setting_get(&t->values, ts),
+				                  NULL, 0);
 		}
 		return true;
 	}
@@ -835,17 +750,37 @@ bool tfs_config_topic(const struct tfs_config *cfg, const char *name,
 
 void tfs_config_print_keys(FILE *out)
 {
-	const char *sec = "";
+	struct topic_config defs;
+	char def[64];
+
+	topic_config_defaults(&defs);
 	for (size_t i = 0; i < CFG_NKEYS; i++) {
 		const struct cfg_key *k = &cfg_keys[i];
-		if (strcmp(sec, k->section)) {
-			sec = k->section;
-			fprintf(out, "  [%s]\n", sec);
+		if (i > 0 && !strcmp(cfg_keys[i - 1].section, k->section))
+			continue;
+		/* a section: its own keys, then the per-topic defaults kept there */
+		fprintf(out, "  [%s]\n", k->section);
+		for (size_t j = i; j < CFG_NKEYS; j++) {
+			const struct cfg_key *kj = &cfg_keys[j];
+			if (strcmp(kj->section, k->section))
+				continue;
+			fprintf(out, "    %-22s = %-18s %s\n", kj->key,
+			        *kj->def ? kj->def : "\"\"", kj->doc);
 		}
-		fprintf(out, "    %-22s = %-18s %s%s\n", k->key,
-		        *k->def ? k->def : "\"\"", k->doc,
-		        k->topic_key ? " (per topic)" : "");
+		for (size_t j = 0; j < TS_NROWS; j++) {
+			const struct topic_setting *ts = topic_setting_at(j);
+			if (strcmp(ts->section, k->section))
+				continue;
+			topic_setting_format(&defs, ts, def, sizeof def);
+			fprintf(out, "    %-22s = %-18s %s (per topic)\n", ts->global_key,
+			        def, ts->doc);
+		}
 	}
-	fprintf(out, "  [topic.NAME]   any per-topic key above; default_partitions "
-	        "is called partitions there\n");
+	fprintf(out, "  [topic.NAME]   any per-topic key above");
+	for (size_t j = 0; j < TS_NROWS; j++) {
+		const struct topic_setting *ts = topic_setting_at(j);
+		if (strcmp(ts->global_key, ts->name))
+			fprintf(out, "; %s is called %s there", ts->global_key, ts->name);
+	}
+	fprintf(out, "\n");
 }

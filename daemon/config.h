@@ -33,7 +33,8 @@ struct tfs_topic_override {
 	char name[250];                 /* a valid topic name */
 	int line;                       /* line of its first section header, 0
 	                                   when it came from --set only */
-	uint64_t set_mask;              /* bit i: table entry i was given */
+	uint64_t set_mask;              /* bit i: row i of topic_settings.h
+	                                   was given */
 	struct topic_config values;     /* only the fields in set_mask count */
 };
 

@@ -173,34 +173,101 @@ enum framing {
 	FRAMING_WRITES = 1,
 };
 
-/* Per-topic settings.  partitions, framing and codec are fixed at creation;
- * the rest may be changed later with topic_set_config(). */
+/* Per-topic settings: one row each in topic_settings.h, which is the one
+ * place that names them (bounds, defaults, Kafka names, doc).  partitions,
+ * framing and codec are fixed at creation; the rest may be changed later
+ * with topic_set_config(). */
+#include "topic_settings.h"
+
 struct topic_config {
-	int32_t partitions;             /* 1 .. 100000 */
-	int framing;                    /* enum framing */
-	int codec;                      /* CODEC_NONE, CODEC_LZ4, CODEC_ZSTD */
-	int64_t segment_bytes;          /* roll when the .log would pass this */
-	int64_t segment_ms;             /* roll when the segment is this old */
-	int32_t index_interval_bytes;   /* bytes between sparse index entries */
-	int64_t retention_bytes;        /* -1 = unlimited; per partition */
-	int64_t retention_ms;           /* -1 = unlimited */
-	int64_t flush_messages;         /* fsync every N records; 0 = never by count */
-	int64_t flush_ms;               /* fsync at most this long after a write;
-	                                   0 = never by time */
-	int32_t batch_bytes;            /* max uncompressed records per batch */
-	int32_t linger_ms;              /* 0 = every append is written before it
-	                                   returns */
-	int32_t max_message_bytes;      /* max batch size accepted from producers */
+#define TS_FIELD_(member, ctype, ...) ctype member;
+	TOPIC_SETTINGS(TS_FIELD_)
+#undef TS_FIELD_
 };
 
-/* Kafka-like defaults (segment 1 GiB, 7 days, index every 4096 bytes,
- * retention unlimited bytes / 7 days, no count/time flush, lines framing,
- * 1 partition, no compression, batch 1 MiB, linger 0, max message 1 MiB). */
+/* Every default of topic_settings.h (segment 1 GiB, 7 days, index every
+ * 4096 bytes, retention unlimited bytes / 7 days, no count/time flush,
+ * lines framing, 1 partition, no compression, batch 1 MiB, linger 0, max
+ * message 1 MiB). */
 void topic_config_defaults(struct topic_config *cfg);
 
-/* 0 if cfg is within bounds, else -EINVAL (and *why, if not NULL, points at
- * a static message naming the field). */
+/* 0 if every setting is within its user bounds (min..max of
+ * topic_settings.h, the bounds the daemon's INI enforces) and the
+ * cross-field checks pass, else -EINVAL (and *why, if not NULL, points at
+ * a message naming the field, valid until the thread's next call). */
 int topic_config_check(const struct topic_config *cfg, const char **why);
+
+/* The same against the engine's limits (lim_min..lim_max), which are wider
+ * for a few settings: what store_topic_create, topic_set_config and the
+ * loading of a .topic file accept. */
+int topic_config_check_limits(const struct topic_config *cfg, const char **why);
+
+/* ------------------------ one setting at a time ------------------------- */
+
+enum topic_setting_kind {
+	TS_COUNT,       /* integer, no suffix */
+	TS_SIZE,        /* bytes: integer with optional K/M/G/T (binary, also
+	                   KB/KiB...; case-insensitive) */
+	TS_MS,          /* milliseconds: integer with optional ms/s/min/h/d */
+	TS_CODEC,       /* none | lz4 | zstd */
+	TS_FRAMING,     /* lines | writes */
+};
+
+enum topic_setting_change {
+	TS_DYNAMIC,     /* topic_set_config may change it */
+	TS_FIXED,       /* fixed at creation */
+	TS_GROW,        /* may only grow (not implemented yet: refused) */
+};
+
+struct topic_setting {
+	const char *name;               /* our key: [topic.NAME], .topic file */
+	const char *kafka_name;         /* Kafka's topic config name or NULL */
+	const char *section;            /* INI section of the global default */
+	const char *global_key;         /* its key there */
+	enum topic_setting_kind kind;
+	enum topic_setting_change change;
+	int64_t def;
+	int64_t min, max;               /* user bounds */
+	int64_t lim_min, lim_max;       /* engine limits */
+	const char *doc;
+};
+
+/* The rows of topic_settings.h in order; at(i) is NULL past the end. */
+size_t topic_setting_count(void);
+const struct topic_setting *topic_setting_at(size_t i);
+
+/* By our key name ("segment_bytes") or the Kafka name ("segment.bytes");
+ * NULL when unknown. */
+const struct topic_setting *topic_setting_find(const char *name);
+
+/* The value of s in cfg, as an integer (enum value for codec/framing). */
+int64_t topic_setting_get(const struct topic_config *cfg,
+                          const struct topic_setting *s);
+
+/* Set s in cfg to v after checking v against the user bounds (and, for
+ * codec and framing, that it is one of the names).  0 or -EINVAL with a
+ * reason in why[] (may be NULL).  cfg is unchanged on error. */
+int topic_setting_set(struct topic_config *cfg, const struct topic_setting *s,
+                      int64_t v, char *why, size_t whylen);
+
+/* Write s's value in cfg as text: a plain integer, or the codec/framing
+ * name.  Returns the length (like snprintf) or -ENOSPC if it did not fit
+ * (buf then holds a truncated NUL-terminated string, when len > 0). */
+int topic_setting_format(const struct topic_config *cfg,
+                         const struct topic_setting *s, char *buf, size_t len);
+
+/* Parse text (the INI syntax: "64M", "7d", "-1", "zstd", "writes") into s's
+ * field of cfg, with the bounds of topic_setting_set.  0 or -EINVAL with a
+ * reason in why[] (may be NULL), e.g. "value 10 out of range (1024 ..
+ * 1073741824)".  cfg is unchanged on error. */
+int topic_setting_parse(struct topic_config *cfg, const struct topic_setting *s,
+                        const char *text, char *why, size_t whylen);
+
+/* The integer syntax alone, for kind TS_COUNT, TS_SIZE or TS_MS (also used
+ * by the daemon for its own size and time settings).  0 or -EINVAL with a
+ * reason in why[] (may be NULL); no bounds beyond int64. */
+int topic_setting_parse_int(enum topic_setting_kind kind, const char *text,
+                            int64_t *out, char *why, size_t whylen);
 
 /* Topic names: [A-Za-z0-9._-], 1..249 characters, not "." or "..".  0 or
  * -EINVAL. */
@@ -216,7 +283,7 @@ struct store_options {
 };
 
 /* Open a data dir: load every topic, recover every partition (see the
- * recovery rules in part.c), start the maintenance thread (flush_ms,
+ * recovery rules in part_recover.c), start the maintenance thread (flush_ms,
  * linger_ms, segment_ms, retention).  The caller owns *out. */
 int store_open(const struct store_options *opts, struct store **out);
 
@@ -249,7 +316,8 @@ int store_topic_list(struct store *st, char ***names, size_t *count);
 const char *topic_name(const struct topic *t);
 /* Current settings (a copy). */
 void topic_get_config(struct topic *t, struct topic_config *out);
-/* Change the mutable settings (partitions/framing/codec must match). */
+/* Change the TS_DYNAMIC settings (the others must match: -EINVAL); cfg
+ * must pass topic_config_check_limits. */
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
 int32_t topic_partitions(const struct topic *t);
 /* The partition, or NULL when idx is out of range.  Valid while the topic

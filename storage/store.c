@@ -1,13 +1,16 @@
 /*
  * store.c - the store: topics, their settings and metadata files, the
  * recovery checkpoint, the clean-shutdown marker and the maintenance
- * thread.  Segments are in segment.c, partitions (append, read, roll,
- * flush, retention and the per-partition recovery rules) in part.c.
+ * thread.  Segments are in segment.c, partitions in part_open.c
+ * (lifecycle, loading), part_recover.c (the per-partition recovery rules),
+ * part_write.c (append, roll, flush, retention) and part_read.c (reads,
+ * fetch slices).
  *
  * DATA DIR (see storage.h for the whole layout):
  *   <topic>.topic       "key=value" lines, "version=1" first, then every
- *                       setting under its config key name (partitions,
- *                       framing, compression, segment_bytes, segment_ms,
+ *                       setting of topic_settings.h under its key name, in
+ *                       the table's order (partitions, framing,
+ *                       compression, segment_bytes, segment_ms,
  *                       index_interval_bytes, retention_bytes,
  *                       retention_ms, flush_messages, flush_ms,
  *                       batch_bytes, linger_ms, max_message_bytes).
@@ -37,8 +40,8 @@
  *                       BEFORE loading anything, so a crash during loading
  *                       means full recovery next time (KAFKA-10471); when
  *                       it was present every recovery point is "the end"
- *                       (part.c still checks index files and decodes the
- *                       active segment's tail).
+ *                       (part_recover.c still checks index files and
+ *                       decodes the active segment's tail).
  *
  * TOPICS are refcounted: the store's map holds one reference,
  * store_topic_get/store_topic_create give callers one each (topic_put
@@ -68,6 +71,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -81,62 +85,343 @@
 
 /* ============================ configuration ============================== */
 
+/* Everything below is derived from TOPIC_SETTINGS (topic_settings.h). */
+
+enum {
+#define TS_IDX_(member, ...) TS_IDX_##member,
+	TOPIC_SETTINGS(TS_IDX_)
+#undef TS_IDX_
+	TS_N
+};
+
+/* The table's own consistency, at compile time: every default within its
+ * bounds, the user bounds within the engine's limits, the limits within
+ * the field's C type. */
+#define TS_TYPE_MAX_(ctype) (sizeof(ctype) == 4 ? (int64_t)INT32_MAX : INT64_MAX)
+#define TS_TYPE_MIN_(ctype) (sizeof(ctype) == 4 ? (int64_t)INT32_MIN : INT64_MIN)
+#define TS_ASSERT_(member, ctype, kind, key, section, gkey, def, min, max,    \
+                   lmin, lmax, ...)                                            \
+	_Static_assert((min) <= (def) && (def) <= (max),                      \
+	               key ": default outside its bounds");                    \
+	_Static_assert((lmin) <= (min) && (max) <= (lmax),                    \
+	               key ": user bounds outside the engine limits");         \
+	_Static_assert(TS_TYPE_MIN_(ctype) <= (lmin) &&                       \
+	               (lmax) <= TS_TYPE_MAX_(ctype),                          \
+	               key ": limits outside the field type");
+TOPIC_SETTINGS(TS_ASSERT_)
+#undef TS_ASSERT_
+
+static const struct topic_setting ts_rows[TS_N] = {
+#define TS_ROW_(member, ctype, kind_, key, section_, gkey, def_, min_, max_,  \
+                lmin, lmax, kafka, change_, doc_)                              \
+	[TS_IDX_##member] = { .name = key, .kafka_name = kafka,                \
+	                      .section = section_, .global_key = gkey,         \
+	                      .kind = kind_, .change = change_, .def = def_,   \
+	                      .min = min_, .max = max_, .lim_min = lmin,       \
+	                      .lim_max = lmax, .doc = doc_ },
+	TOPIC_SETTINGS(TS_ROW_)
+#undef TS_ROW_
+};
+
+/* sizeof of each field */
+static const size_t ts_size[TS_N] = {
+#define TS_SIZEOF_(member, ctype, ...) [TS_IDX_##member] = sizeof(ctype),
+	TOPIC_SETTINGS(TS_SIZEOF_)
+#undef TS_SIZEOF_
+};
+
+size_t topic_setting_count(void)
+{
+	return TS_N;
+}
+
+const struct topic_setting *topic_setting_at(size_t i)
+{
+	return i < TS_N ? &ts_rows[i] : NULL;
+}
+
+const struct topic_setting *topic_setting_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < TS_N; i++)
+		if (!strcmp(ts_rows[i].name, name) ||
+		    (ts_rows[i].kafka_name && !strcmp(ts_rows[i].kafka_name, name)))
+			return &ts_rows[i];
+	return NULL;
+}
+
+/* Our key only (the .topic file knows no Kafka names). */
+static const struct topic_setting *ts_find_key(const char *key)
+{
+	for (size_t i = 0; i < TS_N; i++)
+		if (!strcmp(ts_rows[i].name, key))
+			return &ts_rows[i];
+	return NULL;
+}
+
+int64_t topic_setting_get(const struct topic_config *cfg,
+                          const struct topic_setting *s)
+{
+	switch (s - ts_rows) {
+#define TS_GET_(member, ...) case TS_IDX_##member: return (int64_t)cfg->member;
+	TOPIC_SETTINGS(TS_GET_)
+#undef TS_GET_
+	}
+	return 0;
+}
+
+/* Store v, already checked against the field's range. */
+static void ts_store(struct topic_config *cfg, const struct topic_setting *s,
+                     int64_t v)
+{
+	switch (s - ts_rows) {
+#define TS_PUT_(member, ctype, ...) \
+	case TS_IDX_##member: cfg->member = (ctype)v; break;
+	TOPIC_SETTINGS(TS_PUT_)
+#undef TS_PUT_
+	}
+}
+
+static bool ts_codec_ok(int64_t v)
+{
+	return v == CODEC_NONE || v == CODEC_LZ4 || v == CODEC_ZSTD;
+}
+
+static const char *framing_str(int64_t v)
+{
+	return v == FRAMING_LINES ? "lines" : v == FRAMING_WRITES ? "writes" : NULL;
+}
+
+/* v against s: user bounds or (limits) the engine's.  0 or -EINVAL with
+ * the reason in why[] (may be NULL). */
+static int ts_value_check(const struct topic_setting *s, int64_t v, bool limits,
+                          char *why, size_t whylen)
+{
+	int64_t lo = limits ? s->lim_min : s->min, hi = limits ? s->lim_max : s->max;
+
+	if (s->kind == TS_CODEC) {
+		if (ts_codec_ok(v))
+			return 0;
+		if (why)
+			snprintf(why, whylen, "%s must be none, lz4 or zstd", s->name);
+		return -EINVAL;
+	}
+	if (s->kind == TS_FRAMING) {
+		if (framing_str(v))
+			return 0;
+		if (why)
+			snprintf(why, whylen, "%s must be lines or writes", s->name);
+		return -EINVAL;
+	}
+	if (v >= lo && v <= hi)
+		return 0;
+	if (why)
+		snprintf(why, whylen, "%s must be %" PRId64 "..%" PRId64, s->name, lo, hi);
+	return -EINVAL;
+}
+
 void topic_config_defaults(struct topic_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->partitions = 1;
-	cfg->framing = FRAMING_LINES;
-	cfg->codec = CODEC_NONE;
-	cfg->segment_bytes = 1LL << 30;
-	cfg->segment_ms = 7LL * 24 * 3600 * 1000;
-	cfg->index_interval_bytes = 4096;
-	cfg->retention_bytes = -1;
-	cfg->retention_ms = 7LL * 24 * 3600 * 1000;
-	cfg->flush_messages = 0;
-	cfg->flush_ms = 0;
-	cfg->batch_bytes = 1 << 20;
-	cfg->linger_ms = 0;
-	cfg->max_message_bytes = 1 << 20;
+#define TS_DEF_(member, ctype, kind, key, section, gkey, def, ...) \
+	cfg->member = (ctype)(def);
+	TOPIC_SETTINGS(TS_DEF_)
+#undef TS_DEF_
 }
 
-int topic_config_check(const struct topic_config *cfg, const char **why)
+/* The cross-field rules, written once.  None today, deliberately:
+ *  - segment_bytes < max_message_bytes is fine (a batch larger than a
+ *    segment gets a segment of its own; see topic_settings.h);
+ *  - batch_bytes > max_message_bytes is fine (the append path cuts batches
+ *    at the smaller of the two);
+ *  - batch_bytes and max_message_bytes <= the store's decompression bound
+ *    is a store-wide rule: daemon/config.c checks it against [storage]
+ *    max_decompressed_bytes.
+ * Add rules here (and only here); topic_config_check and
+ * topic_config_check_limits both run them. */
+static const char *ts_cross_check(const struct topic_config *cfg)
+{
+	(void)cfg;
+	return NULL;
+}
+
+static __thread char ts_why[160];
+
+static int config_check(const struct topic_config *cfg, bool limits,
+                        const char **why)
 {
 	const char *w = NULL;
 
-	if (!cfg)
+	if (!cfg) {
 		w = "no config";
-	else if (cfg->partitions < 1 || cfg->partitions > 100000)
-		w = "partitions must be 1..100000";
-	else if (cfg->framing != FRAMING_LINES && cfg->framing != FRAMING_WRITES)
-		w = "framing must be lines or writes";
-	else if (cfg->codec != CODEC_NONE && cfg->codec != CODEC_LZ4 &&
-	         cfg->codec != CODEC_ZSTD)
-		w = "compression must be none, lz4 or zstd";
-	else if (cfg->segment_bytes < 64 || cfg->segment_bytes > INT32_MAX)
-		w = "segment_bytes must be 64..2147483647";
-	else if (cfg->segment_ms < 1)
-		w = "segment_ms must be >= 1";
-	else if (cfg->index_interval_bytes < 0)
-		w = "index_interval_bytes must be >= 0";
-	else if (cfg->retention_bytes < -1)
-		w = "retention_bytes must be -1 or >= 0";
-	else if (cfg->retention_ms < -1)
-		w = "retention_ms must be -1 or >= 0";
-	else if (cfg->flush_messages < 0)
-		w = "flush_messages must be >= 0";
-	else if (cfg->flush_ms < 0)
-		w = "flush_ms must be >= 0";
-	else if (cfg->batch_bytes < 1 || cfg->batch_bytes > (64 << 20))
-		w = "batch_bytes must be 1..67108864";
-	else if (cfg->linger_ms < 0 || cfg->linger_ms > 60000)
-		w = "linger_ms must be 0..60000";
-	else if (cfg->max_message_bytes < 1 || cfg->max_message_bytes > (64 << 20))
-		w = "max_message_bytes must be 1..67108864";
+	} else {
+		for (size_t i = 0; i < TS_N && !w; i++)
+			if (ts_value_check(&ts_rows[i], topic_setting_get(cfg, &ts_rows[i]),
+			                   limits, ts_why, sizeof(ts_why)) < 0)
+				w = ts_why;
+		if (!w)
+			w = ts_cross_check(cfg);
+	}
 	if (w) {
 		if (why)
 			*why = w;
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int topic_config_check(const struct topic_config *cfg, const char **why)
+{
+	return config_check(cfg, false, why);
+}
+
+int topic_config_check_limits(const struct topic_config *cfg, const char **why)
+{
+	return config_check(cfg, true, why);
+}
+
+int topic_setting_set(struct topic_config *cfg, const struct topic_setting *s,
+                      int64_t v, char *why, size_t whylen)
+{
+	if (!cfg || !s || s < ts_rows || s >= ts_rows + TS_N) {
+		if (why)
+			snprintf(why, whylen, "unknown setting");
+		return -EINVAL;
+	}
+	if (ts_value_check(s, v, false, why, whylen) < 0)
+		return -EINVAL;
+	ts_store(cfg, s, v);
+	return 0;
+}
+
+int topic_setting_format(const struct topic_config *cfg,
+                         const struct topic_setting *s, char *buf, size_t len)
+{
+	int64_t v;
+	int n;
+
+	if (!cfg || !s || s < ts_rows || s >= ts_rows + TS_N || (!buf && len))
+		return -EINVAL;
+	v = topic_setting_get(cfg, s);
+	if (s->kind == TS_CODEC)
+		n = snprintf(buf, len, "%s", codec_name((int)v));
+	else if (s->kind == TS_FRAMING)
+		n = snprintf(buf, len, "%s", framing_str(v) ? framing_str(v) : "unknown");
+	else
+		n = snprintf(buf, len, "%" PRId64, v);
+	if (n < 0)
+		return -EINVAL;
+	return (size_t)n < len ? n : -ENOSPC;
+}
+
+int topic_setting_parse_int(enum topic_setting_kind kind, const char *s,
+                            int64_t *out, char *why, size_t whylen)
+{
+	char *end;
+	long long v;
+	int64_t mult = 1;
+
+	if (!why)
+		whylen = 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || (!(*s >= '0' && *s <= '9') && *s != '-' && *s != '+')) {
+		snprintf(why, whylen, "value '%s' is not a number", s);
+		return -EINVAL;
+	}
+	if (errno == ERANGE) {
+		snprintf(why, whylen, "value '%s' is too large", s);
+		return -EINVAL;
+	}
+	if (*end) {
+		const char *suf = end;
+		if (kind == TS_SIZE) {
+			if (!strcasecmp(suf, "k") || !strcasecmp(suf, "kb") || !strcasecmp(suf, "kib"))
+				mult = TS_KiB;
+			else if (!strcasecmp(suf, "m") || !strcasecmp(suf, "mb") || !strcasecmp(suf, "mib"))
+				mult = TS_MiB;
+			else if (!strcasecmp(suf, "g") || !strcasecmp(suf, "gb") || !strcasecmp(suf, "gib"))
+				mult = TS_GiB;
+			else if (!strcasecmp(suf, "t") || !strcasecmp(suf, "tb") || !strcasecmp(suf, "tib"))
+				mult = 1024 * TS_GiB;
+			else
+				mult = 0;
+		} else if (kind == TS_MS) {
+			if (!strcmp(suf, "ms"))
+				mult = 1;
+			else if (!strcmp(suf, "s"))
+				mult = 1000;
+			else if (!strcmp(suf, "min"))
+				mult = 60 * 1000;
+			else if (!strcmp(suf, "h"))
+				mult = 3600 * 1000;
+			else if (!strcmp(suf, "d"))
+				mult = TS_DAY_MS;
+			else
+				mult = 0;
+		} else {
+			mult = 0;
+		}
+		if (mult == 0) {
+			snprintf(why, whylen, "value '%s' is not a number%s", s,
+			         kind == TS_SIZE ? " (suffixes: K, M, G, T)" :
+			         kind == TS_MS ? " (suffixes: ms, s, min, h, d)" : "");
+			return -EINVAL;
+		}
+	}
+	if (mult != 1 && (v > INT64_MAX / mult || v < INT64_MIN / mult)) {
+		snprintf(why, whylen, "value '%s' is too large", s);
+		return -EINVAL;
+	}
+	*out = (int64_t)v * mult;
+	return 0;
+}
+
+int topic_setting_parse(struct topic_config *cfg, const struct topic_setting *s,
+                        const char *text, char *why, size_t whylen)
+{
+	int64_t v;
+
+	if (!why)
+		whylen = 0;
+	if (!cfg || !s || !text || s < ts_rows || s >= ts_rows + TS_N) {
+		snprintf(why, whylen, "unknown setting");
+		return -EINVAL;
+	}
+	switch (s->kind) {
+	case TS_CODEC:
+		/* exact names, as the INI always took them (codec_from_name
+		 * also takes "LZ4" and "gzip") */
+		v = codec_from_name(text);
+		if (v < 0 || !ts_codec_ok(v) || strcmp(text, codec_name((int)v))) {
+			snprintf(why, whylen, "value '%s' is not a codec (none, lz4, zstd)",
+			         text);
+			return -EINVAL;
+		}
+		break;
+	case TS_FRAMING:
+		if (!strcmp(text, "lines"))
+			v = FRAMING_LINES;
+		else if (!strcmp(text, "writes"))
+			v = FRAMING_WRITES;
+		else {
+			snprintf(why, whylen, "value '%s' is not a framing (lines, writes)",
+			         text);
+			return -EINVAL;
+		}
+		break;
+	default:
+		if (topic_setting_parse_int(s->kind, text, &v, why, whylen) < 0)
+			return -EINVAL;
+		if (v < s->min || v > s->max) {
+			snprintf(why, whylen, "value %s out of range (%" PRId64 " .. %"
+			         PRId64 ")", text, s->min, s->max);
+			return -EINVAL;
+		}
+		break;
+	}
+	ts_store(cfg, s, v);
 	return 0;
 }
 
@@ -169,37 +454,38 @@ static char *dir_file(const char *dir, const char *name, const char *ext)
 	return s;
 }
 
+/* The .topic file: "version=1", then "KEY=VALUE" per row of
+ * topic_settings.h in row order, values as topic_setting_format writes
+ * them (plain integers, codec and framing names).  Byte for byte what
+ * earlier versions wrote, as long as rows are only ever appended. */
 static int topic_meta_write(struct store *st, const char *name,
                             const struct topic_config *c)
 {
-	char buf[1024], *path = dir_file(st->dir, name, ".topic");
-	int n, rc;
+	char buf[2048], *path = dir_file(st->dir, name, ".topic");
+	size_t n;
+	int rc;
 
 	if (!path)
 		return -ENOMEM;
-	n = snprintf(buf, sizeof(buf),
-	             "version=1\n"
-	             "partitions=%d\n"
-	             "framing=%s\n"
-	             "compression=%s\n"
-	             "segment_bytes=%" PRId64 "\n"
-	             "segment_ms=%" PRId64 "\n"
-	             "index_interval_bytes=%d\n"
-	             "retention_bytes=%" PRId64 "\n"
-	             "retention_ms=%" PRId64 "\n"
-	             "flush_messages=%" PRId64 "\n"
-	             "flush_ms=%" PRId64 "\n"
-	             "batch_bytes=%d\n"
-	             "linger_ms=%d\n"
-	             "max_message_bytes=%d\n",
-	             c->partitions, c->framing == FRAMING_LINES ? "lines" : "writes",
-	             codec_name(c->codec), c->segment_bytes, c->segment_ms,
-	             c->index_interval_bytes, c->retention_bytes, c->retention_ms,
-	             c->flush_messages, c->flush_ms, c->batch_bytes, c->linger_ms,
-	             c->max_message_bytes);
-	rc = sio_write_atomic(path, buf, (size_t)n);
+	n = (size_t)snprintf(buf, sizeof(buf), "version=1\n");
+	for (size_t i = 0; i < TS_N; i++) {
+		const struct topic_setting *s = &ts_rows[i];
+		int k = snprintf(buf + n, sizeof(buf) - n, "%s=", s->name);
+		if (k < 0 || (size_t)k >= sizeof(buf) - n)
+			goto toolong;
+		n += (size_t)k;
+		k = topic_setting_format(c, s, buf + n, sizeof(buf) - n - 1);
+		if (k < 0)
+			goto toolong;
+		n += (size_t)k;
+		buf[n++] = '\n';
+	}
+	rc = sio_write_atomic(path, buf, n);
 	free(path);
 	return rc;
+toolong:
+	free(path);
+	return -ENAMETOOLONG;
 }
 
 static int parse_i64(const char *s, int64_t *out)
@@ -215,7 +501,11 @@ static int parse_i64(const char *s, int64_t *out)
 	return 0;
 }
 
-/* Parse a .topic file.  -EINVAL (logged) when it is not valid. */
+/* Parse a .topic file.  -EINVAL (logged) when it is not valid.  Accepts
+ * exactly what earlier versions accepted: plain decimal numbers (no
+ * suffixes), the codec and framing names, settings missing = defaults, and
+ * values within the engine's limits; a value outside the user bounds is
+ * kept (with a log line), so no topic of an older data dir is skipped. */
 static int topic_meta_read(const char *path, struct topic_config *c)
 {
 	char *data = NULL, *line, *save = NULL;
@@ -230,6 +520,7 @@ static int topic_meta_read(const char *path, struct topic_config *c)
 	for (line = strtok_r(data, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
+		const struct topic_setting *s;
 		int64_t v = 0;
 
 		lineno++;
@@ -242,57 +533,39 @@ static int topic_meta_read(const char *path, struct topic_config *c)
 				goto bad;
 			continue;
 		}
-		if (!strcmp(key, "framing")) {
+		s = ts_find_key(key);
+		if (!s)
+			goto bad;
+		if (s->kind == TS_FRAMING) {
 			if (!strcmp(val, "lines"))
-				c->framing = FRAMING_LINES;
+				v = FRAMING_LINES;
 			else if (!strcmp(val, "writes"))
-				c->framing = FRAMING_WRITES;
+				v = FRAMING_WRITES;
 			else
 				goto bad;
-			continue;
-		}
-		if (!strcmp(key, "compression")) {
-			int codec = codec_from_name(val);
-			if (codec < 0)
+		} else if (s->kind == TS_CODEC) {
+			v = codec_from_name(val);
+			if (v < 0)
 				goto bad;
-			c->codec = codec;
-			continue;
+		} else if (parse_i64(val, &v) < 0) {
+			goto bad;
 		}
-		if (parse_i64(val, &v) < 0)
+		/* what fits the field (as before); the limits are checked below */
+		if (ts_size[s - ts_rows] == 4 && (v < INT32_MIN || v > INT32_MAX))
 			goto bad;
-		if (!strcmp(key, "partitions") && v >= INT32_MIN && v <= INT32_MAX)
-			c->partitions = (int32_t)v;
-		else if (!strcmp(key, "segment_bytes"))
-			c->segment_bytes = v;
-		else if (!strcmp(key, "segment_ms"))
-			c->segment_ms = v;
-		else if (!strcmp(key, "index_interval_bytes") && v >= INT32_MIN && v <= INT32_MAX)
-			c->index_interval_bytes = (int32_t)v;
-		else if (!strcmp(key, "retention_bytes"))
-			c->retention_bytes = v;
-		else if (!strcmp(key, "retention_ms"))
-			c->retention_ms = v;
-		else if (!strcmp(key, "flush_messages"))
-			c->flush_messages = v;
-		else if (!strcmp(key, "flush_ms"))
-			c->flush_ms = v;
-		else if (!strcmp(key, "batch_bytes") && v >= INT32_MIN && v <= INT32_MAX)
-			c->batch_bytes = (int32_t)v;
-		else if (!strcmp(key, "linger_ms") && v >= INT32_MIN && v <= INT32_MAX)
-			c->linger_ms = (int32_t)v;
-		else if (!strcmp(key, "max_message_bytes") && v >= INT32_MIN && v <= INT32_MAX)
-			c->max_message_bytes = (int32_t)v;
-		else
-			goto bad;
+		ts_store(c, s, v);
 	}
 	if (lineno == 0)
 		goto bad;
 	{
 		const char *why = NULL;
-		if (topic_config_check(c, &why) < 0) {
+		if (topic_config_check_limits(c, &why) < 0) {
 			tfs_log(TFS_LOG_WARN, "storage: %s: %s", path, why);
 			goto out;
 		}
+		if (topic_config_check(c, &why) < 0)
+			tfs_log(TFS_LOG_INFO, "storage: %s: %s (kept: within the "
+			        "engine's limits)", path, why);
 	}
 	rc = 0;
 	goto out;
@@ -527,15 +800,20 @@ void topic_get_config(struct topic *t, struct topic_config *out)
 
 int topic_set_config(struct topic *t, const struct topic_config *cfg)
 {
+	struct topic_config cur;
 	const char *why = NULL;
 	int rc;
 
 	if (!t || !cfg)
 		return -EINVAL;
-	if (cfg->partitions != t->nparts || cfg->framing != t->framing ||
-	    cfg->codec != t->codec)
-		return -EINVAL;
-	rc = topic_config_check(cfg, &why);
+	/* what may change: the table's change column (partitions, framing
+	 * and codec: none of them today, see topic_settings.h) */
+	topic_cfg(t, &cur);
+	for (size_t i = 0; i < TS_N; i++)
+		if (ts_rows[i].change != TS_DYNAMIC &&
+		    topic_setting_get(cfg, &ts_rows[i]) != topic_setting_get(&cur, &ts_rows[i]))
+			return -EINVAL;
+	rc = topic_config_check_limits(cfg, &why);
 	if (rc < 0)
 		return rc;
 	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED))
@@ -616,7 +894,7 @@ int store_topic_create(struct store *st, const char *name,
 	int32_t made = 0;
 	int rc;
 
-	if (!st || topic_name_check(name) < 0 || topic_config_check(cfg, NULL) < 0)
+	if (!st || topic_name_check(name) < 0 || topic_config_check_limits(cfg, NULL) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&st->mu);
 	while (name_deleting(st, name))

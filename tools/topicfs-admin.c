@@ -60,9 +60,46 @@ static void usage(FILE *f)
 	      "  -h, --help, -V, --version\n"
 	      "\n"
 	      "Exit status: 0 done, 1 failed, 2 usage or configuration error.\n", f);
+	fputs("\nPer-topic keys (create --set KEY=VALUE, describe):\n ", f);
+	for (size_t i = 0, col = 1; i < topic_setting_count(); i++) {
+		const char *name = topic_setting_at(i)->name;
+		if (col + strlen(name) + 2 > 78) {
+			fputs("\n ", f);
+			col = 1;
+		}
+		col += (size_t)fprintf(f, " %s%s", name,
+		                       i + 1 < topic_setting_count() ? "," : "");
+	}
+	fputs("\n", f);
 }
 
 /* ============================== describe ================================= */
+
+/* The settings, "KEY VALUE" pairs in the order of topic_settings.h: the
+ * ones fixed at creation on the first line, the others five to a line. */
+static void print_settings(const struct topic_config *c)
+{
+	char val[64];
+	int col = 0;
+
+	for (int fixed = 1; fixed >= 0; fixed--) {
+		for (size_t i = 0; i < topic_setting_count(); i++) {
+			const struct topic_setting *s = topic_setting_at(i);
+			if ((s->change != TS_DYNAMIC) != fixed)
+				continue;
+			topic_setting_format(c, s, val, sizeof val);
+			printf("  %s %s", s->name, val);
+			if (++col == 5) {
+				printf("\n");
+				col = 0;
+			}
+		}
+		if (col) {
+			printf("\n");
+			col = 0;
+		}
+	}
+}
 
 static void print_topic(struct topic *t)
 {
@@ -71,15 +108,7 @@ static void print_topic(struct topic *t)
 
 	topic_get_config(t, &c);
 	printf("topic %s\n", topic_name(t));
-	printf("  partitions %" PRId32 "  framing %s  compression %s\n", n,
-	       c.framing == FRAMING_WRITES ? "writes" : "lines", codec_name(c.codec));
-	printf("  segment_bytes %" PRId64 "  segment_ms %" PRId64
-	       "  retention_bytes %" PRId64 "  retention_ms %" PRId64 "\n",
-	       c.segment_bytes, c.segment_ms, c.retention_bytes, c.retention_ms);
-	printf("  flush_messages %" PRId64 "  flush_ms %" PRId64 "  linger_ms %" PRId32
-	       "  batch_bytes %" PRId32 "  max_message_bytes %" PRId32 "\n",
-	       c.flush_messages, c.flush_ms, c.linger_ms, c.batch_bytes,
-	       c.max_message_bytes);
+	print_settings(&c);
 	printf("  %-9s %16s %16s %12s %8s %14s %14s\n", "partition", "log_start_offset",
 	       "next_offset", "records", "segments", "bytes_on_disk", "stream_end");
 	for (int32_t p = 0; p < n; p++) {
