@@ -298,7 +298,8 @@ void store_close(struct store *st);
 typedef void (*store_append_hook)(void *arg, struct topic *t, int partition);
 void store_set_append_hook(struct store *st, store_append_hook fn, void *arg);
 
-/* Create a topic (partition directories, metadata file, all fsynced). */
+/* Create a topic (partition directories, metadata file, all fsynced).
+ * cfg must pass topic_config_check_limits (-EINVAL). */
 int store_topic_create(struct store *st, const char *name,
                        const struct topic_config *cfg, struct topic **out);
 
