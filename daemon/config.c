@@ -49,6 +49,9 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "parse.h"
@@ -92,6 +95,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "storage", "max_decompressed_bytes", CT_SIZE, "67108864",
 	  64 * KiB, 1 * GiB, FC(max_decompressed_bytes),
 	  "bound on one decompressed batch" },
+	{ "storage", "message_timestamp_after_max_ms", CT_MS, "3600000",
+	  -1, INT64_MAX, FC(message_timestamp_after_max_ms),
+	  "Produce refuses batches timestamped further ahead, -1 = no bound" },
 	/* [fs] */
 	{ "fs", "mountpoint", CT_PATH, "/mnt/topics", 0, 0,
 	  FC(mountpoint), "where to mount (created if missing)" },
@@ -116,6 +122,16 @@ static const struct cfg_key cfg_keys[] = {
 	  FC(request_timeout_ms), "a request must arrive whole within this" },
 	{ "net", "auto_create_topics", CT_BOOL, "false", 0, 0,
 	  FC(auto_create_topics), "Metadata/Produce create unknown topics" },
+	{ "net", "auto_create_max_per_request", CT_INT, "10", 1, 100000,
+	  FC(auto_create_max_per_request), "topics one request may auto-create" },
+	{ "net", "auto_create_max_topics", CT_INT, "1000", 1, 1000000,
+	  FC(auto_create_max_topics), "no auto-create beyond this many topics" },
+	{ "net", "queued_max_request_bytes", CT_SIZE, "536870912",
+	  1 * KiB, 64 * GiB, FC(queued_max_request_bytes),
+	  "request bytes held by all connections together" },
+	{ "net", "allow_wildcard_bind", CT_BOOL, "false", 0, 0,
+	  FC(allow_wildcard_bind),
+	  "allow listen (and [metrics] listen) on 0.0.0.0 or ::" },
 	/* [log] */
 	{ "log", "level", CT_LOGLEVEL, "info", 0, 0, FC(log_level),
 	  "error, warn, info or debug" },
@@ -675,6 +691,67 @@ static void topic_where(const struct tfs_config *cfg,
 		snprintf(buf, len, "--set topic.%s", t->name);
 }
 
+/* ------------------------ [net] and [metrics] checks ---------------------- */
+
+/* A listen address spelled as a wildcard IP ("0", "0.0.0.0", "::",
+ * "::ffff:0.0.0.0", ...: whatever getaddrinfo reads as numeric) binds every
+ * interface.  Names are not resolved here (no DNS at configuration time);
+ * the server refuses a name that resolves to a wildcard when it binds. */
+static bool listen_is_wildcard(const char *hostport)
+{
+	static const uint8_t zero[4];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_NUMERICHOST | AI_PASSIVE };
+	struct addrinfo *res = NULL;
+	char host[256];
+	int port;
+	bool wild = false;
+
+	if (tfs_parse_hostport(hostport, false, host, sizeof host, &port) ||
+	    getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)ai->ai_addr;
+			wild |= a->sin_addr.s_addr == htonl(INADDR_ANY);
+		} else if (ai->ai_family == AF_INET6) {
+			const struct in6_addr *a =
+				&((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+			wild |= IN6_IS_ADDR_UNSPECIFIED(a) ||
+			        (IN6_IS_ADDR_V4MAPPED(a) && !memcmp(a->s6_addr + 12, zero, 4));
+		}
+	}
+	freeaddrinfo(res);
+	return wild;
+}
+
+/* Cross-field checks of the global [net] and [metrics] keys. */
+static int cfg_check_net(const struct tfs_config *cfg, char *err, size_t errlen)
+{
+	static const char *const what[] = { "[net] listen", "[metrics] listen" };
+	const char *addr[] = { cfg->net_enabled ? cfg->listen : "",
+	                       cfg->metrics_listen };
+
+	for (size_t i = 0; i < 2; i++) {
+		if (!addr[i][0] || cfg->allow_wildcard_bind || !listen_is_wildcard(addr[i]))
+			continue;
+		snprintf(err, errlen, "%s %s binds every interface (a wildcard "
+		         "address), reachable from other machines without "
+		         "authentication: set [net] allow_wildcard_bind = true to "
+		         "allow it, or listen on one address such as 127.0.0.1",
+		         what[i], addr[i]);
+		return -EINVAL;
+	}
+	if (cfg->queued_max_request_bytes < cfg->max_request_bytes) {
+		snprintf(err, errlen, "[net] queued_max_request_bytes %" PRId64
+		         " must be at least max_request_bytes %" PRId64 " (one "
+		         "largest request must fit)", cfg->queued_max_request_bytes,
+		         cfg->max_request_bytes);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 {
 	const char *why = NULL;
@@ -703,6 +780,9 @@ int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 		         cfg->max_decompressed_bytes);
 		return -EINVAL;
 	}
+	rc = cfg_check_net(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = topic_config_check(&cfg->topic_defaults, &why);
 	if (rc) {
 		snprintf(err, errlen, "topic defaults ([storage]/[fs]): %s",

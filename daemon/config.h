@@ -42,6 +42,8 @@ struct tfs_config {
 	/* [storage] */
 	char data_dir[TFS_PATH_MAX];            /* absolute after finish */
 	int64_t max_decompressed_bytes;
+	int64_t message_timestamp_after_max_ms; /* Produce: newest MaxTimestamp
+	                                           ahead of the clock, -1 = any */
 	struct topic_config topic_defaults;     /* per-topic keys of [storage]
 	                                           and [fs] */
 	/* [fs] */
@@ -57,6 +59,10 @@ struct tfs_config {
 	int64_t idle_timeout_ms;
 	int64_t request_timeout_ms;
 	bool auto_create_topics;
+	int64_t queued_max_request_bytes;       /* all connections' requests */
+	int32_t auto_create_max_per_request;
+	int32_t auto_create_max_topics;
+	bool allow_wildcard_bind;               /* [net] and [metrics] listen */
 	/* [log] */
 	int32_t log_level;                      /* enum tfs_log_level */
 	/* [metrics] */

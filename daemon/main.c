@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -302,6 +303,39 @@ static void daemon_ready(int fd, unsigned char status)
 
 /* ============================== main ===================================== */
 
+/* Raise the open-files soft limit to the hard limit: every TCP connection
+ * ([net] max_connections), every open segment with its indexes and every
+ * file open on the mount is a descriptor, and distributions start daemons
+ * with a soft limit of 1024.  The hard limit is the administrator's
+ * (LimitNOFILE= in the unit, limits.conf). */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	char hard[32];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		tfs_log(TFS_LOG_WARN, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_max == RLIM_INFINITY)
+		snprintf(hard, sizeof hard, "unlimited");
+	else
+		snprintf(hard, sizeof hard, "%llu", (unsigned long long)rl.rlim_max);
+	if (rl.rlim_cur == rl.rlim_max) {
+		tfs_log(TFS_LOG_INFO, "open files limit %s", hard);
+		return;
+	}
+	rlim_t old = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		tfs_log(TFS_LOG_WARN, "cannot raise the open files limit from %llu "
+		        "to %s: %s", (unsigned long long)old, hard, strerror(errno));
+		return;
+	}
+	tfs_log(TFS_LOG_INFO, "open files limit raised from %llu to %s",
+	        (unsigned long long)old, hard);
+}
+
 static void status_net(FILE *f, void *srv)
 {
 	metrics_status_net(f, srv);
@@ -523,6 +557,7 @@ int main(int argc, char **argv)
 	load_config(&cli, &cfg);
 	tfs_log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile_limit();
 
 	if (!cli.foreground)
 		ready_fd = daemon_fork();
@@ -614,11 +649,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
-	if (srv)
-		tfs_log(TFS_LOG_INFO, "mounted %s on %s, listening on port %d",
-		        cfg.data_dir, cfg.mountpoint, srv_port(srv));
-	else
+	if (srv) {
+		struct srv_stats ns;
+		srv_stats_get(srv, &ns);
+		tfs_log(TFS_LOG_INFO, "mounted %s on %s, listening on %s",
+		        cfg.data_dir, cfg.mountpoint, ns.listen_addr);
+	} else {
 		tfs_log(TFS_LOG_INFO, "mounted %s on %s", cfg.data_dir, cfg.mountpoint);
+	}
 	daemon_ready(ready_fd, 0);
 	ready_fd = -1;
 	/* the mount and every port are up: tell systemd (Type=notify) */

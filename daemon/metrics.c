@@ -232,6 +232,18 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		    ns.other_requests);
 		one(f, "topicfs_net_bytes_sent_total", "counter",
 		    "Response bytes sent, sendfile included.", ns.bytes_sent);
+		one(f, "topicfs_net_request_bytes_held", "gauge",
+		    "Request buffer bytes held by connections now.",
+		    (uint64_t)ns.request_bytes_held);
+		one(f, "topicfs_net_request_bytes_max", "gauge",
+		    "Bound on request bytes held ([net] queued_max_request_bytes).",
+		    (uint64_t)ns.request_bytes_max);
+		one(f, "topicfs_net_memory_waits", "gauge",
+		    "Connections not read now, waiting for request memory.",
+		    (uint64_t)ns.memory_waits);
+		one(f, "topicfs_net_auto_create_refused_total", "counter",
+		    "Topic auto-creates refused by auto_create_max_per_request or "
+		    "auto_create_max_topics.", ns.auto_create_refused);
 	}
 
 	one(f, "topicfs_topics", "gauge", "Topics.", ntopics);
@@ -285,6 +297,12 @@ void metrics_status_net(FILE *f, struct srv *srv)
 	fprintf(f, "net_fetches %" PRIu64 "\n", ns.fetches);
 	fprintf(f, "net_produces %" PRIu64 "\n", ns.produces);
 	fprintf(f, "net_bytes_sent %" PRIu64 "\n", ns.bytes_sent);
+	fprintf(f, "net_listen %s\n", ns.listen_addr);
+	fprintf(f, "net_advertised %s\n", ns.advertised);
+	fprintf(f, "net_request_bytes_held %" PRId64 "\n", ns.request_bytes_held);
+	fprintf(f, "net_request_bytes_max %" PRId64 "\n", ns.request_bytes_max);
+	fprintf(f, "net_memory_waits %" PRId64 "\n", ns.memory_waits);
+	fprintf(f, "net_auto_create_refused %" PRIu64 "\n", ns.auto_create_refused);
 }
 
 /* ============================== the server =============================== */
@@ -427,8 +445,9 @@ int metrics_start(const char *listen_addr, const struct metrics_sources *src,
 	struct metrics *m;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
-	char host[256], port_s[16];
+	char host[256], port_s[16], bound[256];
 	int port, one_ = 1, rc;
+	bool wildcard;
 
 	if (tfs_parse_hostport(listen_addr, true, host, sizeof host, &port)) {
 		tfs_log(TFS_LOG_ERROR, "metrics: bad listen address %s", listen_addr);
@@ -463,6 +482,14 @@ int metrics_start(const char *listen_addr, const struct metrics_sources *src,
 	m->port = ntohs(ss.ss_family == AF_INET6 ?
 	                ((struct sockaddr_in6 *)&ss)->sin6_port :
 	                ((struct sockaddr_in *)&ss)->sin_port);
+	/* the real bound address for the log ([net] allow_wildcard_bind was
+	 * checked with the configuration) */
+	if (getnameinfo((struct sockaddr *)&ss, sl, bound, sizeof bound, NULL, 0,
+	                NI_NUMERICHOST) != 0)
+		snprintf(bound, sizeof bound, "%s", host);
+	wildcard = ss.ss_family == AF_INET6 ?
+		IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) :
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY);
 	if (pipe2(m->stop_pipe, O_CLOEXEC) != 0) {
 		rc = -errno;
 		goto fail_log;
@@ -473,7 +500,13 @@ int metrics_start(const char *listen_addr, const struct metrics_sources *src,
 		goto fail_log;
 	}
 	freeaddrinfo(res);
-	tfs_log(TFS_LOG_INFO, "metrics: serving http://%s:%d/metrics", host, m->port);
+	tfs_log(TFS_LOG_INFO, "metrics: serving http://%s%s%s:%d/metrics",
+	        strchr(bound, ':') ? "[" : "", bound, strchr(bound, ':') ? "]" : "",
+	        m->port);
+	if (wildcard)
+		tfs_log(TFS_LOG_WARN, "metrics: listening on every interface "
+		        "([net] allow_wildcard_bind): the metrics port is reachable "
+		        "from other machines without authentication");
 	*out = m;
 	return 0;
 

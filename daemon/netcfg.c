@@ -31,5 +31,10 @@ void tfs_config_srv(const struct tfs_config *cfg, struct srv_config *out)
 	out->idle_timeout_ms = (int)cfg->idle_timeout_ms;
 	out->request_timeout_ms = (int)cfg->request_timeout_ms;
 	out->auto_create_topics = cfg->auto_create_topics;
+	out->queued_max_request_bytes = cfg->queued_max_request_bytes;
+	out->auto_create_max_per_request = cfg->auto_create_max_per_request;
+	out->auto_create_max_topics = cfg->auto_create_max_topics;
+	out->allow_wildcard_bind = cfg->allow_wildcard_bind;
+	out->message_timestamp_after_max_ms = cfg->message_timestamp_after_max_ms;
 	out->topic_defaults = cfg->topic_defaults;
 }

@@ -19,14 +19,33 @@ extern "C" {
 struct srv_config {
 	char listen_host[256];      /* default "127.0.0.1" */
 	int listen_port;            /* default 9092; 0 = pick a free port */
-	char advertised_host[256];  /* "" = listen_host */
+	char advertised_host[256];  /* "" = listen_host, or the machine's
+	                               host name when bound to a wildcard */
 	int advertised_port;        /* 0 = the bound port */
 	int max_connections;        /* default 1024 */
 	int64_t max_request_bytes;  /* default 100 MiB; checked before allocating */
+	int64_t queued_max_request_bytes; /* default 512 MiB: request bytes held
+	                               by all connections together (Kafka's
+	                               queued.max.request.bytes); a request's
+	                               announced size is reserved from it before
+	                               the buffer is allocated, and connections
+	                               that cannot reserve stop being read until
+	                               memory is released.  >= max_request_bytes */
 	int idle_timeout_ms;        /* default 600000: close idle connections */
 	int request_timeout_ms;     /* default 30000: a request must arrive whole
 	                               within this once its first byte came */
 	bool auto_create_topics;    /* Metadata/Produce create unknown topics */
+	int auto_create_max_per_request; /* default 10: topics one request may
+	                               auto-create; the rest get
+	                               UNKNOWN_TOPIC_OR_PARTITION (retriable) */
+	int auto_create_max_topics; /* default 1000: no auto-create once the
+	                               store holds this many topics */
+	bool allow_wildcard_bind;   /* default false: refuse a listen address
+	                               that resolves to 0.0.0.0 or :: */
+	int64_t message_timestamp_after_max_ms; /* default 3600000: Produce
+	                               refuses batches whose MaxTimestamp is
+	                               further in the future (INVALID_TIMESTAMP);
+	                               -1 = unbounded */
 	struct topic_config topic_defaults; /* used when auto-creating */
 };
 
@@ -53,6 +72,15 @@ struct srv_stats {
 	uint64_t produces;          /* Produce requests */
 	uint64_t other_requests;    /* Metadata, ApiVersions, ListOffsets, ... */
 	uint64_t bytes_sent;        /* response bytes, sendfile included */
+	int64_t request_bytes_held; /* request buffers held now (a gauge,
+	                               bounded by queued_max_request_bytes) */
+	int64_t request_bytes_max;  /* queued_max_request_bytes */
+	int64_t memory_waits;       /* connections waiting for request memory
+	                               now (a gauge) */
+	uint64_t auto_create_refused; /* auto-creates refused by the caps */
+	char listen_addr[80];       /* the bound address, "127.0.0.1:9092" or
+	                               "[::]:9092" (fixed after srv_start) */
+	char advertised[300];       /* host:port given to clients in Metadata */
 };
 void srv_stats_get(const struct srv *s, struct srv_stats *out);
 

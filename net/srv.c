@@ -17,6 +17,11 @@
  *   READING   reading the int32 size prefix, then the body.  The size is
  *             checked (0 < size <= max_request_bytes) before anything is
  *             allocated; a bad size closes the connection.  Epoll: EPOLLIN.
+ *             A request that needs a larger buffer than the connection has
+ *             first reserves its announced size from the request memory
+ *             budget (below); when it cannot, the connection waits for
+ *             memory (mem_wait) with EPOLLRDHUP only, and nothing more is
+ *             read from it until memory is released.
  *   WRITING   sending the response queue (memory runs with sendmsg, file
  *             slices with sendfile), resuming partial writes on EPOLLOUT.
  *             Nothing more is read meanwhile: requests of one connection
@@ -29,6 +34,23 @@
  * Reads take exactly the bytes of the current request (size prefix, then
  * body), never more, so no byte of a pipelined request is ever buffered
  * here.
+ *
+ * Request memory (queued_max_request_bytes, Kafka's
+ * queued.max.request.bytes).  Every request buffer (c->req, req_cap bytes)
+ * is counted in s->mem_held, which never exceeds the budget: a buffer is
+ * allocated only after its whole announced size is reserved.  A connection
+ * that cannot reserve gives back the buffer it had, joins the FIFO
+ * memwait_head..tail and stops being read (backpressure through TCP, not an
+ * error).  Buffers are released when the handler is done with them (on to
+ * WRITING: the response owns copies of everything it sends) if they are
+ * larger than SRV_KEEP_BUF_BYTES or anyone is waiting, and at close.  After
+ * each epoll batch in which memory was released, srv_mem_resume gives it to
+ * the waiters that now fit, oldest first (first fit, so a small request is
+ * not stuck behind a large one).  No deadlock: waiters hold nothing, and
+ * every holder either completes its request or is closed by
+ * request_timeout_ms.  A waiter's deadline is idle_timeout_ms; once it has
+ * its memory it gets request_timeout_ms for the body.  The budget must be
+ * at least max_request_bytes, so every admissible request fits alone.
  *
  * Long poll.  The store's append hook runs in whatever thread appended (a
  * FUSE thread, the maintenance thread, or this one for Produce).  It bumps
@@ -78,6 +100,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -95,6 +118,7 @@
 #define SRV_LOG_PER_SEC      20
 #define SRV_IOV_MAX          64
 #define SRV_MAX_PARK_MS      300000
+#define SRV_FD_RESERVE       256    /* descriptors kept for storage, FUSE */
 
 enum conn_state {
 	CONN_READING,
@@ -109,6 +133,8 @@ struct srv_conn {
 	char peer[64];              /* "127.0.0.1:5555" */
 	char client_id[48];         /* sanitized, for log lines */
 	uint32_t ep_events;         /* what epoll watches now */
+	bool mem_wait;              /* READING, waiting for request memory for
+	                               req_len bytes (in s->memwait list) */
 	/* reading */
 	uint8_t size_buf[4];
 	size_t size_got;
@@ -125,6 +151,7 @@ struct srv_conn {
 	struct srv_conn *next, *prev;   /* s->conns */
 	struct srv_conn *pnext, *pprev; /* s->park_head..park_tail */
 	struct srv_conn *dnext;         /* s->dead */
+	struct srv_conn *mnext, *mprev; /* s->memwait_head..memwait_tail */
 };
 
 /* ================================ utils =================================== */
@@ -325,6 +352,122 @@ static void conn_set_deadline(struct srv *s, struct srv_conn *c, int64_t when)
 		s->next_sweep_ms = when;
 }
 
+/* ============================ request memory ============================= */
+
+static void conn_close(struct srv *s, struct srv_conn *c);
+
+static void mem_add(struct srv *s, int64_t delta)
+{
+	s->mem_held += delta;
+	atomic_store_explicit(&s->req_bytes_held, s->mem_held, memory_order_relaxed);
+	if (delta < 0)
+		s->mem_released = true;
+}
+
+/* Free c's request buffer and give its bytes back to the budget. */
+static void conn_req_release(struct srv *s, struct srv_conn *c)
+{
+	if (c->req) {
+		free(c->req);
+		mem_add(s, -(int64_t)c->req_cap);
+	}
+	c->req = NULL;
+	c->req_cap = 0;
+}
+
+/* Make c->req hold at least size bytes, reserving them from the budget
+ * first.  0 done, 1 the budget cannot cover it now (nothing changed),
+ * -ENOMEM. */
+static int conn_req_reserve(struct srv *s, struct srv_conn *c, size_t size)
+{
+	if (size <= c->req_cap)
+		return 0;
+	if (s->mem_held - (int64_t)c->req_cap + (int64_t)size >
+	    s->cfg.queued_max_request_bytes)
+		return 1;
+	conn_req_release(s, c);
+	c->req = malloc(size);
+	if (!c->req)
+		return -ENOMEM;
+	c->req_cap = size;
+	mem_add(s, (int64_t)size);
+	return 0;
+}
+
+static void memwait_unlink(struct srv *s, struct srv_conn *c)
+{
+	if (c->mprev)
+		c->mprev->mnext = c->mnext;
+	else
+		s->memwait_head = c->mnext;
+	if (c->mnext)
+		c->mnext->mprev = c->mprev;
+	else
+		s->memwait_tail = c->mprev;
+	c->mnext = c->mprev = NULL;
+	c->mem_wait = false;
+	s->nmemwait--;
+	atomic_store_explicit(&s->mem_waiting, s->nmemwait, memory_order_relaxed);
+}
+
+/* c announced a request of size bytes that the budget cannot cover now:
+ * stop reading it until srv_mem_resume gives it the memory. */
+static void conn_mem_wait(struct srv *s, struct srv_conn *c, size_t size)
+{
+	conn_req_release(s, c);             /* waiters hold nothing */
+	c->req_len = size;
+	c->req_got = 0;
+	c->mem_wait = true;
+	c->mnext = NULL;
+	c->mprev = s->memwait_tail;
+	if (s->memwait_tail)
+		s->memwait_tail->mnext = c;
+	else
+		s->memwait_head = c;
+	s->memwait_tail = c;
+	s->nmemwait++;
+	atomic_store_explicit(&s->mem_waiting, s->nmemwait, memory_order_relaxed);
+	conn_want(s, c, EPOLLRDHUP);
+	int64_t now = tfs_mono_ms();
+	conn_set_deadline(s, c, now + s->cfg.idle_timeout_ms);
+	s->mem_log_waits++;
+	if (now - s->mem_log_ms >= 1000) {
+		tfs_log(TFS_LOG_WARN, "net: request memory budget spent (%lld of "
+		        "%lld bytes held, [net] queued_max_request_bytes): %d "
+		        "connections wait for memory, %d started waiting in the "
+		        "last second (latest %s, %zu bytes)", (long long)s->mem_held,
+		        (long long)s->cfg.queued_max_request_bytes, s->nmemwait,
+		        s->mem_log_waits, c->peer, size);
+		s->mem_log_ms = now;
+		s->mem_log_waits = 0;
+	}
+}
+
+/* Memory was released: give it to the waiters that fit, oldest first. */
+static void srv_mem_resume(struct srv *s)
+{
+	struct srv_conn *c, *nx;
+
+	s->mem_released = false;
+	for (c = s->memwait_head; c && s->mem_held < s->cfg.queued_max_request_bytes;
+	     c = nx) {
+		nx = c->mnext;
+		int rc = conn_req_reserve(s, c, c->req_len);
+		if (rc > 0)
+			continue;
+		memwait_unlink(s, c);
+		if (rc < 0) {
+			srv_log(s, "%s: closing: cannot allocate %zu bytes for a "
+			        "request", c->peer, c->req_len);
+			conn_close(s, c);
+			continue;
+		}
+		c->req_got = 0;
+		conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.request_timeout_ms);
+		conn_want(s, c, EPOLLIN);       /* level-triggered: fires if data */
+	}
+}
+
 static void park_unlink(struct srv *s, struct srv_conn *c)
 {
 	if (c->pprev)
@@ -363,9 +506,12 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 		return;
 	if (c->state == CONN_PARKED)
 		park_unlink(s, c);
+	if (c->mem_wait)
+		memwait_unlink(s, c);
 	c->closed = true;
 	close(c->fd);                       /* also leaves the epoll set */
 	c->fd = -1;
+	conn_req_release(s, c);             /* the request memory, now */
 	srv_resp_reset(&c->resp);           /* release slices and topics now */
 	if (c->prev)
 		c->prev->next = c->next;
@@ -402,11 +548,8 @@ static void conn_request_done(struct srv *s, struct srv_conn *c)
 	c->size_got = 0;
 	c->req_got = 0;
 	c->req_len = 0;
-	if (c->req_cap > SRV_KEEP_BUF_BYTES) {
-		free(c->req);
-		c->req = NULL;
-		c->req_cap = 0;
-	}
+	if (c->req_cap > SRV_KEEP_BUF_BYTES || s->memwait_head)
+		conn_req_release(s, c);
 	srv_resp_reset(&c->resp);
 	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	conn_want(s, c, EPOLLIN);
@@ -493,6 +636,11 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
 
 static void conn_start_write(struct srv *s, struct srv_conn *c)
 {
+	/* the response owns copies of what it sends: a large request buffer
+	 * (or any, when others wait for memory) goes back now, not after a
+	 * slow reader took the answer */
+	if (c->req_cap > SRV_KEEP_BUF_BYTES || s->memwait_head)
+		conn_req_release(s, c);
 	c->state = CONN_WRITING;
 	c->resp.cur = 0;
 	c->resp.cur_done = 0;
@@ -614,7 +762,8 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 	int budget = SRV_REQS_PER_EVENT;
 	size_t got;
 
-	while (budget > 0 && !c->closed && c->state == CONN_READING) {
+	while (budget > 0 && !c->closed && c->state == CONN_READING &&
+	       !c->mem_wait) {
 		if (c->size_got < 4) {
 			int rc = conn_recv(s, c, c->size_buf + c->size_got,
 			                   4 - c->size_got, &got);
@@ -634,16 +783,16 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 				conn_close(s, c);
 				return;
 			}
-			if ((size_t)size > c->req_cap) {
-				free(c->req);
-				c->req = malloc((size_t)size);
-				c->req_cap = c->req ? (size_t)size : 0;
-				if (!c->req) {
-					srv_log(s, "%s: closing: cannot allocate %d bytes "
-					        "for a request", c->peer, size);
-					conn_close(s, c);
-					return;
-				}
+			int mrc = conn_req_reserve(s, c, (size_t)size);
+			if (mrc < 0) {
+				srv_log(s, "%s: closing: cannot allocate %d bytes "
+				        "for a request", c->peer, size);
+				conn_close(s, c);
+				return;
+			}
+			if (mrc > 0) {
+				conn_mem_wait(s, c, (size_t)size);
+				return;
 			}
 			c->req_len = (size_t)size;
 			c->req_got = 0;
@@ -672,6 +821,11 @@ static void conn_on_event(struct srv *s, struct srv_conn *c, uint32_t events)
 	if (c->state == CONN_WRITING) {
 		if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			conn_flush(s, c);       /* errors surface from the send */
+		return;
+	}
+	if (c->mem_wait) {
+		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			conn_close(s, c);       /* gave up waiting for memory */
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
@@ -767,6 +921,10 @@ static void srv_sweep(struct srv *s, int64_t now)
 				srv_log(s, "%s: closing: no write progress for %d ms "
 				        "(client \"%s\")", c->peer, s->cfg.idle_timeout_ms,
 				        c->client_id);
+			else if (c->mem_wait)
+				srv_log(s, "%s: closing: waited %d ms for %zu bytes of "
+				        "request memory", c->peer, s->cfg.idle_timeout_ms,
+				        c->req_len);
 			else if (c->size_got > 0)
 				srv_log(s, "%s: closing: request incomplete after %d ms "
 				        "(%zu bytes received)", c->peer,
@@ -862,6 +1020,8 @@ static void *srv_thread(void *arg)
 		srv_expire_parked(s, now);
 		if (now >= s->next_sweep_ms)
 			srv_sweep(s, now);
+		if (s->mem_released)
+			srv_mem_resume(s);  /* last: everything released above */
 		srv_free_dead(s);
 	}
 
@@ -896,6 +1056,11 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->idle_timeout_ms = 600000;
 	cfg->request_timeout_ms = 30000;
 	cfg->auto_create_topics = false;
+	cfg->queued_max_request_bytes = 512LL * 1024 * 1024;
+	cfg->auto_create_max_per_request = 10;
+	cfg->auto_create_max_topics = 1000;
+	cfg->allow_wildcard_bind = false;
+	cfg->message_timestamp_after_max_ms = 3600LL * 1000;
 	topic_config_defaults(&cfg->topic_defaults);
 }
 
@@ -916,11 +1081,51 @@ static int srv_check_config(const struct srv_config *cfg)
 		why = "request_timeout_ms must be at least 1";
 	else if (!cfg->listen_host[0])
 		why = "empty listen host";
+	else if (cfg->queued_max_request_bytes < cfg->max_request_bytes)
+		why = "queued_max_request_bytes must be at least max_request_bytes";
+	else if (cfg->auto_create_max_per_request < 0 ||
+	         cfg->auto_create_max_topics < 0)
+		why = "auto_create_max_per_request and auto_create_max_topics "
+		      "must not be negative";
+	else if (cfg->message_timestamp_after_max_ms < -1)
+		why = "message_timestamp_after_max_ms must be -1 or more";
 	if (why) {
 		tfs_log(TFS_LOG_ERROR, "net: bad configuration: %s", why);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* 0.0.0.0, ::, or ::ffff:0.0.0.0: every interface. */
+static bool addr_is_wildcard(const struct sockaddr *sa)
+{
+	static const uint8_t zero[4];
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		       htonl(INADDR_ANY);
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && !memcmp(a->s6_addr + 12, zero, 4));
+	}
+	return false;
+}
+
+/* Warn when max_connections leaves too few descriptors for the rest of the
+ * process (segments, indexes, FUSE).  The server survives EMFILE (accept
+ * pauses), but storage opening a segment would fail. */
+static void srv_check_fd_budget(const struct srv_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if ((rlim_t)cfg->max_connections + SRV_FD_RESERVE > rl.rlim_cur)
+		tfs_log(TFS_LOG_WARN, "net: [net] max_connections %d plus %d "
+		        "descriptors for segments and the mount exceed the open "
+		        "files limit %llu: raise the limit (LimitNOFILE= in the "
+		        "unit, ulimit -n) or lower max_connections",
+		        cfg->max_connections, SRV_FD_RESERVE,
+		        (unsigned long long)rl.rlim_cur);
 }
 
 static int srv_listen(struct srv *s)
@@ -938,7 +1143,12 @@ static int srv_listen(struct srv *s)
 		        s->cfg.listen_host, port, gai_strerror(rc));
 		return -EINVAL;
 	}
+	bool refused_wildcard = false;
 	for (ai = res; ai; ai = ai->ai_next) {
+		if (!s->cfg.allow_wildcard_bind && addr_is_wildcard(ai->ai_addr)) {
+			refused_wildcard = true;
+			continue;
+		}
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		            ai->ai_protocol);
 		if (fd < 0) {
@@ -954,6 +1164,14 @@ static int srv_listen(struct srv *s)
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	if (fd < 0 && refused_wildcard && !saved) {
+		tfs_log(TFS_LOG_ERROR, "net: listen address %s:%s is a wildcard "
+		        "(every interface, reachable from other machines without "
+		        "authentication): set [net] allow_wildcard_bind = true to "
+		        "allow it, or listen on one address (127.0.0.1)",
+		        s->cfg.listen_host, port);
+		return -EPERM;
+	}
 	if (fd < 0) {
 		tfs_log(TFS_LOG_ERROR, "net: cannot listen on %s:%s: %s",
 		        s->cfg.listen_host, port, strerror(saved));
@@ -972,6 +1190,13 @@ static int srv_listen(struct srv *s)
 		? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 		: ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	s->listen_fd = fd;
+	format_peer(&ss, s->bound_addr, sizeof s->bound_addr);
+	s->wildcard = addr_is_wildcard((struct sockaddr *)&ss);
+	if (s->wildcard)
+		tfs_log(TFS_LOG_WARN, "net: listening on %s, every interface "
+		        "([net] allow_wildcard_bind): the port is reachable from "
+		        "other machines, and the Kafka protocol here has no "
+		        "authentication", s->bound_addr);
 	return 0;
 }
 
@@ -979,12 +1204,14 @@ static void srv_pick_advertised(struct srv *s)
 {
 	const char *h = s->cfg.advertised_host[0] ? s->cfg.advertised_host
 	                                          : s->cfg.listen_host;
-	if (!s->cfg.advertised_host[0] &&
-	    (!strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "[::]"))) {
-		/* a wildcard is not an address a client can reach */
-		if (gethostname(s->adv_host, sizeof s->adv_host - 1) != 0)
+	if (!s->cfg.advertised_host[0] && s->wildcard) {
+		/* a wildcard ("0", "0.0.0.0", "::", ...: judged by the bound
+		 * address, not the spelling) is not an address a client can
+		 * reach: give the machine's name */
+		memset(s->adv_host, 0, sizeof s->adv_host);
+		if (gethostname(s->adv_host, sizeof s->adv_host - 1) != 0 ||
+		    !s->adv_host[0])
 			snprintf(s->adv_host, sizeof s->adv_host, "localhost");
-		s->adv_host[sizeof s->adv_host - 1] = '\0';
 		tfs_log(TFS_LOG_WARN, "net: listening on a wildcard address; "
 		        "advertising host name %s (set [net] advertised_host to "
 		        "override)", s->adv_host);
@@ -1018,6 +1245,7 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	if (rc)
 		goto fail;
 	srv_pick_advertised(s);
+	srv_check_fd_budget(cfg);
 
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1050,8 +1278,9 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		goto fail;
 	}
 	s->thread_started = true;
-	tfs_log(TFS_LOG_INFO, "net: listening on %s:%d (advertised %s:%d)",
-	        s->cfg.listen_host, s->port, s->adv_host, s->adv_port);
+	tfs_log(TFS_LOG_INFO, "net: listening on %s (advertised %s:%d; request "
+	        "memory budget %lld bytes)", s->bound_addr, s->adv_host,
+	        s->adv_port, (long long)s->cfg.queued_max_request_bytes);
 	*out = s;
 	return 0;
 
@@ -1105,4 +1334,14 @@ void srv_stats_get(const struct srv *s, struct srv_stats *out)
 	                                           memory_order_relaxed);
 	out->bytes_sent = atomic_load_explicit(&m->stats[SRV_STAT_BYTES_SENT],
 	                                       memory_order_relaxed);
+	out->request_bytes_held = atomic_load_explicit(&m->req_bytes_held,
+	                                               memory_order_relaxed);
+	out->request_bytes_max = m->cfg.queued_max_request_bytes;
+	out->memory_waits = atomic_load_explicit(&m->mem_waiting,
+	                                         memory_order_relaxed);
+	out->auto_create_refused = atomic_load_explicit(
+		&m->stats[SRV_STAT_AUTO_CREATE_REFUSED], memory_order_relaxed);
+	snprintf(out->listen_addr, sizeof out->listen_addr, "%s", m->bound_addr);
+	snprintf(out->advertised, sizeof out->advertised, "%s:%d", m->adv_host,
+	         m->adv_port);
 }

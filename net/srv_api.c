@@ -155,10 +155,56 @@ static void meta_put_topic(struct kw_writer *w, int v, int16_t err,
 	}
 }
 
+/* Auto-create bookkeeping of one request. */
+struct auto_create {
+	int created;                /* topics this request created */
+	bool store_full;            /* auto_create_max_topics reached */
+};
+
+static size_t store_topic_count(struct srv *s)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (store_topic_list(s->st, &names, &n))
+		return SIZE_MAX;        /* cannot tell: count as full */
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return n;
+}
+
+/* One line a second at most, with the count of refusals it stands for. */
+static void auto_create_refused(struct srv *s, const char *name, const char *why)
+{
+	atomic_fetch_add_explicit(&s->stats[SRV_STAT_AUTO_CREATE_REFUSED], 1,
+	                          memory_order_relaxed);
+	int64_t now = tfs_mono_ms();
+	if (now - s->ac_log_ms < 1000) {
+		s->ac_log_suppressed++;
+		return;
+	}
+	tfs_log(TFS_LOG_WARN, "net: auto-create of topic %s refused: %s "
+	        "(answered UNKNOWN_TOPIC_OR_PARTITION; %d more refused since the "
+	        "last line)", name, why, s->ac_log_suppressed);
+	s->ac_log_ms = now;
+	s->ac_log_suppressed = 0;
+}
+
 /* Find or (when allowed) create a topic for Metadata/Produce.  *err gets
- * the Kafka code when NULL is returned. */
+ * the Kafka code when NULL is returned.  ac caps what one request may
+ * create: auto_create_max_per_request topics per request, none once the
+ * store holds auto_create_max_topics.  A refused name gets
+ * UNKNOWN_TOPIC_OR_PARTITION, what a broker without auto-create answers:
+ * clients treat it as retriable, so one that asked for many topics gets
+ * the next ones created on its next Metadata request (librdkafka and the
+ * Java client refresh metadata on it), and once the store is full they see
+ * exactly what they would see with auto_create_topics = false.  (A
+ * non-retriable code such as POLICY_VIOLATION would fail a producer's
+ * messages at once even for the per-request cap, which is only a pacing
+ * limit.) */
 static struct topic *topic_find_or_create(struct srv *s, const char *name,
-                                          int len, bool may_create, int16_t *err)
+                                          int len, bool may_create,
+                                          struct auto_create *ac, int16_t *err)
 {
 	char buf[256];
 	struct topic *t = NULL;
@@ -174,6 +220,27 @@ static struct topic *topic_find_or_create(struct srv *s, const char *name,
 		                     : (int16_t)kw_err_from_errno(rc, true);
 		return NULL;
 	}
+	if (ac->created >= s->cfg.auto_create_max_per_request) {
+		char why[120];
+		snprintf(why, sizeof why, "this request already created %d "
+		         "([net] auto_create_max_per_request)", ac->created);
+		auto_create_refused(s, buf, why);
+		*err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return NULL;
+	}
+	if (!ac->store_full) {
+		size_t n = store_topic_count(s);
+		ac->store_full = n >= (size_t)s->cfg.auto_create_max_topics;
+	}
+	if (ac->store_full) {
+		char why[120];
+		snprintf(why, sizeof why, "the store holds %d topics or more "
+		         "([net] auto_create_max_topics)", s->cfg.auto_create_max_topics);
+		auto_create_refused(s, buf, why);
+		*err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return NULL;
+	}
+	ac->created++;                      /* a failed create counts too */
 	rc = store_topic_create(s->st, buf, &s->cfg.topic_defaults, &t);
 	if (rc == -EEXIST)
 		rc = store_topic_get(s->st, buf, &t);
@@ -253,12 +320,14 @@ static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
 	kw_reader_init(&r, req->body, req->body_len);
 	r.pos = names_pos;
 	kw_put_i32(w, ntopics);
+	struct auto_create ac = { 0 };
 	for (int32_t i = 0; i < ntopics; i++) {
 		const char *n;
 		int nl;
 		int16_t err = KERR_NONE;
 		kw_str(&r, &n, &nl);
-		struct topic *t = topic_find_or_create(s, n, nl, allow_create, &err);
+		struct topic *t = topic_find_or_create(s, n, nl, allow_create, &ac,
+		                                       &err);
 		meta_put_topic(w, v, t ? KERR_NONE : err, n, nl, t);
 		if (t)
 			topic_put(t);
@@ -554,6 +623,34 @@ static int16_t produce_one(struct srv *s, const struct srv_req *req,
 		return KERR_CORRUPT_MESSAGE;            /* bad or truncated header */
 	if ((int64_t)h.length + BATCH_LOG_OVERHEAD != rec_len)
 		return KERR_INVALID_RECORD;             /* not exactly one batch */
+	if (h.attributes & (BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL)) {
+		/* Control batches: Kafka's LogValidator answers INVALID_RECORD
+		 * ("clients are not allowed to write control records").
+		 * Transactional batches: there is no transaction coordinator
+		 * here (FindCoordinator answers COORDINATOR_NOT_AVAILABLE, no
+		 * InitProducerId), so no client can hold a valid transactional
+		 * producer id; stored, such a batch would stay an open
+		 * transaction forever with no marker to end it.  Kafka would
+		 * answer INVALID_TXN_STATE or INVALID_PRODUCER_ID_MAPPING, which
+		 * make clients reset their producer state and retry; the batch
+		 * itself is what is wrong, so INVALID_RECORD (non-retriable: the
+		 * message fails with a clear error) fits best. */
+		srv_log(s, "produce %s: refused a %s batch (INVALID_RECORD: "
+		        "topicfs has no transactions)", topic_name(t),
+		        (h.attributes & BATCH_ATTR_CONTROL) ? "control"
+		                                            : "transactional");
+		return KERR_INVALID_RECORD;
+	}
+	if (s->cfg.message_timestamp_after_max_ms >= 0) {
+		/* Kafka 3.6+'s message.timestamp.after.max.ms (KIP-937): a
+		 * timestamp far ahead would pin time retention; MaxTimestamp is
+		 * what retention and the time index use */
+		int64_t now = tfs_now_ms();
+		int64_t ts = h.max_timestamp > h.base_timestamp ? h.max_timestamp
+		                                                : h.base_timestamp;
+		if (ts > now && ts - now > s->cfg.message_timestamp_after_max_ms)
+			return KERR_INVALID_TIMESTAMP;
+	}
 	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_ZSTD &&
 	    req->api_version < 7)
 		return KERR_UNSUPPORTED_COMPRESSION_TYPE;
@@ -601,6 +698,7 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 
 	srv_resp_begin(resp, req->correlation_id);
 	kw_put_i32(w, ntopics);
+	struct auto_create ac = { 0 };
 	for (int32_t i = 0; i < ntopics && !r.err; i++) {
 		const char *name;
 		int nl;
@@ -611,7 +709,7 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 		int16_t terr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 		struct topic *t = NULL;
 		if (acks_ok && v >= 3)
-			t = topic_find_or_create(s, name, nl, true, &terr);
+			t = topic_find_or_create(s, name, nl, true, &ac, &terr);
 		kw_put_str(w, name, nl);
 		kw_put_i32(w, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {

@@ -118,6 +118,7 @@ enum srv_stat {
 	SRV_STAT_PRODUCES,          /* Produce requests */
 	SRV_STAT_OTHER_REQUESTS,    /* every other API */
 	SRV_STAT_BYTES_SENT,        /* response bytes written to sockets */
+	SRV_STAT_AUTO_CREATE_REFUSED, /* auto-creates refused by the caps */
 	SRV_STAT_COUNT
 };
 
@@ -140,6 +141,10 @@ struct srv {
 	                               by the server thread, read by
 	                               srv_stats_get from any thread */
 	atomic_int open_conns;      /* atomic: copy of nconns for srv_stats_get */
+	atomic_int_fast64_t req_bytes_held; /* atomic: copy of mem_held */
+	atomic_int mem_waiting;     /* atomic: copy of nmemwait */
+	char bound_addr[80];        /* "127.0.0.1:9092", "[::]:9092"; fixed */
+	bool wildcard;              /* bound to 0.0.0.0 or :: */
 	/* server thread only: */
 	struct srv_conn *conns;     /* all live connections */
 	int nconns;
@@ -148,6 +153,19 @@ struct srv {
 	bool recheck_parked;        /* a fetch parked: compare generations */
 	int64_t next_sweep_ms;      /* earliest idle/request deadline */
 	bool listen_paused;         /* accept() hit EMFILE */
+	/* request memory (queued_max_request_bytes): every connection's
+	 * request buffer (req_cap bytes) is reserved here before it is
+	 * allocated; connections that cannot reserve wait in this FIFO with
+	 * EPOLLIN off, and are resumed (first fit) when memory is released */
+	int64_t mem_held;
+	struct srv_conn *memwait_head, *memwait_tail;
+	int nmemwait;
+	bool mem_released;          /* run srv_mem_resume after this batch */
+	int64_t mem_log_ms;         /* rate limit of the "budget full" line */
+	int mem_log_waits;
+	/* auto-create refusals: one log line per second at most */
+	int64_t ac_log_ms;
+	int ac_log_suppressed;
 	int64_t listen_resume_ms;
 	/* log rate limiting (server thread only) */
 	int64_t log_window_ms;

@@ -193,6 +193,81 @@ static void test_errors(void)
 	expect_error(longline, "t.ini:2: line too long");
 }
 
+/* Wildcard listen addresses ([net] and [metrics]) need allow_wildcard_bind;
+ * the request-memory budget, auto-create caps and the produce timestamp
+ * bound have sane defaults and reach the server settings. */
+static void test_net_limits(void)
+{
+	static const char *const wild[] = {
+		"0:9092", "0.0.0.0:9092", "[::]:9092", "[::ffff:0.0.0.0]:9092",
+		"[0:0:0:0:0:0:0:0]:9092",
+	};
+	char text[300];
+	for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+		snprintf(text, sizeof text, "[net]\nlisten = %s\n", wild[i]);
+		expect_error(text, "[net] listen");
+		expect_error(text, "allow_wildcard_bind");
+		snprintf(text, sizeof text, "[metrics]\nlisten = %s\n", wild[i]);
+		expect_error(text, "[metrics] listen");
+		expect_error(text, "allow_wildcard_bind");
+	}
+
+	struct tfs_config cfg;
+	struct srv_config srv;
+	char err[1200];
+	/* with the key: accepted, and handed to the server */
+	int rc = load(&cfg, "[net]\nlisten = 0.0.0.0:9092\nallow_wildcard_bind = true\n"
+	              "[metrics]\nlisten = [::]:9101\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	tfs_config_srv(&cfg, &srv);
+	CHECK(srv.allow_wildcard_bind);
+	CHECK(strcmp(srv.listen_host, "0.0.0.0") == 0);
+	tfs_config_free(&cfg);
+	/* specific addresses need no key */
+	rc = load(&cfg, "[net]\nlisten = 127.0.0.1:9092\n[metrics]\nlisten = [::1]:9101\n",
+	          err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	tfs_config_srv(&cfg, &srv);
+	CHECK(!srv.allow_wildcard_bind);
+	tfs_config_free(&cfg);
+	rc = load(&cfg, "[net]\nlisten = localhost:9092\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	tfs_config_free(&cfg);
+
+	/* defaults */
+	tfs_config_init(&cfg);
+	CHECK_EQ_INT(tfs_config_finish(&cfg, err, sizeof err), 0);
+	CHECK_EQ_INT(cfg.queued_max_request_bytes, 512LL << 20);
+	CHECK_EQ_INT(cfg.auto_create_max_per_request, 10);
+	CHECK_EQ_INT(cfg.auto_create_max_topics, 1000);
+	CHECK_EQ_INT(cfg.message_timestamp_after_max_ms, 3600000);
+	CHECK(!cfg.allow_wildcard_bind);
+	tfs_config_free(&cfg);
+	/* set keys reach the server settings */
+	rc = load(&cfg, "[net]\nqueued_max_request_bytes = 1G\nauto_create_max_per_request = 3\n"
+	          "auto_create_max_topics = 50\n[storage]\n"
+	          "message_timestamp_after_max_ms = 10min\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	tfs_config_srv(&cfg, &srv);
+	CHECK_EQ_INT(srv.queued_max_request_bytes, 1LL << 30);
+	CHECK_EQ_INT(srv.auto_create_max_per_request, 3);
+	CHECK_EQ_INT(srv.auto_create_max_topics, 50);
+	CHECK_EQ_INT(srv.message_timestamp_after_max_ms, 600000);
+	tfs_config_free(&cfg);
+	rc = load(&cfg, "[storage]\nmessage_timestamp_after_max_ms = -1\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK_EQ_INT(cfg.message_timestamp_after_max_ms, -1);
+	tfs_config_free(&cfg);
+	/* the budget must hold one largest request */
+	expect_error("[net]\nqueued_max_request_bytes = 50M\n",
+	             "[net] queued_max_request_bytes 52428800 must be at least "
+	             "max_request_bytes");
+	expect_error("[net]\nauto_create_max_per_request = 0\n", "out of range (1 ..");
+	expect_error("[storage]\nmessage_timestamp_after_max_ms = -2\n", "out of range (-1 ..");
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -203,6 +278,7 @@ int main(int argc, char **argv)
 	RUN(test_defaults);
 	RUN(test_values_and_topics);
 	RUN(test_errors);
+	RUN(test_net_limits);
 	char path[300];
 	snprintf(path, sizeof path, "%s/t.ini", tmpdir);
 	unlink(path);

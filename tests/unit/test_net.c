@@ -26,6 +26,7 @@
 #include "net.h"
 #include "kwire_internal.h"
 #include "kclient_internal.h"
+#include "batch_internal.h"
 
 /* ================================ fixture ================================= */
 
@@ -1482,6 +1483,377 @@ static void test_bad_config(void)
 	CHECK(!strcmp(cfg.listen_host, "127.0.0.1"));
 }
 
+/* ---- hardening: request memory, auto-create caps, produce refusals ---- */
+
+static int64_t held_bytes(struct srv *s, int64_t *waits)
+{
+	struct srv_stats ss;
+	srv_stats_get(s, &ss);
+	if (waits)
+		*waits = ss.memory_waits;
+	return ss.request_bytes_held;
+}
+
+/* queued_max_request_bytes: connections announcing large requests and
+ * sending part of them hold at most the budget; the ones that cannot
+ * reserve wait (not closed); small requests of other clients are still
+ * served from what is left; every waiter is served once memory comes back;
+ * everything is released when they close. */
+static void test_request_memory_budget(void)
+{
+	enum { NHOG = 10, REQ = 3 << 19 /* 1.5 MiB */, BUDGET = 4 << 20 };
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.max_request_bytes = REQ;
+	cfg.queued_max_request_bytes = BUDGET;
+	cfg.request_timeout_ms = 20000;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	int port = srv_port(s2);
+	int64_t peak = 0, h, waits = -1;
+
+	/* each hog: a Metadata v0 request (all topics) padded to 1.5 MiB */
+	uint8_t *req = calloc(1, REQ + 4);
+	REQUIRE(req != NULL);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	build_req(&w, KAPI_METADATA, 0, 77, NULL, 0);
+	kw_put_i32(&w, 0);
+	memcpy(req, w.buf, w.len);
+	kw_writer_free(&w);
+	be32_put(req, REQ);
+	int hog[NHOG];
+	size_t sent[NHOG];
+	for (int i = 0; i < NHOG; i++) {
+		hog[i] = tc_connect(port);
+		REQUIRE(hog[i] >= 0);
+		sent[i] = 0;
+		/* the size prefix and 100 kB of the body */
+		ssize_t n = send(hog[i], req, 4 + 100000, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			sent[i] = (size_t)n;
+	}
+	for (int i = 0; i < 20; i++) {
+		usleep(10000);
+		h = held_bytes(s2, &waits);
+		if (h > peak)
+			peak = h;
+	}
+	h = held_bytes(s2, &waits);
+	CHECK(peak <= BUDGET);
+	CHECK_EQ_INT(h, 2LL * REQ);             /* two fit, eight wait */
+	CHECK_EQ_INT(waits, NHOG - 2);
+	/* nobody was closed for it */
+	for (int i = 0; i < NHOG; i++)
+		CHECK(!tc_closed(hog[i], 1));
+	/* other clients are served from the 1 MiB left */
+	for (int i = 0; i < 3; i++)
+		CHECK(server_alive(port));
+	int fd = tc_connect(port);
+	uint8_t *b;
+	size_t len;
+	kw_writer_init(&w);
+	kw_put_i32(&w, -1);
+	CHECK_EQ_INT(tc_call(fd, KAPI_METADATA, 1, &w, &b, &len), 0);
+	free(b);
+	kw_writer_free(&w);
+	close(fd);
+
+	/* the hogs finish their requests: each is answered in turn, the held
+	 * bytes never above the budget */
+	bool answered[NHOG] = { false };
+	size_t got[NHOG] = { 0 };
+	int done = 0;
+	int64_t end = now_us() + 15000000;
+	uint8_t buf[65536];
+	while (done < NHOG && now_us() < end) {
+		bool progress = false;
+		for (int i = 0; i < NHOG; i++) {
+			if (sent[i] < (size_t)REQ + 4) {
+				ssize_t n = send(hog[i], req + sent[i], REQ + 4 - sent[i],
+				                 MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (n > 0) {
+					sent[i] += (size_t)n;
+					progress = true;
+				}
+			}
+			ssize_t n = recv(hog[i], buf, sizeof buf, MSG_DONTWAIT);
+			if (n > 0) {
+				got[i] += (size_t)n;
+				progress = true;
+				if (!answered[i] && got[i] >= 8) {
+					answered[i] = true;
+					done++;
+				}
+			}
+		}
+		h = held_bytes(s2, NULL);
+		if (h > peak)
+			peak = h;
+		if (!progress)
+			usleep(1000);
+	}
+	CHECK_EQ_INT(done, NHOG);
+	CHECK(peak <= BUDGET);
+	/* answered buffers above 1 MiB are not kept: nothing held now */
+	for (int i = 0; i < 100 && held_bytes(s2, NULL) != 0; i++)
+		usleep(10000);
+	CHECK_EQ_INT(held_bytes(s2, &waits), 0);
+	CHECK_EQ_INT(waits, 0);
+
+	/* hogs that hang up mid-request release their reservation, waiters
+	 * included */
+	for (int i = 0; i < NHOG; i++) {
+		ssize_t n = send(hog[i], req, 4 + 1000, MSG_DONTWAIT | MSG_NOSIGNAL);
+		CHECK(n > 0);
+	}
+	usleep(100000);
+	CHECK_EQ_INT(held_bytes(s2, &waits), 2LL * REQ);
+	CHECK_EQ_INT(waits, NHOG - 2);
+	for (int i = 0; i < NHOG; i++)
+		close(hog[i]);
+	for (int i = 0; i < 100 && held_bytes(s2, &waits) != 0; i++)
+		usleep(10000);
+	CHECK_EQ_INT(held_bytes(s2, &waits), 0);
+	CHECK_EQ_INT(waits, 0);
+	CHECK(server_alive(port));
+	struct srv_stats ss;
+	for (int i = 0; i < 100; i++) {
+		srv_stats_get(s2, &ss);
+		if (ss.open_connections == 0)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ_INT(ss.request_bytes_max, BUDGET);
+	CHECK_EQ_INT(ss.open_connections, 0);
+	free(req);
+	srv_stop(s2);
+	restart_main_server();
+
+	/* a budget below one largest request is a bad configuration */
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.max_request_bytes = 1 << 20;
+	cfg.queued_max_request_bytes = (1 << 20) - 1;
+	CHECK_EQ_INT(srv_start(g_st, &cfg, &s2), -EINVAL);
+}
+
+static size_t topic_count(void)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (store_topic_list(g_st, &names, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return n;
+}
+
+static bool topic_exists(const char *name)
+{
+	struct topic *t = NULL;
+	if (store_topic_get(g_st, name, &t))
+		return false;
+	topic_put(t);
+	return true;
+}
+
+/* auto_create_max_per_request and auto_create_max_topics: one Metadata
+ * request cannot create more than the first; the store never grows past
+ * the second through auto-create; the refused names get
+ * UNKNOWN_TOPIC_OR_PARTITION (what a broker without auto-create answers). */
+static void test_auto_create_caps(void)
+{
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	size_t base = topic_count();
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.auto_create_topics = true;
+	cfg.auto_create_max_per_request = 3;
+	cfg.auto_create_max_topics = (int)base + 5;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	int fd = tc_connect(srv_port(s2));
+	struct kw_writer w;
+	kw_writer_init(&w);
+	uint8_t *b;
+	size_t len;
+	char names[8][64], host[64];
+	int np[8], errs[8], port;
+	/* five new names and one existing: three created, two refused */
+	kw_put_i32(&w, 6);
+	kw_put_cstr(&w, "cap0");
+	kw_put_cstr(&w, "cap1");
+	kw_put_cstr(&w, "t");
+	kw_put_cstr(&w, "cap2");
+	kw_put_cstr(&w, "cap3");
+	kw_put_cstr(&w, "cap4");
+	kw_put_i8(&w, 1);
+	REQUIRE(tc_call(fd, KAPI_METADATA, 4, &w, &b, &len) == 0);
+	CHECK_EQ_INT(parse_metadata(4, b, len, names, np, errs, host, &port), 6);
+	CHECK_EQ_INT(errs[0], 0);
+	CHECK_EQ_INT(errs[1], 0);
+	CHECK_EQ_INT(errs[2], 0);
+	CHECK_EQ_INT(errs[3], 0);
+	CHECK_EQ_INT(errs[4], 3);
+	CHECK_EQ_INT(errs[5], 3);
+	CHECK_EQ_INT(np[4], 0);
+	free(b);
+	CHECK_EQ_INT(topic_count(), base + 3);
+	CHECK(!topic_exists("cap3"));
+	/* asked again (as clients do on error 3): created, up to the total */
+	w.len = 0;
+	kw_put_i32(&w, 3);
+	kw_put_cstr(&w, "cap3");
+	kw_put_cstr(&w, "cap4");
+	kw_put_cstr(&w, "cap5");
+	kw_put_i8(&w, 1);
+	REQUIRE(tc_call(fd, KAPI_METADATA, 4, &w, &b, &len) == 0);
+	CHECK_EQ_INT(parse_metadata(4, b, len, names, np, errs, host, &port), 3);
+	CHECK_EQ_INT(errs[0], 0);
+	CHECK_EQ_INT(errs[1], 0);
+	CHECK_EQ_INT(errs[2], 3);               /* base + 5 topics: full */
+	free(b);
+	CHECK_EQ_INT(topic_count(), base + 5);
+	/* Produce is capped the same way; existing topics still work */
+	size_t blen;
+	uint8_t *batch = make_batch(2, "cap", CODEC_NONE, &blen);
+	int64_t off = -1;
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "cap6", 0, batch, (int32_t)blen, &off), 3);
+	CHECK(!topic_exists("cap6"));
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "cap4", 0, batch, (int32_t)blen, &off), 0);
+	free(batch);
+	struct srv_stats ss;
+	srv_stats_get(s2, &ss);
+	CHECK(ss.auto_create_refused >= 3);
+	kw_writer_free(&w);
+	close(fd);
+	srv_stop(s2);
+	restart_main_server();
+	CHECK_EQ_INT(topic_count(), base + 5);
+}
+
+/* A batch with the given header fields over two small records. */
+static uint8_t *make_batch_ex(int64_t producer_id, int16_t attr_or,
+                              int64_t ts, size_t *len)
+{
+	struct rec_in recs[2];
+	memset(recs, 0, sizeof recs);
+	for (int i = 0; i < 2; i++) {
+		recs[i].value = i ? "second" : "first";
+		recs[i].value_len = i ? 6 : 5;
+		recs[i].key_len = -1;
+		recs[i].timestamp = ts;
+	}
+	struct batch_encode_params p;
+	batch_encode_params_init(&p, 0, CODEC_NONE, ts);
+	if (producer_id >= 0) {
+		p.producer_id = producer_id;
+		p.producer_epoch = 0;
+		p.base_sequence = 0;
+	}
+	uint8_t *out = NULL;
+	if (batch_encode_ex(recs, 2, &p, &out, len))
+		return NULL;
+	if (attr_or) {
+		uint16_t a = (uint16_t)((out[21] << 8) | out[22]);
+		a |= (uint16_t)attr_or;
+		out[21] = (uint8_t)(a >> 8);
+		out[22] = (uint8_t)a;
+		batch_store_crc(out, *len);
+	}
+	return out;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Produce refuses what a client may not write: transactional batches
+ * (there is no transaction coordinator here), control batches, and
+ * timestamps further ahead than message_timestamp_after_max_ms.  The
+ * error is exact and nothing is stored. */
+static void test_produce_refusals(void)
+{
+	create_topic("refuse", 1);
+	struct part *p = get_part("refuse", 0);
+	REQUIRE(p != NULL);
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	int64_t now = wall_ms(), base;
+	struct part_info pi;
+	static const struct {
+		const char *what;
+		int64_t pid;
+		int16_t attr;
+		int64_t ts_ahead;       /* INT64_MIN: the absolute 2^62 */
+		int want;
+	} cases[] = {
+		{ "transactional, no producer id", -1, BATCH_ATTR_TRANSACTIONAL, 0, 87 },
+		{ "transactional, producer id 5", 5, BATCH_ATTR_TRANSACTIONAL, 0, 87 },
+		{ "control, no producer id", -1, BATCH_ATTR_CONTROL, 0, 87 },
+		{ "control and transactional", 5,
+		  BATCH_ATTR_CONTROL | BATCH_ATTR_TRANSACTIONAL, 0, 87 },
+		{ "timestamp 2^62", -1, 0, INT64_MIN, 32 },
+		{ "timestamp now + 2 h", -1, 0, 2 * 3600 * 1000LL, 32 },
+		{ "timestamp now + 61 min", -1, 0, 61 * 60 * 1000LL, 32 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t len;
+		int64_t ts = cases[i].ts_ahead == INT64_MIN ? (1LL << 62)
+		                                            : now + cases[i].ts_ahead;
+		uint8_t *batch = make_batch_ex(cases[i].pid, cases[i].attr, ts, &len);
+		REQUIRE(batch != NULL);
+		for (int v = 3; v <= 7; v += 4) {
+			base = 0;
+			int err = do_produce(fd, v, -1, "refuse", 0, batch, (int32_t)len, &base);
+			if (err != cases[i].want)
+				fprintf(stderr, "  %s (v%d): error %d, want %d\n", cases[i].what,
+				        v, err, cases[i].want);
+			CHECK_EQ_INT(err, cases[i].want);
+			CHECK_EQ_INT(base, -1);
+		}
+		free(batch);
+	}
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 0);        /* nothing stored */
+	CHECK(server_alive(g_port));
+	/* still accepted: idempotent (producer id, not transactional), a
+	 * timestamp 30 min ahead, old timestamps */
+	size_t len;
+	uint8_t *ok1 = make_batch_ex(7, 0, now, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "refuse", 0, ok1, (int32_t)len, &base), 0);
+	free(ok1);
+	ok1 = make_batch_ex(-1, 0, now + 30 * 60 * 1000LL, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "refuse", 0, ok1, (int32_t)len, &base), 0);
+	free(ok1);
+	ok1 = make_batch_ex(-1, 0, 1000, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "refuse", 0, ok1, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 4);
+	free(ok1);
+	close(fd);
+
+	/* message_timestamp_after_max_ms = -1: no bound (Kafka before 3.6) */
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.message_timestamp_after_max_ms = -1;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	fd = tc_connect(srv_port(s2));
+	ok1 = make_batch_ex(-1, 0, now + 2 * 3600 * 1000LL, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, 1, "refuse", 0, ok1, (int32_t)len, &base), 0);
+	free(ok1);
+	close(fd);
+	srv_stop(s2);
+	restart_main_server();
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -1508,6 +1880,9 @@ int main(int argc, char **argv)
 	RUN(test_auto_create);
 	RUN(test_sendfile_shrink);
 	RUN(test_bad_config);
+	RUN(test_request_memory_budget);
+	RUN(test_auto_create_caps);
+	RUN(test_produce_refusals);
 	fixture_down();
 	return TT_DONE();
 }
