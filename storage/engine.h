@@ -1,8 +1,11 @@
 /*
  * engine.h - the log engine's internal types, shared by segment.c
- * (segment files, indexes, batch scanning), part.c (partitions: append,
- * read, roll, flush, retention, recovery) and store.c (the store, topics,
- * configuration, checkpoint, maintenance thread).  Tests may include it.
+ * (segment files, indexes, batch scanning), the partition files
+ * (part_open.c: lifecycle, loading, deletion; part_recover.c: crash
+ * recovery of the segments; part_write.c: the writer, roll, flush,
+ * retention; part_read.c: reads and fetch slices) and store.c (the store,
+ * topics, configuration, checkpoint, maintenance thread).  Tests may
+ * include it.
  *
  * Locks, outermost first (a thread holding one may only take later ones):
  *
@@ -24,6 +27,9 @@
  * None of the mutexes is held across file I/O, except seg.map_mu (one
  * open + mmap) and store.mu during topic creation and deletion of the
  * metadata file.
+ *
+ * Debug and sanitizer builds check this order, the writer token and the
+ * field guards at run time (invariants.h: lock_rank/unlock_rank, INV_*).
  */
 #ifndef TOPICFS_ENGINE_H
 #define TOPICFS_ENGINE_H
@@ -37,6 +43,7 @@
 #include "buf.h"
 #include "bytes.h"
 #include "clock.h"
+#include "invariants.h"
 
 /* byte order, clocks and buffers: common/ (bytes.h, clock.h, buf.h) */
 
@@ -225,7 +232,7 @@ struct pending {
 	int64_t first_offset;         /* guarded by qlock */
 };
 
-/* The last partially read batch of a partition, decoded (see part.c). */
+/* The last partially read batch of a partition, decoded (see part_read.c). */
 struct read_cache {
 	int64_t seg_base;             /* -1 = empty */
 	int64_t file_pos;             /* batch start */
@@ -263,6 +270,10 @@ struct part {
 	struct pending *qhead, *qtail;/* qlock */
 	size_t qbytes;                /* qlock */
 	bool writing;                 /* qlock: the writer token is taken */
+#ifdef TOPICFS_INVARIANTS
+	uintptr_t writer_tid;         /* the token holder's pthread_self(), 0
+	                                 (written under qlock, read atomically) */
+#endif
 	bool qdead;                   /* qlock: deleted, refuse new requests */
 
 	bool dir_dirty;               /* W: files created since the dir fsync */
@@ -312,7 +323,37 @@ struct store {
 /* Settings snapshot. */
 void topic_cfg(struct topic *t, struct topic_config *out);
 
-/* part.c */
+/* Partition helpers shared by the part_*.c files. */
+static inline size_t part_max_decomp(const struct part *p)
+{
+	return p->topic->st->max_decomp;
+}
+
+/* The largest batch a reader accepts: decompressed limit + 1 MiB. */
+static inline size_t part_max_batch(const struct part *p)
+{
+	size_t m = part_max_decomp(p) + (1 << 20);
+	return m > INT32_MAX ? INT32_MAX : m;
+}
+
+static inline int part_framing(struct part *p)
+{
+	return p->topic->framing;
+}
+
+/* The active (last) segment: part.lock or the writer token held. */
+static inline struct seg *part_active(struct part *p)
+{
+	INV_P_READ(p);
+	return p->segs[p->nsegs - 1];
+}
+
+static inline bool part_is_deleted(struct part *p)
+{
+	return __atomic_load_n(&p->topic->deleted, __ATOMIC_RELAXED) != 0;
+}
+
+/* part_open.c */
 int part_init(struct part *p, struct topic *t, int32_t index, const char *dir);
 /* Create the directory and first segment of a new partition. */
 int part_create_files(struct part *p);
@@ -322,6 +363,31 @@ int part_load(struct part *p, int64_t rp);
 void part_destroy(struct part *p);
 /* Mark deleted, fail queued requests, wake waiters, remove the files. */
 void part_delete_files(struct part *p);
+/* Append a segment to the list (writer token and part.lock, or loading). */
+int segs_push(struct part *p, struct seg *s);
+/* "<dir>/<name>" (malloc'd), NULL when out of memory. */
+char *part_file(const struct part *p, const char *name);
+/* Write <dir>/stream-start ("base pos\n", atomically): the log start. */
+int stream_start_write(struct part *p, int64_t base, int64_t pos);
+
+/* part_recover.c */
+/* Open the .log files of bases[0..nb) (sorted), recover them (see
+ * RECOVERY in part_recover.c) and open the active segment's index fds.
+ * ss_base/ss_pos: the stream-start file (-1 when none).  Loading only. */
+int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
+                          size_t nb, int64_t ss_base, int64_t ss_pos,
+                          int32_t interval);
+
+/* part_write.c */
+/* Take the writer token.  Returns false when the partition is being
+ * deleted (the token is taken all the same: release it). */
+bool writer_acquire(struct part *p);
+/* Give the writer token back and wake the threads waiting for it. */
+void writer_release(struct part *p);
+/* Complete the requests [from, to) with rc (first offsets from firsts,
+ * -1 when NULL) and wake their callers; takes part.qlock. */
+void complete_list(struct part *p, struct pending *from, struct pending *to,
+                   int rc, const int64_t *firsts);
 /* Maintenance: linger, flush_ms, segment_ms, retention.  Returns 1 when
  * the recovery point advanced. */
 int part_maintain(struct part *p, int64_t now_mono, bool slow);

@@ -88,6 +88,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef TOPICFS_INVARIANTS
+/* invariants.h: the engine mutexes and writer tokens this thread holds. */
+__thread struct inv_thread inv_thread;
+#endif
+
 const size_t idx_entry_size[IDX_KINDS] = {
 	IDX_OFFSET_ENTRY, IDX_TIME_ENTRY, IDX_STREAM_ENTRY
 };
@@ -467,7 +472,7 @@ int seg_seal(struct seg *s, bool sync)
 /* Map a sealed segment's index file (once).  Called without part.lock. */
 static void seg_map_index(struct seg *s, int kind, const uint8_t **map, size_t *n)
 {
-	pthread_mutex_lock(&s->map_mu);
+	lock_rank(&s->map_mu, RANK_SEG_MAP_MU);
 	if (!s->map_done[kind]) {
 		char *path = seg_file_path(s, idx_ext[kind]);
 		int fd = path ? sysio->open(path, O_RDONLY, 0) : -1;
@@ -494,7 +499,7 @@ static void seg_map_index(struct seg *s, int kind, const uint8_t **map, size_t *
 	}
 	*map = s->map[kind];
 	*n = s->map_len[kind] / idx_entry_size[kind];
-	pthread_mutex_unlock(&s->map_mu);
+	unlock_rank(&s->map_mu);
 }
 
 static long search_any(int kind, const uint8_t *mem, size_t n, int64_t key,
@@ -513,16 +518,16 @@ int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
 	size_t n;
 	long i;
 
-	pthread_mutex_lock(part_lock);
+	lock_rank(part_lock, RANK_PART_LOCK);
 	if (!s->sealed) {
 		n = s->ib.ent[kind].len / es;
 		i = search_any(kind, s->ib.ent[kind].data, n, key, by_offset);
 		if (i >= 0)
 			memcpy(entry, s->ib.ent[kind].data + (size_t)i * es, es);
-		pthread_mutex_unlock(part_lock);
+		unlock_rank(part_lock);
 		return i >= 0;
 	}
-	pthread_mutex_unlock(part_lock);
+	unlock_rank(part_lock);
 	seg_map_index(s, kind, &mem, &n);
 	if (!mem)
 		return 0;

@@ -670,10 +670,10 @@ static int topics_snapshot(struct store *st, struct topic ***out, size_t *count)
 {
 	struct topic **ts;
 
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	ts = malloc((st->ntopics + 1) * sizeof(*ts));
 	if (!ts) {
-		pthread_mutex_unlock(&st->mu);
+		unlock_rank(&st->mu);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < st->ntopics; i++) {
@@ -681,7 +681,7 @@ static int topics_snapshot(struct store *st, struct topic ***out, size_t *count)
 		__atomic_add_fetch(&ts[i]->refs, 1, __ATOMIC_RELAXED);
 	}
 	*count = st->ntopics;
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	*out = ts;
 	return 0;
 }
@@ -734,9 +734,9 @@ free_buf:
 
 void topic_cfg(struct topic *t, struct topic_config *out)
 {
-	pthread_mutex_lock(&t->cfg_mu);
+	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
 	*out = t->cfg;
-	pthread_mutex_unlock(&t->cfg_mu);
+	unlock_rank(&t->cfg_mu);
 }
 
 static void topic_free(struct topic *t)
@@ -818,11 +818,11 @@ int topic_set_config(struct topic *t, const struct topic_config *cfg)
 		return rc;
 	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED))
 		return -ENOENT;
-	pthread_mutex_lock(&t->cfg_mu);
+	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
 	rc = topic_meta_write(t->st, t->name, cfg);
 	if (rc == 0)
 		t->cfg = *cfg;
-	pthread_mutex_unlock(&t->cfg_mu);
+	unlock_rank(&t->cfg_mu);
 	return rc;
 }
 
@@ -896,7 +896,7 @@ int store_topic_create(struct store *st, const char *name,
 
 	if (!st || topic_name_check(name) < 0 || topic_config_check_limits(cfg, NULL) < 0)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	while (name_deleting(st, name))
 		pthread_cond_wait(&st->del_cond, &st->mu);
 	if (topic_find(st, name) >= 0) {
@@ -931,7 +931,7 @@ int store_topic_create(struct store *st, const char *name,
 		__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
 		*out = t;
 	}
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	return 0;
 
 remove_parts:
@@ -939,7 +939,7 @@ remove_parts:
 		part_delete_files(&t->parts[i]);
 	topic_put(t);
 unlock:
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	return rc;
 }
 
@@ -949,15 +949,15 @@ int store_topic_get(struct store *st, const char *name, struct topic **out)
 
 	if (!st || !name || !out)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	at = topic_find(st, name);
 	if (at < 0) {
-		pthread_mutex_unlock(&st->mu);
+		unlock_rank(&st->mu);
 		return -ENOENT;
 	}
 	*out = st->topics[at];
 	__atomic_add_fetch(&st->topics[at]->refs, 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	return 0;
 }
 
@@ -970,16 +970,16 @@ int store_topic_delete(struct store *st, const char *name)
 
 	if (!st || !name)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	at = topic_find(st, name);
 	if (at < 0) {
-		pthread_mutex_unlock(&st->mu);
+		unlock_rank(&st->mu);
 		return -ENOENT;
 	}
 	t = st->topics[at];
 	path = dir_file(st->dir, name, ".topic");
 	if (!path || st->ndeleting == sizeof(st->deleting) / sizeof(st->deleting[0])) {
-		pthread_mutex_unlock(&st->mu);
+		unlock_rank(&st->mu);
 		free(path);
 		return path ? -EBUSY : -ENOMEM;
 	}
@@ -988,7 +988,7 @@ int store_topic_delete(struct store *st, const char *name)
 		rc = -errno;
 		sio_log("unlink", path, rc);
 		free(path);
-		pthread_mutex_unlock(&st->mu);
+		unlock_rank(&st->mu);
 		return rc;
 	}
 	free(path);
@@ -999,13 +999,13 @@ int store_topic_delete(struct store *st, const char *name)
 	/* until the files are gone, creating the name again waits */
 	st->deleting[st->ndeleting++] = t->name;
 	rc = sio_fsync_dir(st->dir);
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 
 	/* without store.mu: a writer may be inside the append hook */
 	for (int32_t i = 0; i < t->nparts; i++)
 		part_delete_files(&t->parts[i]);
 
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	for (size_t i = 0; i < st->ndeleting; i++) {
 		if (st->deleting[i] == t->name) {
 			st->deleting[i] = st->deleting[--st->ndeleting];
@@ -1013,7 +1013,7 @@ int store_topic_delete(struct store *st, const char *name)
 		}
 	}
 	pthread_cond_broadcast(&st->del_cond);
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	topic_put(t);
 	return rc;
 }
@@ -1030,7 +1030,7 @@ int store_topic_list(struct store *st, char ***names, size_t *count)
 
 	if (!st || !names || !count)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	lock_rank(&st->mu, RANK_STORE_MU);
 	n = st->ntopics;
 	v = calloc(n + 1, sizeof(*v));
 	if (!v)
@@ -1044,13 +1044,13 @@ int store_topic_list(struct store *st, char ***names, size_t *count)
 			goto nomem;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	qsort(v, n, sizeof(*v), cmp_str);
 	*names = v;
 	*count = n;
 	return 0;
 nomem:
-	pthread_mutex_unlock(&st->mu);
+	unlock_rank(&st->mu);
 	return -ENOMEM;
 }
 

@@ -1,5 +1,6 @@
 /*
- * test_engine.c - unit tests of the log engine (storage/store.c, part.c,
+ * test_engine.c - unit tests of the log engine (storage/store.c,
+ * part_open.c, part_recover.c, part_write.c, part_read.c,
  * segment.c, sysio.c): topics, appends, reads by offset / stream position /
  * time, rolls, fetch slices, retention, framing, reopen, crash recovery,
  * concurrency, producer batches, the append hook, waits and simulated
