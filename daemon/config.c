@@ -105,6 +105,9 @@ static const struct cfg_key cfg_keys[] = {
 	  "let other users in (adds default_permissions)" },
 	{ "fs", "allow_delete", CT_BOOL, "false", 0, 0, FC(allow_delete),
 	  "rmdir deletes a topic and its data" },
+	{ "fs", "max_held_bytes", CT_SIZE, "64M", 1 << 20, (int64_t)1 << 40,
+	  FC(max_held_bytes), "partial lines held for writers, all together; "
+	  "past it a write's partial line is appended at once" },
 	/* [net] */
 	{ "net", "enabled", CT_BOOL, "true", 0, 0, FC(net_enabled),
 	  "run the Kafka-protocol TCP server" },
@@ -480,12 +483,16 @@ void tfs_config_free(struct tfs_config *cfg)
 
 /* ============================== the INI file ============================= */
 
+/* Bounds on what a config read may take: a line, and the whole file. */
+#define CFG_LINE_MAX 4096
+#define CFG_FILE_MAX (4 << 20)
+
 struct cfg_parse {
 	struct tfs_config *cfg;
 	const char *path;
 	FILE *f;
-	char *line;             /* getline buffer */
-	size_t line_cap;
+	char *line;             /* CFG_LINE_MAX + 1 bytes */
+	long bytes;             /* read so far, at most CFG_FILE_MAX */
 	int lineno;             /* line last handed to inih */
 	bool failed;            /* err holds the first error */
 	char *err;
@@ -511,21 +518,43 @@ static void cfg_fail(struct cfg_parse *ps, const char *fmt, ...)
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_parse *ps = stream;
-	ssize_t n;
 	char *p;
-	size_t len;
+	size_t len = 0;
+	int c;
 
 	if (ps->failed)
 		return NULL;
-	n = getline(&ps->line, &ps->line_cap, ps->f);
-	if (n < 0)
+	/* one line, never more than CFG_LINE_MAX bytes read for it and never
+	 * more than CFG_FILE_MAX for the file (-c /dev/zero must not grow) */
+	if (!ps->line) {
+		ps->line = malloc(CFG_LINE_MAX + 1);
+		if (!ps->line) {
+			cfg_fail(ps, "out of memory");
+			return NULL;
+		}
+	}
+	while ((c = getc(ps->f)) != EOF) {
+		if (++ps->bytes > CFG_FILE_MAX) {
+			cfg_fail(ps, "file too large (more than %d bytes)", CFG_FILE_MAX);
+			return NULL;
+		}
+		if (c == '\0') {
+			ps->lineno++;
+			cfg_fail(ps, "NUL byte in line");
+			return NULL;
+		}
+		if (len == CFG_LINE_MAX) {
+			ps->lineno++;
+			cfg_fail(ps, "line too long (more than %d characters)", CFG_LINE_MAX);
+			return NULL;
+		}
+		ps->line[len++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (len == 0)
 		return NULL;
 	ps->lineno++;
-	len = (size_t)n;
-	if (memchr(ps->line, '\0', len)) {
-		cfg_fail(ps, "NUL byte in line");
-		return NULL;
-	}
 	while (len > 0 && (ps->line[len - 1] == '\n' || ps->line[len - 1] == '\r'))
 		len--;
 	/* inih needs room for the text, "\r\n" and the NUL */

@@ -50,6 +50,7 @@ struct tfs_config {
 	char mountpoint[TFS_PATH_MAX];          /* absolute after finish */
 	bool allow_other;
 	bool allow_delete;
+	int64_t max_held_bytes;                 /* bound on held partial lines */
 	/* [net] */
 	bool net_enabled;
 	char listen[TFS_ADDR_MAX];              /* host:port */

@@ -71,7 +71,8 @@
 #endif
 
 #define EXIT_USAGE 2
-#define FSV_MAX_THREADS 256     /* a blocked view reader holds a thread */
+#define FSV_MAX_THREADS 256     /* blocked view readers hold none (fs.c:
+                                   "parked reads") */
 #define FSV_IDLE_THREADS 16
 
 static void usage(FILE *out)
@@ -126,6 +127,137 @@ static int make_dirs(const char *path)
 			if (!c)
 				break;
 		}
+	}
+	return 0;
+}
+
+/* Is the mount point already a mount of something?  Returns its type
+ * ("fuse.topicfs", ...) in type, or "" when it is not a mount point.
+ * Reads /proc/self/mountinfo (field 5 is the mount point, octal-escaped;
+ * the type follows the " - " separator). */
+static void mount_type_at(const char *real_mnt, char *type, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+
+	type[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		char point[PATH_MAX], *sep, fstype[256];
+		size_t o = 0;
+		const char *p;
+		int field = 0;
+
+		/* field 5 (1-based) is the mount point */
+		for (p = line; *p && field < 4; p++)
+			if (*p == ' ')
+				field++;
+		while (*p && *p != ' ' && o + 1 < sizeof point) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+				point[o++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 4;
+			} else {
+				point[o++] = *p++;
+			}
+		}
+		point[o] = '\0';
+		sep = strstr(line, " - ");
+		if (!sep || strcmp(point, real_mnt) != 0)
+			continue;
+		if (sscanf(sep + 3, "%255s", fstype) == 1)
+			snprintf(type, len, "%s", fstype);   /* the last one wins */
+	}
+	fclose(f);
+}
+
+/* The nearest existing ancestor of path (path itself when it exists),
+ * resolved with realpath(3) into out.  0 or -errno. */
+static int real_existing(const char *path, char *out)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -ENAMETOOLONG;
+	for (;;) {
+		if (realpath(tmp, out))
+			return 0;
+		if (errno != ENOENT)
+			return -errno;
+		char *slash = strrchr(tmp, '/');
+		if (!slash)
+			return -ENOENT;
+		if (slash == tmp) {
+			tmp[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+	}
+}
+
+/* Is the directory (dev, ino) `dir` an ancestor of (or the same as) the
+ * existing path `path`?  Walks up with "..", so bind mounts and symlinks
+ * are seen through (device and inode, not names). */
+static bool is_within(const char *path, const struct stat *dir)
+{
+	char cur[PATH_MAX];
+	struct stat sb, parent;
+
+	if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
+		return false;
+	for (int depth = 0; depth < 256; depth++) {
+		if (stat(cur, &sb) != 0)
+			return false;
+		if (sb.st_dev == dir->st_dev && sb.st_ino == dir->st_ino)
+			return true;
+		if (strlen(cur) + 4 >= sizeof cur)
+			return false;
+		strcat(cur, "/..");
+		if (stat(cur, &parent) != 0 ||
+		    (parent.st_dev == sb.st_dev && parent.st_ino == sb.st_ino))
+			return false;           /* reached the root */
+	}
+	return false;
+}
+
+/* Refuse layouts where topicfs would wait on itself or stack mounts:
+ * the data dir inside the mount point (by any path: "..", symlinks, bind
+ * mounts), the mount point inside the data dir, and a mount point that is
+ * already a FUSE mount (another daemon's).  0 or -EINVAL/-EBUSY, logged. */
+static int check_layout(const char *data_dir, const char *mnt)
+{
+	char real_mnt[PATH_MAX], real_data[PATH_MAX], type[256];
+	struct stat mnt_sb, data_sb;
+	int rc;
+
+	if (!realpath(mnt, real_mnt) || stat(real_mnt, &mnt_sb) != 0) {
+		rc = -errno;
+		tfs_log(TFS_LOG_ERROR, "mountpoint %s: %s", mnt, strerror(-rc));
+		return rc;
+	}
+	mount_type_at(real_mnt, type, sizeof type);
+	if (!strncmp(type, "fuse", 4)) {
+		tfs_log(TFS_LOG_ERROR, "mountpoint %s is already mounted (%s): another "
+		        "topicfs or FUSE daemon serves it; unmount it first "
+		        "(fusermount3 -u %s) or choose another mountpoint",
+		        mnt, type, mnt);
+		return -EBUSY;
+	}
+	rc = real_existing(data_dir, real_data);
+	if (rc) {
+		tfs_log(TFS_LOG_ERROR, "data dir %s: %s", data_dir, strerror(-rc));
+		return rc;
+	}
+	if (is_within(real_data, &mnt_sb)) {
+		tfs_log(TFS_LOG_ERROR, "data dir %s (%s) is inside the mountpoint %s: "
+		        "topicfs would store its data in itself and wait on itself; "
+		        "choose a data dir outside the mount", data_dir, real_data, mnt);
+		return -EINVAL;
+	}
+	if (stat(data_dir, &data_sb) == 0 && is_within(real_mnt, &data_sb)) {
+		tfs_log(TFS_LOG_ERROR, "mountpoint %s is inside the data dir %s: "
+		        "choose a mountpoint outside it", mnt, data_dir);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -567,6 +699,7 @@ int main(int argc, char **argv)
 	struct fsv_options fopts = {
 		.data_dir = cfg.data_dir,
 		.allow_delete = cfg.allow_delete,
+		.held_max = (size_t)cfg.max_held_bytes,
 		.topic_settings = topic_settings_of,
 		.arg = &cfg,
 	};
@@ -600,7 +733,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	fsv_set_session(fs, se);
-	if (prepare_mountpoint(cfg.mountpoint))
+	if (prepare_mountpoint(cfg.mountpoint) ||
+	    check_layout(cfg.data_dir, cfg.mountpoint))
 		goto out;
 	sopts.data_dir = cfg.data_dir;
 	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
@@ -617,7 +751,11 @@ int main(int argc, char **argv)
 	}
 	if (apply_topics(st, &cfg))
 		goto out;
-	fsv_set_store(fs, st);
+	rc = fsv_set_store(fs, st);
+	if (rc) {
+		tfs_log(TFS_LOG_ERROR, "cannot start the file view: %s", strerror(-rc));
+		goto out;
+	}
 	if (cfg.net_enabled) {
 		struct srv_config scfg;
 		tfs_config_srv(&cfg, &scfg);

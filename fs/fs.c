@@ -32,29 +32,11 @@
  * every read comes here and nobody ever sees stale or zero-filled data, and
  * every write(2) arrives as it was made (up to max_write = 1 MiB).
  *
- * The page cache exception.  A read-only open of a `writes` partition with
- * linger_ms = 0 and nothing removed by retention (stream start 0) is served
- * through the kernel page cache (keep_cache), so a repeated read costs no
- * FUSE round trip.  Why only those: a direct write through the mount makes
- * the kernel grow its idea of the size by the bytes written, at once.  Under
- * `lines` a held partial line (or, under linger, a queued record) is not in
- * the stream yet, so the size overshoots; a concurrent cached read of the
- * tail page then gets a short reply, the kernel zero-fills the rest of the
- * page, keeps it, and hands the zeros out up to the overshot size.  This is
- * not theoretical: with `lines` cached, a reader opened before a writer
- * whose writes end mid-line saw NULs within a few dozen writes.  Under
- * `writes` with linger 0 every write is in the stream before its reply, so
- * the size never overshoots and a short reply is a real end.  What keeps
- * cached pages right: bytes at a position never change; the kernel drops
- * all of an inode's pages whenever a GETATTR shows a new size (we do not
- * ask for explicit invalidation), which covers appends from TCP and the
- * maintenance thread; and a write through the mount to a cached-capable
- * partition invalidates the inode's pages before its reply (newer kernels
- * do this themselves for direct writes; older ones do not).  Retention
- * cannot shift a cached handle (its pages are shared by position), so a
- * cached handle reading below the stream start gets EIO; opens after
- * retention ran are direct and shift as below.  FUSE_CAP_AUTO_INVAL_DATA is
- * off: it would add a GETATTR to every read(2) and protects nothing here.
+ * No page cache for partitions and views.  A growing file in the kernel
+ * page cache is not safe: a reader racing appends can be handed a tail page
+ * that a short read zero-filled (measured: NULs within a few dozen writes,
+ * for both framings, even with inode invalidation after every append), so
+ * every data open is direct_io and every read comes here.
  *
  * Reads of a partition are absolute stream positions (part_stream_read).
  * Reads below the log start are shifted to the log start, so cat prints the
@@ -133,9 +115,14 @@
 #define FSV_ROOT_INO   1
 #define FSV_STATUS_INO 2
 #define FSV_STATUS_NAME ".status"
-#define FSV_LINE_MAX   (1024 * 1024)    /* longest held partial line */
+#define FSV_RECORD_OVERHEAD 128         /* batch header + one record's, max */
+/* The largest write(2) that reaches the daemon as one FUSE request: the
+ * kernel splits a larger one at max_write (1 MiB), and an unaligned buffer
+ * at 256 pages, so anything above 1 MiB - 4 KiB may be a piece. */
+#define FSV_WRITE_UNIT_MAX (1024 * 1024 - 4096)
 #define FSV_IO_SIZE    (1024 * 1024)    /* st_blksize of a partition */
-#define FSV_WAIT_SLICE_MS 100           /* view waits re-check interrupts */
+#define FSV_PARK_BUCKETS 1024           /* parked reads, by partition */
+#define FSV_MAX_PARKED 1000000          /* blocked view reads at once */
 #define FSV_XATTR_PREFIX "user.topicfs."
 
 /* ============================== logging ================================== */
@@ -179,6 +166,7 @@ struct node_ref {
 };
 
 struct fsv_handle;
+struct parked_read;
 
 struct fsv {
 	struct store *st;               /* set once before the mount */
@@ -193,10 +181,24 @@ struct fsv {
 	struct fsv_handle *handles;     /* open handles; fs->lock */
 	int64_t start_ms;
 	_Atomic int64_t root_mtime_ms;  /* atomic (relaxed): topic made/deleted */
-	atomic_bool cached_opens;       /* a page-cache open ever happened
-	                                   (atomic: set once, read per write) */
 	atomic_bool stopping;
 	struct fsv_counters ctr;
+	/* parked view reads (see "parked reads"): park_lock */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;       /* the waker waits on it */
+	struct parked_read *park_tab[FSV_PARK_BUCKETS]; /* by partition */
+	struct parked_read *ready_head, *ready_tail;    /* for the waker */
+	size_t nparked;                 /* on park_tab and the ready queue */
+	atomic_size_t nparked_hint;     /* nparked, for the hook's fast path
+	                                   (relaxed: a stale 0 is caught by the
+	                                   once-a-second retry) */
+	bool park_stopping;
+	pthread_t park_thread;          /* set once by fsv_set_store */
+	bool park_started;
+	bool hook_added;
+	/* held partial lines of every handle: held_lock */
+	pthread_mutex_t held_lock;
+	size_t held_bytes;
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -421,14 +423,19 @@ struct fsv_handle {
 	int framing;                    /* enum framing, from the topic */
 	int32_t linger_ms;
 	bool writable;
-	bool cached;                    /* page-cache open (see the design
-	                                   note); immutable after open */
-	uint64_t ino;                   /* the partition's inode; immutable */
 	pthread_mutex_t lock;
 	/* partitions: guarded by lock */
-	char *pending;                  /* held partial line, FSV_LINE_MAX cap */
-	size_t pending_len;
+	char *pending;                  /* held partial line (grown on demand) */
+	size_t pending_len;             /* counted in fs->held_bytes */
+	size_t pending_cap;
+	size_t line_max;                /* longest line: the topic's
+	                                   max_message_bytes less overhead */
 	int64_t skew;                   /* stream pos = file pos + skew */
+	/* partitions and views: guarded by lock */
+	int64_t read_end;               /* stream position after the last byte
+	                                   returned; -1 before the first read */
+	bool end_at_record;             /* that byte ended a record (lines:
+	                                   it was a newline) */
 	/* views: guarded by lock */
 	struct fsv_view_spec spec;
 	bool start_known;               /* cursor resolved */
@@ -445,6 +452,8 @@ struct fsv_handle {
 	struct fsv_handle *prev, *next;
 };
 
+static bool held_reserve(struct fsv *fs, ssize_t delta);
+
 static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
 {
 	struct fsv_handle *h = calloc(1, sizeof *h);
@@ -452,6 +461,7 @@ static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
 		return NULL;
 	h->kind = kind;
 	h->fs = fs;
+	h->read_end = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_mutex_lock(&fs->lock);
 	h->next = fs->handles;
@@ -480,6 +490,8 @@ static void handle_free(struct fsv_handle *h)
 		free(h->names[i]);
 	free(h->names);
 	free(h->buf);
+	if (h->pending_len)     /* a partial whose flush failed: counted out */
+		held_reserve(fs, -(ssize_t)h->pending_len);
 	free(h->pending);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -565,8 +577,11 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 			/* the preferred I/O size: cat, cp and dd use it for their
 			 * buffers, so `cat file >> partition` and `cat partition`
 			 * move 1 MiB per FUSE request (max_read, max_write) instead
-			 * of 128 KiB: 8x fewer round trips */
-			st->st_blksize = FSV_IO_SIZE;
+			 * of 128 KiB: 8x fewer round trips.  A `writes` partition
+			 * says 512 KiB: each write(2) is a record, and a 1 MiB one
+			 * may reach us in pieces (FSV_WRITE_UNIT_MAX). */
+			st->st_blksize = info.framing == FRAMING_WRITES ?
+			                 FSV_IO_SIZE / 2 : FSV_IO_SIZE;
 		} else {
 			st->st_mode = S_IFREG | 0444;
 			st->st_size = 0;
@@ -1021,6 +1036,8 @@ static int fsv_open_topic_part(struct fsv *fs, struct fsv_handle *h,
 	topic_get_config(h->topic, &tc);
 	h->framing = tc.framing;
 	h->linger_ms = tc.linger_ms;
+	h->line_max = tc.max_message_bytes > FSV_RECORD_OVERHEAD ?
+	              (size_t)(tc.max_message_bytes - FSV_RECORD_OVERHEAD) : 0;
 	return 0;
 }
 
@@ -1073,26 +1090,6 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 }
 
 /* May this open use the page cache?  See the design note at the top. */
-/* Page-cache opens are switched off: in a CI rehearsal a cached reader of a
- * `writes` partition saw a NUL byte while another process appended
- * (tests/integration/test_fs_cache.py, test_cached_reader_sees_appends_never
- * _zeros), so the race described above is not closed for `writes` either.
- * Until it is understood, every partition open uses direct_io; the cached
- * path stays for that investigation. */
-#define FSV_PAGE_CACHE_ENABLED 0
-
-static bool fsv_cacheable(struct fsv_handle *h)
-{
-	struct part_info info;
-
-	if (!FSV_PAGE_CACHE_ENABLED)
-		return false;
-	if (h->writable || h->framing != FRAMING_WRITES || h->linger_ms != 0)
-		return false;
-	part_info(h->part, &info);
-	return info.stream_start == 0;
-}
-
 static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node_ref ref;
@@ -1126,14 +1123,7 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 		if (rc)
 			goto fail;
 		h->writable = accmode != O_RDONLY;
-		h->ino = ino;
-		if (fsv_cacheable(h)) {
-			fi->keep_cache = 1;
-			h->cached = true;
-			atomic_store(&fs->cached_opens, true);
-		} else {
-			fi->direct_io = 1;
-		}
+		fi->direct_io = 1;
 		break;
 	case N_VIEW: {
 		struct part_info info;
@@ -1199,20 +1189,6 @@ static int rec_push(struct rec_vec *rv, const char *data, size_t len)
 	return 0;
 }
 
-/* A complete line: one record, or several when longer than FSV_LINE_MAX. */
-static int rec_push_line(struct rec_vec *rv, const char *data, size_t len)
-{
-	int rc;
-	while (len > FSV_LINE_MAX) {
-		rc = rec_push(rv, data, FSV_LINE_MAX);
-		if (rc)
-			return rc;
-		data += FSV_LINE_MAX;
-		len -= FSV_LINE_MAX;
-	}
-	return rec_push(rv, data, len);
-}
-
 static void count_append(struct fsv *fs, const struct rec_vec *rv, size_t bytes)
 {
 	atomic_fetch_add_explicit(&fs->ctr.appends, 1, memory_order_relaxed);
@@ -1220,82 +1196,154 @@ static void count_append(struct fsv *fs, const struct rec_vec *rv, size_t bytes)
 	atomic_fetch_add_explicit(&fs->ctr.bytes_written, bytes, memory_order_relaxed);
 }
 
-/* Append the complete lines of data (and the held partial before them);
- * keep the new partial.  Called with h->lock held.  On failure nothing is
- * appended and the held partial is unchanged. */
+/* Held partial lines, all handles together, stay under opts.held_max:
+ * reserve delta bytes (may be negative).  false when it does not fit. */
+static bool held_reserve(struct fsv *fs, ssize_t delta)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&fs->held_lock);
+	if (delta > 0 && fs->held_bytes + (size_t)delta > fs->opts.held_max)
+		ok = false;
+	else
+		fs->held_bytes += (size_t)delta;
+	atomic_store_explicit(&fs->ctr.held_bytes, fs->held_bytes, memory_order_relaxed);
+	pthread_mutex_unlock(&fs->held_lock);
+	return ok;
+}
+
+/* Room for len held bytes in h->pending (h->lock held). */
+static int pending_reserve(struct fsv_handle *h, size_t len)
+{
+	size_t cap;
+	char *p;
+
+	if (len <= h->pending_cap)
+		return 0;
+	cap = h->pending_cap ? h->pending_cap : 4096;
+	while (cap < len)
+		cap *= 2;
+	p = realloc(h->pending, cap);
+	if (!p)
+		return -ENOMEM;
+	h->pending = p;
+	h->pending_cap = cap;
+	return 0;
+}
+
+/* Append the complete lines of data (the held partial first) and keep the
+ * new partial.  Called with h->lock held.
+ *
+ * - A line longer than h->line_max (the topic's max_message_bytes less a
+ *   record's overhead) is refused with EMSGSIZE by the write that makes it
+ *   too long, held or not: a record that long could not be stored whole.
+ * - The held partials of all handles count against opts.held_max; a write
+ *   whose new partial would pass it appends that partial as a record at
+ *   once (what close would do), so memory stays bounded and nothing is
+ *   lost; counted in .status (held_flushes).
+ * - On failure nothing is appended and the held partial is unchanged. */
 static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 {
+	struct fsv *fs = h->fs;
 	struct rec_vec rv = { 0 };
+	const char *nl = memchr(data, '\n', len);
+	size_t first = nl ? (size_t)(nl - data) : len;
+	const char *tail = NULL;
+	size_t tail_len = 0, new_len, off;
 	char *joined = NULL;
-	const char *tail;
-	size_t off = 0, tail_len;
+	bool reserved = false, out_now = false;
 	int rc = 0;
 
-	if (h->pending_len > 0) {
-		const char *nl = memchr(data, '\n', len);
-		size_t seg = nl ? (size_t)(nl - data) : len;
-		if (!nl && h->pending_len + len < FSV_LINE_MAX) {
-			memcpy(h->pending + h->pending_len, data, len);
-			h->pending_len += len;
-			return 0;
+	if (h->pending_len + first > h->line_max)
+		return -EMSGSIZE;
+	if (nl) {
+		if (h->pending_len) {
+			joined = malloc(h->pending_len + first);
+			if (!joined)
+				return -ENOMEM;
+			memcpy(joined, h->pending, h->pending_len);
+			memcpy(joined + h->pending_len, data, first);
+			rc = rec_push(&rv, joined, h->pending_len + first);
+		} else {
+			rc = rec_push(&rv, data, first);
 		}
-		joined = malloc(h->pending_len + seg);
-		if (!joined)
-			return -ENOMEM;
-		memcpy(joined, h->pending, h->pending_len);
-		memcpy(joined + h->pending_len, data, seg);
-		if (nl) {
-			rc = rec_push_line(&rv, joined, h->pending_len + seg);
+		if (rc)
+			goto out;
+		for (off = first + 1; off < len; ) {
+			const char *e = memchr(data + off, '\n', len - off);
+			if (!e)
+				break;
+			if ((size_t)(e - (data + off)) > h->line_max) {
+				rc = -EMSGSIZE;
+				goto out;
+			}
+			rc = rec_push(&rv, data + off, (size_t)(e - (data + off)));
 			if (rc)
 				goto out;
-			off = seg + 1;
-		} else {
-			/* the held line outgrew the bound: cut it below */
-			off = len;
+			off = (size_t)(e - data) + 1;
 		}
-	}
-	while (off < len) {
-		const char *nl = memchr(data + off, '\n', len - off);
-		if (!nl)
-			break;
-		rc = rec_push_line(&rv, data + off, (size_t)(nl - (data + off)));
-		if (rc)
-			goto out;
-		off = (size_t)(nl - data) + 1;
-	}
-	if (joined && off == len && !memchr(data, '\n', len)) {
-		tail = joined;
-		tail_len = h->pending_len + len;
-	} else {
 		tail = data + off;
 		tail_len = len - off;
-	}
-	while (tail_len >= FSV_LINE_MAX) {
-		rc = rec_push(&rv, tail, FSV_LINE_MAX);
-		if (rc)
-			goto out;
-		tail += FSV_LINE_MAX;
-		tail_len -= FSV_LINE_MAX;
-	}
-	/* room for the new partial before anything is appended, so that a
-	 * failure leaves nothing half done */
-	if (tail_len > 0 && !h->pending) {
-		h->pending = malloc(FSV_LINE_MAX);
-		if (!h->pending) {
-			rc = -ENOMEM;
+		if (tail_len > h->line_max) {
+			rc = -EMSGSIZE;
 			goto out;
 		}
+		new_len = tail_len;
+	} else {
+		new_len = h->pending_len + len;
+	}
+	/* the total bound on held bytes */
+	if (new_len > h->pending_len) {
+		reserved = held_reserve(fs, (ssize_t)(new_len - h->pending_len));
+		out_now = !reserved;
+	}
+	if (out_now) {
+		/* over the bound: the new partial is a record now */
+		if (!nl) {
+			joined = malloc(new_len);
+			if (!joined) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			memcpy(joined, h->pending, h->pending_len);
+			memcpy(joined + h->pending_len, data, len);
+			rc = rec_push(&rv, joined, new_len);
+		} else {
+			rc = rec_push(&rv, tail, tail_len);
+		}
+		if (rc)
+			goto out;
+	} else if (new_len > 0) {
+		/* room for the new partial before anything is appended, so
+		 * that a failure leaves nothing half done */
+		rc = pending_reserve(h, new_len);
+		if (rc)
+			goto out;
 	}
 	if (rv.n > 0) {
 		rc = part_append(h->part, rv.v, rv.n, NULL);
 		if (rc)
 			goto out;
-		count_append(h->fs, &rv, len);
+		count_append(fs, &rv, len);
 	}
-	if (tail_len > 0)
-		memmove(h->pending, tail, tail_len);
-	h->pending_len = tail_len;
+	reserved = false;
+	if (out_now) {
+		atomic_fetch_add_explicit(&fs->ctr.held_flushes, 1, memory_order_relaxed);
+		held_reserve(fs, -(ssize_t)h->pending_len);
+		h->pending_len = 0;
+	} else if (nl) {
+		if (tail_len > 0)
+			memcpy(h->pending, tail, tail_len);
+		if (tail_len < h->pending_len)
+			held_reserve(fs, (ssize_t)tail_len - (ssize_t)h->pending_len);
+		h->pending_len = tail_len;
+	} else {
+		memcpy(h->pending + h->pending_len, data, len);
+		h->pending_len = new_len;
+	}
 out:
+	if (reserved)           /* failed after reserving: give it back */
+		held_reserve(fs, (ssize_t)h->pending_len - (ssize_t)new_len);
 	free(joined);
 	free(rv.v);
 	return rc;
@@ -1315,6 +1363,7 @@ static int flush_pending(struct fsv_handle *h)
 		rc = part_append(h->part, rv.v, rv.n, NULL);
 	if (!rc) {
 		count_append(h->fs, &rv, 0);
+		held_reserve(h->fs, -(ssize_t)h->pending_len);
 		h->pending_len = 0;
 	}
 	free(rv.v);
@@ -1332,6 +1381,11 @@ static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
 	pthread_mutex_lock(&h->lock);
 	if (!h->part) {
 		rc = -EIO;      /* shut down */
+	} else if (h->framing == FRAMING_WRITES &&
+	           (len > FSV_WRITE_UNIT_MAX || len > h->line_max)) {
+		/* may be a piece of a larger write(2) (or too large a record):
+		 * refused whole rather than stored as several records */
+		rc = -EMSGSIZE;
 	} else if (h->framing == FRAMING_WRITES) {
 		struct rec_in rec = {
 			.key = NULL, .key_len = -1, .value = data,
@@ -1359,12 +1413,6 @@ static void fsv_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		atomic_fetch_add_explicit(&fs->ctr.errors, 1, memory_order_relaxed);
 		fuse_reply_err(req, -rc);
 	} else {
-		/* cached readers of a `writes` partition: drop the inode's
-		 * pages (a tail page a short read zero-filled) before the
-		 * kernel learns the new size from this reply */
-		if (h->framing == FRAMING_WRITES && fs->se &&
-		    atomic_load(&fs->cached_opens))
-			fuse_lowlevel_notify_inval_inode(fs->se, h->ino, 0, 0);
 		fuse_reply_write(req, size);
 	}
 }
@@ -1465,6 +1513,46 @@ static char *read_buf_get(size_t size)
 	return rb->data;
 }
 
+/* Remember where the last read of h ended and whether at a record
+ * boundary (h->lock held). */
+static void note_read_end(struct fsv_handle *h, int64_t end, const char *buf,
+                          size_t n)
+{
+	h->read_end = end;
+	h->end_at_record = h->framing == FRAMING_LINES && n > 0 && buf[n - 1] == '\n';
+}
+
+/* Retention removed the stream below stream_start, and h wants pos below
+ * it (h->lock held).  Shifting h to the log start is clean when h is at a
+ * record boundary there: it never read (cat from 0 of a trimmed log), it
+ * sought to pos, or its last read ended a record.  A reader in the middle
+ * of a record (the rest of it is gone) would get spliced bytes: it gets
+ * ENODATA instead.  Counted in .status either way. */
+static int overtaken(struct fsv_handle *h, int64_t pos, int64_t stream_start)
+{
+	struct fsv *fs = h->fs;
+
+	if (h->read_end == pos && !h->end_at_record) {
+		atomic_fetch_add_explicit(&fs->ctr.reads_overtaken, 1, memory_order_relaxed);
+		fsv_log("read %s/%d: retention removed the record this reader was "
+		        "in the middle of (stream position %lld, log now starts at "
+		        "%lld): ENODATA", topic_name(h->topic), h->pidx,
+		        (long long)pos, (long long)stream_start);
+		return -ENODATA;
+	}
+	if (h->read_end == pos) {
+		tfs_log(TFS_LOG_INFO, "fs: read %s/%d: retention overtook a reader at "
+		        "stream position %lld; it goes on at the log start %lld "
+		        "(%lld bytes skipped)", topic_name(h->topic), h->pidx,
+		        (long long)pos, (long long)stream_start,
+		        (long long)(stream_start - pos));
+		atomic_fetch_add_explicit(&fs->ctr.reader_skipped_bytes,
+		                          (uint64_t)(stream_start - pos), memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&fs->ctr.reader_shifts, 1, memory_order_relaxed);
+	return 0;
+}
+
 static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
                      size_t *nread)
 {
@@ -1476,14 +1564,14 @@ static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
 		part_info(h->part, &info);
 		pthread_mutex_lock(&h->lock);
 		pos = off + h->skew;
-		if (pos < info.stream_start && h->cached) {
-			/* a cached handle cannot shift (see the design note) */
-			pthread_mutex_unlock(&h->lock);
-			return -EIO;
-		}
 		if (pos < info.stream_start) {
 			/* retention removed it: shift this handle to the log
-			 * start (see the design note) */
+			 * start when that is clean (see overtaken) */
+			rc = overtaken(h, pos, info.stream_start);
+			if (rc) {
+				pthread_mutex_unlock(&h->lock);
+				return rc;
+			}
 			h->skew = info.stream_start - off;
 			pos = info.stream_start;
 		}
@@ -1493,25 +1581,33 @@ static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
 			return 0;
 		}
 		rc = part_stream_read(h->part, pos, buf, size, nread);
+		if (rc == 0 && *nread > 0) {
+			pthread_mutex_lock(&h->lock);
+			note_read_end(h, pos + (int64_t)*nread, buf, *nread);
+			pthread_mutex_unlock(&h->lock);
+		}
 	}
 	return rc;
 }
 
-/* Read from a view; blocks at the end until data, EOF, or interrupt. */
-static int view_read(fuse_req_t req, struct fsv_handle *h, off_t off, char *buf,
-                     size_t size, size_t *nread)
+/* One attempt to serve a view read, never waiting.  Returns 0 with *nread
+ * bytes (0 = end: a bounded view done, the daemon stopping, the topic
+ * deleted) and *wait false; 0 with *wait true when there is nothing to
+ * read yet (the caller parks the request); or -errno. */
+static int view_try_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
+                         size_t *nread, bool *wait)
 {
 	struct fsv *fs = h->fs;
 	struct part_info info;
 	int rc = 0;
 
+	*nread = 0;
+	*wait = false;
 	pthread_mutex_lock(&h->lock);
-	for (;;) {
+	for (int attempt = 0; attempt < 8; attempt++) {
 		int64_t wait_pos;
-		if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se))) {
-			*nread = 0;
+		if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
 			break;
-		}
 		part_info(h->part, &info);
 		if (!h->start_known) {
 			rc = view_resolve_start(h, &info);
@@ -1528,26 +1624,29 @@ static int view_read(fuse_req_t req, struct fsv_handle *h, off_t off, char *buf,
 			int64_t limit;
 			h->cursor = h->origin + off;
 			if (h->cursor < info.stream_start) {
-				/* retention overtook us: shift to the log start */
+				rc = overtaken(h, h->cursor, info.stream_start);
+				if (rc)
+					break;
 				h->origin += info.stream_start - h->cursor;
 				h->cursor = info.stream_start;
 			}
 			limit = h->end_known ? h->end_pos : info.stream_end;
-			if (h->end_known && h->cursor >= h->end_pos) {
-				*nread = 0;             /* bounded view: done */
-				break;
-			}
+			if (h->end_known && h->cursor >= h->end_pos)
+				break;                  /* bounded view: done */
 			if (h->cursor < limit) {
 				size_t want = size;
 				if ((int64_t)want > limit - h->cursor)
 					want = (size_t)(limit - h->cursor);
 				rc = part_stream_read(h->part, h->cursor, buf, want, nread);
-				if (rc == -ERANGE)
-					continue;
+				if (rc == -ERANGE) {
+					rc = 0;
+					continue;       /* retention moved: again */
+				}
 				if (rc)
 					break;
 				if (*nread > 0) {
 					h->cursor += (int64_t)*nread;
+					note_read_end(h, h->cursor, buf, *nread);
 					break;
 				}
 			}
@@ -1555,24 +1654,297 @@ static int view_read(fuse_req_t req, struct fsv_handle *h, off_t off, char *buf,
 		} else {
 			wait_pos = info.stream_end;
 		}
-		if (fuse_req_interrupted(req)) {
-			rc = -EINTR;
+		/* nothing yet: a deleted topic is the end of the stream */
+		rc = part_wait_stream(h->part, wait_pos, 0);
+		if (rc == -ENOENT) {
+			rc = 0;
 			break;
 		}
-		rc = part_wait_stream(h->part, wait_pos, FSV_WAIT_SLICE_MS);
-		if (rc == -ENOENT) {            /* topic deleted: end of stream */
-			rc = 0;
-			*nread = 0;
-			break;
-		}
-		if (rc == -ETIMEDOUT || rc == 0) {
-			rc = 0;
-			continue;
-		}
+		if (rc == 0)
+			continue;               /* it grew meanwhile */
+		rc = 0;
+		*wait = true;
 		break;
 	}
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+/* ============================ parked reads ===============================
+ *
+ * A view read at the end of the stream does not hold a FUSE thread while it
+ * waits (256 blocked readers used to take every thread and hang the whole
+ * mount): the request is parked on fs->park, keyed by its partition, and
+ * the FUSE thread returns to the loop.  The store's append hook moves the
+ * parked reads of the appended partition to the ready queue; one waker
+ * thread serves the ready ones (each read is retried with view_try_read,
+ * replied to, or parked again).  Once a second the waker retries every
+ * parked read anyway, which covers what no append announces: a deleted
+ * topic, the end of the session.  An interrupt (Ctrl-C on a blocked cat)
+ * reaches park_interrupt, which readies the read; the waker replies EINTR.
+ *
+ * Interrupt callbacks and replies: libfuse calls an interrupt callback with
+ * the request's lock held, so before a parked read is replied to (and its
+ * struct freed) the waker clears the callback with fuse_req_interrupt_func(
+ * req, NULL, NULL), which waits for a callback already running.  The
+ * callback only takes park_lock; nothing holds park_lock while calling into
+ * libfuse or storage.
+ *
+ * Cost: one struct parked_read (~80 bytes) per blocked reader, no thread,
+ * no descriptor; at most FSV_MAX_PARKED at once (then EAGAIN).
+ */
+
+struct parked_read {
+	fuse_req_t req;
+	struct fsv_handle *h;
+	struct part *part;              /* bucket key (h->part) */
+	off_t off;
+	size_t size;
+	bool parked;                    /* on a bucket or the ready queue;
+	                                   park_lock */
+	bool ready;                     /* on the ready queue; park_lock */
+	bool interrupted;               /* park_lock */
+	struct parked_read *prev, *next;        /* park_lock */
+};
+
+static size_t park_bucket(const struct part *p)
+{
+	uintptr_t x = (uintptr_t)p >> 6;
+	return (size_t)((x ^ (x >> 11)) % FSV_PARK_BUCKETS);
+}
+
+static void park_unlink(struct fsv *fs, struct parked_read *pr)
+{
+	struct parked_read **head = pr->ready ? &fs->ready_head
+	                                      : &fs->park_tab[park_bucket(pr->part)];
+	if (pr->prev)
+		pr->prev->next = pr->next;
+	else
+		*head = pr->next;
+	if (pr->next)
+		pr->next->prev = pr->prev;
+	else if (pr->ready)
+		fs->ready_tail = pr->prev;
+	pr->prev = pr->next = NULL;
+}
+
+/* Move a parked read to the ready queue (park_lock held). */
+static void park_make_ready(struct fsv *fs, struct parked_read *pr)
+{
+	if (!pr->parked || pr->ready)
+		return;
+	park_unlink(fs, pr);
+	pr->ready = true;
+	pr->prev = fs->ready_tail;
+	if (fs->ready_tail)
+		fs->ready_tail->next = pr;
+	else
+		fs->ready_head = pr;
+	fs->ready_tail = pr;
+	pthread_cond_signal(&fs->park_cond);
+}
+
+static void park_interrupt(fuse_req_t req, void *data)
+{
+	struct parked_read *pr = data;
+	struct fsv *fs = pr->h->fs;
+
+	pthread_mutex_lock(&fs->park_lock);
+	pr->interrupted = true;
+	park_make_ready(fs, pr);
+	pthread_mutex_unlock(&fs->park_lock);
+}
+
+/* Park pr (on no list).  1: parked, the waker owns pr now (the caller
+ * must not touch it again); 0: the file view is stopping, not parked (the
+ * caller answers end of file); -EAGAIN: FSV_MAX_PARKED reads wait already.
+ * With 0 or an error, pr is still the caller's. */
+static int park(struct fsv *fs, struct parked_read *pr)
+{
+	size_t b = park_bucket(pr->part);
+
+	pr->parked = pr->ready = pr->interrupted = false;
+	pr->prev = pr->next = NULL;
+	/* the callback first: once pr is on a list the waker may free it.  It
+	 * runs at once when the request is already interrupted; then, or when
+	 * it runs before pr is on a list, it only sets pr->interrupted. */
+	fuse_req_interrupt_func(pr->req, park_interrupt, pr);
+	pthread_mutex_lock(&fs->park_lock);
+	if (fs->nparked >= FSV_MAX_PARKED || fs->park_stopping) {
+		int rc = fs->park_stopping ? 0 : -EAGAIN;
+		pthread_mutex_unlock(&fs->park_lock);
+		fuse_req_interrupt_func(pr->req, NULL, NULL);
+		return rc;
+	}
+	pr->parked = true;
+	pr->next = fs->park_tab[b];
+	if (pr->next)
+		pr->next->prev = pr;
+	fs->park_tab[b] = pr;
+	fs->nparked++;
+	atomic_store_explicit(&fs->nparked_hint, fs->nparked, memory_order_relaxed);
+	atomic_store_explicit(&fs->ctr.blocked_reads, fs->nparked, memory_order_relaxed);
+	if (pr->interrupted)
+		park_make_ready(fs, pr);
+	pthread_mutex_unlock(&fs->park_lock);
+	return 1;
+}
+
+/* The store's append hook: ready the parked reads of that partition. */
+static void fsv_append_hook(void *arg, struct topic *t, int partition)
+{
+	struct fsv *fs = arg;
+	struct part *p = topic_part(t, partition);
+	struct parked_read *pr, *next;
+
+	if (!p || atomic_load_explicit(&fs->nparked_hint, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&fs->park_lock);
+	for (pr = fs->park_tab[park_bucket(p)]; pr; pr = next) {
+		next = pr->next;
+		if (pr->part == p)
+			park_make_ready(fs, pr);
+	}
+	pthread_mutex_unlock(&fs->park_lock);
+}
+
+static void reply_read(struct fsv_handle *h, fuse_req_t req, int rc,
+                       const char *buf, size_t n, off_t off);
+
+/* Serve one parked read taken off the lists: reply, or park it again. */
+static void park_serve(struct fsv *fs, struct parked_read *pr, char *buf)
+{
+	size_t n = 0;
+	bool wait = false;
+	int rc;
+
+	/* no interrupt callback may run from here on (see above) */
+	fuse_req_interrupt_func(pr->req, NULL, NULL);
+	if (pr->interrupted || fuse_req_interrupted(pr->req)) {
+		fuse_reply_err(pr->req, EINTR);
+		free(pr);
+		return;
+	}
+	rc = view_try_read(pr->h, pr->off, buf, pr->size, &n, &wait);
+	if (!rc && wait && !atomic_load(&fs->stopping)) {
+		rc = park(fs, pr);
+		if (rc == 1)
+			return;
+		n = 0;
+	}
+	reply_read(pr->h, pr->req, rc, buf, n, pr->off);
+	free(pr);
+}
+
+static void *park_waker(void *arg)
+{
+	struct fsv *fs = arg;
+	char *buf = NULL;
+	size_t cap = 0;
+	int64_t last_sweep = tfs_mono_ms();
+
+	pthread_mutex_lock(&fs->park_lock);
+	for (;;) {
+		struct parked_read *pr;
+		if (!fs->ready_head && !fs->park_stopping) {
+			struct timespec dl;
+			clock_gettime(CLOCK_MONOTONIC, &dl);
+			dl.tv_sec += 1;
+			pthread_cond_timedwait(&fs->park_cond, &fs->park_lock, &dl);
+		}
+		if (fs->park_stopping || tfs_mono_ms() - last_sweep >= 1000) {
+			/* everything: stop, or the once-a-second retry */
+			for (size_t b = 0; b < FSV_PARK_BUCKETS; b++)
+				while (fs->park_tab[b])
+					park_make_ready(fs, fs->park_tab[b]);
+			last_sweep = tfs_mono_ms();
+		}
+		if (!fs->ready_head) {
+			if (fs->park_stopping)
+				break;
+			continue;
+		}
+		pr = fs->ready_head;
+		park_unlink(fs, pr);
+		pr->parked = pr->ready = false;
+		fs->nparked--;
+		atomic_store_explicit(&fs->nparked_hint, fs->nparked, memory_order_relaxed);
+	atomic_store_explicit(&fs->ctr.blocked_reads, fs->nparked, memory_order_relaxed);
+		pthread_mutex_unlock(&fs->park_lock);
+		if (cap < pr->size) {
+			char *nb = realloc(buf, pr->size);
+			if (!nb) {
+				fuse_req_interrupt_func(pr->req, NULL, NULL);
+				fuse_reply_err(pr->req, ENOMEM);
+				free(pr);
+				pthread_mutex_lock(&fs->park_lock);
+				continue;
+			}
+			buf = nb;
+			cap = pr->size;
+		}
+		park_serve(fs, pr, buf);
+		pthread_mutex_lock(&fs->park_lock);
+	}
+	pthread_mutex_unlock(&fs->park_lock);
+	free(buf);
+	return NULL;
+}
+
+/* Start the waker and register the append hook (fsv_set_store). */
+static int park_start(struct fsv *fs)
+{
+	int rc = -pthread_create(&fs->park_thread, NULL, park_waker, fs);
+	if (rc)
+		return rc;
+	fs->park_started = true;
+	rc = store_add_append_hook(fs->st, fsv_append_hook, fs);
+	if (rc)
+		fsv_log("store_add_append_hook: %s (blocked view readers are "
+		        "woken once a second only)", strerror(-rc));
+	else
+		fs->hook_added = true;
+	return 0;
+}
+
+/* Answer every parked read (end of file) and stop the waker. */
+static void park_stop(struct fsv *fs)
+{
+	if (fs->hook_added) {
+		store_remove_append_hook(fs->st, fsv_append_hook, fs);
+		fs->hook_added = false;
+	}
+	if (!fs->park_started)
+		return;
+	pthread_mutex_lock(&fs->park_lock);
+	fs->park_stopping = true;
+	pthread_cond_signal(&fs->park_cond);
+	pthread_mutex_unlock(&fs->park_lock);
+	pthread_join(fs->park_thread, NULL);
+	fs->park_started = false;
+}
+
+/* Reply to a read: data, or the error (counted and logged). */
+static void reply_read(struct fsv_handle *h, fuse_req_t req, int rc,
+                       const char *buf, size_t n, off_t off)
+{
+	struct fsv *fs = h->fs;
+
+	if (rc) {
+		if (rc != -EINTR) {
+			atomic_fetch_add_explicit(&fs->ctr.errors, 1, memory_order_relaxed);
+			if (rc != -ENOENT && rc != -ENODATA)
+				fsv_log("read %s/%d at %lld: %s", topic_name(h->topic), h->pidx,
+				        (long long)off, strerror(-rc));
+		}
+		if (rc == -EBADMSG)
+			rc = -EIO;          /* a corrupt batch: the error, never its bytes */
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	atomic_fetch_add_explicit(&fs->ctr.reads, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fs->ctr.bytes_read, n, memory_order_relaxed);
+	fuse_reply_buf(req, buf, n);
 }
 
 static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1581,6 +1953,7 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fsv *fs = fuse_req_userdata(req);
 	struct fsv_handle *h = fh_of(fi);
 	size_t n = 0;
+	bool wait = false;
 	char *buf;
 	int rc;
 
@@ -1605,25 +1978,31 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (h->kind == FH_VIEW)
-		rc = view_read(req, h, off, buf, size, &n);
-	else
-		rc = part_read(h, off, buf, size, &n);
-	if (rc) {
-		if (rc != -EINTR) {
-			atomic_fetch_add_explicit(&fs->ctr.errors, 1, memory_order_relaxed);
-			if (rc != -ENOENT)
-				fsv_log("read %s/%d at %lld: %s", topic_name(h->topic), h->pidx,
-				        (long long)off, strerror(-rc));
+	if (h->kind == FH_VIEW) {
+		rc = view_try_read(h, off, buf, size, &n, &wait);
+		if (!rc && wait) {
+			struct parked_read *pr = calloc(1, sizeof *pr);
+			if (!pr) {
+				rc = -ENOMEM;
+			} else {
+				*pr = (struct parked_read){
+					.req = req, .h = h, .part = h->part,
+					.off = off, .size = size,
+				};
+				rc = park(fs, pr);
+				if (rc == 1)
+					return;         /* answered later */
+				free(pr);
+				if (rc == -EAGAIN)
+					fsv_log("read %s/%d: %d blocked readers already "
+					        "waiting; refused with EAGAIN",
+					        topic_name(h->topic), h->pidx, FSV_MAX_PARKED);
+			}
 		}
-		if (rc == -EBADMSG)
-			rc = -EIO;          /* a corrupt batch: the error, never its bytes */
-		fuse_reply_err(req, -rc);
-		return;
+	} else {
+		rc = part_read(h, off, buf, size, &n);
 	}
-	atomic_fetch_add_explicit(&fs->ctr.reads, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&fs->ctr.bytes_read, n, memory_order_relaxed);
-	fuse_reply_buf(req, buf, n);
+	reply_read(h, req, rc, buf, n, off);
 }
 
 /* ============================== xattrs =================================== */
@@ -1796,8 +2175,8 @@ static void fsv_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* every write must reach us as it was made: no writeback caching */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-	/* cached pages never go stale by position (see the design note): no
-	 * GETATTR before every read(2) */
+	/* no page cache for partitions (direct_io): no GETATTR before every
+	 * read(2) either */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~FUSE_CAP_ASYNC_DIO;
 	conn->time_gran = 1000000;      /* st_mtime has ms resolution */
@@ -1859,6 +2238,15 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->park_lock, NULL);
+	pthread_mutex_init(&fs->held_lock, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&fs->park_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	fs->next_ino = 3;
 	fs->start_ms = tfs_now_ms();
 	fs->root_mtime_ms = fs->start_ms;
@@ -1866,9 +2254,10 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 	return 0;
 }
 
-void fsv_set_store(struct fsv *fs, struct store *st)
+int fsv_set_store(struct fsv *fs, struct store *st)
 {
 	fs->st = st;
+	return park_start(fs);
 }
 
 void fsv_set_session(struct fsv *fs, struct fuse_session *se)
@@ -1884,6 +2273,7 @@ struct fsv_counters *fsv_counters_of(struct fsv *fs)
 void fsv_stop_waiters(struct fsv *fs)
 {
 	atomic_store(&fs->stopping, true);
+	park_stop(fs);
 }
 
 /* Runs after the FUSE loop ended (no request in flight), so calling
@@ -1893,6 +2283,7 @@ void fsv_shutdown(struct fsv *fs)
 	struct fsv_handle *h;
 
 	atomic_store(&fs->stopping, true);
+	park_stop(fs);
 	pthread_mutex_lock(&fs->lock);
 	for (h = fs->handles; h; h = h->next) {
 		pthread_mutex_lock(&h->lock);

@@ -73,6 +73,8 @@ struct fuse_lowlevel_ops;
 struct fsv_options {
 	const char *data_dir;   /* for statfs(2) and .status; must outlive fsv */
 	bool allow_delete;      /* rmdir of a topic deletes it (else EPERM) */
+	size_t held_max;        /* bound on partial lines held for writers,
+	                           all handles together ([fs] max_held_bytes) */
 	/* The settings of a topic made by mkdir: the defaults, then its
 	 * [topic.NAME] keys.  Called from FUSE threads, no fs lock held. */
 	void (*topic_settings)(void *arg, const char *name,
@@ -83,7 +85,8 @@ struct fsv_options {
 /* Build the file view (opts is copied); attach the store with
  * fsv_set_store() before mounting. */
 int fsv_new(const struct fsv_options *opts, struct fsv **out);
-void fsv_set_store(struct fsv *fs, struct store *st);
+/* Attach the store and start the waker of blocked view reads.  0 or -errno. */
+int fsv_set_store(struct fsv *fs, struct store *st);
 const struct fuse_lowlevel_ops *fsv_lowlevel_ops(void);
 /* Tell blocked view readers to give up (the session is ending). */
 void fsv_stop_waiters(struct fsv *fs);
@@ -106,6 +109,15 @@ struct fsv_counters {
 	atomic_uint_fast64_t bytes_read;
 	atomic_uint_fast64_t opens;
 	atomic_uint_fast64_t errors;           /* reads and writes that failed */
+	atomic_uint_fast64_t reader_shifts;    /* reads moved to the log start
+	                                          (retention removed theirs) */
+	atomic_uint_fast64_t reader_skipped_bytes; /* bytes readers lost so */
+	atomic_uint_fast64_t reads_overtaken;  /* ENODATA: mid-record readers
+	                                          overtaken by retention */
+	atomic_uint_fast64_t blocked_reads;    /* gauge: view reads parked */
+	atomic_uint_fast64_t held_bytes;       /* gauge: partial lines held */
+	atomic_uint_fast64_t held_flushes;     /* partials appended early: the
+	                                          held_max bound was reached */
 };
 
 /* The file view's counters (for the metrics endpoint); valid while fs is. */

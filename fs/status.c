@@ -17,6 +17,12 @@
  *   bytes_read 12000
  *   opens 9
  *   errors 0
+ *   blocked_reads 0             view reads parked at the end of a stream
+ *   held_bytes 0                partial lines held for writers
+ *   held_flushes 0              partials appended early (max_held_bytes)
+ *   reader_shifts 0             reads moved to the log start by retention
+ *   reader_skipped_bytes 0      what those readers never saw
+ *   reads_overtaken 0           mid-record readers refused (ENODATA)
  *   storage_batches_written 10  the log engine's counters (storage.h)
  *   storage_records_written 1000
  *   storage_bytes_written 73000
@@ -132,6 +138,12 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	fprintf(f, "bytes_read %" PRIu64 "\n", ld(&ctr->bytes_read));
 	fprintf(f, "opens %" PRIu64 "\n", ld(&ctr->opens));
 	fprintf(f, "errors %" PRIu64 "\n", ld(&ctr->errors));
+	fprintf(f, "blocked_reads %" PRIu64 "\n", ld(&ctr->blocked_reads));
+	fprintf(f, "held_bytes %" PRIu64 "\n", ld(&ctr->held_bytes));
+	fprintf(f, "held_flushes %" PRIu64 "\n", ld(&ctr->held_flushes));
+	fprintf(f, "reader_shifts %" PRIu64 "\n", ld(&ctr->reader_shifts));
+	fprintf(f, "reader_skipped_bytes %" PRIu64 "\n", ld(&ctr->reader_skipped_bytes));
+	fprintf(f, "reads_overtaken %" PRIu64 "\n", ld(&ctr->reads_overtaken));
 	struct store_stats ss;
 	store_stats_get(&ss);
 	fprintf(f, "storage_batches_written %" PRIu64 "\n", ss.batches_written);

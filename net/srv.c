@@ -1263,7 +1263,12 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		goto fail;
 	}
 
-	store_set_append_hook(st, srv_append_hook, s);
+	rc = store_add_append_hook(st, srv_append_hook, s);
+	if (rc) {
+		tfs_log(TFS_LOG_ERROR, "net: store_add_append_hook: %s", strerror(-rc));
+		goto fail;
+	}
+	s->hook_added = true;
 
 	/* The server thread takes no asynchronous signals: the daemon's main
 	 * thread (FUSE) handles SIGTERM/SIGINT/SIGHUP. */
@@ -1274,7 +1279,6 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "net: pthread_create: %s", strerror(-rc));
-		store_set_append_hook(st, NULL, NULL);
 		goto fail;
 	}
 	s->thread_started = true;
@@ -1285,6 +1289,8 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	return 0;
 
 fail:
+	if (s->hook_added)
+		store_remove_append_hook(st, srv_append_hook, s);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	if (s->epoll_fd >= 0)
@@ -1304,7 +1310,7 @@ void srv_stop(struct srv *s)
 {
 	if (!s)
 		return;
-	store_set_append_hook(s->st, NULL, NULL);
+	store_remove_append_hook(s->st, srv_append_hook, s);
 	atomic_store(&s->stopping, true);
 	uint64_t one = 1;
 	ssize_t n = write(s->wake_fd, &one, sizeof one);

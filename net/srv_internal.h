@@ -133,6 +133,7 @@ struct srv {
 	int wake_fd;                /* eventfd: appends and stop */
 	pthread_t thread;
 	bool thread_started;
+	bool hook_added;            /* our append hook is registered */
 	atomic_bool stopping;       /* atomic: set by srv_stop */
 	atomic_uint_fast64_t append_gen;  /* atomic: bumped by the append hook */
 	atomic_int parked;          /* atomic: parked fetches (hook skips the

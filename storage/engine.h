@@ -307,8 +307,10 @@ struct store {
 	size_t ndeleting;             /* mu */
 	pthread_cond_t del_cond;      /* with mu: a deletion finished */
 	pthread_rwlock_t hook_lock;   /* write: set; read: held during a call */
-	store_append_hook hook;       /* hook_lock */
-	void *hook_arg;               /* hook_lock */
+	struct {
+		store_append_hook fn;
+		void *arg;
+	} hooks[STORE_MAX_HOOKS];     /* hook_lock; fn NULL = free slot */
 	int64_t last_ckpt_ms;         /* maintenance thread only */
 
 	pthread_t maint;

@@ -292,11 +292,16 @@ int store_open(const struct store_options *opts, struct store **out);
  * callers must have been put back first. */
 void store_close(struct store *st);
 
-/* Called (from the appending thread, with no storage lock held) after every
- * append to any partition.  Must be quick and must not call back into
- * storage write paths.  One hook per store; NULL removes it. */
+/* Append hooks: called (from the appending thread, with no storage lock
+ * held) after every append to any partition.  A hook must be quick and must
+ * not call back into storage write paths (the TCP server wakes its parked
+ * fetches with one, the file view its parked reads with another).  Up to
+ * STORE_MAX_HOOKS at once: add gives -ENOSPC past that.  remove returns only
+ * when no call of that hook is running any more. */
+#define STORE_MAX_HOOKS 4
 typedef void (*store_append_hook)(void *arg, struct topic *t, int partition);
-void store_set_append_hook(struct store *st, store_append_hook fn, void *arg);
+int store_add_append_hook(struct store *st, store_append_hook fn, void *arg);
+void store_remove_append_hook(struct store *st, store_append_hook fn, void *arg);
 
 /* Create a topic (partition directories, metadata file, all fsynced).
  * cfg must pass topic_config_check_limits (-EINVAL). */

@@ -56,7 +56,7 @@
  *
  * Locks: store.mu guards the topic map (held across topic creation, which
  * is rare, so a name cannot be created twice); store.hook_lock (rwlock)
- * guards the hook, read-held during a call so store_set_append_hook(NULL)
+ * guards the hooks, read-held during a call so store_remove_append_hook
  * returns only when no call of the old hook is running; topic.cfg_mu
  * guards topic.cfg.  Everything here is thread-safe.
  */
@@ -1056,19 +1056,41 @@ nomem:
 
 /* ================================= hook ================================== */
 
-void store_set_append_hook(struct store *st, store_append_hook fn, void *arg)
+int store_add_append_hook(struct store *st, store_append_hook fn, void *arg)
+{
+	int rc = -ENOSPC;
+
+	pthread_rwlock_wrlock(&st->hook_lock);
+	for (int i = 0; i < STORE_MAX_HOOKS; i++) {
+		if (!st->hooks[i].fn) {
+			st->hooks[i].fn = fn;
+			st->hooks[i].arg = arg;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&st->hook_lock);
+	return rc;
+}
+
+void store_remove_append_hook(struct store *st, store_append_hook fn, void *arg)
 {
 	pthread_rwlock_wrlock(&st->hook_lock);
-	st->hook = fn;
-	st->hook_arg = arg;
+	for (int i = 0; i < STORE_MAX_HOOKS; i++) {
+		if (st->hooks[i].fn == fn && st->hooks[i].arg == arg) {
+			st->hooks[i].fn = NULL;
+			st->hooks[i].arg = NULL;
+		}
+	}
 	pthread_rwlock_unlock(&st->hook_lock);
 }
 
 void store_call_hook(struct store *st, struct topic *t, int partition)
 {
 	pthread_rwlock_rdlock(&st->hook_lock);
-	if (st->hook)
-		st->hook(st->hook_arg, t, partition);
+	for (int i = 0; i < STORE_MAX_HOOKS; i++)
+		if (st->hooks[i].fn)
+			st->hooks[i].fn(st->hooks[i].arg, t, partition);
 	pthread_rwlock_unlock(&st->hook_lock);
 }
 

@@ -2,6 +2,7 @@
 tail, wc, grep, dd at offsets, `>` appending like `>>`, partial lines held
 until close, sizes and times, tail -f, `writes` framing with binary data and
 1 MiB requests."""
+import errno
 import mmap
 import os
 import stat
@@ -133,14 +134,20 @@ class FsBasic(TopicfsTestCase):
         self.assertEqual(xattrs(p)["user.topicfs.framing"], "writes")
         chunks = [os.urandom(n) for n in (1, 1000, 65536, (1 << 20) - 4096, 300000)]
         chunks.append(bytes(range(256)) * 4 + b"\n\0\n")
-        # a page-aligned 1 MiB buffer: max_write = 1 MiB, one request
+        # 1 MiB - 4 KiB at any alignment is one request: the largest record
         big = mmap.mmap(-1, 1 << 20)
         big.write(os.urandom(1 << 20))
-        append_bytes(p, chunks + [big])
-        chunks.append(bytes(big))
+        append_bytes(p, chunks + [big[1:(1 << 20) - 4095]])
+        chunks.append(bytes(big[1:(1 << 20) - 4095]))
         data = read_bytes(p)
         self.assertEqual(data, b"".join(chunks))
-        # one record per write(2): 1 MiB writes arrive as one request each
+        # one record per write(2)
+        self.assertEqual(xattrs(p)["user.topicfs.records"], str(len(chunks)))
+        # a page-aligned 1 MiB write could be the first piece of a larger
+        # one (the kernel cuts at 1 MiB): refused whole, nothing appended
+        with self.assertRaises(OSError) as cm:
+            append_bytes(p, [big])
+        self.assertEqual(cm.exception.errno, errno.EMSGSIZE)
         self.assertEqual(xattrs(p)["user.topicfs.records"], str(len(chunks)))
         self.assertEqual(os.stat(p).st_size, len(data))
         # reads at arbitrary positions
@@ -149,17 +156,30 @@ class FsBasic(TopicfsTestCase):
                 f.seek(pos)
                 self.assertEqual(f.read(4096), data[pos:pos + 4096])
 
-    def test_line_longer_than_the_bound_is_cut(self):
-        """A line longer than 1 MiB becomes records of 1 MiB (documented)."""
+    def test_line_longer_than_the_message_size_is_refused(self):
+        """A line longer than the topic's max_message_bytes (less a record's
+        overhead) is refused with EMSGSIZE by the write that makes it too
+        long; it is never cut into several records."""
         self.start()
         os.mkdir(self.daemon.path("t"))
         p = self.daemon.path("t", "0")
         line = b"z" * (2 * 1024 * 1024 + 512 * 1024)
-        append_bytes(p, [line[i:i + 300000] for i in range(0, len(line), 300000)]
-                     + [b"\nshort\n"])
+        pieces = [line[i:i + 300000] for i in range(0, len(line), 300000)]
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        try:
+            for i, piece in enumerate(pieces):
+                if (i + 1) * 300000 > 1024 * 1024 - 128:
+                    with self.assertRaises(OSError) as cm:
+                        os.write(fd, piece)
+                    self.assertEqual(cm.exception.errno, errno.EMSGSIZE)
+                    break
+                os.write(fd, piece)
+            os.write(fd, b"\nshort\n")
+        finally:
+            os.close(fd)
         self.assertEqual([len(x) for x in read_bytes(p).split(b"\n")],
-                         [1 << 20, 1 << 20, 1 << 19, 5, 0])
-        self.assertEqual(xattrs(p)["user.topicfs.records"], "4")
+                         [3 * 300000, 5, 0])
+        self.assertEqual(xattrs(p)["user.topicfs.records"], "2")
 
     def test_big_lines_write(self):
         self.start()

@@ -282,7 +282,8 @@ class MountDefaults(NetTestCase):
             sys.stderr.write("port 9092 busy: default listener not started\n")
         # explicitly configured: a wildcard address is honoured
         port = self.daemon.port
-        self.daemon.config["net"] = {"listen": "0.0.0.0:%d" % port}
+        self.daemon.config["net"] = {"listen": "0.0.0.0:%d" % port,
+                                     "allow_wildcard_bind": "true"}
         self.daemon.start()
         self.assertEqual(listeners(port), ["00000000"])
 

@@ -268,6 +268,47 @@ static void test_net_limits(void)
 	expect_error("[storage]\nmessage_timestamp_after_max_ms = -2\n", "out of range (-1 ..");
 }
 
+/* A config that never ends (-c /dev/zero, a huge file, a huge line) is
+ * refused after a bounded read, never read into memory whole. */
+static void test_bounded_reads(void)
+{
+	struct tfs_config cfg;
+	char err[512];
+	int rc;
+
+	tfs_config_init(&cfg);
+	rc = tfs_config_load(&cfg, "/dev/zero", err, sizeof err);
+	CHECK_EQ_INT(rc, -EINVAL);
+	CHECK(strstr(err, "/dev/zero:1: NUL byte") != NULL);
+	tfs_config_free(&cfg);
+
+	/* 5 MB of comment lines: over the file bound */
+	const char *path = write_ini("");
+	FILE *f = fopen(path, "w");
+	REQUIRE(f != NULL);
+	for (int i = 0; i < 500000; i++)
+		fputs("; a comment\n", f);
+	fclose(f);
+	tfs_config_init(&cfg);
+	rc = tfs_config_load(&cfg, path, err, sizeof err);
+	CHECK_EQ_INT(rc, -EINVAL);
+	CHECK(strstr(err, "file too large") != NULL);
+	tfs_config_free(&cfg);
+
+	/* one 1 MB line: refused at 4096 characters */
+	f = fopen(path, "w");
+	REQUIRE(f != NULL);
+	fputs("[storage]\ndata_dir = /", f);
+	for (int i = 0; i < 1 << 20; i++)
+		fputc('x', f);
+	fclose(f);
+	tfs_config_init(&cfg);
+	rc = tfs_config_load(&cfg, path, err, sizeof err);
+	CHECK_EQ_INT(rc, -EINVAL);
+	CHECK(strstr(err, ":2: line too long") != NULL);
+	tfs_config_free(&cfg);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -278,6 +319,7 @@ int main(int argc, char **argv)
 	RUN(test_defaults);
 	RUN(test_values_and_topics);
 	RUN(test_errors);
+	RUN(test_bounded_reads);
 	RUN(test_net_limits);
 	char path[300];
 	snprintf(path, sizeof path, "%s/t.ini", tmpdir);

@@ -1304,7 +1304,7 @@ static void test_hook_wait_linger(void)
 	REQUIRE(store_topic_create(st, "hw", &c, &t) == 0);
 	struct part *p = topic_part(t, 1);
 	hook_calls = 0;
-	store_set_append_hook(st, the_hook, &hook_calls);
+	CHECK_EQ_INT(store_add_append_hook(st, the_hook, &hook_calls), 0);
 	CHECK_EQ_INT(append_str(p, "a", NULL), 0);
 	CHECK(__atomic_load_n(&hook_calls, __ATOMIC_RELAXED) >= 1);
 	CHECK(hook_topic == t);
@@ -1321,7 +1321,7 @@ static void test_hook_wait_linger(void)
 	CHECK(w.ms < 1000);
 	CHECK_EQ_INT(part_wait_stream(p, 4, 30), -ETIMEDOUT);
 	CHECK_EQ_INT(part_wait_stream(p, 0, 0), 0);
-	store_set_append_hook(st, NULL, NULL);
+	store_remove_append_hook(st, the_hook, &hook_calls);
 	int before = hook_calls;
 	CHECK_EQ_INT(append_str(p, "c", NULL), 0);
 	CHECK_EQ_INT(hook_calls, before);
