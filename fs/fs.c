@@ -30,7 +30,9 @@
  * fsv_shutdown() can close what the kernel never released before
  * store_close().  Partition and view opens set direct_io: no page cache, so
  * every read comes here and nobody ever sees stale or zero-filled data, and
- * every write(2) arrives as it was made (up to max_write = 1 MiB).
+ * every write(2) of up to FSV_WRITE_UNIT_MAX (1 MiB - 4 KiB) arrives as
+ * one request; a larger one arrives in pieces the daemon cannot tell from
+ * separate writes.
  *
  * No page cache for partitions and views.  A growing file in the kernel
  * page cache is not safe: a reader racing appends can be handed a tail page
@@ -43,17 +45,26 @@
  * retained records: a handle whose read falls below stream_start (retention
  * deleted the front; cat reads from 0) records skew = stream_start - pos and
  * serves pos + skew from then on; when retention overtakes it again the
- * skew is recomputed the same way.  Positions never map to zeros.
+ * skew is recomputed the same way.  Positions never map to zeros, and a
+ * shift never splices: a handle whose last read ended inside a record gets
+ * ENODATA instead (overtaken()).  Views do the same with their origin.
+ * A view read at the end of its stream is parked, not blocked (see "parked
+ * reads"): waiting readers hold no FUSE thread.
  *
  * Writes ignore the offset: everything appends (O_TRUNC is accepted and
  * ignored, so `>` appends like `>>`).  `lines` framing: each complete line
  * is a record; all the complete lines of one write(2) go into one
- * part_append call, so they are contiguous in the log; a partial line is
- * held in the handle (at most FSV_LINE_MAX bytes: a longer line is cut into
- * records of FSV_LINE_MAX bytes) until its newline, close (flush), fsync or
- * release.  `writes` framing: each write request is one record.  A write
- * returns its byte count only after part_append returned 0; when it fails
- * nothing of it is appended and the held partial is unchanged.
+ * part_append call, so they are contiguous in the log (for a write(2) that
+ * arrives as one request); a partial line is held in the handle until its
+ * newline, close (flush), fsync or release.  A line longer than the
+ * topic's max_message_bytes (less FSV_RECORD_OVERHEAD) is refused with
+ * EMSGSIZE by the write that makes it too long; the held partials of all
+ * handles together stay under [fs] max_held_bytes (past it, the write's
+ * partial is appended as a record at once).  `writes` framing: each write
+ * request is one record, and a request over FSV_WRITE_UNIT_MAX (possibly a
+ * piece of a larger write) is refused with EMSGSIZE.  A write returns its
+ * byte count only after part_append returned 0; when it fails nothing of
+ * it is appended and the held partial is unchanged.
  *
  * The refusal matrix (every errno a user can meet, content unchanged):
  *
@@ -79,13 +90,20 @@
  *   partition name not a number / >= n      ENOENT
  *   view name that does not parse           ENOENT
  *   blocked view read interrupted           EINTR
+ *   more than FSV_MAX_PARKED blocked reads  EAGAIN
+ *   a line over the message size            EMSGSIZE (nothing appended)
+ *   a `writes` write over 1 MiB - 4 KiB     EMSGSIZE (nothing appended)
+ *   a read in the middle of a record that   ENODATA
+ *   retention removed
  *   a topic deleted under an open file      ENOENT (reads, writes); a view
  *                                           blocked at its end sees EOF
  *
  * Locks: fs->lock guards the node tables, next_ino and the handle list.
  * h->lock guards a handle's mutable state (pending line, skew, view
- * cursor).  Never call storage while holding fs->lock.  Counters are
- * relaxed atomics (statistics only).
+ * cursor).  fs->park_lock guards the parked reads, fs->held_lock the held
+ * byte count; both are leaves (nothing is called with them held but
+ * pthread_cond_signal).  Never call storage while holding fs->lock.
+ * Counters are relaxed atomics (statistics only).
  */
 #define FUSE_USE_VERSION 312
 
