@@ -738,6 +738,8 @@ int main(int argc, char **argv)
 		goto out;
 	sopts.data_dir = cfg.data_dir;
 	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	sopts.timestamp_after_max_ms = cfg.message_timestamp_after_max_ms == 0
+	                               ? 1 : cfg.message_timestamp_after_max_ms;
 	rc = store_open(&sopts, &st);
 	if (rc == -EBUSY) {
 		tfs_log(TFS_LOG_ERROR, "data dir %s is in use by another topicfs "

@@ -300,6 +300,7 @@ struct topic {
 struct store {
 	char *dir;                    /* immutable */
 	size_t max_decomp;            /* immutable */
+	int64_t ts_after_max_ms;      /* immutable: timestamp_after_max_ms, -1 off */
 	pthread_mutex_t mu;
 	struct topic **topics;        /* mu: sorted by name, one ref each */
 	size_t ntopics, topics_cap;   /* mu */

@@ -61,7 +61,15 @@
  * RETENTION deletes whole sealed segments from the front (never the
  * active one): by bytes like Kafka (while the partition minus the front
  * segment is still >= retention_bytes) and by time (the front segment's
- * newest timestamp is older than retention_ms).  The new stream start is
+ * newest timestamp is older than retention_ms).  It runs on the writer's
+ * path right after every roll (the writer holds the token), so however
+ * fast a writer goes the bytes on disk stay under retention_bytes + one
+ * sealed segment + the active segment; the maintenance thread runs it too
+ * (every 100 ms), for time retention of an idle partition.  A segment
+ * whose newest timestamp is more than the store's timestamp_after_max_ms
+ * ahead of the clock (2^62 from a producer, or written before Produce
+ * bounded timestamps) would never look old: it ages by its .log's mtime
+ * instead, which can only delay its deletion.  The new stream start is
  * written to <dir>/stream-start ("base_offset stream_pos\n", atomically)
  * before the files are unlinked; segments in use by readers or fetch
  * slices keep their fds until released.
@@ -87,6 +95,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* =========================== the writer token ============================ */
@@ -416,6 +425,8 @@ out:
 	return rc;
 }
 
+static void retention_run(struct part *p, const struct topic_config *cfg);
+
 static bool need_roll(struct part *p, const struct topic_config *cfg,
                       size_t len, int64_t nrecs, size_t nbatches)
 {
@@ -452,6 +463,9 @@ static int write_unit(struct part *p, const struct topic_config *cfg,
 		rc = part_roll(p, cfg);
 		if (rc < 0)
 			return rc;
+		/* retention at once, not at the next maintenance run: a writer
+		 * running flat out stays within one segment of the bound */
+		retention_run(p, cfg);
 	}
 	s = part_active(p);
 	base = p->next_offset;
@@ -836,54 +850,91 @@ int64_t part_recovery_point(struct part *p)
 
 /* ============================== maintenance ============================== */
 
-static void part_retention(struct part *p, const struct topic_config *cfg)
+/* The timestamp time retention ages a sealed segment by: its newest
+ * record timestamp, unless that is more than timestamp_after_max_ms in the
+ * future (a producer's clock, or a batch written before Produce bounded
+ * timestamps): then the .log's mtime, its last write.  -1 = keep it. */
+static int64_t retention_ts(struct part *p, struct seg *s, int64_t now,
+                            bool *by_mtime)
+{
+	int64_t after_max = p->topic->st->ts_after_max_ms;
+	struct stat sb;
+
+	*by_mtime = false;
+	if (s->max_ts < 0)
+		return -1;
+	if (after_max < 0 || s->max_ts - now <= after_max)
+		return s->max_ts;
+	if (fstat(s->fd, &sb) < 0)
+		return -1;
+	*by_mtime = true;
+	return (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+}
+
+/* Retention with the writer token held: by the maintenance thread (below)
+ * and by the writer right after a roll (write_unit). */
+static void retention_run(struct part *p, const struct topic_config *cfg)
 {
 	struct seg *gone[64];
 	size_t ngone = 0;
-	int64_t now = tfs_now_ms();
+	int64_t now = tfs_now_ms(), bytes;
 
+	INV_WRITER(p);
 	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0)
 		return;
-	if (!writer_acquire(p)) {
-		writer_release(p);
-		return;
-	}
-	lock_rank(&p->lock, RANK_PART_LOCK);
-	while (p->nsegs > 1 && ngone < 64) {
-		struct seg *front = p->segs[0];
-		bool del = false;
+	/* choose with the token alone (only its holder changes the list and
+	 * the sizes), so the fstat of retention_ts runs with no mutex held */
+	bytes = p->bytes_on_disk;
+	while (ngone + 1 < p->nsegs && ngone < 64) {
+		struct seg *front = p->segs[ngone];
+		bool del = false, by_mtime = false;
 
 		if (cfg->retention_bytes >= 0 &&
-		    p->bytes_on_disk - front->size >= cfg->retention_bytes)
+		    bytes - front->size >= cfg->retention_bytes)
 			del = true;
-		if (cfg->retention_ms >= 0 && front->max_ts >= 0 &&
-		    front->max_ts < now - cfg->retention_ms)
-			del = true;
+		if (!del && cfg->retention_ms >= 0) {
+			int64_t ts = retention_ts(p, front, now, &by_mtime);
+			del = ts >= 0 && ts < now - cfg->retention_ms;
+			if (del && by_mtime)
+				tfs_log(TFS_LOG_WARN, "storage: %s.log: newest timestamp "
+				        "%" PRId64 " is in the future: deleted by its "
+				        "modification time", front->path, front->max_ts);
+		}
 		if (!del)
 			break;
-		memmove(p->segs, p->segs + 1, (p->nsegs - 1) * sizeof(*p->segs));
-		p->nsegs--;
-		p->bytes_on_disk -= front->size;
-		p->log_start_offset = p->segs[0]->base_offset;
-		p->stream_start = p->segs[0]->stream_base;
-		if (p->recovery_point < p->log_start_offset)
-			p->recovery_point = p->log_start_offset;
+		bytes -= front->size;
 		gone[ngone++] = front;
 	}
+	if (ngone == 0)
+		return;
+	lock_rank(&p->lock, RANK_PART_LOCK);
+	memmove(p->segs, p->segs + ngone, (p->nsegs - ngone) * sizeof(*p->segs));
+	p->nsegs -= ngone;
+	p->bytes_on_disk = bytes;
+	p->log_start_offset = p->segs[0]->base_offset;
+	p->stream_start = p->segs[0]->stream_base;
+	if (p->recovery_point < p->log_start_offset)
+		p->recovery_point = p->log_start_offset;
 	int64_t ss_base = p->log_start_offset, ss_pos = p->stream_start;
 	unlock_rank(&p->lock);
-	if (ngone) {
-		/* the new start first, then the files: a crash in between
-		 * leaves the old front, which stream-start does not name */
-		stream_start_write(p, ss_base, ss_pos);
-		for (size_t i = 0; i < ngone; i++) {
-			seg_unlink_files(gone[i]);
-			seg_unref(gone[i]);
-		}
-		if (sio_fsync_dir(p->dir) < 0)
-			p->dir_dirty = true;
-		__atomic_store_n(&p->topic->st->ckpt_dirty, 1, __ATOMIC_RELAXED);
+	/* the new start first, then the files: a crash in between leaves the
+	 * old front, which stream-start does not name */
+	stream_start_write(p, ss_base, ss_pos);
+	for (size_t i = 0; i < ngone; i++) {
+		seg_unlink_files(gone[i]);
+		seg_unref(gone[i]);
 	}
+	if (sio_fsync_dir(p->dir) < 0)
+		p->dir_dirty = true;
+	__atomic_store_n(&p->topic->st->ckpt_dirty, 1, __ATOMIC_RELAXED);
+}
+
+static void part_retention(struct part *p, const struct topic_config *cfg)
+{
+	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0)
+		return;
+	if (writer_acquire(p))
+		retention_run(p, cfg);
 	writer_release(p);
 }
 

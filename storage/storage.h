@@ -280,6 +280,10 @@ struct part;
 struct store_options {
 	const char *data_dir;           /* created if missing */
 	size_t max_decompressed_bytes;  /* bound for one batch; default 64 MiB */
+	int64_t timestamp_after_max_ms; /* time retention: a sealed segment whose
+	                                   newest timestamp is further ahead of
+	                                   the clock ages by its file's mtime;
+	                                   0 = default 1 hour, -1 = off */
 };
 
 /* Open a data dir: load every topic, recover every partition (see the

@@ -1341,6 +1341,8 @@ int store_open(const struct store_options *opts, struct store **out)
 	pthread_condattr_destroy(&ca);
 	st->max_decomp = opts->max_decompressed_bytes ? opts->max_decompressed_bytes
 	                                              : (size_t)64 << 20;
+	st->ts_after_max_ms = opts->timestamp_after_max_ms ? opts->timestamp_after_max_ms
+	                                                   : 3600 * 1000;
 	st->dir = strdup(opts->data_dir);
 	if (!st->dir) {
 		rc = -ENOMEM;

@@ -633,6 +633,169 @@ static void test_retention_time(void)
 	tdir_remove();
 }
 
+/* Retention keeps up with a writer running flat out (Hardening 15): it
+ * runs on the writer's path right after a roll, so the bytes on disk never
+ * pass retention_bytes + one sealed segment + the active one, whatever the
+ * maintenance thread's period. */
+static void retention_flat_out(int codec)
+{
+	const int64_t seg = 1024, keep = 4096;
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, codec);
+	c.segment_bytes = seg;
+	c.index_interval_bytes = 128;
+	c.retention_bytes = keep;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "flat", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	struct part_info pi;
+	int64_t max_bytes = 0, t0 = tfs_mono_ms();
+	long n = 0;
+	/* one record per append, as fast as possible, for a second */
+	while (n < 200000 && (n < 2000 || tfs_mono_ms() - t0 < 1000)) {
+		if (append_lines(p, n, 1, 1) < 0)
+			break;
+		n++;
+		part_info(p, &pi);
+		if (pi.bytes_on_disk > max_bytes)
+			max_bytes = pi.bytes_on_disk;
+	}
+	part_info(p, &pi);
+	fprintf(stderr, "  %ld appends, %" PRId64 " segments, max %" PRId64
+	        " bytes on disk (bound %" PRId64 ")\n", n, pi.segments, max_bytes,
+	        keep + 2 * seg);
+	CHECK(n >= 2000);
+	CHECK(pi.log_start_offset > 0);
+	CHECK(max_bytes <= keep + 2 * seg);
+	CHECK(pi.bytes_on_disk <= keep + 2 * seg);
+	CHECK(pi.bytes_on_disk >= keep);
+	/* what remains is exactly the tail of the log */
+	size_t elen, rl;
+	char *exp = expect_lines(pi.log_start_offset, n - pi.log_start_offset, &elen);
+	char *r = read_all(p, 1000, &rl);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("flat", 0), 0);
+	tdir_remove();
+}
+
+static void test_retention_flat_out_none(void) { retention_flat_out(CODEC_NONE); }
+static void test_retention_flat_out_zstd(void) { retention_flat_out(CODEC_ZSTD); }
+
+/* Set a file's mtime (and atime) back by ago_ms. */
+static int mtime_back(const char *path, int64_t ago_ms)
+{
+	int64_t t = tfs_now_ms() - ago_ms;
+	struct timespec ts[2];
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(t / 1000);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(t % 1000) * 1000000L;
+	return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+/* A topic whose first segment holds a record timestamped 2^62 followed by
+ * fresh records, over several 1 KiB segments; returns the base offset of
+ * its second segment. */
+static int64_t far_future_topic(struct store *st, const char *name, struct topic **out)
+{
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 1024;
+	struct topic *t;
+	if (store_topic_create(st, name, &c, &t) != 0)
+		return -1;
+	struct part *p = topic_part(t, 0);
+	struct rec_in far = { .key_len = -1, .value = "far future", .value_len = 10,
+	                      .timestamp = INT64_C(1) << 62 };
+	int64_t off = -1;
+	CHECK_EQ_INT(part_append(p, &far, 1, &off), 0);
+	CHECK_EQ_INT(off, 0);
+	CHECK_EQ_INT(append_lines(p, 1, 200, 4), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK(pi.segments > 3);
+	*out = t;
+	int64_t second = -1;
+	lock_rank(&p->lock, RANK_PART_LOCK);
+	if (p->nsegs > 1) {
+		second = p->segs[1]->base_offset;
+		CHECK_EQ_INT(p->segs[0]->max_ts, INT64_C(1) << 62);
+	}
+	unlock_rank(&p->lock);
+	return second;
+}
+
+/* Time retention is not pinned by a far-future timestamp (Hardening 16b):
+ * a sealed segment whose newest timestamp is more than
+ * timestamp_after_max_ms ahead ages by its file's mtime instead. */
+static void test_retention_future_timestamp(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic *t, *u;
+	struct part_info pi;
+
+	/* "tsf": first segment's mtime two hours back: deleted under a one
+	 * hour retention_ms; the second one, also two hours old by mtime but
+	 * with fresh timestamps, stays */
+	int64_t second = far_future_topic(st, "tsf", &t);
+	REQUIRE(second > 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(mtime_back(path_in("tsf-0/%020d.log", 0), 2 * 3600 * 1000), 0);
+	CHECK_EQ_INT(mtime_back(path_in("tsf-0/%020" PRId64 ".log", second),
+	                        2 * 3600 * 1000), 0);
+	/* "tsg": the same with the mtime left alone: kept (it only delays) */
+	REQUIRE(far_future_topic(st, "tsg", &u) > 0);
+	struct part *q = topic_part(u, 0);
+
+	struct topic_config c;
+	topic_get_config(t, &c);
+	c.retention_ms = 3600 * 1000;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	CHECK_EQ_INT(topic_set_config(u, &c), 0);
+	WAIT_FOR(p, pi, pi.log_start_offset > 0);
+	usleep(300000);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.log_start_offset, second);
+	struct stat sb;
+	CHECK(stat(path_in("tsf-0/%020d.log", 0), &sb) != 0);
+	part_info(q, &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 0);
+	topic_put(t);
+	topic_put(u);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("tsf", 0), 0);
+	CHECK_EQ_INT(dump_verify("tsg", 0), 0);
+
+	/* timestamp_after_max_ms = -1 (off): the timestamp is believed, the
+	 * segment stays even with an old mtime; a bound of 2^63-1 the same */
+	int64_t offs[] = { -1, INT64_MAX };
+	for (int i = 0; i < 2; i++) {
+		struct store_options o = { .data_dir = tdir,
+		                           .timestamp_after_max_ms = offs[i] };
+		char name[16];
+		snprintf(name, sizeof(name), "tsh%d", i);
+		REQUIRE(store_open(&o, &st) == 0);
+		REQUIRE(far_future_topic(st, name, &t) > 0);
+		p = topic_part(t, 0);
+		CHECK_EQ_INT(mtime_back(path_in("%s-0/%020d.log", name, 0),
+		                        2 * 3600 * 1000), 0);
+		topic_get_config(t, &c);
+		c.retention_ms = 3600 * 1000;
+		CHECK_EQ_INT(topic_set_config(t, &c), 0);
+		usleep(300000);
+		part_info(p, &pi);
+		CHECK_EQ_INT(pi.log_start_offset, 0);
+		topic_put(t);
+		store_close(st);
+	}
+	tdir_remove();
+}
+
 static void test_framing(void)
 {
 	tdir_make();
@@ -1514,6 +1677,9 @@ int main(int argc, char **argv)
 	RUN(test_rolls_zstd);
 	RUN(test_retention_bytes);
 	RUN(test_retention_time);
+	RUN(test_retention_flat_out_none);
+	RUN(test_retention_flat_out_zstd);
+	RUN(test_retention_future_timestamp);
 	RUN(test_framing);
 	RUN(test_recover_torn_tail);
 	RUN(test_recover_garbage_tail);
