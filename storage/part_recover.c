@@ -21,7 +21,9 @@
  * readers get -EBADMSG there.
  * The first segment's stream base comes from its .sindex; if that must be
  * rebuilt, from <dir>/stream-start when it names that segment, else 0 with
- * a log line.
+ * a log line.  Segments below the one stream-start names are what a
+ * retention killed between writing stream-start and unlinking them left
+ * behind: they are deleted first.
  *
  * Invariants on return: the segments are contiguous in offsets and in the
  * stream (see STATE in part_open.c), every .log ends at a batch boundary of
@@ -265,7 +267,25 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 	int rc;
 
 	INV_WRITER(p);
-	for (size_t i = 0; i < nb; i++) {
+	/* segments below the one stream-start names are what a retention
+	 * killed between writing stream-start and unlinking them left behind:
+	 * finish it (kept, the first one's stream base would be unknown) */
+	size_t skip = 0;
+	for (size_t i = 1; ss_base >= 0 && i < nb; i++)
+		if (bases[i] == ss_base)
+			skip = i;
+	for (size_t i = 0; i < skip; i++) {
+		struct seg *s;
+		if (seg_open_log(p->dir, bases[i], &s) < 0)
+			continue;
+		tfs_log(TFS_LOG_WARN, "storage: %s.log: below the log start %" PRId64
+		        " (an interrupted retention), deleting it", s->path, ss_base);
+		seg_unlink_files(s);
+		seg_unref(s);
+	}
+	if (skip > 0)
+		sio_fsync_dir(p->dir);
+	for (size_t i = skip; i < nb; i++) {
 		struct seg *s;
 		rc = seg_open_log(p->dir, bases[i], &s);
 		if (rc < 0)
