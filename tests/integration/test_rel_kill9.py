@@ -7,7 +7,7 @@ read there; at the end `topicfs-dump --verify` passes on every partition
 and a second restart changes nothing.  A result table closes the run.
 
 Rounds: TOPICFS_KILL9_ROUNDS (default 20 in CI, ~1-2 minutes).  The soak,
-1,000 rounds (about an hour on 2 cores), by hand:
+1,000 rounds (about half an hour on 2 cores), by hand:
     TOPICFS_KILL9_ROUNDS=1000 TOPICFS_BIN=build/daemon/topicfs \\
     TOPICFS_TOOLS=build/tools nice python3 tests/integration/test_rel_kill9.py
 TOPICFS_KILL9_SEED fixes the random choices (printed at the start; a
