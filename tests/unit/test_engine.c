@@ -662,6 +662,9 @@ static void retention_flat_out(int codec)
 		if (pi.bytes_on_disk > max_bytes)
 			max_bytes = pi.bytes_on_disk;
 	}
+	/* let the maintenance thread's retention settle (it may still delete
+	 * the front once the active segment has grown), then read */
+	usleep(250000);
 	part_info(p, &pi);
 	fprintf(stderr, "  %ld appends, %" PRId64 " segments, max %" PRId64
 	        " bytes on disk (bound %" PRId64 ")\n", n, pi.segments, max_bytes,
