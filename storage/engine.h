@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "storage.h"
 #include "buf.h"
@@ -321,6 +322,9 @@ struct store {
 	bool stopping;                /* maint_mu */
 	int ckpt_dirty;               /* atomic: a recovery point advanced */
 	int lock_fd;                  /* immutable: flock on <dir>/.lock, -1 */
+	int dfd;                      /* immutable: the data dir, opened once by
+	                                 store_open (O_DIRECTORY|O_NOFOLLOW, on
+	                                 its resolved path dir); -1 */
 };
 
 /* Settings snapshot. */
@@ -400,5 +404,27 @@ int64_t part_recovery_point(struct part *p);
 
 /* store.c */
 void store_call_hook(struct store *st, struct topic *t, int partition);
+
+/* The name of a partition's directory in the data dir ("<topic>-<i>"). */
+static inline const char *part_dname(const struct part *p)
+{
+	return p->dir + strlen(p->topic->st->dir) + 1;
+}
+
+/* What an entry of the data dir is, never following a link:
+ * DIR_NONE (no such entry), DIR_EMPTY (a directory holding only empty
+ * segment files: 20 digits + .log/.index/.timeindex/.sindex, size 0),
+ * DIR_DATA (a directory holding anything else), DIR_LINK (a symbolic
+ * link), DIR_OTHER (not a directory); a negative errno when it cannot be
+ * told.  *bytes (may be NULL) gets the bytes of its regular files. */
+enum { DIR_NONE, DIR_EMPTY, DIR_DATA, DIR_LINK, DIR_OTHER };
+int store_dir_inspect(struct store *st, const char *name, int64_t *bytes);
+/* Move the data dir entry `name` into <data_dir>/.quarantine/ as
+ * "<name>.<ms>" (the quarantine made if missing; both directories
+ * fsynced), logged at error level.  0 or -errno. */
+int store_quarantine(struct store *st, const char *name, const char *why);
+/* Open a partition's directory: relative to the data dir fd,
+ * O_DIRECTORY|O_NOFOLLOW (a link is refused, logged).  fd or -errno. */
+int part_dir_open(struct part *p);
 
 #endif

@@ -21,7 +21,14 @@
  * LISTING (part_load).  Leftover temp files are deleted, .log files whose
  * name is not 20 digits are ignored with a log line, index files without a
  * .log are deleted.  A directory without any segment gets an empty one at
- * the offset stream-start names (else 0).
+ * the offset stream-start names (else 0).  A symbolic link in it refuses
+ * the partition (never followed, never removed); the directory itself is
+ * opened relative to the data dir fd with O_NOFOLLOW (part_dir_open).
+ *
+ * NEW PARTITIONS (part_create_files) never empty a directory that holds
+ * data: one already there is reused only when it holds nothing but empty
+ * segment files, anything else (data, a link, a file) goes to
+ * <data_dir>/.quarantine/ first (make_part_dir, store_quarantine).
  *
  * DELETION (part_delete_files) refuses new requests (part.qdead), takes the
  * writer token (so no write, roll or retention is running), fails what is
@@ -43,6 +50,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -126,22 +134,80 @@ char *part_file(const struct part *p, const char *name)
 	return s;
 }
 
-/* Remove every file of a directory (not recursive). */
-static void remove_dir_files(const char *dir)
+int part_dir_open(struct part *p)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
+	return sio_openat(p->topic->st->dfd, part_dname(p),
+	                  O_RDONLY | O_DIRECTORY, 0, p->dir);
+}
 
-	if (!d)
+/* Remove every file of a partition directory (not recursive), relative to
+ * the directory opened without following a link: nothing is ever removed
+ * through a link. */
+static void remove_dir_files(struct part *p)
+{
+	int fd = part_dir_open(p);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
 		return;
+	d = fdopendir(fd);
+	if (!d) {
+		sio_log("fdopendir", p->dir, errno);
+		sio_close(fd, p->dir);
+		return;
+	}
 	while ((de = readdir(d))) {
-		char path[PATH_MAX];
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		sio_unlink(path);
+		if (sysio->unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+			char path[PATH_MAX];
+			snprintf(path, sizeof(path), "%s/%s", p->dir, de->d_name);
+			sio_log("unlink", path, errno);
+		}
 	}
 	closedir(d);
+}
+
+/* The directory of a new partition.  One left over by an earlier topic of
+ * the name (a deletion cut short, a .topic file lost) is reused only when
+ * it holds nothing but empty segment files; anything else there (data, a
+ * symbolic link, a file) is moved to <data_dir>/.quarantine/, never
+ * emptied and never followed. */
+static int make_part_dir(struct part *p)
+{
+	struct store *st = p->topic->st;
+	int rc;
+
+	for (int tries = 0; tries < 3; tries++) {
+		int kind;
+
+		if (sysio->mkdir(p->dir, 0755) == 0)
+			return 0;
+		rc = -errno;
+		if (rc != -EEXIST) {
+			sio_log("mkdir", p->dir, rc);
+			return rc;
+		}
+		kind = store_dir_inspect(st, part_dname(p), NULL);
+		if (kind < 0) {
+			sio_log("stat", p->dir, kind);
+			return kind;
+		}
+		if (kind == DIR_EMPTY) {
+			tfs_log(TFS_LOG_WARN, "storage: %s: left over from an earlier "
+			        "topic, holding no records: reused", p->dir);
+			remove_dir_files(p);
+			return 0;
+		}
+		if (kind == DIR_NONE)
+			continue;
+		rc = store_quarantine(st, part_dname(p), "in the way of a new "
+		                      "topic's partition");
+		if (rc < 0)
+			return rc;
+	}
+	return -EEXIST;
 }
 
 static int create_files(struct part *p)
@@ -151,16 +217,9 @@ static int create_files(struct part *p)
 	int rc;
 
 	topic_cfg(p->topic, &cfg);
-	if (sysio->mkdir(p->dir, 0755) < 0) {
-		rc = -errno;
-		if (rc != -EEXIST) {
-			sio_log("mkdir", p->dir, rc);
-			return rc;
-		}
-		tfs_log(TFS_LOG_WARN, "storage: %s: left over from an earlier topic, "
-		        "emptying it", p->dir);
-		remove_dir_files(p->dir);
-	}
+	rc = make_part_dir(p);
+	if (rc < 0)
+		return rc;
 	rc = seg_create(p->dir, 0, 0, true, &s);
 	if (rc < 0)
 		return rc;
@@ -262,24 +321,41 @@ static int cmp_i64(const void *a, const void *b)
  * and orphan index files. */
 static int list_segments(struct part *p, int64_t **out, size_t *count)
 {
-	DIR *d = opendir(p->dir);
+	int fd = part_dir_open(p);
+	DIR *d;
 	struct dirent *de;
 	int64_t *bases = NULL, base;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
 	if (!d) {
 		rc = -errno;
 		sio_log("opendir", p->dir, rc);
+		sio_close(fd, p->dir);
 		return rc;
 	}
 	while ((de = readdir(d))) {
 		const char *name = de->d_name;
 		char path[PATH_MAX];
+		struct stat sb;
 
-		if (name[0] == '.' || !strcmp(name, "stream-start"))
+		if (name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+		/* a link is never followed, nor removed: refuse the partition */
+		if (de->d_type == DT_LNK || (de->d_type == DT_UNKNOWN &&
+		    fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(sb.st_mode))) {
+			tfs_log(TFS_LOG_ERROR, "storage: %s: a symbolic link: refused "
+			        "(topicfs never follows links in its data dir)", path);
+			rc = -ELOOP;
+			goto out;
+		}
+		if (!strcmp(name, "stream-start"))
+			continue;
 		if (has_suffix(name, ".tmp") || has_suffix(name, ".deleted") ||
 		    has_suffix(name, ".cleaned") || has_suffix(name, ".swap")) {
 			tfs_log(TFS_LOG_WARN, "storage: %s: leftover temp file, removed",
@@ -422,7 +498,7 @@ void part_delete_files(struct part *p)
 		sio_unlink(ss);
 		free(ss);
 	}
-	remove_dir_files(p->dir);
+	remove_dir_files(p);
 	if (sysio->rmdir(p->dir) < 0 && errno != ENOENT)
 		sio_log("rmdir", p->dir, errno);
 	writer_release(p);

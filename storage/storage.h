@@ -288,7 +288,11 @@ struct store_options {
 
 /* Open a data dir: load every topic, recover every partition (see the
  * recovery rules in part_recover.c), start the maintenance thread (flush_ms,
- * linger_ms, segment_ms, retention).  The caller owns *out. */
+ * linger_ms, segment_ms, retention).  The caller owns *out.  Besides I/O
+ * errors: -EPERM for a data dir others may write to, -EPROTONOSUPPORT for a
+ * .topic file of a newer version, -ELOOP/-ENOTDIR for a topic's partition
+ * directory that is a link or not a directory (each logged at error level;
+ * a damaged .topic file is rebuilt, see FORMAT.md). */
 int store_open(const struct store_options *opts, struct store **out);
 
 /* Flush everything, write the recovery checkpoint and the clean-shutdown

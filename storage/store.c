@@ -19,12 +19,27 @@
  *                       directories (each with an empty first segment,
  *                       fsynced) and writes this file last; deletion
  *                       removes it first (then fsyncs the directory),
- *                       then the partition directories.  A partition
+ *                       then the partition directories.  NEVER DELETE
+ *                       DATA THAT CANNOT BE ACCOUNTED FOR: a partition
  *                       directory without a .topic file is ignored at
- *                       start with a log line.  An unparseable .topic
- *                       file is skipped with a log line; one that cannot
- *                       be read (EIO...) fails store_open, so a transient
+ *                       start (an error line when it holds data) and a
+ *                       topic created under its name moves it to
+ *                       .quarantine/ (store_quarantine) unless it holds
+ *                       only empty segment files.  The reader takes CRLF,
+ *                       blanks and unknown keys (topic_meta_parse); a
+ *                       damaged file is REBUILT from the legible settings
+ *                       and the <name>-N directories, the damaged one
+ *                       kept as <name>.topic.damaged (topic_meta_load);
+ *                       version=2+ refuses the start; one that cannot be
+ *                       read (EIO...) fails store_open, so a transient
  *                       error never makes a topic look absent.
+ *   symbolic links     never followed: the data dir is resolved and
+ *                       opened once (st->dfd; a dir others may write to
+ *                       is refused), .lock is opened relative to it with
+ *                       O_NOFOLLOW, sysio's open adds O_NOFOLLOW to every
+ *                       open, partition directories are checked (a link
+ *                       refuses the start) and listed/emptied through
+ *                       fds opened O_NOFOLLOW (part_dir_open).
  *   recovery-point-offset-checkpoint
  *                       Kafka's format: "0\n", the entry count, then
  *                       "<topic> <partition> <offset>\n" per partition.
@@ -501,79 +516,318 @@ static int parse_i64(const char *s, int64_t *out)
 	return 0;
 }
 
-/* Parse a .topic file.  -EINVAL (logged) when it is not valid.  Accepts
- * exactly what earlier versions accepted: plain decimal numbers (no
- * suffixes), the codec and framing names, settings missing = defaults, and
- * values within the engine's limits; a value outside the user bounds is
- * kept (with a log line), so no topic of an older data dir is skipped. */
-static int topic_meta_read(const char *path, struct topic_config *c)
-{
-	char *data = NULL, *line, *save = NULL;
-	size_t len;
-	int rc, lineno = 0;
+#define META_MAX_BYTES (64 << 10)
+#define META_NEWER (-EPROTONOSUPPORT)   /* version 2 or more */
 
-	rc = sio_read_small(path, 64 << 10, &data, &len);
-	if (rc < 0)
-		return rc;
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Parse the bytes of a .topic file (modified in place).  What is harmless
+ * is accepted: CR before the line end, blanks around keys and values,
+ * blank lines, a last line without '\n'; an unknown key is logged and
+ * ignored (a newer minor version may add keys).  The first line that is
+ * not blank must be "version=1"; version=2 or more is META_NEWER.
+ * Accepts the values earlier versions accepted: plain decimal numbers (no
+ * suffixes), the codec and framing names, settings missing = defaults,
+ * values within the engine's limits; a value outside the user bounds is
+ * kept (with a log line).
+ *
+ * salvage = false: 0, or -EINVAL with the first damage in why[].
+ * salvage = true: every legible setting is kept, the rest are defaults;
+ * returns 0 (or META_NEWER).  *seen: bit i set when row i was read. */
+static int topic_meta_parse(const char *path, char *data, size_t len,
+                            bool salvage, struct topic_config *c,
+                            uint64_t *seen, char *why, size_t whylen)
+{
+	char *line = data, *end = data + len;
+	bool have_version = false;
+	int lineno = 0;
+
+	_Static_assert(TS_N <= 64, "seen is a 64-bit mask");
 	topic_config_defaults(c);
-	rc = -EINVAL;
-	for (line = strtok_r(data, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
+	*seen = 0;
+	why[0] = '\0';
+#define META_BAD(...) do {                                                  \
+		if (!why[0])                                                \
+			snprintf(why, whylen, __VA_ARGS__);                 \
+		if (!salvage)                                               \
+			return -EINVAL;                                     \
+	} while (0)
+	if (memchr(data, '\0', len)) {
+		META_BAD("a NUL byte at %zu", (size_t)((char *)memchr(data, '\0', len) - data));
+		for (char *q = data; q < end; q++)   /* salvage: NULs end lines */
+			if (!*q)
+				*q = '\n';
+	}
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		char *next = nl ? nl + 1 : end, *eq, *key, *val;
 		const struct topic_setting *s;
 		int64_t v = 0;
 
+		if (nl)
+			*nl = '\0';
+		else
+			*end = '\0';           /* sio_read_small NUL-terminates */
 		lineno++;
-		if (!eq)
-			goto bad;
-		*eq = '\0';
-		const char *key = line, *val = eq + 1;
-		if (lineno == 1) {
-			if (strcmp(key, "version") || strcmp(val, "1"))
-				goto bad;
+		key = trim(line);
+		line = next;
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			META_BAD("line %d: no '='", lineno);
 			continue;
 		}
+		*eq = '\0';
+		val = trim(eq + 1);
+		key = trim(key);
+		if (!strcmp(key, "version")) {
+			if (parse_i64(val, &v) == 0 && v >= 2) {
+				snprintf(why, whylen, "version=%s", val);
+				return META_NEWER;
+			}
+			if (v != 1 || parse_i64(val, &v) < 0)
+				META_BAD("line %d: version '%s'", lineno, val);
+			have_version = true;
+			continue;
+		}
+		if (!have_version) {
+			META_BAD("line %d: no version line first", lineno);
+			have_version = true;   /* said once */
+		}
 		s = ts_find_key(key);
-		if (!s)
-			goto bad;
+		if (!s) {
+			if (!salvage)
+				tfs_log(TFS_LOG_WARN, "storage: %s line %d: unknown setting "
+				        "'%s' ignored (written by a newer topicfs?)", path,
+				        lineno, key);
+			continue;
+		}
 		if (s->kind == TS_FRAMING) {
 			if (!strcmp(val, "lines"))
 				v = FRAMING_LINES;
 			else if (!strcmp(val, "writes"))
 				v = FRAMING_WRITES;
-			else
-				goto bad;
+			else {
+				META_BAD("line %d: %s '%s'", lineno, key, val);
+				continue;
+			}
 		} else if (s->kind == TS_CODEC) {
 			v = codec_from_name(val);
-			if (v < 0)
-				goto bad;
+			if (v < 0) {
+				META_BAD("line %d: %s '%s'", lineno, key, val);
+				continue;
+			}
 		} else if (parse_i64(val, &v) < 0) {
-			goto bad;
+			META_BAD("line %d: %s '%s'", lineno, key, val);
+			continue;
 		}
 		/* what fits the field (as before); the limits are checked below */
-		if (ts_size[s - ts_rows] == 4 && (v < INT32_MIN || v > INT32_MAX))
-			goto bad;
+		if ((ts_size[s - ts_rows] == 4 && (v < INT32_MIN || v > INT32_MAX)) ||
+		    ts_value_check(s, v, true, NULL, 0) < 0) {
+			META_BAD("line %d: %s=%s outside the engine's limits", lineno,
+			         key, val);
+			continue;
+		}
 		ts_store(c, s, v);
+		*seen |= (uint64_t)1 << (s - ts_rows);
 	}
-	if (lineno == 0)
-		goto bad;
+	if (!have_version)
+		META_BAD("%s", len ? "no settings" : "empty");
+#undef META_BAD
 	{
-		const char *why = NULL;
-		if (topic_config_check_limits(c, &why) < 0) {
-			tfs_log(TFS_LOG_WARN, "storage: %s: %s", path, why);
+		const char *w = NULL;
+		if (topic_config_check_limits(c, &w) < 0) {
+			/* cross-field rules: back to the defaults in salvage */
+			if (!salvage) {
+				snprintf(why, whylen, "%s", w);
+				return -EINVAL;
+			}
+			topic_config_defaults(c);
+			*seen = 0;
+		}
+		if (!salvage && topic_config_check(c, &w) < 0)
+			tfs_log(TFS_LOG_INFO, "storage: %s: %s (kept: within the "
+			        "engine's limits)", path, w);
+	}
+	return 0;
+}
+
+/* The partitions the data dir shows for topic name: highest N of the
+ * "<name>-N" entries (canonical decimal) + 1, or 0. */
+static int64_t part_dirs_count(char *const *ents, size_t nents, const char *name)
+{
+	size_t nl = strlen(name);
+	int64_t n = 0;
+
+	for (size_t i = 0; i < nents; i++) {
+		const char *e = ents[i], *d;
+		int64_t v = 0;
+		if (strncmp(e, name, nl) || e[nl] != '-')
+			continue;
+		d = e + nl + 1;
+		if (!*d || strspn(d, "0123456789") != strlen(d) || strlen(d) > 10 ||
+		    (d[0] == '0' && d[1]))
+			continue;
+		if (parse_i64(d, &v) == 0 && v + 1 > n)
+			n = v + 1;
+	}
+	return n;
+}
+
+/* A name for the damaged copy: "<fn>.damaged", or ".damaged.<ms>" when
+ * that exists (names cut to fit NAME_MAX). */
+static void damaged_name(struct store *st, const char *fn, char *out, size_t cap)
+{
+	struct stat sb;
+	char suf[48];
+
+	for (int k = 0; k < 1000; k++) {
+		if (k == 0)
+			snprintf(suf, sizeof(suf), ".damaged");
+		else
+			snprintf(suf, sizeof(suf), ".damaged.%" PRId64 "%s%.0d",
+			         tfs_now_ms(), k > 1 ? "-" : "", k > 1 ? k : 0);
+		snprintf(out, cap, "%.*s%s", (int)(NAME_MAX - strlen(suf)), fn, suf);
+		if (fstatat(st->dfd, out, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			return;
+	}
+}
+
+static int topic_meta_write(struct store *st, const char *name,
+                            const struct topic_config *c);
+
+/* Read <name>.topic for store_load.  0 with *c filled; META_NEWER (the
+ * start is refused); -errno when it cannot be read (the start fails: an
+ * I/O error is not "no topic").  A damaged file is REBUILT (see
+ * FORMAT.md): the settings still legible are kept, the partition count
+ * is the larger of a legible "partitions" line and the highest "<name>-N"
+ * directory + 1 (missing directories below it start empty), the rest are
+ * defaults; the damaged file is kept as <name>.topic.damaged (or
+ * .damaged.<ms>) and the new one written atomically. */
+static int topic_meta_load(struct store *st, const char *name, char *const *ents,
+                           size_t nents, struct topic_config *c)
+{
+	char *path = dir_file(st->dir, name, ".topic"), *data = NULL, *copy = NULL;
+	char why[200], dname[NAME_MAX + 1], fn[NAME_MAX + 1];
+	const struct topic_setting *ps = ts_find_key("partitions");
+	uint64_t seen = 0;
+	int64_t nd;
+	size_t len = 0;
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	snprintf(fn, sizeof(fn), "%s.topic", name);
+	rc = sio_read_small(path, META_MAX_BYTES, &data, &len);
+	if (rc == -EFBIG) {
+		snprintf(why, sizeof(why), "larger than %d bytes", META_MAX_BYTES);
+		rc = -EINVAL;
+	} else if (rc == 0) {
+		copy = malloc(len + 1);
+		if (!copy) {
+			rc = -ENOMEM;
 			goto out;
 		}
-		if (topic_config_check(c, &why) < 0)
-			tfs_log(TFS_LOG_INFO, "storage: %s: %s (kept: within the "
-			        "engine's limits)", path, why);
+		memcpy(copy, data, len + 1);
+		rc = topic_meta_parse(path, copy, len, false, c, &seen, why, sizeof(why));
+	} else {
+		/* an I/O error is not "no topic": starting without it would
+		 * let a new topic of that name take its directories */
+		tfs_log(TFS_LOG_ERROR, "storage: %s: cannot read: %s", path,
+		        strerror(-rc));
+		goto out;
 	}
-	rc = 0;
-	goto out;
-bad:
-	tfs_log(TFS_LOG_WARN, "storage: %s line %d: not a valid setting", path,
-	        lineno);
+	if (rc == META_NEWER) {
+		tfs_log(TFS_LOG_ERROR, "storage: %s: %s: written by a newer topicfs "
+		        "(this one reads version=1); refusing to start rather than "
+		        "guess its settings (run the newer topicfs)", path, why);
+		goto out;
+	}
+	nd = part_dirs_count(ents, nents, name);
+	if (rc == 0) {
+		if (nd > c->partitions)
+			tfs_log(TFS_LOG_ERROR, "storage: %s: names %d partitions but "
+			        "%s/%s-%" PRId64 " exists: the directories past the "
+			        "count are kept, not loaded, never emptied", path,
+			        c->partitions, st->dir, name, nd - 1);
+		goto out;
+	}
+
+	/* damaged: rebuild from what is legible and what the data dir shows */
+	if (data) {
+		memcpy(copy, data, len + 1);
+		rc = topic_meta_parse(path, copy, len, true, c, &seen, dname,
+		                      sizeof(dname));
+	} else {
+		topic_config_defaults(c);
+		rc = 0;
+	}
+	if (rc == META_NEWER) {
+		tfs_log(TFS_LOG_ERROR, "storage: %s: damaged, and it says %s "
+		        "(a newer topicfs): refusing to start", path, dname);
+		goto out;
+	}
+	if (nd > ps->lim_max) {
+		tfs_log(TFS_LOG_ERROR, "storage: %s: damaged (%s) and %s/%s-%" PRId64
+		        " is past the partition limit: cannot rebuild it, refusing to "
+		        "start", path, why, st->dir, name, nd - 1);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (!(seen & ((uint64_t)1 << (ps - ts_rows))) && nd > 0)
+		c->partitions = (int32_t)nd;
+	else if (nd > c->partitions)
+		c->partitions = (int32_t)nd;
+	damaged_name(st, fn, dname, sizeof(dname));
+	{
+		char *dpath = dir_file(st->dir, dname, "");
+		if (!dpath) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		/* a copy first: a crash leaves the damaged file or the new one
+		 * in place, never neither */
+		if (data) {
+			rc = sio_write_atomic(dpath, data, len);
+		} else {
+			rc = sysio->rename(path, dpath) < 0 ? -errno : 0;
+			if (rc < 0)
+				sio_log("rename", path, rc);
+		}
+		free(dpath);
+		if (rc < 0)
+			goto out;
+	}
+	rc = topic_meta_write(st, name, c);
+	if (rc < 0)
+		goto out;
+	{
+		char fr[16], co[16];
+		topic_setting_format(c, ts_find_key("framing"), fr, sizeof(fr));
+		topic_setting_format(c, ts_find_key("compression"), co, sizeof(co));
+		tfs_log(TFS_LOG_ERROR, "storage: %s: damaged (%s): REBUILT from the "
+		        "data dir with partitions=%d (%" PRId64 " partition "
+		        "directories found) framing=%s compression=%s, %d of %d "
+		        "settings still legible, the others defaults; the damaged "
+		        "file is kept as %s/%s: check the settings (topicfs-admin "
+		        "describe)", path, why, c->partitions, nd, fr, co,
+		        __builtin_popcountll(seen), (int)TS_N, st->dir, dname);
+	}
 out:
+	free(copy);
 	free(data);
+	free(path);
 	return rc;
 }
 
@@ -1177,22 +1431,38 @@ static void store_free(struct store *st)
 	free(st->dir);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);     /* releases the data dir lock */
+	if (st->dfd >= 0)
+		sio_close(st->dfd, "data dir");
 	free(st);
 }
 
 /* Take the data dir lock (see STORE_LOCK_FILE in storage.h).  0, -EBUSY
- * when another process holds it, or -errno. */
+ * when another process holds it, or -errno.  Opened relative to the data
+ * dir fd, never through a link. */
 static int store_lock(struct store *st)
 {
 	char *path = dir_file(st->dir, STORE_LOCK_FILE, "");
+	struct stat sb;
 	int fd, rc = 0;
 
 	if (!path)
 		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = openat(st->dfd, STORE_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
+	            O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		rc = -errno;
+		if (rc == -ELOOP)
+			tfs_log(TFS_LOG_ERROR, "storage: %s is a symbolic link: refused "
+			        "(topicfs never follows links in its data dir; remove "
+			        "it)", path);
 		sio_log("open", path, rc);
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = -EINVAL;
+		tfs_log(TFS_LOG_ERROR, "storage: %s is not a regular file: refused",
+		        path);
+		close(fd);
 		goto out;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1208,25 +1478,216 @@ out:
 	return rc;
 }
 
+/* "<20 digits>.log|.index|.timeindex|.sindex" */
+static bool is_seg_file(const char *n)
+{
+	static const char *const exts[] = { ".log", ".index", ".timeindex", ".sindex" };
+
+	if (strspn(n, "0123456789") != 20)
+		return false;
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (!strcmp(n + 20, exts[i]))
+			return true;
+	return false;
+}
+
+int store_dir_inspect(struct store *st, const char *name, int64_t *bytes)
+{
+	struct stat sb;
+	struct dirent *de;
+	int64_t total = 0;
+	bool data = false;
+	DIR *d;
+	int fd;
+
+	if (bytes)
+		*bytes = 0;
+	if (fstatat(st->dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? DIR_NONE : -errno;
+	if (S_ISLNK(sb.st_mode))
+		return DIR_LINK;
+	if (!S_ISDIR(sb.st_mode)) {
+		if (bytes)
+			*bytes = sb.st_size;
+		return DIR_OTHER;
+	}
+	fd = openat(st->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			data = true;           /* cannot tell: keep it */
+			continue;
+		}
+		if (S_ISREG(sb.st_mode))
+			total += sb.st_size;
+		if (!S_ISREG(sb.st_mode) || sb.st_size != 0 || !is_seg_file(de->d_name))
+			data = true;
+	}
+	closedir(d);
+	if (bytes)
+		*bytes = total;
+	return data ? DIR_DATA : DIR_EMPTY;
+}
+
+#define QUARANTINE ".quarantine"
+
+int store_quarantine(struct store *st, const char *name, const char *why)
+{
+	char *qpath = dir_file(st->dir, QUARANTINE, "");
+	char to[NAME_MAX + 1];
+	struct stat sb;
+	int64_t bytes = 0;
+	int qfd = -1, rc, kind;
+
+	if (!qpath)
+		return -ENOMEM;
+	kind = store_dir_inspect(st, name, &bytes);
+	if (sysio->mkdir(qpath, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		sio_log("mkdir", qpath, rc);
+		goto out;
+	}
+	qfd = sio_openat(st->dfd, QUARANTINE, O_RDONLY | O_DIRECTORY, 0, qpath);
+	if (qfd < 0) {
+		rc = qfd;
+		goto out;
+	}
+	for (int k = 0;; k++) {
+		char suf[48];
+		if (k == 0)
+			snprintf(suf, sizeof(suf), ".%" PRId64, tfs_now_ms());
+		else
+			snprintf(suf, sizeof(suf), ".%" PRId64 "-%d", tfs_now_ms(), k);
+		snprintf(to, sizeof(to), "%.*s%s", (int)(NAME_MAX - strlen(suf)), name, suf);
+		if (fstatat(qfd, to, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			break;
+		if (k > 1000) {
+			rc = -EEXIST;
+			goto out;
+		}
+	}
+	if (sysio->renameat(st->dfd, name, qfd, to) < 0) {
+		rc = -errno;
+		sio_log("rename", name, rc);
+		goto out;
+	}
+	rc = sio_fsync(qfd, qpath);
+	if (rc == 0)
+		rc = sio_fsync(st->dfd, st->dir);
+	tfs_log(TFS_LOG_ERROR, "storage: %s/%s: %s (%s, %" PRId64 " bytes): "
+	        "moved to %s/%s, not deleted; remove it when it is not needed",
+	        st->dir, name, why, kind == DIR_LINK ? "a symbolic link, never "
+	        "followed" : kind == DIR_DATA ? "holds data no topic accounts for" :
+	        "not a directory", bytes, qpath, to);
+out:
+	if (qfd >= 0)
+		sio_close(qfd, qpath);
+	free(qpath);
+	return rc;
+}
+
+/* The names of the data dir (not "." and ".."), in readdir order (the
+ * order topics were always loaded in). */
+static int list_data_dir(struct store *st, char ***out, size_t *count)
+{
+	int fd = openat(st->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		sio_log("opendir", st->dir, rc);
+		return rc;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **nv = realloc(v, nc * sizeof(*nv));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		if (!(v[n] = strdup(de->d_name))) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+/* A partition directory of a loaded topic: a real directory (a missing
+ * one starts empty); a link or a file refuses the start. */
+static int part_dir_check(struct store *st, struct part *p)
+{
+	struct stat sb;
+	const char *dn = part_dname(p);
+
+	if (fstatat(st->dfd, dn, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT) {
+			int err = errno;
+			sio_log("stat", p->dir, err);
+			return -err;
+		}
+		tfs_log(TFS_LOG_WARN, "storage: %s: missing, starting it empty", p->dir);
+		if (sysio->mkdir(p->dir, 0755) < 0) {
+			int err = errno;
+			sio_log("mkdir", p->dir, err);
+			return -err;
+		}
+		return 0;
+	}
+	if (S_ISDIR(sb.st_mode))
+		return 0;
+	tfs_log(TFS_LOG_ERROR, "storage: %s: %s: refused (topicfs never follows "
+	        "links in its data dir: put the directory itself there)", p->dir,
+	        S_ISLNK(sb.st_mode) ? "a symbolic link" : "not a directory");
+	return S_ISLNK(sb.st_mode) ? -ELOOP : -ENOTDIR;
+}
+
 /* Load every <name>.topic of the data dir. */
 static int store_load(struct store *st, bool clean)
 {
 	struct ckpt_entry *ck = NULL;
-	size_t nck = 0;
-	DIR *d;
-	struct dirent *de;
+	size_t nck = 0, nents = 0;
+	char **ents = NULL;
 	int rc = 0;
 
 	if (!clean)
 		ckpt_read(st, &ck, &nck);
-	d = opendir(st->dir);
-	if (!d) {
-		rc = -errno;
-		sio_log("opendir", st->dir, rc);
+	rc = list_data_dir(st, &ents, &nents);
+	if (rc < 0)
 		goto out;
-	}
-	while ((de = readdir(d))) {
-		const char *fn = de->d_name;
+	for (size_t e = 0; e < nents && rc == 0; e++) {
+		const char *fn = ents[e];
 		size_t n = strlen(fn);
 		char name[256], *path;
 		struct topic_config cfg;
@@ -1245,27 +1706,14 @@ static int store_load(struct store *st, bool clean)
 			continue;
 		memcpy(name, fn, n - 6);
 		name[n - 6] = '\0';
-		path = dir_file(st->dir, fn, "");
-		if (!path) {
-			rc = -ENOMEM;
-			break;
-		}
-		rc = topic_name_check(name) < 0 ? -EINVAL : topic_meta_read(path, &cfg);
-		if (rc == -EINVAL || rc == -EFBIG) {
-			tfs_log(TFS_LOG_WARN, "storage: %s: not loaded", path);
-			free(path);
-			rc = 0;
+		if (topic_name_check(name) < 0) {
+			tfs_log(TFS_LOG_WARN, "storage: %s/%s: not a topic name, not "
+			        "loaded", st->dir, fn);
 			continue;
 		}
-		if (rc < 0) {
-			/* an I/O error is not "no topic": starting without it would
-			 * let a new topic of that name empty its directories */
-			tfs_log(TFS_LOG_WARN, "storage: %s: cannot read: %s", path,
-			        strerror(-rc));
-			free(path);
+		rc = topic_meta_load(st, name, ents, nents, &cfg);
+		if (rc < 0)
 			break;
-		}
-		free(path);
 		t = topic_alloc(st, name, &cfg);
 		if (!t) {
 			rc = -ENOMEM;
@@ -1273,48 +1721,96 @@ static int store_load(struct store *st, bool clean)
 		}
 		for (int32_t i = 0; i < t->nparts && rc == 0; i++) {
 			int64_t rp = clean ? INT64_MAX : ckpt_lookup(ck, nck, name, i);
-			struct stat sb;
-			if (stat(t->parts[i].dir, &sb) < 0) {
-				tfs_log(TFS_LOG_WARN, "storage: %s: missing, starting it "
-				        "empty", t->parts[i].dir);
-				if (mkdir_p(t->parts[i].dir) < 0) {
-					rc = -EIO;
-					break;
-				}
-			}
-			rc = part_load(&t->parts[i], rp);
+			rc = part_dir_check(st, &t->parts[i]);
+			if (rc == 0)
+				rc = part_load(&t->parts[i], rp);
 		}
 		if (rc == 0)
 			rc = topic_insert(st, t);
 		if (rc < 0) {
-			tfs_log(TFS_LOG_WARN, "storage: topic %s: loading failed: %s",
+			tfs_log(TFS_LOG_ERROR, "storage: topic %s: loading failed: %s",
 			        name, strerror(-rc));
 			topic_put(t);
 			break;
 		}
 	}
-	if (rc == 0) {
-		/* partition directories without a topic */
-		rewinddir(d);
-		while ((de = readdir(d))) {
-			const char *dash = strrchr(de->d_name, '-');
-			char name[256];
-			if (de->d_name[0] == '.' || !dash || dash == de->d_name ||
-			    (size_t)(dash - de->d_name) >= sizeof(name) || !dash[1])
-				continue;
-			if (strspn(dash + 1, "0123456789") != strlen(dash + 1))
-				continue;
-			memcpy(name, de->d_name, (size_t)(dash - de->d_name));
-			name[dash - de->d_name] = '\0';
-			if (topic_find(st, name) < 0)
-				tfs_log(TFS_LOG_WARN, "storage: %s/%s: partition directory "
-				        "without a .topic file, ignored", st->dir, de->d_name);
-		}
+	/* partition directories without a topic: ignored, never emptied (a
+	 * topic created under the name moves them to .quarantine) */
+	for (size_t e = 0; e < nents && rc == 0; e++) {
+		const char *fn = ents[e], *dash = strrchr(fn, '-');
+		char name[256];
+		int64_t bytes = 0;
+		int kind;
+
+		if (fn[0] == '.' || !dash || dash == fn ||
+		    (size_t)(dash - fn) >= sizeof(name) || !dash[1])
+			continue;
+		if (strspn(dash + 1, "0123456789") != strlen(dash + 1))
+			continue;
+		memcpy(name, fn, (size_t)(dash - fn));
+		name[dash - fn] = '\0';
+		if (topic_find(st, name) >= 0)
+			continue;
+		kind = store_dir_inspect(st, fn, &bytes);
+		if (kind == DIR_EMPTY || kind == DIR_NONE)
+			tfs_log(TFS_LOG_WARN, "storage: %s/%s: partition directory "
+			        "without a .topic file, holding no records, ignored",
+			        st->dir, fn);
+		else
+			tfs_log(TFS_LOG_ERROR, "storage: %s/%s: %s without a .topic "
+			        "file (%" PRId64 " bytes): ignored, not loaded; creating "
+			        "topic %s moves it to %s/" QUARANTINE "/", st->dir, fn,
+			        kind == DIR_LINK ? "a symbolic link (never followed)" :
+			        kind == DIR_DATA ? "a partition directory holding data" :
+			        "an entry", bytes, name, st->dir);
 	}
-	closedir(d);
 out:
+	for (size_t i = 0; i < nents; i++)
+		free(ents[i]);
+	free(ents);
 	ckpt_free(ck, nck);
 	return rc;
+}
+
+/* Resolve and open the data dir once (the fd pins it: a data dir given
+ * through a link is fine, resolved here), and refuse one that others may
+ * write to: world-writable without the sticky bit, or group-writable by a
+ * group that is not ours. */
+static int store_dir_open(struct store *st, const char *given)
+{
+	struct stat sb;
+	char *real = realpath(given, NULL);
+	int fd;
+
+	if (!real) {
+		int err = errno;
+		sio_log("realpath", given, err);
+		return -err;
+	}
+	st->dir = real;
+	fd = sio_open(real, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	st->dfd = fd;
+	if (fstat(fd, &sb) < 0) {
+		int err = errno;
+		sio_log("fstat", real, err);
+		return -err;
+	}
+	if ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX)) {
+		tfs_log(TFS_LOG_ERROR, "storage: data dir %s is writable by every "
+		        "user (mode %04o): refused (chmod o-w %s)", real,
+		        (unsigned)(sb.st_mode & 07777), real);
+		return -EPERM;
+	}
+	if ((sb.st_mode & S_IWGRP) && sb.st_gid != getegid()) {
+		tfs_log(TFS_LOG_ERROR, "storage: data dir %s is writable by group %u, "
+		        "not topicfs's group %u (mode %04o): refused (chmod g-w %s)",
+		        real, (unsigned)sb.st_gid, (unsigned)getegid(),
+		        (unsigned)(sb.st_mode & 07777), real);
+		return -EPERM;
+	}
+	return 0;
 }
 
 int store_open(const struct store_options *opts, struct store **out)
@@ -1331,6 +1827,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	if (!st)
 		return -ENOMEM;
 	st->lock_fd = -1;
+	st->dfd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->del_cond, NULL);
 	pthread_rwlock_init(&st->hook_lock, NULL);
@@ -1343,12 +1840,10 @@ int store_open(const struct store_options *opts, struct store **out)
 	                                              : (size_t)64 << 20;
 	st->ts_after_max_ms = opts->timestamp_after_max_ms ? opts->timestamp_after_max_ms
 	                                                   : 3600 * 1000;
-	st->dir = strdup(opts->data_dir);
-	if (!st->dir) {
-		rc = -ENOMEM;
+	rc = mkdir_p(opts->data_dir);
+	if (rc < 0)
 		goto free_store;
-	}
-	rc = mkdir_p(st->dir);
+	rc = store_dir_open(st, opts->data_dir);
 	if (rc < 0)
 		goto free_store;
 	rc = store_lock(st);
@@ -1359,15 +1854,22 @@ int store_open(const struct store_options *opts, struct store **out)
 		rc = -ENOMEM;
 		goto free_store;
 	}
-	if (access(marker, F_OK) == 0) {
-		/* gone before anything is loaded: a crash while loading must
-		 * not skip recovery next time */
-		rc = sio_unlink(marker);
-		if (rc == 0)
-			rc = sio_fsync_dir(st->dir);
-		if (rc < 0)
-			goto free_store;
-		clean = true;
+	{
+		struct stat sb;
+		if (fstatat(st->dfd, CLEAN_MARKER, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			/* gone before anything is loaded: a crash while loading
+			 * must not skip recovery next time */
+			clean = S_ISREG(sb.st_mode);
+			if (!clean)
+				tfs_log(TFS_LOG_WARN, "storage: %s: not a regular file "
+				        "(a link is never followed): removed, every "
+				        "partition recovers", marker);
+			rc = sio_unlink(marker);
+			if (rc == 0)
+				rc = sio_fsync(st->dfd, st->dir);
+			if (rc < 0)
+				goto free_store;
+		}
 	}
 	rc = store_load(st, clean);
 	if (rc < 0)

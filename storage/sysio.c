@@ -28,9 +28,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Never through a symlink (sysio.h). */
 static int real_open(const char *path, int flags, mode_t mode)
 {
-	return open(path, flags | O_CLOEXEC, mode);
+	return open(path, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+}
+
+static int real_openat(int dirfd, const char *name, int flags, mode_t mode)
+{
+	return openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+}
+
+static int real_renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+	return renameat(fromfd, from, tofd, to);
 }
 
 struct sysio sysio_real = {
@@ -46,6 +57,9 @@ struct sysio sysio_real = {
 	.unlink = unlink,
 	.mkdir = mkdir,
 	.rmdir = rmdir,
+	.openat = real_openat,
+	.unlinkat = unlinkat,
+	.renameat = real_renameat,
 };
 
 struct sysio *sysio = &sysio_real;
@@ -69,6 +83,26 @@ int sio_open(const char *path, int flags, mode_t mode)
 	if (fd < 0) {
 		int err = errno;
 		sio_log("open", path, err);
+		return -err;
+	}
+	return fd;
+}
+
+int sio_openat(int dirfd, const char *name, int flags, mode_t mode,
+               const char *what)
+{
+	int fd;
+
+	do
+		fd = sysio->openat(dirfd, name, flags, mode);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		int err = errno;
+		if (err == ELOOP || (err == ENOTDIR && (flags & O_DIRECTORY)))
+			tfs_log(TFS_LOG_ERROR, "storage: %s: is a symbolic link or not "
+			        "a directory: refused (topicfs never follows links in "
+			        "its data dir)", what ? what : name);
+		sio_log("openat", what ? what : name, err);
 		return -err;
 	}
 	return fd;
@@ -222,7 +256,22 @@ int sio_write_atomic(const char *path, const void *data, size_t len)
 	if (!tmp)
 		return -ENOMEM;
 
-	fd = sio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	/* created O_EXCL: a leftover temp (or a symlink planted under its
+	 * name) is removed first, never written through */
+	do
+		fd = sysio->open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0 && errno == EEXIST) {
+		if (sysio->unlink(tmp) < 0 && errno != ENOENT) {
+			rc = -errno;
+			sio_log("unlink", tmp, rc);
+			goto free_tmp;
+		}
+		fd = sio_open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	} else if (fd < 0) {
+		fd = -errno;
+		sio_log("open", tmp, fd);
+	}
 	if (fd < 0) {
 		rc = fd;
 		goto free_tmp;

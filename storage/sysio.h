@@ -3,8 +3,16 @@
  *
  * Every open, close, pread, pwrite, write, fsync, fdatasync, ftruncate,
  * rename, unlink, mkdir and rmdir that storage/ makes on data_dir goes
- * through the global `sysio` table (directory listing with opendir/readdir,
- * fstat and mmap stay direct: they change nothing).  The entries have the
+ * through the global `sysio` table, and so do openat, unlinkat and
+ * renameat (relative to a directory fd: the data dir's, opened once by
+ * store_open, or a partition directory's); directory listing with
+ * opendir/readdir, fstat/fstatat and mmap stay direct: they change nothing.
+ *
+ * Symlinks.  sysio_real's open and openat add O_NOFOLLOW (and O_CLOEXEC):
+ * storage/ never opens, creates or truncates a file through a symbolic
+ * link; such an open fails with ELOOP (rename, unlink, mkdir and rmdir
+ * never follow a link in the last component anyway).  Partition
+ * directories are checked (not a link) before they are used.  The entries have the
  * exact semantics of the system calls they stand for: -1 with errno set on
  * failure.  `sysio` points at `sysio_real` unless a test swaps it, so a test
  * can fail the Nth pwrite with ENOSPC, fail an fsync, or keep a log of what
@@ -38,6 +46,9 @@ struct sysio {
 	int (*unlink)(const char *path);
 	int (*mkdir)(const char *path, mode_t mode);
 	int (*rmdir)(const char *path);
+	int (*openat)(int dirfd, const char *name, int flags, mode_t mode);
+	int (*unlinkat)(int dirfd, const char *name, int flags);
+	int (*renameat)(int fromfd, const char *from, int tofd, const char *to);
 };
 
 /* The real system calls. */
@@ -74,6 +85,11 @@ int sio_fsync_dir(const char *dir);
  * rename it over path, fsync the containing directory.  0 or -errno; on
  * failure the temp file is removed and path is unchanged. */
 int sio_write_atomic(const char *path, const void *data, size_t len);
+
+/* openat; the fd or a negative errno (logged with what, a path for the
+ * message: the directory's path and name). */
+int sio_openat(int dirfd, const char *name, int flags, mode_t mode,
+               const char *what);
 
 /* Read a whole small file (at most max bytes) into a malloc'd,
  * NUL-terminated buffer.  0 or -errno (ENOENT is returned unlogged). */

@@ -315,6 +315,27 @@ static int fi_mkdir(const char *p, mode_t m)
 	return sysio_real.mkdir(p, m);
 }
 
+static int fi_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	if (fi_hit(FI_OPEN))
+		return -1;
+	return sysio_real.openat(dfd, name, flags, mode);
+}
+
+static int fi_unlinkat(int dfd, const char *name, int flags)
+{
+	if (fi_hit((flags & AT_REMOVEDIR) ? FI_MKDIR : FI_UNLINK))
+		return -1;
+	return sysio_real.unlinkat(dfd, name, flags);
+}
+
+static int fi_renameat(int a, const char *an, int b, const char *bn)
+{
+	if (fi_hit(FI_RENAME))
+		return -1;
+	return sysio_real.renameat(a, an, b, bn);
+}
+
 static struct sysio fi_table = {
 	.open = fi_open,
 	.close = close,
@@ -328,6 +349,9 @@ static struct sysio fi_table = {
 	.unlink = fi_unlink,
 	.mkdir = fi_mkdir,
 	.rmdir = rmdir,
+	.openat = fi_openat,
+	.unlinkat = fi_unlinkat,
+	.renameat = fi_renameat,
 };
 
 /* ============================== the workload ============================= */
@@ -1510,6 +1534,60 @@ static int sh_rmdir(const char *path)
 	return rc;
 }
 
+/* The *at calls: the model is kept by path, so a name relative to a
+ * directory fd becomes "<the directory's path>/<name>" (storage/ opens
+ * its directory fds through the table, so they are known here). */
+static char *sh_at_path(int dfd, const char *name)
+{
+	const char *dir = dfd >= 0 && dfd < SH_FDS ? sh_fd_dir[dfd] : NULL;
+	char *p;
+
+	if (!dir || name[0] == '/')
+		return xstrdup(name);
+	p = malloc(strlen(dir) + strlen(name) + 2);
+	if (!p)
+		abort();
+	sprintf(p, "%s/%s", dir, name);
+	return p;
+}
+
+static int sh_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	pthread_mutex_lock(&sh_mu);
+	char *p = sh_at_path(dfd, name);
+	pthread_mutex_unlock(&sh_mu);
+	int fd = sh_open(p, flags, mode);
+	int err = errno;
+	free(p);
+	errno = err;
+	return fd;
+}
+
+static int sh_unlinkat(int dfd, const char *name, int flags)
+{
+	pthread_mutex_lock(&sh_mu);
+	char *p = sh_at_path(dfd, name);
+	pthread_mutex_unlock(&sh_mu);
+	int rc = (flags & AT_REMOVEDIR) ? sh_rmdir(p) : sh_unlink(p);
+	int err = errno;
+	free(p);
+	errno = err;
+	return rc;
+}
+
+static int sh_renameat(int a, const char *an, int b, const char *bn)
+{
+	pthread_mutex_lock(&sh_mu);
+	char *pa = sh_at_path(a, an), *pb = sh_at_path(b, bn);
+	pthread_mutex_unlock(&sh_mu);
+	int rc = sh_rename(pa, pb);
+	int err = errno;
+	free(pa);
+	free(pb);
+	errno = err;
+	return rc;
+}
+
 static struct sysio sh_table = {
 	.open = sh_open,
 	.close = sh_close,
@@ -1523,6 +1601,9 @@ static struct sysio sh_table = {
 	.unlink = sh_unlink,
 	.mkdir = sh_mkdir,
 	.rmdir = sh_rmdir,
+	.openat = sh_openat,
+	.unlinkat = sh_unlinkat,
+	.renameat = sh_renameat,
 };
 
 /* Run fn in a child with the shadow table, crashing at call trig_at of
