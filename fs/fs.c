@@ -1323,7 +1323,8 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 				rc = -ENOMEM;
 				goto out;
 			}
-			memcpy(joined, h->pending, h->pending_len);
+			if (h->pending_len)
+				memcpy(joined, h->pending, h->pending_len);
 			memcpy(joined + h->pending_len, data, len);
 			rc = rec_push(&rv, joined, new_len);
 		} else {
@@ -1980,11 +1981,21 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == FH_STATUS) {
-		if (off < 0 || (size_t)off >= h->buf_len)
+		/* copied out first: once the kernel has the reply, the reader
+		 * may close and RELEASE may free h->buf while this thread is
+		 * still inside the reply's writev(2) */
+		if (off < 0 || (size_t)off >= h->buf_len) {
 			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, h->buf + off,
-			               h->buf_len - (size_t)off < size ? h->buf_len - (size_t)off : size);
+			return;
+		}
+		n = h->buf_len - (size_t)off < size ? h->buf_len - (size_t)off : size;
+		buf = read_buf_get(n);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(buf, h->buf + off, n);
+		fuse_reply_buf(req, buf, n);
 		return;
 	}
 	if (!h->part) {

@@ -24,7 +24,7 @@
 
 #include "bytes.h"
 
-/* API keys (KAFKA.md section 3). */
+/* API keys (docs/PROTOCOL.md). */
 enum {
 	KAPI_PRODUCE = 0,
 	KAPI_FETCH = 1,

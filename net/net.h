@@ -1,10 +1,10 @@
 /*
  * net.h - the topicfs TCP server: the Kafka wire-protocol subset of
- * KAFKA.md section 3 over one storage instance.  One public header.
+ * docs/PROTOCOL.md over one storage instance.  One public header.
  *
- * The server runs its own epoll thread(s) inside the daemon's process.  It
- * registers the store's append hook (store_set_append_hook) to wake parked
- * long-poll Fetch requests, so it must be the only user of that hook.
+ * The server runs one epoll thread inside the daemon's process.  It adds an
+ * append hook to the store (store_add_append_hook) to wake parked long-poll
+ * Fetch requests.
  */
 #ifndef TOPICFS_NET_H
 #define TOPICFS_NET_H

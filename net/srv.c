@@ -6,11 +6,14 @@
  * DESIGN
  *
  * One thread runs epoll_wait over the listening socket, an eventfd (wake_fd)
- * and every connection.  Storage calls made from it are short (an index
- * lookup, part_append_batch's write and, with a flush-every-message policy,
- * an fsync); a slow disk therefore delays every client of this server,
- * which is acceptable for one machine's worth of clients and keeps the
- * server free of locks.
+ * and every connection.  Storage calls made from it are mostly short (an
+ * index lookup, part_append_batch's write and, with a flush-every-message
+ * policy, an fsync), but some are not: the CRC check of fetch bytes not yet
+ * verified (many MiB the first time a segment is served), a ListOffsets by
+ * time (a pread and decode of up to a batch), and topic auto-creation
+ * (mkdir and fsyncs).  A slow disk therefore delays every client of this
+ * server, which is acceptable for one machine's worth of clients and keeps
+ * the server free of locks.
  *
  * A connection is always in exactly one state:
  *
@@ -1031,7 +1034,7 @@ static void *srv_thread(void *arg)
 	return NULL;
 }
 
-/* Called from any appending thread; see DESIGN for the ordering. */
+/* Called from any appending thread; see the design note at the top of this file for the ordering. */
 static void srv_append_hook(void *arg, struct topic *t, int partition)
 {
 	struct srv *s = arg;

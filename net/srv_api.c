@@ -1,7 +1,7 @@
 /*
  * srv_api.c - the Kafka request handlers of the topicfs server: ApiVersions,
  * Metadata, ListOffsets, Fetch, Produce and the FindCoordinator stub, with
- * the request and response layouts of KAFKA.md section 3.
+ * the request and response layouts of docs/PROTOCOL.md.
  *
  * DESIGN
  *

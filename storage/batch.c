@@ -1,7 +1,7 @@
 /*
  * batch.c - the RecordBatch v2 codec: parse, validate, decode and encode the
  * one record format topicfs keeps on disk, sends on the wire and accepts from
- * producers (KAFKA.md section 1).
+ * producers (docs/FORMAT.md section 2).
  *
  * THE FORMAT
  *

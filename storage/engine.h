@@ -25,8 +25,9 @@
  *   topic.cfg_mu       the topic's settings
  *
  * None of the mutexes is held across file I/O, except seg.map_mu (one
- * open + mmap) and store.mu during topic creation and deletion of the
- * metadata file.
+ * open + mmap), store.mu during topic creation and deletion of the
+ * metadata file, and topic.cfg_mu while topic_set_config rewrites the
+ * topic's settings file (temp file, fsync, rename, directory fsync).
  *
  * Debug and sanitizer builds check this order, the writer token and the
  * field guards at run time (invariants.h: lock_rank/unlock_rank, INV_*).

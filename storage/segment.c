@@ -11,7 +11,7 @@
  *   00000000000000001234.timeindex  time index     (Kafka's format)
  *   00000000000000001234.sindex     stream index   (topicfs only)
  *
- * THE LOG.  Batches exactly as on the wire (KAFKA.md section 1), with
+ * THE LOG.  Batches exactly as on the wire (docs/FORMAT.md section 2), with
  * BaseOffset set to the absolute offset of the first record.  All integers
  * are big-endian.  A batch at file position P is VALID when:
  *   - at least 12 bytes remain and Length (bytes P+8..P+12) >= 49, and the

@@ -2,7 +2,7 @@
  * storage.h - the topicfs log engine: the one public header of storage/.
  *
  * storage/ knows nothing of FUSE or sockets. It keeps topics as Kafka keeps
- * them on disk, byte for byte (see KAFKA.md sections 1 and 2):
+ * them on disk, byte for byte (see docs/FORMAT.md sections 2 and 3):
  *
  *   <data_dir>/<topic>.topic                 topic metadata, key=value lines,
  *                                             written temp+fsync+rename+dirfsync
@@ -31,7 +31,7 @@
  *   -ENOENT    unknown topic or partition
  *   -EBADMSG   corrupt batch (bad CRC, bad bounds, bad magic)
  *   -ERANGE    offset or stream position outside [start, end]
- *   -ENOTSUP   codec not supported (gzip and snappy may be decode-only)
+ *   -ENOTSUP   codec not supported (gzip is decode-only; snappy is refused)
  *   -EMSGSIZE  batch or record larger than a configured bound
  *   -ENOSPC, -EIO, ...  from the file system, passed through
  *
@@ -69,7 +69,7 @@ enum batch_codec {
 #define BATCH_ATTR_TRANSACTIONAL   0x10
 #define BATCH_ATTR_CONTROL         0x20
 
-/* The 61-byte header, decoded.  Field names follow KAFKA.md section 1. */
+/* The 61-byte header, decoded.  Field names follow docs/FORMAT.md section 2. */
 struct batch_header {
 	int64_t base_offset;
 	int32_t length;             /* total batch bytes - 12 */
@@ -391,8 +391,8 @@ int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos);
 /* First offset whose record has timestamp >= ts_ms; next_offset if none. */
 int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset);
 
-/* Block until stream_end > pos or next_offset changes past what the caller
- * saw (whichever the caller asks), at most timeout_ms (< 0: forever).
+/* Block until stream_end > pos, at most timeout_ms (< 0: forever; 0: just
+ * check).
  * 0 when there is more data, -ETIMEDOUT, -ENOENT if the topic was deleted. */
 int part_wait_stream(struct part *p, int64_t pos, int timeout_ms);
 

@@ -4,7 +4,7 @@
  * Design.  storage/ never calls open/pread/pwrite/fsync/... directly: it
  * goes through `sysio`, a table of function pointers that defaults to the
  * real calls (sysio_real).  Tests swap the table to fail the Nth call or to
- * record writes and simulate a crash (CONVENTIONS 9, RELIABILITY 2 and 7).
+ * record writes and simulate a crash (docs/CONVENTIONS.md rule 9, docs/TESTING.md R2 and R7).
  *
  * The helpers below turn the -1/errno convention into 0/-errno, loop over
  * short reads and writes and EINTR, and log every failure where it happens

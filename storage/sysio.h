@@ -24,7 +24,7 @@
  * must themselves be thread-safe.
  *
  * On top of the table, a few helpers return 0 or a negative errno and log
- * failures with the call, the path and strerror (CONVENTIONS 4 and 6).
+ * failures with the call, the path and strerror (docs/CONVENTIONS.md rules 4 and 6).
  */
 #ifndef TOPICFS_SYSIO_H
 #define TOPICFS_SYSIO_H
@@ -81,7 +81,7 @@ int sio_unlink(const char *path);          /* ENOENT is not an error */
 /* fsync a directory by path. */
 int sio_fsync_dir(const char *dir);
 
-/* Durable metadata (CONVENTIONS 7): write data to "<path>.tmp", fsync it,
+/* Durable metadata (docs/CONVENTIONS.md rule 7): write data to "<path>.tmp", fsync it,
  * rename it over path, fsync the containing directory.  0 or -errno; on
  * failure the temp file is removed and path is unchanged. */
 int sio_write_atomic(const char *path, const void *data, size_t len);

@@ -1,6 +1,6 @@
 /*
  * fuzz_batch.c - libFuzzer target for the RecordBatch v2 decoder and the
- * decompressors behind it (RELIABILITY 11, 12).
+ * decompressors behind it (docs/TESTING.md R11, R12).
  *
  * Each input is decoded three ways: as given, with the store's 64 MiB
  * bound (the bomb seeds expand to 128 MiB: refused); with Length and the

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the configuration parser (fs/
- * config.c over inih; RELIABILITY 15): the input is an INI file, loaded
+ * config.c over inih; docs/TESTING.md R15): the input is an INI file, loaded
  * through a memfd with tfs_config_load and checked with tfs_config_finish;
  * its first line is also tried as a --set assignment.  Nothing may crash
  * or leak, and a refusal must come with a message.

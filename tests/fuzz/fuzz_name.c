@@ -1,5 +1,5 @@
 /*
- * fuzz_name.c - libFuzzer target for the name parsers (RELIABILITY 10):
+ * fuzz_name.c - libFuzzer target for the name parsers (docs/TESTING.md R10):
  * topic_name_check (storage), the view grammar fsv_view_spec_parse and
  * tfs_parse_u64 (fs).  The input is one name (cut at the first NUL, as a
  * path component would be).  Invariants, checked with abort(): an accepted

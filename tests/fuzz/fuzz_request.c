@@ -1,6 +1,6 @@
 /*
  * fuzz_request.c - libFuzzer target for the Kafka request handlers
- * (RELIABILITY 11): the input is api key (int16), api version (int16),
+ * (docs/TESTING.md R11): the input is api key (int16), api version (int16),
  * then the request body, handed to srv_api_dispatch exactly as the server
  * core does after reading the request header.  Behind it is a real store
  * in a temp directory with two topics holding a few records (lines and

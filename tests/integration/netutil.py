@@ -3,7 +3,7 @@
 client over plain sockets, and timing helpers.
 
 Only the standard library: the raw client writes requests byte by byte
-(KAFKA.md section 3) so the tests do not depend on a Kafka library's
+(docs/PROTOCOL.md) so the tests do not depend on a Kafka library's
 choices of versions.
 """
 import os

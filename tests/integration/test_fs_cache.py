@@ -1,7 +1,7 @@
-"""The kernel page cache and partition files (fs.c, "The page cache
-exception"): a reader racing appends (through the mount and over TCP) sees
-every append and never a NUL byte, for `writes` and `lines` partitions.
-Page-cache opens of `writes` partitions were tried and are switched off:
+"""The kernel page cache and partition files (fs.c, "No page cache for
+partitions and views"): a reader racing appends (through the mount and over
+TCP) sees every append and never a NUL byte, for `writes` and `lines`
+partitions.  Page-cache opens of `writes` partitions were tried and removed:
 this test caught a NUL with them in a CI rehearsal."""
 import os
 import subprocess
@@ -28,8 +28,8 @@ class FsCache(TopicfsTestCase):
                      "topic.l": {"framing": "lines"}}
 
     def test_every_read_reaches_the_daemon(self):
-        # the page cache is off for every partition (fs.c, FSV_PAGE_CACHE_
-        # ENABLED): a repeated read is served by the daemon again, for both
+        # the page cache is off for every partition (fs.c opens them with
+        # direct_io): a repeated read is served by the daemon again, for both
         # framings, so no reader can hold stale or zero-filled pages
         self.start()
         for topic, data in (("w", [b"rec-%05d|" % i * 10 for i in range(2000)]),

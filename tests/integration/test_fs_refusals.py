@@ -1,4 +1,4 @@
-"""The refusal matrix (RELIABILITY 9), names (RELIABILITY 10), xattrs and the
+"""The refusal matrix (docs/TESTING.md R9), names (docs/TESTING.md R10), xattrs and the
 .status file: every refused operation gives its documented errno and leaves
 the content unchanged."""
 import errno

@@ -1,4 +1,4 @@
-"""Corruption against the real daemon (RELIABILITY 3, 4, 5, 6):
+"""Corruption against the real daemon (docs/TESTING.md R3, R4, R5, R6):
 - a flipped byte in a sealed, flushed segment: `cat` through the mount
   prints exactly the records before the bad batch and then fails with EIO;
   a Fetch over TCP returns the good batches before it (each with a valid

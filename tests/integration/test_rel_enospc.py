@@ -1,4 +1,4 @@
-"""A real full disk (RELIABILITY 8): data_dir on an 8 MiB tmpfs (the test
+"""A real full disk (docs/TESTING.md R8): data_dir on an 8 MiB tmpfs (the test
 mounts it; root only, skipped otherwise) with a 2 MiB ballast file.
 Writers through the mount and over TCP fill it: write(2) fails with
 ENOSPC, Produce gets KAFKA_STORAGE_ERROR (56); every acknowledged record

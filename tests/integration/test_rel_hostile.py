@@ -1,4 +1,4 @@
-"""Hostile clients and the mount's safety defaults (RELIABILITY 10, 13, 15):
+"""Hostile clients and the mount's safety defaults (docs/TESTING.md R10, R13, R15):
 - a flood of 300 connections and 20 slowloris clients at once, with
   max_connections 40: excess connections are closed, every slow client is
   cut off by request_timeout_ms, and a client that was already connected
@@ -11,7 +11,7 @@
   kernel's mount options;
 - the TCP listener is on loopback unless configured otherwise;
 - retention deletes a segment while a stalled consumer is in the middle of
-  a sendfile of it (RELIABILITY 14): no spin, the framed bytes arrive whole.
+  a sendfile of it (docs/TESTING.md R14): no spin, the framed bytes arrive whole.
 Single bad clients, size prefixes and one slowloris are in
 test_net_hygiene.py; the refusal matrix and names through the mount in
 test_fs_refusals.py; sendfile edge cases in tests/unit/test_net.c."""
@@ -138,7 +138,7 @@ class RetentionMidFetch(NetTestCase):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def test_retention_deletes_a_segment_mid_sendfile(self):
-        """RELIABILITY 14: a consumer with a tiny receive buffer stalls in
+        """docs/TESTING.md R14: a consumer with a tiny receive buffer stalls in
         the middle of a 4 MB slice of segment 0; retention deletes that
         segment meanwhile.  The daemon does not spin while stalled, and the
         consumer then gets exactly the framed bytes, every batch whole with

@@ -1,4 +1,4 @@
-"""kill -9 loop (RELIABILITY 1): writers through the mount and over TCP log
+"""kill -9 loop (docs/TESTING.md R1): writers through the mount and over TCP log
 what was acknowledged; the daemon is killed at a random moment (in some
 rounds killed again during its recovery, before it is ready); after each
 restart every acknowledged record is there once, in order, nothing is

@@ -4,8 +4,8 @@
  * allocations, link-time wrapping (-Wl,--wrap=malloc,calloc,realloc,strdup:
  * every allocation made by code linked into this binary, storage/
  * included, goes through __wrap_malloc & co. below; allocations inside
- * shared libraries such as libzstd are not seen).  RELIABILITY items 2, 3,
- * 6 and 7.
+ * shared libraries such as libzstd are not seen).  docs/TESTING.md items R2, R3,
+ * R6 and R7.
  *
  * THE WORKLOAD (wl_run) opens a store, creates topic "f" (one partition,
  * 2 KiB segments so it rolls often, a sparse index every 128 bytes),
@@ -46,7 +46,7 @@
  * directory keeps a random prefix of its unsynced entry operations (a
  * created file may vanish, a rename may be undone, an unlinked file may
  * come back).  A second child then crashes again at a random point of the
- * recovery itself (RELIABILITY 6).  Another series first fails the Nth
+ * recovery itself (docs/TESTING.md R6).  Another series first fails the Nth
  * fsync (EIO; the model then drops that file's unsynced writes at the
  * crash, as a kernel that discarded the pages would, while later writes
  * may land after a hole), then loses power.  Must hold after each: store_open
