@@ -98,6 +98,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "storage", "message_timestamp_after_max_ms", CT_MS, "3600000",
 	  -1, INT64_MAX, FC(message_timestamp_after_max_ms),
 	  "Produce refuses batches timestamped further ahead, -1 = no bound" },
+	{ "storage", "max_open_segments", CT_INT, "0", 0, 100000000,
+	  FC(max_open_segments), "sealed segments' .log files kept open at "
+	  "once (an LRU), 0 = a quarter of the open-file limit, at least 64" },
 	/* [fs] */
 	{ "fs", "mountpoint", CT_PATH, "/mnt/topics", 0, 0,
 	  FC(mountpoint), "where to mount (created if missing)" },

@@ -44,6 +44,8 @@ struct tfs_config {
 	int64_t max_decompressed_bytes;
 	int64_t message_timestamp_after_max_ms; /* Produce: newest MaxTimestamp
 	                                           ahead of the clock, -1 = any */
+	int64_t max_open_segments;              /* sealed segments' fds kept
+	                                           open, 0 = auto (store.h) */
 	struct topic_config topic_defaults;     /* per-topic keys of [storage]
 	                                           and [fs] */
 	/* [fs] */

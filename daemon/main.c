@@ -738,6 +738,7 @@ int main(int argc, char **argv)
 		goto out;
 	sopts.data_dir = cfg.data_dir;
 	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	sopts.max_open_segments = (size_t)cfg.max_open_segments;
 	sopts.timestamp_after_max_ms = cfg.message_timestamp_after_max_ms == 0
 	                               ? 1 : cfg.message_timestamp_after_max_ms;
 	rc = store_open(&sopts, &st);

@@ -23,6 +23,11 @@
  *   seg.map_mu         lazy mmap of a sealed segment's index files
  *   part.cache_mu      the partition's last-decoded-batch cache
  *   topic.cfg_mu       the topic's settings
+ *   seg_lru.mu         the process-wide LRU of sealed segments' open .log
+ *                      fds (segment.c: every seg's fd / pins / lru_* fields);
+ *                      a leaf: taken under any of the above, nothing is
+ *                      taken under it, and no system call is made under it
+ *                      (opens happen before, closes and munmaps after)
  *
  * None of the mutexes is held across file I/O, except seg.map_mu (one
  * open + mmap), store.mu during topic creation and deletion of the
@@ -96,6 +101,17 @@ long idx_search_sindex_by_offset(const uint8_t *mem, size_t n, int32_t rel);
  * be unlinked (retention, topic deletion) while references remain; the fd
  * is closed and the maps unmapped at the last reference.
  *
+ * OPEN FILES (segment.c, "the fd LRU").  The active segment of a
+ * partition keeps its .log fd and its three index fds open.  A sealed
+ * segment's .log fd and its index maps are opened on demand and kept in one
+ * process-wide LRU bounded by seg_lru_set_limit (store_options
+ * .max_open_segments): whoever uses s->fd, s->map or calls seg_scan /
+ * br_* / seg_index_lookup on a segment pins it first (seg_pin, which
+ * reopens the .log when the LRU closed it) and unpins it after; a pinned
+ * segment's fd and maps are never closed by the LRU.  A fetch slice keeps
+ * its pin until part_slice_release, so its fd outlives retention's unlink.
+ * The loading thread pins the segments it recovers one at a time.
+ *
  * Field guards: "immutable" fields are set before the segment is shared.
  * "P" = guarded by the owning part.lock (written only by the writer-token
  * holder, so the writer may read them without the lock).  "W" = only the
@@ -103,8 +119,16 @@ long idx_search_sindex_by_offset(const uint8_t *mem, size_t n, int32_t rel);
 struct seg {
 	int64_t base_offset;          /* immutable */
 	char *path;                   /* immutable: "<dir>/<20 digits>" */
-	int fd;                       /* immutable: the .log, O_RDWR */
+	int fd;                       /* L: the .log (O_RDWR), -1 while the LRU
+	                                 has it closed; stable while pinned, and
+	                                 for the active segment (not in the LRU) */
 	int refs;                     /* atomic (__atomic builtins) */
+	int pins;                     /* L (written), atomic reads: seg_pin holders */
+	bool lru_managed;             /* L: sealed: the fd may be closed unpinned */
+	bool lru_linked;              /* L: on the LRU list (managed, open, 0 pins) */
+	struct seg *lru_prev, *lru_next; /* L: the list, most recent first */
+	uint64_t dev, ino;            /* immutable: the .log's identity, checked
+	                                 when it is reopened */
 
 	int64_t size;                 /* P: published .log size */
 	int64_t next_offset;          /* P: last published offset + 1 */
@@ -121,7 +145,10 @@ struct seg {
 	bool tail_dirty;              /* W: a failed write left bytes past size
 	                                 that could not be cut: cut before sealing */
 
-	pthread_mutex_t map_mu;       /* guards the five fields below */
+	pthread_mutex_t map_mu;       /* guards the five fields below (the
+	                                 maps: and only while pinned; the LRU
+	                                 unmaps them under seg_lru.mu when it
+	                                 closes the unpinned segment's fd) */
 	const uint8_t *map[IDX_KINDS];/* sealed: read-only map of the index file */
 	size_t map_len[IDX_KINDS];    /* its length (whole entries) */
 	bool map_done[IDX_KINDS];     /* mapping attempted */
@@ -133,6 +160,24 @@ struct seg {
 void seg_ref(struct seg *s);
 void seg_unref(struct seg *s);
 
+/* The fd LRU (see OPEN FILES above).  seg_pin returns the segment's .log
+ * fd, reopening it (relative to nothing but its own path, O_NOFOLLOW,
+ * through the sysio table; the file must be the one first opened) when
+ * the LRU closed it, and pins it: -ENOENT when the file is gone (retention
+ * or deletion unlinked it), other -errno from open.  seg_unpin undoes one
+ * pin.  seg_lru_release hands a segment that was just sealed (or loaded)
+ * to the LRU; seg_lru_hold takes it back (it becomes active: the fd stays
+ * open until seg_lru_release or the last reference), 0 or -errno. */
+int seg_pin(struct seg *s);
+void seg_unpin(struct seg *s);
+void seg_lru_release(struct seg *s);
+int seg_lru_hold(struct seg *s);
+/* The bound on open sealed-segment fds (process-wide; at least 1). */
+void seg_lru_set_limit(size_t n);
+/* Open sealed-segment fds now, and the bound (for tests and stats). */
+size_t seg_lru_open_count(void);
+size_t seg_lru_limit(void);
+
 /* Build the path "<dir>/<20-digit base><ext>" (malloc'd). */
 char *seg_file_path(const struct seg *s, const char *ext);
 
@@ -140,7 +185,8 @@ char *seg_file_path(const struct seg *s, const char *ext);
  * files when sync.  The new segment is active: index fds open. */
 int seg_create(const char *dir, int64_t base_offset, int64_t stream_base,
                bool sync, struct seg **out);
-/* Allocate a segment object for an existing .log (opened O_RDWR). */
+/* Allocate a segment object for an existing .log (opened O_RDWR, its
+ * size read, then handed to the LRU: seg_pin before using the fd). */
 int seg_open_log(const char *dir, int64_t base_offset, struct seg **out);
 /* Open the index fds for appending (active segment). */
 int seg_open_index_fds(struct seg *s);
@@ -155,7 +201,7 @@ int seg_write_index_files(struct seg *s, const struct idx_builder *ib, bool sync
 
 /* Look an index up: copies the entry found into *entry (entry-size bytes)
  * and returns 1, 0 when no entry is <= key, negative errno on error.  The
- * caller holds a reference.  For the active segment the caller passes the
+ * caller holds a reference and a pin.  For the active segment the caller passes the
  * part lock so the in-memory entries can be read under it. */
 int seg_index_lookup(struct seg *s, pthread_mutex_t *part_lock, int kind,
                      int64_t key, bool sindex_by_offset, uint8_t *entry);

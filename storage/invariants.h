@@ -54,6 +54,7 @@ enum inv_rank {
 	RANK_SEG_MAP_MU = 6,    /* seg.map_mu */
 	RANK_PART_CACHE_MU = 7, /* part.cache_mu */
 	RANK_TOPIC_CFG_MU = 8,  /* topic.cfg_mu */
+	RANK_SEG_LRU_MU = 9,    /* seg_lru.mu (segment.c), a leaf */
 };
 
 #ifdef TOPICFS_INVARIANTS

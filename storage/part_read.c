@@ -20,9 +20,14 @@
  *
  * Invariants: a reader snapshots the published end (the segment, its size)
  * under part.lock and never looks past it, so it sees whole batches only
- * (see STATE in part_open.c); it holds a segment reference, not the lock,
- * while it reads the file, so retention or deletion may unlink the files
- * meanwhile.  A torn or undecodable batch inside the published range is
+ * (see STATE in part_open.c); it holds a segment reference and a pin (the
+ * fd LRU, engine.h OPEN FILES), not the lock, while it reads the file, so
+ * retention or deletion may unlink the files meanwhile.  A sealed
+ * segment's fd may have been closed by the LRU: pinning reopens it, and
+ * when the file is gone by then the reader gets what it would have got
+ * after the removal (-ERANGE for retention, so callers look again;
+ * -ENOENT for a deleted partition: pin_for_read).  A fetch slice keeps its
+ * pin until part_slice_release.  A torn or undecodable batch inside the published range is
  * corruption: logged, -EBADMSG, never served.
  *
  * Locks: part.lock (the segment list and the published end, the active
@@ -83,6 +88,31 @@ static void log_corrupt(struct seg *s, int64_t pos, int rc)
 {
 	tfs_log(TFS_LOG_WARN, "storage: %s.log position %" PRId64
 	        ": corrupt batch (%s), not served", s->path, pos, strerror(-rc));
+}
+
+/* Pin s (a reference held) for reading: its fd, reopened when the fd LRU
+ * closed it.  A file that is gone reads as it would have had the reader
+ * come after its removal: -ERANGE when retention removed the segment
+ * (before the log start now), -ENOENT when the partition was deleted;
+ * gone while still listed (removed behind topicfs's back): -EIO, logged. */
+static int pin_for_read(struct part *p, struct seg *s)
+{
+	int rc = seg_pin(s);
+
+	if (rc != -ENOENT)
+		return rc;
+	lock_rank(&p->lock, RANK_PART_LOCK);
+	if (p->deleted || part_is_deleted(p))
+		rc = -ENOENT;
+	else if (s->base_offset < p->log_start_offset)
+		rc = -ERANGE;
+	else
+		rc = -EIO;
+	unlock_rank(&p->lock);
+	if (rc == -EIO)
+		tfs_log(TFS_LOG_ERROR, "storage: %s.log: missing, not removed by "
+		        "topicfs: reads there fail", s->path);
+	return rc;
 }
 
 /* br_next for the read paths: a torn or malformed batch inside the
@@ -318,7 +348,11 @@ int part_stream_read(struct part *p, int64_t pos, void *buf, size_t len,
 
 	for (;;) {
 		size_t got = 0;
+		rc = pin_for_read(p, s);
+		if (rc < 0)
+			break;
 		rc = read_from_seg(p, s, size, cur, (uint8_t *)buf + done, len - done, &got);
+		seg_unpin(s);
 		done += got;
 		cur += (int64_t)got;
 		if (rc < 0 || done >= len)
@@ -358,6 +392,9 @@ int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos)
 	if (!p)
 		return -EINVAL;
 	framing = part_framing(p);
+again:
+	fpos = 0;
+	result = -1;
 	lock_rank(&p->lock, RANK_PART_LOCK);
 	if (p->deleted || part_is_deleted(p)) {
 		unlock_rank(&p->lock);
@@ -374,9 +411,16 @@ int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos)
 	sp = s->stream_base;
 	unlock_rank(&p->lock);
 
-	rc = seg_index_lookup(s, &p->lock, IDX_STREAM, offset - s->base_offset, true, e);
+	rc = pin_for_read(p, s);
+	if (rc == -ERANGE) {
+		seg_unref(s);           /* retention took it: the log start now */
+		goto again;
+	}
 	if (rc < 0)
 		goto out;
+	rc = seg_index_lookup(s, &p->lock, IDX_STREAM, offset - s->base_offset, true, e);
+	if (rc < 0)
+		goto unpin;
 	if (rc == 1) {
 		sp = (int64_t)be64_get(e);
 		fpos = (int32_t)be32_get(e + 12);
@@ -416,6 +460,8 @@ int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos)
 		*pos = result;
 		rc = 0;
 	}
+unpin:
+	seg_unpin(s);
 out:
 	seg_unref(s);
 	return rc;
@@ -456,6 +502,13 @@ int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 			*offset = next;
 			return 0;
 		}
+		rc = pin_for_read(p, s);
+		if (rc < 0) {
+			seg_unref(s);
+			if (rc == -ERANGE)
+				continue;       /* retention took it: look again */
+			return rc;
+		}
 		/* everything up to a time entry below ts is below ts */
 		start = s->base_offset;
 		rc = seg_index_lookup(s, &p->lock, IDX_TIME, ts_ms - 1, false, e);
@@ -495,6 +548,7 @@ int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 		}
 		br_free(&br);
 		after_base = s->base_offset;
+		seg_unpin(s);
 		seg_unref(s);
 		if (rc < 0)
 			return rc;
@@ -674,7 +728,9 @@ int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
 	if (offset == p->next_offset) {
 		s = part_active(p);
 		seg_ref(s);
-		sl.fd = s->fd;
+		/* the active segment's fd is open: no open(2) under the lock;
+		 * the pin keeps it open after a roll until the release */
+		sl.fd = seg_pin(s);
 		sl.file_pos = s->size;
 		sl.len = 0;
 		sl.first_offset = offset;
@@ -688,6 +744,11 @@ int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
 	size = s->size;
 	unlock_rank(&p->lock);
 
+	rc = pin_for_read(p, s);
+	if (rc < 0) {
+		seg_unref(s);
+		return rc;
+	}
 	rc = seg_index_lookup(s, &p->lock, IDX_OFFSET, offset - s->base_offset, false, e);
 	if (rc < 0)
 		goto drop;
@@ -734,6 +795,7 @@ int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
 	*out = sl;
 	return 0;
 drop:
+	seg_unpin(s);
 	seg_unref(s);
 	return rc;
 }
@@ -742,6 +804,7 @@ void part_slice_release(struct part_slice *s)
 {
 	if (!s || !s->seg)
 		return;
+	seg_unpin(s->seg);
 	seg_unref(s->seg);
 	s->seg = NULL;
 	s->fd = -1;

@@ -30,6 +30,12 @@
  * the scanned ones, the sealed segments hold no index entries in memory
  * and the active one has its index fds open.
  *
+ * Open files: the .log files are opened once each to learn their sizes and
+ * handed to the fd LRU (seg_open_log); the loop pins one segment at a time
+ * (seg_pin reopens it when the LRU closed it), so a partition of any number
+ * of segments loads within the LRU's bound; at the end the active segment
+ * is taken back out of the LRU (seg_lru_hold) with its index fds open.
+ *
  * Locks: none.  Recovery runs while the partition is not shared yet, on
  * the loading thread, which counts as the writer-token holder (INV_WRITER)
  * and so may touch the segments' P and W fields without part.lock.
@@ -254,6 +260,92 @@ out:
 	return rc;
 }
 
+/* One segment of part_recover_segments (the loop body; s = p->segs[i]
+ * is pinned by the caller).  0, RECOVER_STOP when the segments after
+ * the previous one were deleted (a hole: the previous one is active
+ * again), or -errno.  *last becomes true when the later segments went. */
+#define RECOVER_STOP 1
+static int recover_one(struct part *p, size_t i, bool trusted, bool *last,
+                       int64_t expect, int64_t ss_base, int64_t ss_pos,
+                       bool prev_trusted, int32_t interval, bool *scanned_any)
+{
+	struct seg *s = p->segs[i];
+	int rc;
+
+	if (i == 0)
+		expect = (ss_base == s->base_offset) ? ss_pos :
+		         (s->base_offset == 0 ? 0 : -1);
+	if (trusted) {
+		rc = seg_load_trusted(p, s, expect, *last, interval);
+		if (rc == -EBADMSG) {
+			int64_t base = expect;
+			if (base < 0) {
+				tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the "
+				        "first segment unknown, using 0", p->dir);
+				base = 0;
+			}
+			/* a trusted sealed segment is never cut; the active
+			 * one is (see the file comment) */
+			rc = seg_recover(p, s, base, *last, *last, interval);
+			*scanned_any = *scanned_any || *last;
+			if (rc > 0)
+				rc = 0;
+		}
+		if (rc < 0)
+			return rc;
+	} else {
+		int64_t base = expect;
+		if (base < 0) {
+			tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the first "
+			        "segment unknown, using 0", p->dir);
+			base = 0;
+		}
+		if (i > 0 && s->base_offset != p->segs[i - 1]->next_offset) {
+			/* a hole (the previous segment lost its unflushed tail
+			 * at a batch boundary while this file survived): nothing
+			 * from here on continues the log.  Delete it and every
+			 * later segment; the previous one is active again. */
+			struct seg *prev = p->segs[i - 1];
+			tfs_log(TFS_LOG_WARN, "storage: %s.log: base offset does not "
+			        "follow the previous segment (next %" PRId64 "), "
+			        "deleting it and every later segment", s->path,
+			        prev->next_offset);
+			while (p->nsegs > i) {
+				struct seg *gone = p->segs[--p->nsegs];
+				seg_unlink_files(gone);
+				seg_unref(gone);
+			}
+			prev->sealed = false;
+			rc = seg_pin(prev);
+			if (rc < 0)
+				return rc;
+			rc = seg_recover(p, prev, prev->stream_base, !prev_trusted, true,
+			                 interval);
+			seg_unpin(prev);
+			if (rc < 0)
+				return rc;
+			*scanned_any = true;
+			return RECOVER_STOP;
+		}
+		rc = seg_recover(p, s, base, true, true, interval);
+		if (rc < 0)
+			return rc;
+		*scanned_any = true;
+		if (rc > 0 && !*last) {
+			/* truncated: every later segment goes */
+			while (p->nsegs > i + 1) {
+				struct seg *gone = p->segs[--p->nsegs];
+				tfs_log(TFS_LOG_WARN, "storage: %s.log: after a truncated "
+				        "segment, deleted", gone->path);
+				seg_unlink_files(gone);
+				seg_unref(gone);
+			}
+			*last = true;
+		}
+	}
+	return 0;
+}
+
 /* ============================= the segments ============================== */
 
 /* Open, check or scan, and (when torn) cut the segments of a partition
@@ -302,82 +394,38 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 		bool trusted = clean || (!last && p->segs[i + 1]->base_offset <= rp);
 		int64_t expect = prev_end;
 
-		if (i == 0)
-			expect = (ss_base == s->base_offset) ? ss_pos :
-			         (s->base_offset == 0 ? 0 : -1);
-		if (trusted) {
-			rc = seg_load_trusted(p, s, expect, last, interval);
-			if (rc == -EBADMSG) {
-				int64_t base = expect;
-				if (base < 0) {
-					tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the "
-					        "first segment unknown, using 0", p->dir);
-					base = 0;
-				}
-				/* a trusted sealed segment is never cut; the active
-				 * one is (see the file comment) */
-				rc = seg_recover(p, s, base, last, last, interval);
-				scanned_any = scanned_any || last;
-				if (rc > 0)
-					rc = 0;
-			}
-			if (rc < 0)
-				return rc;
-		} else {
-			int64_t base = expect;
-			if (base < 0) {
-				tfs_log(TFS_LOG_WARN, "storage: %s: stream base of the first "
-				        "segment unknown, using 0", p->dir);
-				base = 0;
-			}
-			if (i > 0 && s->base_offset != p->segs[i - 1]->next_offset) {
-				/* a hole (the previous segment lost its unflushed tail
-				 * at a batch boundary while this file survived): nothing
-				 * from here on continues the log.  Delete it and every
-				 * later segment; the previous one is active again. */
-				struct seg *prev = p->segs[i - 1];
-				tfs_log(TFS_LOG_WARN, "storage: %s.log: base offset does not "
-				        "follow the previous segment (next %" PRId64 "), "
-				        "deleting it and every later segment", s->path,
-				        prev->next_offset);
-				while (p->nsegs > i) {
-					struct seg *gone = p->segs[--p->nsegs];
-					seg_unlink_files(gone);
-					seg_unref(gone);
-				}
-				prev->sealed = false;
-				rc = seg_recover(p, prev, prev->stream_base, !prev_trusted, true,
-				                 interval);
-				if (rc < 0)
-					return rc;
-				scanned_any = true;
-				break;
-			}
-			rc = seg_recover(p, s, base, true, true, interval);
-			if (rc < 0)
-				return rc;
-			scanned_any = true;
-			if (rc > 0 && !last) {
-				/* truncated: every later segment goes */
-				while (p->nsegs > i + 1) {
-					struct seg *gone = p->segs[--p->nsegs];
-					tfs_log(TFS_LOG_WARN, "storage: %s.log: after a truncated "
-					        "segment, deleted", gone->path);
-					seg_unlink_files(gone);
-					seg_unref(gone);
-				}
-				last = true;
-			}
+		/* one segment's fd at a time (the fd LRU bounds the others);
+		 * the extra reference keeps s while recover_one deletes it */
+		seg_ref(s);
+		rc = seg_pin(s);
+		if (rc < 0) {
+			seg_unref(s);
+			return rc;
 		}
-		if (!last)
-			s->sealed = true;
-		prev_end = s->stream_end;
-		prev_trusted = trusted;
+		rc = recover_one(p, i, trusted, &last, expect, ss_base, ss_pos,
+		                 prev_trusted, interval, &scanned_any);
+		seg_unpin(s);
+		if (rc == 0) {
+			if (!last)
+				s->sealed = true;
+			prev_end = s->stream_end;
+			prev_trusted = trusted;
+		}
+		seg_unref(s);
+		if (rc < 0)
+			return rc;
+		if (rc == RECOVER_STOP)
+			break;
 	}
 	/* make what recovery wrote durable, then trust it */
 	if (scanned_any) {
 		for (size_t i = 0; i < p->nsegs; i++) {
-			rc = sio_fdatasync(p->segs[i]->fd, p->segs[i]->path);
+			struct seg *s = p->segs[i];
+			rc = seg_pin(s);
+			if (rc < 0)
+				return rc;
+			rc = sio_fdatasync(s->fd, s->path);
+			seg_unpin(s);
 			if (rc < 0)
 				return rc;
 		}
@@ -385,6 +433,10 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 		if (rc < 0)
 			return rc;
 	}
+	/* the active segment keeps its fds; the sealed ones stay in the LRU */
+	rc = seg_lru_hold(part_active(p));
+	if (rc < 0)
+		return rc;
 	rc = seg_open_index_fds(part_active(p));
 	if (rc < 0)
 		return rc;

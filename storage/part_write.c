@@ -208,8 +208,11 @@ static int part_roll(struct part *p, const struct topic_config *cfg)
 	if (rc < 0) {
 		seg_unlink_files(ns);
 		seg_unref(ns);
+		return rc;
 	}
-	return rc;
+	/* sealed: its .log fd joins the fd LRU (closed when unused) */
+	seg_lru_release(old);
+	return 0;
 }
 
 /* Flush everything written (writer token held). */
@@ -261,8 +264,18 @@ static int part_flush_all(struct part *p)
 				free(ip);
 			}
 		}
-		if (rc == 0)
+		if (rc == 0 && i + 1 == p->nsegs) {
 			rc = sio_fdatasync(s->fd, s->path);
+		} else if (rc == 0) {
+			/* sealed: its fd may be closed by the LRU (an fd opened
+			 * later still syncs the file's pages and reports a
+			 * writeback error no fd has seen) */
+			rc = seg_pin(s);
+			if (rc >= 0) {
+				rc = sio_fdatasync(s->fd, s->path);
+				seg_unpin(s);
+			}
+		}
 		if (rc < 0)
 			break;
 		s->unflushed = false;
@@ -859,13 +872,18 @@ static int64_t retention_ts(struct part *p, struct seg *s, int64_t now,
 {
 	int64_t after_max = p->topic->st->ts_after_max_ms;
 	struct stat sb;
+	int rc;
 
 	*by_mtime = false;
 	if (s->max_ts < 0)
 		return -1;
 	if (after_max < 0 || s->max_ts - now <= after_max)
 		return s->max_ts;
-	if (fstat(s->fd, &sb) < 0)
+	if (seg_pin(s) < 0)
+		return -1;
+	rc = fstat(s->fd, &sb);
+	seg_unpin(s);
+	if (rc < 0)
 		return -1;
 	*by_mtime = true;
 	return (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;

@@ -242,10 +242,280 @@ void seg_ref(struct seg *s)
 	__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
 }
 
+/* ============================== the fd LRU =============================== */
+
+/* THE FD LRU.  Sealed segments' .log fds (and their index maps, which live
+ * and die with the fd) are opened on demand and kept in one process-wide
+ * list, most recently unpinned first.  `nopen` counts the sealed segments
+ * ("managed": handed over by seg_lru_release) whose fd is open, pinned or
+ * not; the list holds the unpinned ones only, so eviction takes the tail.
+ * When nopen passes `limit`, unpinned segments are closed from the tail;
+ * pinned ones never are (with everything pinned nopen may pass the limit
+ * until pins are dropped: readers are never refused for lack of a slot).
+ * Active segments are not managed (their fds stay open and are not
+ * counted): one per partition.
+ *
+ * seg_lru.mu is a leaf (rank RANK_SEG_LRU_MU) and no system call runs under
+ * it: seg_pin opens the file before taking it (two threads reopening one
+ * segment: the second keeps the first one's fd and closes its own), and
+ * the fds and maps taken off evicted segments are closed and unmapped
+ * after it is released.  The map fields are touched by pinners under
+ * seg.map_mu and by eviction under seg_lru.mu only at 0 pins (pinning and
+ * unpinning go through seg_lru.mu, which orders the two). */
+static struct {
+	pthread_mutex_t mu;
+	struct seg *head, *tail;      /* unpinned open managed segments, MRU first */
+	size_t nopen;                 /* managed segments with an open fd */
+	size_t limit;
+} seg_lru = { .mu = PTHREAD_MUTEX_INITIALIZER, .limit = 64 };
+
+#define LRU_EVICT_MAX 16              /* segments closed per call, at most */
+
+struct lru_evicted {
+	int n;
+	int fd[LRU_EVICT_MAX];
+	const uint8_t *map[LRU_EVICT_MAX][IDX_KINDS];
+	size_t map_len[LRU_EVICT_MAX][IDX_KINDS];
+};
+
+static void lru_unlink(struct seg *s)
+{
+	if (!s->lru_linked)
+		return;
+	if (s->lru_prev)
+		s->lru_prev->lru_next = s->lru_next;
+	else
+		seg_lru.head = s->lru_next;
+	if (s->lru_next)
+		s->lru_next->lru_prev = s->lru_prev;
+	else
+		seg_lru.tail = s->lru_prev;
+	s->lru_prev = s->lru_next = NULL;
+	s->lru_linked = false;
+}
+
+static void lru_push_head(struct seg *s)
+{
+	s->lru_prev = NULL;
+	s->lru_next = seg_lru.head;
+	if (seg_lru.head)
+		seg_lru.head->lru_prev = s;
+	else
+		seg_lru.tail = s;
+	seg_lru.head = s;
+	s->lru_linked = true;
+}
+
+/* Close unpinned fds from the tail while over the limit (seg_lru.mu held):
+ * what they held goes to ev, released by lru_finish without the lock. */
+static void lru_evict_locked(struct lru_evicted *ev)
+{
+	INV_LOCKED(&seg_lru.mu);
+	while (seg_lru.nopen > seg_lru.limit && seg_lru.tail && ev->n < LRU_EVICT_MAX) {
+		struct seg *v = seg_lru.tail;
+		int i = ev->n++;
+
+		lru_unlink(v);
+		ev->fd[i] = v->fd;
+		v->fd = -1;
+		seg_lru.nopen--;
+		for (int k = 0; k < IDX_KINDS; k++) {
+			ev->map[i][k] = v->map[k];
+			ev->map_len[i][k] = v->map_len[k];
+			v->map[k] = NULL;
+			v->map_len[k] = 0;
+			v->map_done[k] = false;
+		}
+	}
+}
+
+static void lru_finish(struct lru_evicted *ev)
+{
+	for (int i = 0; i < ev->n; i++) {
+		if (ev->fd[i] >= 0 && sysio->close(ev->fd[i]) < 0)
+			sio_log("close", "an evicted segment's .log", errno);
+		for (int k = 0; k < IDX_KINDS; k++)
+			if (ev->map[i][k])
+				munmap((void *)ev->map[i][k], ev->map_len[i][k]);
+	}
+	ev->n = 0;
+}
+
+static void pin_locked(struct seg *s)
+{
+	lru_unlink(s);
+	__atomic_store_n(&s->pins, s->pins + 1, __ATOMIC_RELAXED);
+}
+
+/* Reopen a sealed segment's .log: the file first opened, or -ENOENT. */
+static int seg_reopen(struct seg *s)
+{
+	char *path = seg_file_path(s, ".log");
+	struct stat sb;
+	int fd, rc;
+
+	if (!path)
+		return -ENOMEM;
+	fd = sysio->open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		if (rc != -ENOENT)
+			sio_log("open", path, rc);
+		free(path);
+		return rc;
+	}
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		sio_log("fstat", path, rc);
+		sysio->close(fd);
+		free(path);
+		return rc;
+	}
+	if ((uint64_t)sb.st_dev != s->dev || (uint64_t)sb.st_ino != s->ino) {
+		/* not the file this segment was: it was deleted and a new one
+		 * of the name made (a topic deleted and created again) */
+		sysio->close(fd);
+		free(path);
+		return -ENOENT;
+	}
+	free(path);
+	return fd;
+}
+
+int seg_pin(struct seg *s)
+{
+	struct lru_evicted ev = { .n = 0 };
+	int fd, other = -1;
+
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	if (s->fd >= 0) {
+		pin_locked(s);
+		fd = s->fd;
+		unlock_rank(&seg_lru.mu);
+		return fd;
+	}
+	unlock_rank(&seg_lru.mu);
+	fd = seg_reopen(s);
+	if (fd < 0)
+		return fd;
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	if (s->fd >= 0) {
+		other = fd;             /* another thread reopened it meanwhile */
+		fd = s->fd;
+	} else {
+		s->fd = fd;
+		if (s->lru_managed)
+			seg_lru.nopen++;
+	}
+	pin_locked(s);
+	lru_evict_locked(&ev);
+	unlock_rank(&seg_lru.mu);
+	if (other >= 0)
+		sysio->close(other);
+	lru_finish(&ev);
+	return fd;
+}
+
+void seg_unpin(struct seg *s)
+{
+	struct lru_evicted ev = { .n = 0 };
+
+	if (!s)
+		return;
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	INV(s->pins > 0);
+	__atomic_store_n(&s->pins, s->pins - 1, __ATOMIC_RELAXED);
+	if (s->pins == 0 && s->lru_managed && s->fd >= 0) {
+		lru_push_head(s);
+		lru_evict_locked(&ev);
+	}
+	unlock_rank(&seg_lru.mu);
+	lru_finish(&ev);
+}
+
+void seg_lru_release(struct seg *s)
+{
+	struct lru_evicted ev = { .n = 0 };
+
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	if (!s->lru_managed) {
+		s->lru_managed = true;
+		if (s->fd >= 0) {
+			seg_lru.nopen++;
+			if (s->pins == 0)
+				lru_push_head(s);
+		}
+		lru_evict_locked(&ev);
+	}
+	unlock_rank(&seg_lru.mu);
+	lru_finish(&ev);
+}
+
+int seg_lru_hold(struct seg *s)
+{
+	int fd = seg_pin(s);
+
+	if (fd < 0)
+		return fd;
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	if (s->lru_managed) {
+		s->lru_managed = false;
+		seg_lru.nopen--;        /* pinned: its fd is open */
+	}
+	__atomic_store_n(&s->pins, s->pins - 1, __ATOMIC_RELAXED);
+	unlock_rank(&seg_lru.mu);
+	return 0;
+}
+
+void seg_lru_set_limit(size_t n)
+{
+	struct lru_evicted ev = { .n = 0 };
+
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	seg_lru.limit = n ? n : 1;
+	for (;;) {
+		lru_evict_locked(&ev);
+		if (ev.n < LRU_EVICT_MAX)
+			break;
+		unlock_rank(&seg_lru.mu);
+		lru_finish(&ev);
+		lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	}
+	unlock_rank(&seg_lru.mu);
+	lru_finish(&ev);
+}
+
+size_t seg_lru_open_count(void)
+{
+	size_t n;
+
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	n = seg_lru.nopen;
+	unlock_rank(&seg_lru.mu);
+	return n;
+}
+
+size_t seg_lru_limit(void)
+{
+	size_t n;
+
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	n = seg_lru.limit;
+	unlock_rank(&seg_lru.mu);
+	return n;
+}
+
 void seg_unref(struct seg *s)
 {
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	/* the last reference: no pin is left (pins hold references) */
+	lock_rank(&seg_lru.mu, RANK_SEG_LRU_MU);
+	lru_unlink(s);
+	if (s->lru_managed && s->fd >= 0)
+		seg_lru.nopen--;
+	s->lru_managed = false;
+	unlock_rank(&seg_lru.mu);
 	sio_close(s->fd, s->path);
 	for (int k = 0; k < IDX_KINDS; k++) {
 		sio_close(s->ixfd[k], s->path);
@@ -297,6 +567,16 @@ int seg_create(const char *dir, int64_t base_offset, int64_t stream_base,
 	if (rc < 0)
 		goto free_seg;
 	s->fd = rc;
+	{
+		struct stat sb;
+		if (fstat(s->fd, &sb) < 0) {
+			rc = -errno;
+			sio_log("fstat", path, rc);
+			goto remove_files;
+		}
+		s->dev = (uint64_t)sb.st_dev;
+		s->ino = (uint64_t)sb.st_ino;
+	}
 	for (int k = 0; k < IDX_KINDS; k++) {
 		char *ip = seg_file_path(s, idx_ext[k]);
 		if (!ip) {
@@ -353,7 +633,12 @@ int seg_open_log(const char *dir, int64_t base_offset, struct seg **out)
 		goto free_path;
 	}
 	s->size = sb.st_size;
+	s->dev = (uint64_t)sb.st_dev;
+	s->ino = (uint64_t)sb.st_ino;
 	free(path);
+	/* loading: counted and bounded like a sealed one until the loader
+	 * takes the active segment back (seg_lru_hold) */
+	seg_lru_release(s);
 	*out = s;
 	return 0;
 
@@ -469,13 +754,15 @@ int seg_seal(struct seg *s, bool sync)
 	return rc;
 }
 
-/* Map a sealed segment's index file (once).  Called without part.lock. */
+/* Map a sealed segment's index file (once per time the LRU has it open).
+ * Called without part.lock, with a pin (the LRU unmaps only unpinned
+ * segments). */
 static void seg_map_index(struct seg *s, int kind, const uint8_t **map, size_t *n)
 {
 	lock_rank(&s->map_mu, RANK_SEG_MAP_MU);
 	if (!s->map_done[kind]) {
 		char *path = seg_file_path(s, idx_ext[kind]);
-		int fd = path ? sysio->open(path, O_RDONLY, 0) : -1;
+		int fd = path ? sysio->open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) : -1;
 		struct stat sb;
 
 		s->map_done[kind] = true;

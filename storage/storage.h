@@ -284,6 +284,12 @@ struct store_options {
 	                                   newest timestamp is further ahead of
 	                                   the clock ages by its file's mtime;
 	                                   0 = default 1 hour, -1 = off */
+	size_t max_open_segments;       /* sealed segments' .log fds kept open at
+	                                   once (one process-wide LRU; the last
+	                                   store_open sets it); 0 = a quarter of
+	                                   the soft RLIMIT_NOFILE, at least 64.
+	                                   Active segments (4 fds per partition)
+	                                   are not counted */
 };
 
 /* Open a data dir: load every topic, recover every partition (see the

@@ -88,6 +88,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1813,6 +1814,24 @@ static int store_dir_open(struct store *st, const char *given)
 	return 0;
 }
 
+/* The fd LRU's bound (engine.h OPEN FILES): the option, else a quarter of
+ * the soft RLIMIT_NOFILE (the daemon raises it to the hard limit first),
+ * at least 64. */
+static size_t max_open_segments(const struct store_options *opts)
+{
+	struct rlimit rl;
+	size_t n = 64;
+
+	if (opts->max_open_segments > 0)
+		return opts->max_open_segments;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 > n)
+		n = (size_t)(rl.rlim_cur / 4);
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+		n = 1 << 20;
+	return n;
+}
+
 int store_open(const struct store_options *opts, struct store **out)
 {
 	struct store *st;
@@ -1840,6 +1859,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	                                              : (size_t)64 << 20;
 	st->ts_after_max_ms = opts->timestamp_after_max_ms ? opts->timestamp_after_max_ms
 	                                                   : 3600 * 1000;
+	seg_lru_set_limit(max_open_segments(opts));
 	rc = mkdir_p(opts->data_dir);
 	if (rc < 0)
 		goto free_store;

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1762,6 +1764,323 @@ static void test_write_failures(void)
 	tdir_remove();
 }
 
+/* ======================= the fd LRU (Hardening 7) ======================== */
+
+/* Open fds of this process (/proc/self/fd, minus the listing's own). */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* A sysio table that samples the fd count after every open. */
+static int fdmax_seen;
+static void fd_sample(void)
+{
+	int n = count_fds();
+	if (n > __atomic_load_n(&fdmax_seen, __ATOMIC_RELAXED))
+		__atomic_store_n(&fdmax_seen, n, __ATOMIC_RELAXED);
+}
+static int counting_open(const char *path, int flags, mode_t mode)
+{
+	int fd = sysio_real.open(path, flags, mode);
+	if (fd >= 0)
+		fd_sample();
+	return fd;
+}
+static int counting_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	int fd = sysio_real.openat(dfd, name, flags, mode);
+	if (fd >= 0)
+		fd_sample();
+	return fd;
+}
+
+static struct store *open_store_lru(size_t max_open)
+{
+	struct store_options o = { .data_dir = tdir, .max_open_segments = max_open };
+	struct store *st = NULL;
+	int rc = store_open(&o, &st);
+	if (rc < 0)
+		fprintf(stderr, "  store_open %s: %s\n", tdir, strerror(-rc));
+	return rc < 0 ? NULL : st;
+}
+
+/* Record i of the many-segments log: ~900 bytes, so that each 1 KiB
+ * segment holds one batch. */
+static size_t many_value(char *buf, long i)
+{
+	size_t n = (size_t)snprintf(buf, 64, "rec %06ld ", i);
+	size_t len = 800 + (size_t)(i % 97);
+	memset(buf + n, 'a' + (int)(i % 26), len - n);
+	return len;
+}
+
+/* A partition of 10,000 sealed segments loads and reads with the process
+ * fd limit at 256 and max_open_segments 64: recovery and readers open the
+ * sealed segments' .log files on demand through the LRU.  (Before the LRU,
+ * every segment kept its fd and store_open failed with EMFILE.) */
+static void test_many_segments_fd_limit(void)
+{
+	const long N = 10000;
+	const int LIMIT = 256;
+	const size_t MAXOPEN = 64;
+	tdir_make();
+	struct store *st = open_store_lru(MAXOPEN);
+	REQUIRE(st);
+	CHECK_EQ_INT(seg_lru_limit(), MAXOPEN);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 1024;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "many", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	int base_fds = count_fds();
+	int max_write_fds = 0;
+	char *val = malloc(1024);
+	int64_t *spos = malloc((size_t)(N + 1) * sizeof(*spos));
+	spos[0] = 0;
+	for (long i = 0; i < N; i++) {
+		size_t len = many_value(val, i);
+		struct rec_in r = { .key_len = -1, .value = val, .value_len = (int32_t)len,
+		                    .timestamp = 1000000 + i };
+		int64_t off = -1;
+		int rc = part_append(p, &r, 1, &off);
+		if (rc != 0 || off != i) {
+			CHECK_EQ_INT(rc, 0);
+			CHECK_EQ_INT(off, i);
+			break;
+		}
+		spos[i + 1] = spos[i] + (int64_t)len + 1;
+		if (i % 500 == 0) {
+			int n = count_fds();
+			if (n > max_write_fds)
+				max_write_fds = n;
+		}
+	}
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.segments, N);
+	CHECK_EQ_INT(pi.stream_end, spos[N]);
+	CHECK(seg_lru_open_count() <= MAXOPEN);
+	CHECK(max_write_fds <= base_fds + (int)MAXOPEN + 8);
+	printf("  writing %ld segments: at most %d fds open (%d before the "
+	       "first append)\n", N, max_write_fds, base_fds);
+	topic_put(t);
+	store_close(st);
+
+	/* the process fd limit far below the number of segments */
+	struct rlimit old_rl, rl;
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &old_rl) == 0);
+	rl = old_rl;
+	rl.rlim_cur = LIMIT;
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	struct sysio counting = sysio_real;
+	counting.open = counting_open;
+	counting.openat = counting_openat;
+	fdmax_seen = 0;
+	sysio = &counting;
+	int before_load = count_fds();
+
+	st = open_store_lru(MAXOPEN);
+	int load_max = __atomic_load_n(&fdmax_seen, __ATOMIC_RELAXED);
+	CHECK(st != NULL);
+	if (!st)
+		goto restore;
+	int after_load = count_fds();
+	printf("  loading with RLIMIT_NOFILE %d: at most %d fds open during the "
+	       "load (%d before, %d after; %zu sealed .log fds in the LRU)\n",
+	       LIMIT, load_max, before_load, after_load, seg_lru_open_count());
+	CHECK(load_max < LIMIT);
+	CHECK(load_max <= before_load + (int)MAXOPEN + 8);
+	CHECK(seg_lru_open_count() <= MAXOPEN);
+	REQUIRE(store_topic_get(st, "many", &t) == 0);
+	p = topic_part(t, 0);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.segments, N);
+	CHECK_EQ_INT(pi.next_offset, N);
+	CHECK_EQ_INT(pi.stream_end, spos[N]);
+
+	/* every record by offset: stream position, a fetch slice, and the
+	 * record read at that position; forward, then strided (no locality) */
+	fdmax_seen = 0;
+	char *rbuf = malloc(2048), *exp = malloc(2048);
+	long bad = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (long k = 0; k < N; k++) {
+			long i = pass == 0 ? k : (k * 7919) % N;
+			int64_t pos = -1;
+			int rc = part_stream_pos_for_offset(p, i, &pos);
+			if (rc != 0 || pos != spos[i]) {
+				if (bad++ < 5)
+					fprintf(stderr, "  offset %ld: pos rc %d %" PRId64 "\n", i, rc, pos);
+				continue;
+			}
+			struct part_slice sl;
+			rc = part_fetch_slice(p, i, 4096, &sl);
+			if (rc != 0 || sl.first_offset != i || sl.len == 0) {
+				if (bad++ < 5)
+					fprintf(stderr, "  offset %ld: slice rc %d\n", i, rc);
+				if (rc == 0)
+					part_slice_release(&sl);
+				continue;
+			}
+			uint8_t hb[BATCH_HEADER_SIZE];
+			if (pread(sl.fd, hb, sizeof(hb), sl.file_pos) != (ssize_t)sizeof(hb) ||
+			    (int64_t)be64_get(hb) != i || hb[16] != 2) {
+				if (bad++ < 5)
+					fprintf(stderr, "  offset %ld: slice bytes\n", i);
+			}
+			part_slice_release(&sl);
+			size_t len = many_value(exp, i), got = 0;
+			exp[len] = '\n';
+			rc = part_stream_read(p, pos, rbuf, len + 1, &got);
+			if (rc != 0 || got != len + 1 || memcmp(rbuf, exp, len + 1) != 0) {
+				if (bad++ < 5)
+					fprintf(stderr, "  offset %ld: read rc %d got %zu\n", i, rc, got);
+			}
+			if (k % 1000 == 0) {
+				int n = count_fds();
+				if (n > load_max)
+					load_max = n;
+			}
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* the whole stream in 64 KiB reads (many segments per read) */
+	size_t total = 0;
+	for (int64_t at = 0; at < spos[N];) {
+		size_t got = 0;
+		int rc = part_stream_read(p, at, rbuf, 2048, &got);
+		if (rc != 0 || got == 0) {
+			CHECK_EQ_INT(rc, 0);
+			break;
+		}
+		at += (int64_t)got;
+		total += got;
+	}
+	CHECK_EQ_INT(total, spos[N]);
+	int read_max = __atomic_load_n(&fdmax_seen, __ATOMIC_RELAXED);
+	if (load_max > read_max)
+		read_max = load_max;
+	printf("  reading every record by offset and stream position: at most "
+	       "%d fds open\n", read_max);
+	CHECK(read_max < LIMIT);
+	CHECK(seg_lru_open_count() <= MAXOPEN);
+
+	/* pinned fds are never closed: 100 slices held at once (more than the
+	 * bound), all readable; released, the LRU shrinks back */
+	{
+		enum { HELD = 100 };
+		static struct part_slice held[HELD];
+		int ok = 0;
+		for (int j = 0; j < HELD; j++)
+			if (part_fetch_slice(p, (int64_t)j * 97, 4096, &held[j]) == 0)
+				ok++;
+		CHECK_EQ_INT(ok, HELD);
+		CHECK(seg_lru_open_count() >= HELD);
+		CHECK(count_fds() < LIMIT);
+		for (int j = 0; j < ok; j++) {
+			uint8_t hb[BATCH_HEADER_SIZE];
+			CHECK(pread(held[j].fd, hb, sizeof(hb), held[j].file_pos) ==
+			      (ssize_t)sizeof(hb) &&
+			      (int64_t)be64_get(hb) == (int64_t)j * 97);
+		}
+		for (int j = 0; j < ok; j++)
+			part_slice_release(&held[j]);
+		CHECK(seg_lru_open_count() <= MAXOPEN);
+	}
+	free(rbuf);
+	free(exp);
+	topic_put(t);
+	store_close(st);
+restore:
+	sysio = &sysio_real;
+	setrlimit(RLIMIT_NOFILE, &old_rl);
+	free(val);
+	free(spos);
+	tdir_remove();
+}
+
+/* Readers racing retention with an fd LRU of 2: segments are closed by the
+ * LRU and unlinked by retention between a reader's lookup and its reopen;
+ * such a read must come back as a read after the retention would
+ * (-ERANGE, or the log start), never -EIO / -ENOENT. */
+struct lru_race {
+	struct part *p;
+	int stop;
+	long reads, ranges, errors;
+};
+
+static void *lru_race_reader(void *arg)
+{
+	struct lru_race *r = arg;
+	char buf[256];
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		struct part_info pi;
+		part_info(r->p, &pi);
+		size_t got;
+		int rc = part_stream_read(r->p, pi.stream_start, buf, sizeof(buf), &got);
+		int64_t pos;
+		int rc2 = part_stream_pos_for_offset(r->p, pi.log_start_offset + 1, &pos);
+		struct part_slice sl;
+		int rc3 = part_fetch_slice(r->p, pi.log_start_offset, 4096, &sl);
+		if (rc3 == 0)
+			part_slice_release(&sl);
+		int64_t off;
+		int rc4 = part_offset_for_time(r->p, 0, &off);
+		int rcs[4] = { rc, rc2, rc3, rc4 };
+		for (int k = 0; k < 4; k++) {
+			if (rcs[k] == -ERANGE)
+				__atomic_add_fetch(&r->ranges, 1, __ATOMIC_RELAXED);
+			else if (rcs[k] != 0) {
+				if (__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED) < 5)
+					fprintf(stderr, "  race: call %d: %s\n", k, strerror(-rcs[k]));
+			}
+		}
+		__atomic_add_fetch(&r->reads, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_lru_reopen_vs_retention(void)
+{
+	tdir_make();
+	struct store *st = open_store_lru(2);
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 1024;
+	c.index_interval_bytes = 128;
+	c.retention_bytes = 8192;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "race", &c, &t) == 0);
+	struct lru_race r = { .p = topic_part(t, 0) };
+	CHECK_EQ_INT(append_lines(r.p, 0, 200, 4), 0);
+	pthread_t th[3];
+	for (int k = 0; k < 3; k++)
+		REQUIRE(pthread_create(&th[k], NULL, lru_race_reader, &r) == 0);
+	CHECK_EQ_INT(append_lines(r.p, 200, 20000, 3), 0);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	for (int k = 0; k < 3; k++)
+		pthread_join(th[k], NULL);
+	printf("  %ld reader rounds, %ld calls raced retention (-ERANGE), %ld "
+	       "errors\n", r.reads, r.ranges, r.errors);
+	CHECK_EQ_INT(r.errors, 0);
+	CHECK(r.reads > 0);
+	CHECK(seg_lru_open_count() <= 2);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("race", 0), 0);
+	tdir_remove();
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -1793,5 +2112,7 @@ int main(int argc, char **argv)
 	RUN(test_hook_wait_linger);
 	RUN(test_flush_policy);
 	RUN(test_write_failures);
+	RUN(test_many_segments_fd_limit);
+	RUN(test_lru_reopen_vs_retention);
 	return TT_DONE();
 }
