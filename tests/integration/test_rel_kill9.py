@@ -31,6 +31,8 @@ numbered lines across rounds:
   - flush_ms 20 so flushes, recovery points and checkpoints move while the
     daemon dies.
 """
+import array
+import bisect
 import collections
 import os
 import random
@@ -206,11 +208,22 @@ class Kill9Loop(NetTestCase):
         return seen
 
     def acked(self, tag):
+        """The indexes a writer saw acknowledged, increasing (each round's
+        writer starts past the last one found), as an array read
+        incrementally: the soak's ack files reach millions of lines."""
+        arr, off = self.ack_cache.get(tag, (array.array("q"), 0))
         try:
             with open(self.acks[tag], "rb") as f:
-                return [int(x) for x in f.read().split()]
+                f.seek(off)
+                data = f.read()
         except FileNotFoundError:
-            return []
+            data = b""
+        end = data.rfind(b"\n") + 1
+        if end:
+            arr.extend(int(x) for x in data[:end].split())
+            off += end
+        self.ack_cache[tag] = (arr, off)
+        return arr
 
     def check(self):
         """Every acknowledged record of every writer so far, once (or twice
@@ -250,7 +263,7 @@ class Kill9Loop(NetTestCase):
         for tag, (kind, topic, _) in WRITERS.items():
             seq = got.get(tag, [])
             acked = self.acked(tag)
-            amax = max(acked) if acked else -1
+            amax = acked[-1] if acked else -1
             prev_start, prev_end = self.ranges.get(tag, (0, 0))
             if not seq:
                 if amax >= 0:
@@ -274,7 +287,7 @@ class Kill9Loop(NetTestCase):
                                               "user.topicfs.log_start_offset")) == 0:
                 self.fail_round("writer %s: records 0..%d missing, no retention"
                                 % (tag, start - 1))
-            lost = [i for i in acked if i >= start and i >= expect]
+            lost = list(acked[bisect.bisect_left(acked, max(start, expect)):])
             if lost:
                 self.fail_round("writer %s (%s, topic %s) lost %d acknowledged "
                                 "records: %s (found %d..%d)"
@@ -299,7 +312,7 @@ class Kill9Loop(NetTestCase):
                 # retry the request in flight at the kill, if any
                 infl = os.path.join(self.root, "inflight." + tag)
                 acked = self.acked(tag)
-                nxt, first_n = (max(acked) + 1 if acked else 0), 0
+                nxt, first_n = (acked[-1] + 1 if acked else 0), 0
                 if os.path.exists(infl):
                     with open(infl) as f:
                         s, n = [int(x) for x in f.read().split()]
@@ -326,6 +339,7 @@ class Kill9Loop(NetTestCase):
         rng = random.Random(SEED)
         sys.stderr.write("kill -9 loop: %d rounds, seed %d\n" % (ROUNDS, SEED))
         self.acks = {tag: os.path.join(self.root, "ack." + tag) for tag in WRITERS}
+        self.ack_cache = {}
         self.streams, self.ranges, self.dups, self.max_over = {}, {}, {}, {}
         self.rnd = -1
         t_start = time.monotonic()
@@ -395,8 +409,8 @@ class Kill9Loop(NetTestCase):
             r = rows[kind]
             r[0] += len(acked)                           # acknowledged
             r[1] += end                                  # records found (ever)
-            r[2] += sum(1 for i in acked if i >= start)  # checked at the end
-            r[3] += len([i for i in acked if i >= end])  # lost
+            r[2] += len(acked) - bisect.bisect_left(acked, start)  # still held
+            r[3] += len(acked) - bisect.bisect_left(acked, end)    # lost
             r[4] += self.dups.get(tag, 0)
         out = ["", "kill -9 soak: seed %d, %d rounds, %d kills while writing, %d kills "
                "during recovery (%d tried), %.0f s" % (SEED, ROUNDS, ROUNDS,
