@@ -2,7 +2,8 @@
 # tools/dev.sh - install, build, run and test topicfs on Debian bookworm.
 #
 #   tools/dev.sh deps     install the Debian packages topicfs needs that are
-#                         missing (root only when something is missing)
+#                         missing (root only when something is missing), and
+#                         the npm test clients pinned in tests/clients
 #   tools/dev.sh build [CMAKE_ARGS...]
 #                         configure and build into $BUILD_DIR
 #   tools/dev.sh quick    build + the unit tests only (ctest -L unit): the
@@ -51,7 +52,30 @@ missing_packages() {
 	done
 }
 
+# The npm clients of the integration tests (kafkajs, @platformatic/kafka),
+# pinned in tests/clients/package-lock.json, installed with npm ci into
+# tests/clients/node_modules when missing or when the lock file changed.
+npm_deps() {
+	local dir=tests/clients stamp=tests/clients/node_modules/.topicfs-lock-sha256 want
+	if ! command -v npm >/dev/null; then
+		say "npm not found: the JavaScript client tests need node and npm"
+		exit 1
+	fi
+	want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+		return 0
+	fi
+	say "installing the npm test clients (npm ci in $dir)"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+	echo "$want" > "$stamp"
+}
+
 deps() {
+	debian_deps
+	npm_deps
+}
+
+debian_deps() {
 	if ! command -v dpkg-query >/dev/null; then
 		say "dpkg-query not found: deps works on Debian only; install by hand: ${PACKAGES[*]}"
 		exit 1

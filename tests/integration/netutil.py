@@ -11,6 +11,7 @@ import select
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 from harness import TopicfsTestCase, run
@@ -256,3 +257,30 @@ def median(xs):
     s = sorted(xs)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2.0
+
+
+# ---- the npm clients (tests/clients, installed by tools/dev.sh deps) -------
+
+CLIENTS_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "..", "clients"))
+
+
+def node_client(script, timeout=60, check=True, env=None):
+    """Run a JavaScript snippet with node from tests/clients (so it resolves
+    kafkajs and @platformatic/kafka from the pinned node_modules); the
+    snippet is an ES module and may use top-level await.  Fails with what
+    to run when the clients are not installed."""
+    mods = os.path.join(CLIENTS_DIR, "node_modules")
+    for pkg in ("kafkajs", "@platformatic/kafka"):
+        if not os.path.isdir(os.path.join(mods, pkg)):
+            raise AssertionError("npm client %s is not installed in %s: run "
+                                 "tools/dev.sh deps (npm ci in tests/clients)"
+                                 % (pkg, mods))
+    path = os.path.join(CLIENTS_DIR, ".test-%d-%d.mjs" % (os.getpid(), threading.get_ident()))
+    with open(path, "w") as f:
+        f.write(script)
+    try:
+        return run(["node", path], timeout=timeout, check=check,
+                   cwd=CLIENTS_DIR, env=dict(os.environ, **(env or {})))
+    finally:
+        os.unlink(path)
