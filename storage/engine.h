@@ -341,9 +341,45 @@ struct topic {
 	int codec;                    /* immutable (cfg.codec) */
 	pthread_mutex_t cfg_mu;
 	struct topic_config cfg;      /* cfg_mu */
-	int32_t nparts;               /* immutable */
-	struct part *parts;           /* immutable array */
+	int32_t nparts;               /* atomic: only grows (see PARTITION
+	                                 GROWTH below) */
+	struct part_vec *pv;          /* atomic pointer: >= nparts entries */
 };
+
+/*
+ * PARTITION GROWTH (topic_add_partitions, store.c).  fs/ and net/ call
+ * topic_partitions() and topic_part() with no lock, so the partitions are
+ * reached through an array of pointers that is never changed in place:
+ * growth (under store.mu, which serialises it with creation, deletion and
+ * other growth) allocates and initialises the new struct parts, creates
+ * their files durably, rewrites the .topic file, then publishes a new
+ * part_vec holding the old pointers plus the new ones (release store of
+ * t->pv) and only then the new count (release store of t->nparts).  A
+ * reader loads nparts (acquire) first and pv (acquire) second, so any
+ * index below the count it saw is in the vector it gets.  Old vectors are
+ * kept on the prev chain until topic_free (a reader may still hold one):
+ * a few pointers per growth, bounded by the partition limit.  A struct part
+ * never moves, so &part pointers held by readers, handles and fetch slices
+ * stay valid for the topic's life.  Use topic_nparts() / topic_part_at()
+ * (or the public topic_partitions() / topic_part()), never t->pv directly.
+ */
+struct part_vec {
+	struct part_vec *prev;        /* the vector this one replaced */
+	int32_t n;                    /* entries in p */
+	struct part *p[];
+};
+
+static inline int32_t topic_nparts(const struct topic *t)
+{
+	return __atomic_load_n(&t->nparts, __ATOMIC_ACQUIRE);
+}
+
+/* i < a count topic_nparts() returned. */
+static inline struct part *topic_part_at(const struct topic *t, int32_t i)
+{
+	struct part_vec *v = __atomic_load_n(&t->pv, __ATOMIC_ACQUIRE);
+	return v->p[i];
+}
 
 struct store {
 	char *dir;                    /* immutable */

@@ -174,9 +174,9 @@ enum framing {
 };
 
 /* Per-topic settings: one row each in topic_settings.h, which is the one
- * place that names them (bounds, defaults, Kafka names, doc).  partitions,
- * framing and codec are fixed at creation; the rest may be changed later
- * with topic_set_config(). */
+ * place that names them (bounds, defaults, Kafka names, doc).  framing and
+ * codec are fixed at creation, partitions only grows (topic_add_partitions);
+ * the rest may be changed later with topic_set_config(). */
 #include "topic_settings.h"
 
 struct topic_config {
@@ -216,7 +216,8 @@ enum topic_setting_kind {
 enum topic_setting_change {
 	TS_DYNAMIC,     /* topic_set_config may change it */
 	TS_FIXED,       /* fixed at creation */
-	TS_GROW,        /* may only grow (not implemented yet: refused) */
+	TS_GROW,        /* may only grow: topic_add_partitions (topic_set_config
+	                   refuses any change of it) */
 };
 
 struct topic_setting {
@@ -336,13 +337,28 @@ int store_topic_list(struct store *st, char ***names, size_t *count);
 const char *topic_name(const struct topic *t);
 /* Current settings (a copy). */
 void topic_get_config(struct topic *t, struct topic_config *out);
-/* Change the TS_DYNAMIC settings (the others must match: -EINVAL); cfg
- * must pass topic_config_check_limits. */
+/* Change the TS_DYNAMIC settings (the others must match: -EINVAL; the
+ * partition count changes only through topic_add_partitions); cfg must
+ * pass topic_config_check_limits.  The .topic file is rewritten, so the
+ * change survives a restart. */
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
+/* The partition count: lock-free, and it may grow while the topic is
+ * held (topic_add_partitions), never shrink. */
 int32_t topic_partitions(const struct topic *t);
 /* The partition, or NULL when idx is out of range.  Valid while the topic
- * reference is held. */
+ * reference is held (a struct part never moves, growth included). */
 struct part *topic_part(struct topic *t, int32_t idx);
+
+/* Grow the topic to new_count partitions (Kafka's CreatePartitions: only
+ * adds).  The new partitions' directories are created and fsynced first,
+ * then the .topic file is rewritten (the commit point), then the count is
+ * published: topic_partitions() and topic_part() see the new partitions
+ * at once, and a crash leaves either the old count or the new one with
+ * every directory in place.  -EINVAL when new_count <= the current count
+ * or past the partitions limit, -ENOENT for a deleted topic, I/O errors
+ * (nothing changed then).  Thread-safe; serialised with topic creation
+ * and deletion (store.mu). */
+int topic_add_partitions(struct topic *t, int32_t new_count);
 
 /* ============================== partitions =============================== */
 

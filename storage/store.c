@@ -959,17 +959,25 @@ static int ckpt_write(struct store *st)
 	rc = topics_snapshot(st, &ts, &nt);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < nt; i++)
-		total += (size_t)ts[i]->nparts;
+	int32_t *np = calloc(nt + 1, sizeof(*np));
+	if (!np) {
+		topics_release(ts, nt);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		np[i] = topic_nparts(ts[i]);    /* one count per topic: it may grow */
+		total += (size_t)np[i];
+	}
 	int n = snprintf(line, sizeof(line), "0\n%zu\n", total);
 	rc = buf_append(&b, line, (size_t)n);
 	for (size_t i = 0; i < nt && rc == 0; i++) {
-		for (int32_t j = 0; j < ts[i]->nparts && rc == 0; j++) {
+		for (int32_t j = 0; j < np[i] && rc == 0; j++) {
 			n = snprintf(line, sizeof(line), "%s %d %" PRId64 "\n", ts[i]->name, j,
-			             part_recovery_point(&ts[i]->parts[j]));
+			             part_recovery_point(topic_part_at(ts[i], j)));
 			rc = buf_append(&b, line, (size_t)n);
 		}
 	}
+	free(np);
 	topics_release(ts, nt);
 	if (rc < 0)
 		goto free_buf;
@@ -994,12 +1002,43 @@ void topic_cfg(struct topic *t, struct topic_config *out)
 	unlock_rank(&t->cfg_mu);
 }
 
+/* A new part_vec of n entries (the first `keep` taken from old, the rest
+ * NULL). */
+static struct part_vec *part_vec_new(const struct part_vec *old, int32_t keep,
+                                     int32_t n)
+{
+	struct part_vec *v = calloc(1, sizeof(*v) + (size_t)n * sizeof(v->p[0]));
+
+	if (!v)
+		return NULL;
+	v->n = n;
+	for (int32_t i = 0; i < keep; i++)
+		v->p[i] = old->p[i];
+	return v;
+}
+
+/* Destroy and free the parts [from, v->n) of v that were allocated. */
+static void part_vec_drop_parts(struct part_vec *v, int32_t from)
+{
+	for (int32_t i = from; i < v->n; i++) {
+		if (v->p[i]) {
+			part_destroy(v->p[i]);
+			free(v->p[i]);
+			v->p[i] = NULL;
+		}
+	}
+}
+
 static void topic_free(struct topic *t)
 {
-	if (t->parts) {
-		for (int32_t i = 0; i < t->nparts; i++)
-			part_destroy(&t->parts[i]);
-		free(t->parts);
+	struct part_vec *v = t->pv;
+
+	if (v)
+		part_vec_drop_parts(v, 0);
+	while (v) {
+		struct part_vec *prev = v->prev;
+		free(v);
+		v = prev;
 	}
 	pthread_mutex_destroy(&t->cfg_mu);
 	free(t->name);
@@ -1010,6 +1049,26 @@ void topic_put(struct topic *t)
 {
 	if (t && __atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		topic_free(t);
+}
+
+/* Allocate and part_init the parts [from, v->n) of v (for topic t).
+ * -ENOMEM; the ones made stay in v (part_vec_drop_parts frees them). */
+static int topic_parts_init(struct topic *t, struct part_vec *v, int32_t from)
+{
+	for (int32_t i = from; i < v->n; i++) {
+		char dir[PATH_MAX];
+		struct part *p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		snprintf(dir, sizeof(dir), "%s/%s-%d", t->st->dir, t->name, i);
+		if (part_init(p, t, i, dir) < 0) {
+			part_destroy(p);
+			free(p);
+			return -ENOMEM;
+		}
+		v->p[i] = p;
+	}
+	return 0;
 }
 
 static struct topic *topic_alloc(struct store *st, const char *name,
@@ -1027,18 +1086,10 @@ static struct topic *topic_alloc(struct store *st, const char *name,
 	t->codec = cfg->codec;
 	t->nparts = cfg->partitions;
 	pthread_mutex_init(&t->cfg_mu, NULL);
-	t->parts = calloc((size_t)cfg->partitions, sizeof(*t->parts));
-	if (!t->name || !t->parts) {
+	t->pv = part_vec_new(NULL, 0, cfg->partitions);
+	if (!t->name || !t->pv || topic_parts_init(t, t->pv, 0) < 0) {
 		topic_free(t);
 		return NULL;
-	}
-	for (int32_t i = 0; i < t->nparts; i++) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/%s-%d", st->dir, name, i);
-		if (part_init(&t->parts[i], t, i, dir) < 0) {
-			topic_free(t);
-			return NULL;
-		}
 	}
 	return t;
 }
@@ -1074,7 +1125,15 @@ int topic_set_config(struct topic *t, const struct topic_config *cfg)
 	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED))
 		return -ENOENT;
 	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
-	rc = topic_meta_write(t->st, t->name, cfg);
+	/* again under the lock: topic_add_partitions may have grown the
+	 * topic since the snapshot, and its count must never be written
+	 * back smaller */
+	for (size_t i = 0; i < TS_N; i++)
+		if (ts_rows[i].change != TS_DYNAMIC &&
+		    topic_setting_get(cfg, &ts_rows[i]) != topic_setting_get(&t->cfg, &ts_rows[i]))
+			rc = -EINVAL;
+	if (rc == 0)
+		rc = topic_meta_write(t->st, t->name, cfg);
 	if (rc == 0)
 		t->cfg = *cfg;
 	unlock_rank(&t->cfg_mu);
@@ -1083,14 +1142,95 @@ int topic_set_config(struct topic *t, const struct topic_config *cfg)
 
 int32_t topic_partitions(const struct topic *t)
 {
-	return t->nparts;
+	return topic_nparts(t);
 }
 
 struct part *topic_part(struct topic *t, int32_t idx)
 {
-	if (!t || idx < 0 || idx >= t->nparts)
+	if (!t || idx < 0 || idx >= topic_nparts(t))
 		return NULL;
-	return &t->parts[idx];
+	return topic_part_at(t, idx);
+}
+
+/* Growing the partition count (storage.h; the publication rule is
+ * PARTITION GROWTH in engine.h).  Crash safety, in order:
+ *   1. each new <name>-N directory with its empty first segment, fsynced
+ *      (part_create_files: a leftover directory holding only empty
+ *      segment files, from a growth cut short, is reused; one holding
+ *      data is moved to .quarantine/ first, never emptied), then the data
+ *      dir fsynced;
+ *   2. the .topic file rewritten atomically with the new count: the
+ *      commit point;
+ *   3. the new count published to readers and writers.
+ * A crash before 2 leaves the old count and empty directories past it,
+ * which store_load keeps without loading (and the next growth reuses); a
+ * crash after 2 loads the new count with every directory in place.  A
+ * failure before 2 removes the new (empty) directories again. */
+int topic_add_partitions(struct topic *t, int32_t new_count)
+{
+	const struct topic_setting *ps = ts_find_key("partitions");
+	struct part_vec *old, *nv = NULL;
+	struct topic_config cfg;
+	struct store *st;
+	int32_t cur, made;
+	int rc;
+
+	if (!t)
+		return -EINVAL;
+	st = t->st;
+	lock_rank(&st->mu, RANK_STORE_MU);
+	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED)) {
+		rc = -ENOENT;
+		goto unlock;
+	}
+	cur = t->nparts;
+	old = t->pv;
+	if (new_count <= cur || new_count > ps->lim_max) {
+		rc = -EINVAL;
+		goto unlock;
+	}
+	nv = part_vec_new(old, cur, new_count);
+	if (!nv) {
+		rc = -ENOMEM;
+		goto unlock;
+	}
+	rc = topic_parts_init(t, nv, cur);
+	if (rc < 0)
+		goto drop;
+	for (made = cur; made < new_count; made++) {
+		rc = part_create_files(nv->p[made]);
+		if (rc < 0)
+			goto remove;
+	}
+	rc = sio_fsync_dir(st->dir);
+	if (rc < 0)
+		goto remove;
+	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
+	cfg = t->cfg;
+	cfg.partitions = new_count;
+	rc = topic_meta_write(st, t->name, &cfg);      /* the commit point */
+	if (rc == 0)
+		t->cfg.partitions = new_count;
+	unlock_rank(&t->cfg_mu);
+	if (rc < 0)
+		goto remove;
+	nv->prev = old;
+	__atomic_store_n(&t->pv, nv, __ATOMIC_RELEASE);
+	__atomic_store_n(&t->nparts, new_count, __ATOMIC_RELEASE);
+	unlock_rank(&st->mu);
+	tfs_log(TFS_LOG_INFO, "storage: topic %s: partitions %d -> %d", t->name,
+	        cur, new_count);
+	return 0;
+
+remove:
+	for (int32_t i = cur; i < made; i++)
+		part_delete_files(nv->p[i]);
+drop:
+	part_vec_drop_parts(nv, cur);
+	free(nv);
+unlock:
+	unlock_rank(&st->mu);
+	return rc;
 }
 
 /* Find a topic in the sorted map (store.mu held): its index, or where it
@@ -1164,7 +1304,7 @@ int store_topic_create(struct store *st, const char *name,
 		goto unlock;
 	}
 	for (; made < t->nparts; made++) {
-		rc = part_create_files(&t->parts[made]);
+		rc = part_create_files(t->pv->p[made]);
 		if (rc < 0)
 			goto remove_parts;
 	}
@@ -1191,7 +1331,7 @@ int store_topic_create(struct store *st, const char *name,
 
 remove_parts:
 	for (int32_t i = 0; i < made; i++)
-		part_delete_files(&t->parts[i]);
+		part_delete_files(t->pv->p[i]);
 	topic_put(t);
 unlock:
 	unlock_rank(&st->mu);
@@ -1257,8 +1397,10 @@ int store_topic_delete(struct store *st, const char *name)
 	unlock_rank(&st->mu);
 
 	/* without store.mu: a writer may be inside the append hook */
-	for (int32_t i = 0; i < t->nparts; i++)
-		part_delete_files(&t->parts[i]);
+	/* the count cannot grow any more: growth checks t->deleted under
+	 * store.mu */
+	for (int32_t i = 0; i < topic_nparts(t); i++)
+		part_delete_files(topic_part_at(t, i));
 
 	lock_rank(&st->mu, RANK_STORE_MU);
 	for (size_t i = 0; i < st->ndeleting; i++) {
@@ -1376,8 +1518,8 @@ static void *maint_main(void *arg)
 		if (topics_snapshot(st, &ts, &nt) == 0) {
 			int64_t now = tfs_mono_ms();
 			for (size_t i = 0; i < nt; i++)
-				for (int32_t j = 0; j < ts[i]->nparts; j++)
-					part_maintain(&ts[i]->parts[j], now, slow);
+				for (int32_t j = 0; j < topic_nparts(ts[i]); j++)
+					part_maintain(topic_part_at(ts[i], j), now, slow);
 			topics_release(ts, nt);
 		}
 		int64_t now = tfs_mono_ms();
@@ -1722,9 +1864,9 @@ static int store_load(struct store *st, bool clean)
 		}
 		for (int32_t i = 0; i < t->nparts && rc == 0; i++) {
 			int64_t rp = clean ? INT64_MAX : ckpt_lookup(ck, nck, name, i);
-			rc = part_dir_check(st, &t->parts[i]);
+			rc = part_dir_check(st, t->pv->p[i]);
 			if (rc == 0)
-				rc = part_load(&t->parts[i], rp);
+				rc = part_load(t->pv->p[i], rp);
 		}
 		if (rc == 0)
 			rc = topic_insert(st, t);
@@ -1927,8 +2069,8 @@ void store_close(struct store *st)
 	}
 	if (topics_snapshot(st, &ts, &nt) == 0) {
 		for (size_t i = 0; i < nt; i++)
-			for (int32_t j = 0; j < ts[i]->nparts; j++)
-				if (part_close_flush(&ts[i]->parts[j]) < 0)
+			for (int32_t j = 0; j < topic_nparts(ts[i]); j++)
+				if (part_close_flush(topic_part_at(ts[i], j)) < 0)
 					rc = -EIO;
 		topics_release(ts, nt);
 	} else {

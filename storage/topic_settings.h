@@ -81,9 +81,10 @@
  * name: partitions (not a topic config in Kafka), framing, batch_bytes and
  * linger_ms (producer-side settings in Kafka).
  *
- * partitions is TS_GROW (Kafka's rule: CreatePartitions only adds), but
- * storage cannot add partitions yet, so today topic_set_config refuses any
- * change of a non-TS_DYNAMIC setting with -EINVAL.
+ * partitions is TS_GROW (Kafka's rule: CreatePartitions only adds): it
+ * changes only through topic_add_partitions (storage.h), and
+ * topic_set_config refuses any change of a non-TS_DYNAMIC setting with
+ * -EINVAL.
  */
 #ifndef TOPICFS_TOPIC_SETTINGS_H
 #define TOPICFS_TOPIC_SETTINGS_H

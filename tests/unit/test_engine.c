@@ -2081,6 +2081,275 @@ static void test_lru_reopen_vs_retention(void)
 	tdir_remove();
 }
 
+/* ========================== partition growth ============================ */
+
+static int grow_stop;
+
+struct grow_arg {
+	struct topic *t;
+	int id;
+	long bad;           /* a NULL part below the count, a count going down */
+	long appends;
+};
+
+/* Writers append to every partition the count shows; readers read every
+ * partition; neither takes a lock, as fs/ and net/ do not. */
+static void *grow_worker(void *arg)
+{
+	struct grow_arg *a = arg;
+	int32_t last = 0;
+	long k = 0;
+
+	while (!__atomic_load_n(&grow_stop, __ATOMIC_RELAXED)) {
+		int32_t n = topic_partitions(a->t);
+		if (n < last)
+			a->bad++;
+		last = n;
+		for (int32_t i = 0; i < n; i++) {
+			struct part *p = topic_part(a->t, i);
+			if (!p) {
+				a->bad++;
+				continue;
+			}
+			if (a->id % 2 == 0) {
+				char v[64];
+				snprintf(v, sizeof v, "w%d %ld", a->id, k++);
+				if (append_str(p, v, NULL) < 0)
+					a->bad++;
+				else
+					a->appends++;
+			} else {
+				struct part_info pi;
+				char buf[256];
+				size_t got;
+				part_info(p, &pi);
+				if (part_stream_read(p, pi.stream_start, buf, sizeof buf, &got) < 0)
+					a->bad++;
+			}
+		}
+		if (topic_part(a->t, n + 1000) != NULL)
+			a->bad++;
+	}
+	return NULL;
+}
+
+static char *read_file_str(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[4096];
+	size_t n;
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_grow_partitions(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.partitions = 2;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "g", &c, &t) == 0);
+	CHECK_EQ_INT(append_str(topic_part(t, 0), "zero", NULL), 0);
+
+	/* only grows */
+	CHECK_EQ_INT(topic_add_partitions(t, 2), -EINVAL);
+	CHECK_EQ_INT(topic_add_partitions(t, 1), -EINVAL);
+	CHECK_EQ_INT(topic_add_partitions(t, 100001), -EINVAL);
+	CHECK_EQ_INT(topic_partitions(t), 2);
+
+	struct grow_arg args[4];
+	pthread_t th[4];
+	grow_stop = 0;
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct grow_arg){ .t = t, .id = i };
+		pthread_create(&th[i], NULL, grow_worker, &args[i]);
+	}
+	for (int32_t n = 3; n <= 12; n++) {
+		CHECK_EQ_INT(topic_add_partitions(t, n), 0);
+		CHECK_EQ_INT(topic_partitions(t), n);
+		REQUIRE(topic_part(t, n - 1) != NULL);
+		usleep(2000);
+	}
+	__atomic_store_n(&grow_stop, 1, __ATOMIC_RELAXED);
+	long appended = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(args[i].bad, 0);
+		appended += args[i].appends;
+	}
+	CHECK(appended > 0);
+	struct topic_config got;
+	topic_get_config(t, &got);
+	CHECK_EQ_INT(got.partitions, 12);
+	const char *meta = read_file_str(path_in("g.topic"));
+	REQUIRE(meta);
+	CHECK(strstr(meta, "\npartitions=12\n") != NULL);
+	/* a settings change made from an older snapshot cannot shrink it */
+	c.retention_bytes = 1 << 20;
+	CHECK_EQ_INT(topic_set_config(t, &c), -EINVAL);
+	got.retention_bytes = 1 << 20;
+	CHECK_EQ_INT(topic_set_config(t, &got), 0);
+	int64_t total = 0;
+	for (int32_t i = 0; i < 12; i++) {
+		struct part_info pi;
+		part_info(topic_part(t, i), &pi);
+		total += pi.next_offset;
+	}
+	CHECK_EQ_INT(total, appended + 1);
+	CHECK_EQ_INT(append_str(topic_part(t, 11), "eleven", NULL), 0);
+	topic_put(t);
+	store_close(st);
+
+	/* a reopen sees the new count and every record */
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "g", &t) == 0);
+	CHECK_EQ_INT(topic_partitions(t), 12);
+	topic_get_config(t, &got);
+	CHECK_EQ_INT(got.partitions, 12);
+	CHECK_EQ_INT(got.retention_bytes, 1 << 20);
+	int64_t total2 = 0;
+	for (int32_t i = 0; i < 12; i++) {
+		struct part_info pi;
+		part_info(topic_part(t, i), &pi);
+		total2 += pi.next_offset;
+	}
+	CHECK_EQ_INT(total2, appended + 2);
+	char buf[64];
+	size_t n = 0;
+	struct part_info pe;
+	part_info(topic_part(t, 11), &pe);
+	CHECK_EQ_INT(part_stream_read(topic_part(t, 11), pe.stream_end - 7, buf,
+	                              sizeof buf - 1, &n), 0);
+	buf[n] = '\0';
+	CHECK(strcmp(buf, "eleven\n") == 0);
+	topic_put(t);
+	/* a deleted topic does not grow */
+	REQUIRE(store_topic_get(st, "g", &t) == 0);
+	CHECK_EQ_INT(store_topic_delete(st, "g"), 0);
+	CHECK_EQ_INT(topic_add_partitions(t, 13), -ENOENT);
+	topic_put(t);
+	store_close(st);
+	for (int i = 0; i < 13; i++) {
+		struct stat sb;
+		CHECK(stat(path_in("g-%d", i), &sb) != 0);
+	}
+	tdir_remove();
+}
+
+/* A .topic rename that fails: the growth's commit point never happens. */
+static int fail_topic_rename;
+static int faulty_rename(const char *from, const char *to)
+{
+	size_t n = strlen(to);
+	if (__atomic_load_n(&fail_topic_rename, __ATOMIC_RELAXED) && n > 6 &&
+	    !strcmp(to + n - 6, ".topic")) {
+		errno = EIO;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+static void make_empty_segment_dir(const char *dir)
+{
+	static const char *const exts[] = { ".log", ".index", ".timeindex", ".sindex" };
+	REQUIRE(mkdir(path_in("%s", dir), 0755) == 0);
+	for (int k = 0; k < 4; k++) {
+		int fd = open(path_in("%s/%020d%s", dir, 0, exts[k]), O_CREAT | O_WRONLY, 0644);
+		REQUIRE(fd >= 0);
+		close(fd);
+	}
+}
+
+static void test_grow_crash(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "gc", &c, &t) == 0);
+	CHECK_EQ_INT(append_str(topic_part(t, 0), "kept", NULL), 0);
+
+	/* the .topic rewrite fails: nothing changes, the new directories go */
+	struct sysio faulty = sysio_real;
+	faulty.rename = faulty_rename;
+	sysio = &faulty;
+	__atomic_store_n(&fail_topic_rename, 1, __ATOMIC_RELAXED);
+	CHECK(topic_add_partitions(t, 3) < 0);
+	__atomic_store_n(&fail_topic_rename, 0, __ATOMIC_RELAXED);
+	sysio = &sysio_real;
+	CHECK_EQ_INT(topic_partitions(t), 1);
+	CHECK(topic_part(t, 1) == NULL);
+	struct stat sb;
+	CHECK(stat(path_in("gc-1"), &sb) != 0);
+	topic_put(t);
+	store_close(st);
+
+	/* a crash between the directories and the .topic rewrite: gc-1 with
+	 * an empty first segment, gc-2 holding data (not ours to empty) */
+	make_empty_segment_dir("gc-1");
+	make_empty_segment_dir("gc-2");
+	{
+		int fd = open(path_in("gc-2/%020d.log", 0), O_WRONLY);
+		REQUIRE(fd >= 0);
+		CHECK_EQ_INT(write(fd, "not a batch", 11), 11);
+		close(fd);
+	}
+	unclean();
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "gc", &t) == 0);
+	CHECK_EQ_INT(topic_partitions(t), 1);           /* the old count */
+	CHECK_EQ_INT(stat(path_in("gc-2/%020d.log", 0), &sb), 0);
+	CHECK_EQ_INT(sb.st_size, 11);                    /* never emptied */
+	CHECK_EQ_INT(topic_add_partitions(t, 3), 0);     /* reuses gc-1 */
+	CHECK_EQ_INT(topic_partitions(t), 3);
+	CHECK_EQ_INT(append_str(topic_part(t, 1), "one", NULL), 0);
+	CHECK_EQ_INT(append_str(topic_part(t, 2), "two", NULL), 0);
+	CHECK_EQ_INT(stat(path_in("gc-2/%020d.log", 0), &sb), 0);
+	CHECK(sb.st_size > 11);                          /* a new log */
+	/* the one holding data went to .quarantine, whole */
+	DIR *d = opendir(path_in(".quarantine"));
+	REQUIRE(d);
+	struct dirent *de;
+	int found = 0;
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "gc-2.", 5)) {
+			CHECK_EQ_INT(stat(path_in(".quarantine/%s/%020d.log", de->d_name, 0), &sb), 0);
+			CHECK_EQ_INT(sb.st_size, 11);
+			found++;
+		}
+	closedir(d);
+	CHECK_EQ_INT(found, 1);
+	topic_put(t);
+	store_close(st);
+
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "gc", &t) == 0);
+	CHECK_EQ_INT(topic_partitions(t), 3);
+	const char *want[3] = { "kept\n", "one\n", "two\n" };
+	for (int i = 0; i < 3; i++) {
+		char buf[32];
+		size_t n = 0;
+		CHECK_EQ_INT(part_stream_read(topic_part(t, i), 0, buf, sizeof buf - 1, &n), 0);
+		buf[n] = '\0';
+		CHECK(strcmp(buf, want[i]) == 0);
+	}
+	topic_put(t);
+	store_close(st);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(dump_verify("gc", i), 0);
+	tdir_remove();
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -2114,5 +2383,7 @@ int main(int argc, char **argv)
 	RUN(test_write_failures);
 	RUN(test_many_segments_fd_limit);
 	RUN(test_lru_reopen_vs_retention);
+	RUN(test_grow_partitions);
+	RUN(test_grow_crash);
 	return TT_DONE();
 }
