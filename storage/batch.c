@@ -55,8 +55,7 @@
  *   1. At least 61 bytes; 49 <= Length; 12 + Length <= the bytes given;
  *      Magic == 2.  Bytes after 12 + Length are not part of the batch.
  *   2. The CRC matches.
- *   3. The codec is none, gzip, lz4 or zstd (snappy: -ENOTSUP; 5-7:
- *      -EBADMSG).
+ *   3. The codec is none, gzip, snappy, lz4 or zstd (5-7: -EBADMSG).
  *   4. BaseOffset >= 0, LastOffsetDelta >= 0, BaseOffset + LastOffsetDelta
  *      does not overflow.  Non-control batches: RecordsCount ==
  *      LastOffsetDelta + 1 (so > 0).  Control batches: 0 <= RecordsCount <=
@@ -83,9 +82,15 @@
  *
  * DECOMPRESSION
  *
- * Every codec decompresses into one buffer that grows by doubling and never
- * past max_bytes + 1 bytes; producing byte max_bytes + 1 is -EMSGSIZE.
- * Declared content sizes (lz4 and zstd frame headers) are never trusted.
+ * gzip, lz4 and zstd decompress into one buffer that grows by doubling and
+ * never past max_bytes + 1 bytes; producing byte max_bytes + 1 is
+ * -EMSGSIZE.  Declared content sizes (lz4 and zstd frame headers) are never
+ * trusted.  Snappy (a raw block, or snappy-java's "xerial" stream of
+ * blocks) must be told its output size, so the sizes every block declares
+ * are summed and checked first (against max_bytes: -EMSGSIZE; against
+ * what the block's length can expand to and what RecordsCount needs:
+ * -EBADMSG), and only then is the exact buffer allocated
+ * (decompress_snappy).
  * zstd's window is limited to the power of two covering max_bytes (at least
  * 2^23, at most 2^27), so a hostile frame cannot make libzstd allocate much
  * more either; lz4's frame buffers are at most 4 MiB + 128 KiB by format.
@@ -125,6 +130,7 @@
 #include <strings.h>
 
 #include <lz4frame.h>
+#include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -142,6 +148,14 @@
 #define ZSTD_WLOG_FLOOR       23    /* window of levels <= 19 */
 #define ZSTD_WLOG_MAX         27    /* ZSTD_WINDOWLOG_LIMIT_DEFAULT */
 #define DECOMP_INITIAL_CAP    (64 * 1024)
+#define XERIAL_HEADER_SIZE    16    /* magic 8, version 4, compatible 4 */
+#define XERIAL_VERSION        1     /* what snappy-java writes, both fields */
+#define XERIAL_BLOCK          (32 * 1024) /* snappy-java's block (uncompressed) */
+/* The most a snappy block can expand: a copy element is at most 64 bytes of
+ * output for 3 bytes of input (2-byte offset; 1-byte offsets: 11 for 2,
+ * 4-byte offsets: 64 for 5, literals: at most 1 for 1), so no valid block
+ * declares more than 64/3 < 22 times its own size. */
+#define SNAPPY_MAX_RATIO      22
 #define TLS_KEEP_BYTES        (4u << 20)  /* largest buffer a thread keeps */
 
 /* Header field offsets. */
@@ -668,10 +682,123 @@ out:
 	return rc;
 }
 
+/* snappy-java's stream header: 0x82 "SNAPPY" 0, then int32 version and
+ * int32 compatible-version.  A raw snappy block cannot begin with these 8
+ * bytes (0x82 0x53 is the varint 10626, then 'N' = 0x4e is the tag of a
+ * copy, which is invalid before any output), so the two framings never
+ * overlap. */
+static const uint8_t xerial_magic[8] = { 0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0 };
+
+/* The next snappy block of a snappy section at *pos: a raw section is one
+ * block (all of it), a xerial one is int32 length + block, repeated.  0 and
+ * the block in *blk, *blk_len; 1 at the end; -EBADMSG when a length does
+ * not fit what remains (or is negative, or 0: no snappy block is empty). */
+static int snappy_next_block(const uint8_t *src, size_t src_len, bool xerial,
+                             size_t *pos, const uint8_t **blk, size_t *blk_len)
+{
+	if (*pos == src_len)
+		return 1;
+	if (!xerial) {
+		*blk = src + *pos;
+		*blk_len = src_len - *pos;
+		*pos = src_len;
+		return 0;
+	}
+	if (src_len - *pos < 4)
+		return -EBADMSG;    /* 1..3 stray bytes after the last block */
+	uint32_t clen = be32_get(src + *pos);
+	*pos += 4;
+	if (clen == 0 || clen > src_len - *pos)
+		return -EBADMSG;    /* also any clen >= 2^31 (negative int32) */
+	*blk = src + *pos;
+	*blk_len = clen;
+	*pos += clen;
+	return 0;
+}
+
+/* Snappy, raw or in snappy-java's framing (both seen from producers:
+ * librdkafka writes a raw block, the Java client and kafka-python the
+ * xerial stream of 32 KiB blocks).  Unlike the frame formats of lz4 and
+ * zstd, every snappy block states its uncompressed size up front and is
+ * decompressed in one call into a buffer at least that large, so the sizes
+ * are read and checked first: the sum (overflow: -EMSGSIZE) against limit
+ * (-EMSGSIZE), each block against SNAPPY_MAX_RATIO times its length
+ * (-EBADMSG: no such block can be valid, so nothing is allocated for a
+ * lie), the sum against min_len (-EBADMSG: fewer bytes than the declared
+ * records need).  Then one buffer of exactly the sum is allocated and
+ * libsnappy checks each block as it decompresses (-EBADMSG). */
+static int decompress_snappy(const uint8_t *src, size_t src_len, size_t limit,
+                             size_t min_len, struct outbuf *ob)
+{
+	const uint8_t *blk;
+	size_t blk_len, pos = 0, total = 0;
+	bool xerial = false, impossible = false;
+	int rc;
+
+	if (src_len >= sizeof(xerial_magic) &&
+	    memcmp(src, xerial_magic, sizeof(xerial_magic)) == 0) {
+		/* version and compatible-version are not checked: every
+		 * writer uses 1 and the blocks are the same whatever they
+		 * say (as librdkafka and kafka-python read them) */
+		if (src_len < XERIAL_HEADER_SIZE)
+			return -EBADMSG;
+		xerial = true;
+		pos = XERIAL_HEADER_SIZE;
+	} else if (src_len == 0) {
+		return -EBADMSG;
+	}
+
+	/* pass 1: sizes only */
+	while ((rc = snappy_next_block(src, src_len, xerial, &pos, &blk,
+	                               &blk_len)) == 0) {
+		size_t ulen;
+		if (snappy_uncompressed_length((const char *)blk, blk_len,
+		                               &ulen) != SNAPPY_OK)
+			return -EBADMSG;
+		if (__builtin_add_overflow(total, ulen, &total))
+			return -EMSGSIZE;
+		if (ulen / SNAPPY_MAX_RATIO > blk_len)
+			impossible = true;
+	}
+	if (rc < 0)
+		return rc;
+	if (total > limit)
+		return -EMSGSIZE;
+	if (impossible || total < min_len)
+		return -EBADMSG;
+	if (total == 0)
+		return 0;
+
+	/* pass 2: one buffer of exactly total bytes (the thread's spare if
+	 * it is large enough) */
+	if (!ob->data || malloc_usable_size(ob->data) < total) {
+		free(ob->data);
+		ob->data = malloc(total);
+		if (!ob->data)
+			return -ENOMEM;
+	}
+	ob->cap = total;
+	ob->len = 0;
+	pos = xerial ? XERIAL_HEADER_SIZE : 0;
+	while ((rc = snappy_next_block(src, src_len, xerial, &pos, &blk,
+	                               &blk_len)) == 0) {
+		size_t room = total - ob->len;
+		if (snappy_uncompress((const char *)blk, blk_len,
+		                      (char *)ob->data + ob->len, &room) != SNAPPY_OK)
+			return -EBADMSG;
+		ob->len += room;
+	}
+	return rc < 0 ? rc : (ob->len == total ? 0 : -EBADMSG);
+}
+
 /* Decompress the records section into a new buffer of at most limit bytes.
- * On success *out owns the buffer (NULL when the output is empty). */
+ * min_len: the least the records need (RecordsCount * RECORD_MIN_SIZE),
+ * checked before allocating by the codecs that know their size up front
+ * (snappy); the caller checks it for all.  On success *out owns the buffer
+ * (NULL, or the thread's spare, when the output is empty). */
 static int decompress_records(int codec, const uint8_t *src, size_t src_len,
-                              size_t limit, uint8_t **out, size_t *out_len)
+                              size_t limit, size_t min_len, uint8_t **out,
+                              size_t *out_len)
 {
 	struct batch_tls *t = batch_tls();
 	struct outbuf ob;
@@ -681,6 +808,9 @@ static int decompress_records(int codec, const uint8_t *src, size_t src_len,
 	switch (codec) {
 	case CODEC_GZIP:
 		rc = decompress_gzip(src, src_len, &ob);
+		break;
+	case CODEC_SNAPPY:
+		rc = decompress_snappy(src, src_len, limit, min_len, &ob);
 		break;
 	case CODEC_LZ4:
 		rc = decompress_lz4(src, src_len, &ob, t);
@@ -826,10 +956,7 @@ int batch_decode(const void *batch, size_t len, size_t max_bytes,
 		return -EBADMSG;
 
 	int codec = h.attributes & BATCH_ATTR_CODEC_MASK;
-	if (codec == CODEC_SNAPPY)
-		return -ENOTSUP;
-	if (codec != CODEC_NONE && codec != CODEC_GZIP && codec != CODEC_LZ4 &&
-	    codec != CODEC_ZSTD)
+	if (codec > CODEC_ZSTD)
 		return -EBADMSG;
 
 	bool control = (h.attributes & BATCH_ATTR_CONTROL) != 0;
@@ -850,6 +977,7 @@ int batch_decode(const void *batch, size_t len, size_t max_bytes,
 			return -EMSGSIZE;
 	} else {
 		rc = decompress_records(codec, section, section_len, max_bytes,
+		                        (size_t)h.records_count * RECORD_MIN_SIZE,
 		                        &buf, &buf_len);
 		if (rc < 0)
 			return rc;
@@ -1070,6 +1198,42 @@ static size_t lz4_bound(size_t src_len)
 	return LZ4F_compressFrameBound(src_len, &prefs);
 }
 
+/* snappy-java's framing of src_len bytes at most: the header, then per
+ * XERIAL_BLOCK of input a length and a block of at most
+ * snappy_max_compressed_length(XERIAL_BLOCK) bytes. */
+static size_t snappy_bound(size_t src_len)
+{
+	size_t blocks = src_len / XERIAL_BLOCK + (src_len % XERIAL_BLOCK != 0);
+	return XERIAL_HEADER_SIZE +
+	       blocks * (4 + snappy_max_compressed_length(XERIAL_BLOCK));
+}
+
+/* Compress src into dst (capacity *dst_len, at least snappy_bound(src_len))
+ * as snappy-java does: its header (version 1, compatible 1), then each
+ * XERIAL_BLOCK of src as an int32 length and a raw snappy block. */
+static int compress_snappy(const uint8_t *src, size_t src_len, uint8_t *dst,
+                           size_t *dst_len)
+{
+	size_t out = XERIAL_HEADER_SIZE;
+
+	if (*dst_len < snappy_bound(src_len))
+		return -EIO;
+	memcpy(dst, xerial_magic, sizeof(xerial_magic));
+	be32_put(dst + 8, XERIAL_VERSION);
+	be32_put(dst + 12, XERIAL_VERSION);
+	for (size_t at = 0; at < src_len; at += XERIAL_BLOCK) {
+		size_t n = src_len - at < XERIAL_BLOCK ? src_len - at : XERIAL_BLOCK;
+		size_t clen = *dst_len - out - 4;
+		if (snappy_compress((const char *)src + at, n,
+		                    (char *)dst + out + 4, &clen) != SNAPPY_OK)
+			return -EIO;
+		be32_put(dst + out, (uint32_t)clen);
+		out += 4 + clen;
+	}
+	*dst_len = out;
+	return 0;
+}
+
 /* Make buf hold at least need bytes (growing by doubling). */
 static int encode_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
@@ -1099,8 +1263,8 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 	    p->base_offset < 0 || p->base_offset > INT64_MAX - (int64_t)(n - 1) ||
 	    at > *cap)
 		return -EINVAL;
-	if (p->codec != CODEC_NONE && p->codec != CODEC_LZ4 &&
-	    p->codec != CODEC_ZSTD)
+	if (p->codec != CODEC_NONE && p->codec != CODEC_SNAPPY &&
+	    p->codec != CODEC_LZ4 && p->codec != CODEC_ZSTD)
 		return -ENOTSUP;
 
 	if (t && t->sizes_cap >= n) {
@@ -1171,6 +1335,8 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 		write_records(plain, recs, n, p, base_ts, body_sizes);
 		section_cap = p->codec == CODEC_LZ4 ?
 		              lz4_bound((size_t)records_len) :
+		              p->codec == CODEC_SNAPPY ?
+		              snappy_bound((size_t)records_len) :
 		              ZSTD_compressBound((size_t)records_len);
 		if (p->codec == CODEC_ZSTD && ZSTD_isError(section_cap)) {
 			rc = -EMSGSIZE;
@@ -1189,6 +1355,11 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 	} else if (p->codec == CODEC_LZ4) {
 		rc = compress_lz4(plain, (size_t)records_len,
 		                  batch + BATCH_HEADER_SIZE, &section_len);
+		if (rc < 0)
+			goto out;
+	} else if (p->codec == CODEC_SNAPPY) {
+		rc = compress_snappy(plain, (size_t)records_len,
+		                     batch + BATCH_HEADER_SIZE, &section_len);
 		if (rc < 0)
 			goto out;
 	} else {

@@ -36,7 +36,7 @@ struct batch_rec_header {
  * batch_encode_params_init() and change what you need. */
 struct batch_encode_params {
 	int64_t base_offset;        /* BaseOffset */
-	int codec;                  /* CODEC_NONE, CODEC_LZ4 or CODEC_ZSTD */
+	int codec;                  /* CODEC_NONE, _SNAPPY, _LZ4 or _ZSTD */
 	int64_t now_ms;             /* replaces record timestamps < 0 */
 	int32_t leader_epoch;       /* PartitionLeaderEpoch (default 0) */
 	int64_t producer_id;        /* default -1 */

@@ -801,7 +801,7 @@ int part_append_batch(struct part *p, const void *batch, size_t len,
 	if (len > (size_t)cfg.max_message_bytes)
 		return -EMSGSIZE;
 	codec = h.attributes & BATCH_ATTR_CODEC_MASK;
-	if (codec == CODEC_SNAPPY || codec > CODEC_ZSTD)
+	if (codec > CODEC_ZSTD)
 		return -ENOTSUP;
 	if (h.base_offset != 0 || (h.attributes & BATCH_ATTR_CONTROL))
 		return -EINVAL;

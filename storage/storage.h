@@ -31,7 +31,7 @@
  *   -ENOENT    unknown topic or partition
  *   -EBADMSG   corrupt batch (bad CRC, bad bounds, bad magic)
  *   -ERANGE    offset or stream position outside [start, end]
- *   -ENOTSUP   codec not supported (gzip is decode-only; snappy is refused)
+ *   -ENOTSUP   codec not supported (gzip is decode-only)
  *   -EMSGSIZE  batch or record larger than a configured bound
  *   -ENOSPC, -EIO, ...  from the file system, passed through
  *
@@ -59,7 +59,8 @@ extern "C" {
 enum batch_codec {
 	CODEC_NONE = 0,
 	CODEC_GZIP = 1,     /* decode only (zlib) */
-	CODEC_SNAPPY = 2,   /* recognised, refused with -ENOTSUP */
+	CODEC_SNAPPY = 2,   /* libsnappy: decodes raw blocks and snappy-java's
+	                       xerial stream, encodes the xerial stream */
 	CODEC_LZ4 = 3,
 	CODEC_ZSTD = 4,
 };
@@ -153,8 +154,8 @@ int record_next_header(const struct record *r, size_t *pos,
                        const uint8_t **val, int32_t *val_len);
 
 /* Encode n records as one batch starting at base_offset, compressed with
- * codec (NONE, LZ4 or ZSTD; -ENOTSUP otherwise).  Timestamps < 0 become
- * now_ms.  The caller owns *out (free(3)). */
+ * codec (NONE, SNAPPY, LZ4 or ZSTD; -ENOTSUP otherwise).  Timestamps < 0
+ * become now_ms.  The caller owns *out (free(3)). */
 int batch_encode(const struct rec_in *recs, size_t n, int64_t base_offset,
                  int codec, int64_t now_ms, uint8_t **out, size_t *out_len);
 
@@ -209,7 +210,7 @@ enum topic_setting_kind {
 	TS_SIZE,        /* bytes: integer with optional K/M/G/T (binary, also
 	                   KB/KiB...; case-insensitive) */
 	TS_MS,          /* milliseconds: integer with optional ms/s/min/h/d */
-	TS_CODEC,       /* none | lz4 | zstd */
+	TS_CODEC,       /* none | snappy | lz4 | zstd */
 	TS_FRAMING,     /* lines | writes */
 };
 
@@ -388,8 +389,8 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 
 /* Append one batch received from a producer, as-is but for its BaseOffset.
  * Validates it fully first (batch_decode with the store's bound; BaseOffset
- * must be 0, not a control batch, codec NONE/GZIP/LZ4/ZSTD).  Errors:
- * -EBADMSG corrupt, -EMSGSIZE over max_message_bytes, -ENOTSUP codec,
+ * must be 0, not a control batch, codec NONE/GZIP/SNAPPY/LZ4/ZSTD).
+ * Errors: -EBADMSG corrupt, -EMSGSIZE over max_message_bytes, -ENOTSUP codec,
  * -EINVAL other invalid batch. */
 int part_append_batch(struct part *p, const void *batch, size_t len,
                       int64_t *base_offset);

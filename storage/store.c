@@ -201,7 +201,8 @@ static void ts_store(struct topic_config *cfg, const struct topic_setting *s,
 
 static bool ts_codec_ok(int64_t v)
 {
-	return v == CODEC_NONE || v == CODEC_LZ4 || v == CODEC_ZSTD;
+	return v == CODEC_NONE || v == CODEC_SNAPPY || v == CODEC_LZ4 ||
+	       v == CODEC_ZSTD;
 }
 
 static const char *framing_str(int64_t v)
@@ -220,7 +221,8 @@ static int ts_value_check(const struct topic_setting *s, int64_t v, bool limits,
 		if (ts_codec_ok(v))
 			return 0;
 		if (why)
-			snprintf(why, whylen, "%s must be none, lz4 or zstd", s->name);
+			snprintf(why, whylen, "%s must be none, snappy, lz4 or zstd",
+			         s->name);
 		return -EINVAL;
 	}
 	if (s->kind == TS_FRAMING) {
@@ -411,7 +413,8 @@ int topic_setting_parse(struct topic_config *cfg, const struct topic_setting *s,
 		 * also takes "LZ4" and "gzip") */
 		v = codec_from_name(text);
 		if (v < 0 || !ts_codec_ok(v) || strcmp(text, codec_name((int)v))) {
-			snprintf(why, whylen, "value '%s' is not a codec (none, lz4, zstd)",
+			snprintf(why, whylen,
+			         "value '%s' is not a codec (none, snappy, lz4, zstd)",
 			         text);
 			return -EINVAL;
 		}

@@ -24,7 +24,7 @@
  *   ctype       its C type (int32_t, int64_t, int for the enums)
  *   kind        TS_COUNT (plain integer), TS_SIZE (bytes; K/M/G/T suffixes
  *               in the INI), TS_MS (milliseconds; ms/s/min/h/d suffixes),
- *               TS_CODEC (none|lz4|zstd), TS_FRAMING (lines|writes)
+ *               TS_CODEC (none|snappy|lz4|zstd), TS_FRAMING (lines|writes)
  *   key         our name: the [topic.NAME] key, the .topic file key, the
  *               name topic_setting_find() knows
  *   section, global_key
@@ -76,7 +76,8 @@
  * get its name.  Differences the Kafka APIs must translate: flush.messages
  * and flush.ms mean "never" with Long.MAX_VALUE in Kafka, with 0 here;
  * compression.type values are uncompressed|zstd|lz4|snappy|gzip|producer in
- * Kafka, none|lz4|zstd here (producer batches are always stored as sent);
+ * Kafka, none|snappy|lz4|zstd here (producer batches are always stored as
+ * sent);
  * Kafka's max.message.bytes default is 1048588, ours 1048576.  No Kafka
  * name: partitions (not a topic config in Kafka), framing, batch_bytes and
  * linger_ms (producer-side settings in Kafka).
@@ -109,7 +110,7 @@
 	X(codec, int, TS_CODEC, "compression", "storage", "compression",      \
 	  CODEC_NONE, CODEC_NONE, CODEC_ZSTD, CODEC_NONE, CODEC_ZSTD,         \
 	  "compression.type", TS_FIXED,                                       \
-	  "batch codec of new topics: none, lz4, zstd")                       \
+	  "batch codec of new topics: none, snappy, lz4, zstd")               \
 	X(segment_bytes, int64_t, TS_SIZE, "segment_bytes", "storage",        \
 	  "segment_bytes", 1 * TS_GiB, 1 * TS_KiB, 1 * TS_GiB, 64, INT32_MAX, \
 	  "segment.bytes", TS_DYNAMIC, "roll a segment at this size")         \

@@ -32,8 +32,8 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
 PACKAGES=(build-essential cmake pkg-config fuse3 libfuse3-dev libzstd-dev
-          liblz4-dev libinih-dev zlib1g-dev python3 python3-kafka python3-snappy
-          python3-lz4 python3-zstandard kcat attr
+          liblz4-dev libinih-dev zlib1g-dev libsnappy-dev python3 python3-kafka
+          python3-snappy python3-lz4 python3-zstandard kcat attr
           clang libclang-rt-14-dev procps psmisc groff-base man-db)
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }

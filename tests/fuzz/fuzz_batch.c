@@ -5,7 +5,9 @@
  * Each input is decoded three ways: as given, with the store's 64 MiB
  * bound (the bomb seeds expand to 128 MiB: refused); with Length and the
  * CRC fixed up to match the input (so mutations reach the record parser
- * and the lz4/zstd/gzip decoders instead of stopping at the CRC), with a
+ * and the lz4/zstd/gzip/snappy decoders instead of stopping at the CRC;
+ * the snappy seeds cover both framings, a raw block and snappy-java's
+ * xerial stream, and a block claiming 4 GiB), with a
  * 1 MiB bound so a mutated bomb costs little; and fixed up with a tiny
  * bound.  Every decoded record's headers are
  * iterated and the batch is rendered both ways, as the file view does.

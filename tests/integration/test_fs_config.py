@@ -52,7 +52,7 @@ class FsConfig(TopicfsTestCase):
         self.refuse(b + "[storage]\nsegment_bytes = 2G\n", "bad.ini:8:", "out of range")
         self.refuse(b + "[fs]\nallow_delete = maybe\n",
                     "bad.ini:8: [fs] allow_delete: value 'maybe' is not a boolean")
-        self.refuse(b + "[storage]\ncompression = snappy\n",
+        self.refuse(b + "[storage]\ncompression = gzip\n",
                     "bad.ini:8: [storage] compression:", "not a codec")
         self.refuse(b + "[fs]\nframing = bytes\n", "bad.ini:8: [fs] framing:")
         self.refuse(b + "[net]\nlisten = localhost\n", "bad.ini:8: [net] listen:")

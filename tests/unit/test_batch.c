@@ -9,17 +9,22 @@
  * each one and compare field by field, re-encode the uncompressed ones and compare byte by byte,
  * then attack the decoder with truncations, byte flips (CRC recomputed so
  * the parser is reached), decompression bombs and absurd record counts.
+ * Snappy gets its own section: both framings producers send (a raw block,
+ * snappy-java's xerial stream), bombs that claim or really produce a huge
+ * output, and its framing's own corruptions.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <lz4frame.h>
+#include <snappy-c.h>
 #include <zstd.h>
 
 #include "storage.h"
@@ -366,27 +371,17 @@ static void test_golden_decode(void)
 			CHECK_EQ_INT(batch_check_crc(data + pos, blen), 0);
 			struct batch_decoded d;
 			int rc = batch_decode(data + pos, blen, MAX_BYTES_DEFAULT, &d);
-			if (mb->codec == CODEC_SNAPPY) {
-				CHECK_EQ_INT(rc, -ENOTSUP);
-				snappy_seen++;
-				/* skip its records in the manifest */
-				for (long long k = 0; k < mb->record_count; k++) {
-					while (cursor < m_nrecords &&
-					       strcmp(m_records[cursor].file, m->file))
-						cursor++;
-					cursor++;
-				}
-			} else {
-				CHECK_EQ_INT(rc, 0);
-				if (rc == 0) {
-					CHECK_EQ_INT(d.nrecs, mb->record_count);
-					check_header_fields(&d.h, mb);
-					check_records(&d, m->file, &cursor);
-					batch_decoded_free(&d);
-				}
-				if (mb->codec == CODEC_GZIP)
-					gzip_seen++;
+			CHECK_EQ_INT(rc, 0);
+			if (rc == 0) {
+				CHECK_EQ_INT(d.nrecs, mb->record_count);
+				check_header_fields(&d.h, mb);
+				check_records(&d, m->file, &cursor);
+				batch_decoded_free(&d);
 			}
+			if (mb->codec == CODEC_GZIP)
+				gzip_seen++;
+			if (mb->codec == CODEC_SNAPPY)
+				snappy_seen++;
 			pos += blen;
 		}
 		CHECK_EQ_INT(pos, len);
@@ -395,12 +390,8 @@ static void test_golden_decode(void)
 		free(data);
 	}
 	CHECK(files_seen >= 7);
-	/* every R line was compared, except the snappy batch's */
-	size_t snappy_records = 0;
-	for (size_t i = 0; i < m_nbatches; i++)
-		if (m_batches[i].codec == CODEC_SNAPPY)
-			snappy_records += (size_t)m_batches[i].record_count;
-	CHECK_EQ_INT(records_compared + snappy_records, m_nrecords);
+	/* every R line was compared (the snappy batch's too) */
+	CHECK_EQ_INT(records_compared, m_nrecords);
 	fprintf(stderr, "  %zu batches, %zu records compared\n", m_nbatches,
 	        records_compared);
 	CHECK_EQ_INT(snappy_seen, 1);
@@ -609,7 +600,8 @@ static void roundtrip(int codec, const struct rec_in *in, size_t n,
 
 static void test_roundtrip_small(void)
 {
-	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD };
+	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
+	                              CODEC_SNAPPY };
 	struct rec_in in[6] = {
 		{ "k", 1, "hello", 5, 1000 },
 		{ NULL, -1, "", 0, 999 },           /* empty value, earlier ts */
@@ -618,7 +610,7 @@ static void test_roundtrip_small(void)
 		{ "key", 3, NULL, -1, 0 },          /* tombstone */
 		{ NULL, -1, "\n\0\xff", 3, 1001 },
 	};
-	for (size_t c = 0; c < 3; c++) {
+	for (size_t c = 0; c < 4; c++) {
 		roundtrip(codecs[c], in, 6, 0, MAX_BYTES_DEFAULT);
 		roundtrip(codecs[c], in, 1, 123456789012345, MAX_BYTES_DEFAULT);
 		roundtrip(codecs[c], in + 2, 1, 7, MAX_BYTES_DEFAULT);
@@ -627,7 +619,8 @@ static void test_roundtrip_small(void)
 
 static void test_roundtrip_large(void)
 {
-	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD };
+	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
+	                              CODEC_SNAPPY };
 	size_t big_len = MIB;
 	uint8_t *big = malloc(big_len);
 	REQUIRE(big);
@@ -638,7 +631,7 @@ static void test_roundtrip_large(void)
 		{ "k", 1, big, (int32_t)big_len - 1, 2 },
 		{ NULL, -1, "", 0, 3 },
 	};
-	for (size_t c = 0; c < 3; c++)
+	for (size_t c = 0; c < 4; c++)
 		roundtrip(codecs[c], in, 3, 42, MAX_BYTES_DEFAULT);
 
 	/* 10000 records of ~100 bytes, some null / empty */
@@ -663,12 +656,12 @@ static void test_roundtrip_large(void)
 			many[i].value_len = -1;
 		}
 	}
-	for (size_t c = 0; c < 3; c++)
+	for (size_t c = 0; c < 4; c++)
 		roundtrip(codecs[c], many, n, 1000000, MAX_BYTES_DEFAULT);
 
 	/* max_bytes boundary: exactly the decompressed size passes, one
 	 * less is -EMSGSIZE, for every codec */
-	for (size_t c = 0; c < 3; c++) {
+	for (size_t c = 0; c < 4; c++) {
 		uint8_t *enc;
 		size_t enc_len;
 		struct batch_decoded d;
@@ -698,7 +691,7 @@ static void test_encode_args(void)
 
 	CHECK_EQ_INT(batch_encode(&r, 0, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
 	CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_GZIP, 0, &out, &len), -ENOTSUP);
-	CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_SNAPPY, 0, &out, &len), -ENOTSUP);
+	CHECK_EQ_INT(batch_encode(&r, 1, 0, 5, 0, &out, &len), -ENOTSUP);
 	CHECK_EQ_INT(batch_encode(&r, 1, -1, CODEC_NONE, 0, &out, &len), -EINVAL);
 	struct rec_in bad = { NULL, -2, "v", 1, 5 };
 	CHECK_EQ_INT(batch_encode(&bad, 1, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
@@ -794,14 +787,13 @@ static void test_parse_header_rules(void)
 	CHECK_EQ_INT(batch_decode(copy, len, MAX_BYTES_DEFAULT, &d), 0);
 	batch_decoded_free(&d);
 
-	/* unknown codecs 5..7 are corrupt, snappy is unsupported */
-	for (int codec = 2; codec <= 7; codec++) {
+	/* unknown codecs 5..7 are corrupt */
+	for (int codec = 1; codec <= 7; codec++) {
 		memcpy(copy, data, len);
 		copy[22] = (uint8_t)((copy[22] & ~7) | codec);
 		batch_store_crc(copy, len);
-		/* 1, 3, 4: plain records are not a valid compressed stream */
-		CHECK_EQ_INT(batch_decode(copy, len, MAX_BYTES_DEFAULT, &d),
-		             codec == CODEC_SNAPPY ? -ENOTSUP : -EBADMSG);
+		/* 1-4: plain records are not a valid compressed stream */
+		CHECK_EQ_INT(batch_decode(copy, len, MAX_BYTES_DEFAULT, &d), -EBADMSG);
 	}
 
 	/* LogAppendTime: every record gets MaxTimestamp (from the manifest) */
@@ -833,6 +825,7 @@ static void test_parse_header_rules(void)
 static const char *const hostile_files[] = {
 	"small-none.bin", "idempotent-none.bin", "lines50-none.bin",
 	"lines50-lz4.bin", "lines50-zstd.bin", "lines50-gzip.bin",
+	"lines50-snappy.bin",
 };
 
 static void test_every_truncation(void)
@@ -1040,14 +1033,532 @@ static void test_bomb_lz4(void)
 	free(g.data);
 }
 
+/* ================================ snappy ================================= */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+/* batch_decode in a child whose address space may grow by at most slack
+ * bytes, so a decoder that allocated what a bomb claims would get -ENOMEM
+ * (or die) instead of the error expected.  Under a sanitizer (whose
+ * shadow memory makes RLIMIT_AS useless) it decodes in this process. */
+static int decode_bounded(const uint8_t *b, size_t len, size_t max_bytes,
+                          size_t slack)
+{
+	struct batch_decoded d;
+#ifdef UNDER_SANITIZER
+	(void)slack;
+	int rc = batch_decode(b, len, max_bytes, &d);
+	if (rc == 0)
+		batch_decoded_free(&d);
+	return rc;
+#else
+	unsigned long vm_pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f || fscanf(f, "%lu", &vm_pages) != 1) {
+		if (f)
+			fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -EIO;
+	if (pid == 0) {
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max =
+			(rlim_t)vm_pages * (rlim_t)sysconf(_SC_PAGESIZE) + slack;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(255);
+		int rc = batch_decode(b, len, max_bytes, &d);
+		if (rc == 0)
+			batch_decoded_free(&d);
+		_exit(rc <= 0 && rc > -255 ? -rc : 254);
+	}
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -EIO;
+	return -WEXITSTATUS(status);
+#endif
+}
+
+static const uint8_t xerial_hdr[8] = { 0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0 };
+
+/* A copy of batch (a golden batch's header) with its records section
+ * replaced by section: Length and CRC fixed. */
+static uint8_t *rewrap(const uint8_t *batch, const void *section, size_t len,
+                       size_t *out_len)
+{
+	uint8_t *b = malloc(BATCH_HEADER_SIZE + len + 1);
+	if (!b)
+		return NULL;
+	memcpy(b, batch, BATCH_HEADER_SIZE);
+	if (len)
+		memcpy(b + BATCH_HEADER_SIZE, section, len);
+	put32(b + 8, (uint32_t)(BATCH_HEADER_SIZE - 12 + len));
+	batch_store_crc(b, BATCH_HEADER_SIZE + len);
+	*out_len = BATCH_HEADER_SIZE + len;
+	return b;
+}
+
+/* plain as one raw snappy block (what librdkafka sends). */
+static uint8_t *snappy_raw(const uint8_t *plain, size_t len, size_t *out_len)
+{
+	size_t cap = snappy_max_compressed_length(len);
+	uint8_t *out = malloc(cap);
+	if (!out || snappy_compress((const char *)plain, len, (char *)out,
+	                            &cap) != SNAPPY_OK) {
+		free(out);
+		return NULL;
+	}
+	*out_len = cap;
+	return out;
+}
+
+/* plain in snappy-java's framing with blocks of block bytes (what the Java
+ * client and kafka-python send, with block 32 KiB). */
+static uint8_t *snappy_xerial(const uint8_t *plain, size_t len, size_t block,
+                              uint32_t version, uint32_t compat,
+                              size_t *out_len)
+{
+	size_t nblocks = len / block + 1;
+	size_t cap = 16 + nblocks * (4 + snappy_max_compressed_length(block));
+	uint8_t *out = malloc(cap), *p;
+	if (!out)
+		return NULL;
+	memcpy(out, xerial_hdr, 8);
+	put32(out + 8, version);
+	put32(out + 12, compat);
+	p = out + 16;
+	for (size_t at = 0; at < len; at += block) {
+		size_t n = len - at < block ? len - at : block;
+		size_t clen = cap - (size_t)(p - out) - 4;
+		if (snappy_compress((const char *)plain + at, n, (char *)p + 4,
+		                    &clen) != SNAPPY_OK) {
+			free(out);
+			return NULL;
+		}
+		put32(p, (uint32_t)clen);
+		p += 4 + clen;
+	}
+	*out_len = (size_t)(p - out);
+	return out;
+}
+
+/* The golden snappy batch and its records section, uncompressed. */
+struct snappy_golden {
+	uint8_t *batch;
+	size_t len;
+	uint8_t *plain;
+	size_t plain_len;
+	struct batch_decoded d;
+};
+
+static int snappy_golden_load(struct snappy_golden *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (read_golden("lines50-snappy.bin", &g->batch, &g->len) < 0)
+		return -1;
+	if (batch_decode(g->batch, g->len, MAX_BYTES_DEFAULT, &g->d) < 0 ||
+	    !g->d.buf) {
+		free(g->batch);
+		return -1;
+	}
+	g->plain = g->d.buf;
+	g->plain_len = g->d.buf_len;
+	return 0;
+}
+
+static void snappy_golden_free(struct snappy_golden *g)
+{
+	batch_decoded_free(&g->d);
+	free(g->batch);
+}
+
+/* b decodes to the golden snappy batch's records. */
+static void check_same_records(const uint8_t *b, size_t len,
+                               const struct snappy_golden *g)
+{
+	struct batch_decoded d;
+	int rc = batch_decode(b, len, MAX_BYTES_DEFAULT, &d);
+	CHECK_EQ_INT(rc, 0);
+	if (rc < 0)
+		return;
+	CHECK_EQ_INT(d.nrecs, g->d.nrecs);
+	CHECK_EQ_INT(d.buf_len, g->plain_len);
+	for (size_t i = 0; i < d.nrecs && i < g->d.nrecs; i++) {
+		const struct record *a = &d.recs[i], *e = &g->d.recs[i];
+		CHECK_EQ_INT(a->offset, e->offset);
+		CHECK_EQ_INT(a->timestamp, e->timestamp);
+		CHECK_EQ_INT(a->value_len, e->value_len);
+		CHECK(a->value_len <= 0 ||
+		      memcmp(a->value, e->value, (size_t)a->value_len) == 0);
+	}
+	batch_decoded_free(&d);
+}
+
+/* Both framings, any block size, any version fields; and the framing's own
+ * corruptions. */
+static void test_snappy_framings(void)
+{
+	struct snappy_golden g;
+	REQUIRE(snappy_golden_load(&g) == 0);
+	/* kafka-python wrote the golden one in the xerial framing */
+	CHECK(memcmp(g.batch + BATCH_HEADER_SIZE, xerial_hdr, 8) == 0);
+	CHECK_EQ_INT(g.d.nrecs, 50);
+
+	uint8_t *sec, *b;
+	size_t sec_len, blen;
+	/* a raw block, as librdkafka (kcat) sends */
+	REQUIRE((sec = snappy_raw(g.plain, g.plain_len, &sec_len)) != NULL);
+	REQUIRE((b = rewrap(g.batch, sec, sec_len, &blen)) != NULL);
+	check_same_records(b, blen, &g);
+	/* ... with a byte after it: libsnappy must use the block whole */
+	struct batch_decoded d;
+	uint8_t *longer = malloc(sec_len + 1);
+	memcpy(longer, sec, sec_len);
+	longer[sec_len] = 0;
+	free(b);
+	REQUIRE((b = rewrap(g.batch, longer, sec_len + 1, &blen)) != NULL);
+	CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+	free(b);
+	free(longer);
+	free(sec);
+
+	/* xerial with blocks of many sizes, and odd version fields */
+	static const size_t blocks[] = { 1, 7, 100, 4096, 32 * 1024, 1 << 20 };
+	for (size_t i = 0; i < sizeof(blocks) / sizeof(*blocks); i++) {
+		REQUIRE((sec = snappy_xerial(g.plain, g.plain_len, blocks[i], 1, 1,
+		                             &sec_len)) != NULL);
+		REQUIRE((b = rewrap(g.batch, sec, sec_len, &blen)) != NULL);
+		check_same_records(b, blen, &g);
+		free(b);
+		free(sec);
+	}
+	REQUIRE((sec = snappy_xerial(g.plain, g.plain_len, 1000, 2, 7,
+	                             &sec_len)) != NULL);
+	REQUIRE((b = rewrap(g.batch, sec, sec_len, &blen)) != NULL);
+	check_same_records(b, blen, &g);
+	free(b);
+
+	/* corruptions of the framing (sec: 1000-byte blocks) */
+	uint8_t *bad = malloc(sec_len + 8);
+	REQUIRE(bad);
+	/* header only, or a cut header: no records */
+	for (size_t cut = 8; cut <= 16; cut++) {
+		REQUIRE((b = rewrap(g.batch, sec, cut, &blen)) != NULL);
+		CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+		free(b);
+	}
+	/* 1..3 stray bytes, or a zero length, after the last block */
+	for (size_t extra = 1; extra <= 4; extra++) {
+		memcpy(bad, sec, sec_len);
+		memset(bad + sec_len, 0, extra);
+		REQUIRE((b = rewrap(g.batch, bad, sec_len + extra, &blen)) != NULL);
+		CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+		free(b);
+	}
+	/* a block length past the end, negative, one short, zero */
+	static const uint32_t lens[] = { 0x7fffffffu, 0x80000000u, 0xffffffffu, 0 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(*lens) + 2; i++) {
+		memcpy(bad, sec, sec_len);
+		uint32_t first = (uint32_t)bad[16] << 24 | (uint32_t)bad[17] << 16 |
+		                 (uint32_t)bad[18] << 8 | bad[19];
+		put32(bad + 16, i < 4 ? lens[i] : i == 4 ? first - 1 : first + 1);
+		REQUIRE((b = rewrap(g.batch, bad, sec_len, &blen)) != NULL);
+		CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+		free(b);
+	}
+	/* an empty section */
+	REQUIRE((b = rewrap(g.batch, sec, 0, &blen)) != NULL);
+	CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+	free(b);
+	free(bad);
+	free(sec);
+
+	/* what batch_encode writes: snappy-java's framing, version 1/1,
+	 * blocks of 32 KiB uncompressed but the last */
+	uint8_t *big = malloc(MIB + 5);
+	REQUIRE(big);
+	for (size_t i = 0; i < MIB + 5; i++)
+		big[i] = (uint8_t)((rng_next() % 16) + 'a');
+	struct rec_in in = { NULL, -1, big, (int32_t)(MIB + 5), 1 };
+	uint8_t *enc;
+	size_t enc_len;
+	REQUIRE(batch_encode(&in, 1, 0, CODEC_SNAPPY, 0, &enc, &enc_len) == 0);
+	const uint8_t *s = enc + BATCH_HEADER_SIZE;
+	size_t slen = enc_len - BATCH_HEADER_SIZE, pos = 16, total = 0;
+	int nblocks = 0, full = 0;
+	CHECK(memcmp(s, xerial_hdr, 8) == 0);
+	CHECK(s[11] == 1 && s[15] == 1);
+	while (pos + 4 <= slen) {
+		size_t clen = (size_t)s[pos] << 24 | (size_t)s[pos + 1] << 16 |
+		              (size_t)s[pos + 2] << 8 | s[pos + 3], ulen = 0;
+		pos += 4;
+		REQUIRE(clen <= slen - pos);
+		REQUIRE(snappy_uncompressed_length((const char *)s + pos, clen,
+		                                   &ulen) == SNAPPY_OK);
+		CHECK(ulen <= 32 * 1024);
+		full += ulen == 32 * 1024;
+		nblocks++;
+		total += ulen;
+		pos += clen;
+	}
+	CHECK_EQ_INT(pos, slen);
+	CHECK_EQ_INT(nblocks, full + 1);
+	CHECK(nblocks >= 32);
+	REQUIRE(batch_decode(enc, enc_len, MAX_BYTES_DEFAULT, &d) == 0);
+	CHECK_EQ_INT(d.buf_len, total);
+	CHECK(d.nrecs == 1 && d.recs[0].value_len == (int32_t)(MIB + 5) &&
+	      memcmp(d.recs[0].value, big, MIB + 5) == 0);
+	batch_decoded_free(&d);
+	free(enc);
+	free(big);
+	snappy_golden_free(&g);
+}
+
+/* Every truncation of a raw-block batch (the xerial golden one is in
+ * hostile_files), with Length and CRC fixed up. */
+static void test_snappy_truncations(void)
+{
+	struct snappy_golden g;
+	REQUIRE(snappy_golden_load(&g) == 0);
+	uint8_t *sec, *b;
+	size_t sec_len, blen;
+	int accepted = 0;
+	REQUIRE((sec = snappy_raw(g.plain, g.plain_len, &sec_len)) != NULL);
+	for (size_t cut = 0; cut < sec_len; cut++) {
+		struct batch_decoded d;
+		REQUIRE((b = rewrap(g.batch, sec, cut, &blen)) != NULL);
+		if (batch_decode(b, blen, MAX_BYTES_DEFAULT, &d) == 0) {
+			accepted++;
+			batch_decoded_free(&d);
+		}
+		free(b);
+	}
+	CHECK_EQ_INT(accepted, 0);
+	free(sec);
+	snappy_golden_free(&g);
+}
+
+/* 24,000 random byte flips, half in the xerial golden batch, half in the
+ * raw-block one, mostly inside the snappy data with the CRC fixed. */
+static void test_snappy_flips(void)
+{
+	struct snappy_golden g;
+	REQUIRE(snappy_golden_load(&g) == 0);
+	uint8_t *raw, *inputs[2];
+	size_t raw_len, lens[2];
+	REQUIRE((raw = snappy_raw(g.plain, g.plain_len, &raw_len)) != NULL);
+	inputs[0] = g.batch;
+	lens[0] = g.len;
+	REQUIRE((inputs[1] = rewrap(g.batch, raw, raw_len, &lens[1])) != NULL);
+	long accepted = 0, rejected = 0;
+	for (int iter = 0; iter < 24000; iter++) {
+		const uint8_t *src = inputs[iter & 1];
+		size_t len = lens[iter & 1];
+		uint8_t *copy = malloc(len);    /* exact size for ASan */
+		REQUIRE(copy);
+		memcpy(copy, src, len);
+		int flips = 1 + (int)(rng_next() % 4);
+		for (int k = 0; k < flips; k++) {
+			size_t at = rng_next() % 8 ?
+			            BATCH_HEADER_SIZE + rng_next() % (len - BATCH_HEADER_SIZE) :
+			            21 + rng_next() % (len - 21);
+			copy[at] ^= (uint8_t)(1u << (rng_next() % 8));
+		}
+		batch_store_crc(copy, len);
+		struct batch_decoded d;
+		int rc = batch_decode(copy, len, 4 * MIB, &d);
+		if (rc == 0) {
+			accepted++;
+			CHECK(d.nrecs == (size_t)d.h.records_count);
+			for (size_t i = 0; i < d.nrecs; i++)
+				CHECK(d.recs[i].key_len >= -1 && d.recs[i].value_len >= -1);
+			batch_decoded_free(&d);
+		} else {
+			CHECK(rc == -EBADMSG || rc == -EMSGSIZE);
+			rejected++;
+		}
+		free(copy);
+	}
+	fprintf(stderr, "  snappy flips: %ld accepted, %ld rejected\n",
+	        accepted, rejected);
+	free(inputs[1]);
+	free(raw);
+	snappy_golden_free(&g);
+}
+
+/* A raw snappy block at the format's best ratio (one literal byte, then
+ * copies of 64 bytes at offset 1, 3 bytes each: 21.3x) holding one record
+ * whose value is value_len zeros: a real bomb, and valid. */
+static uint8_t *snappy_zero_record(size_t value_len, size_t *out_len)
+{
+	uint8_t rec[32];
+	/* body: attributes, ts delta 0, offset delta 0, key null, value len,
+	 * value, header count 0 */
+	uint8_t hdr[16];
+	size_t h = 0;
+	hdr[h++] = 0;
+	hdr[h++] = 0;
+	hdr[h++] = 0;
+	hdr[h++] = 1;                       /* zigzag(-1) */
+	uint64_t z = (uint64_t)value_len << 1;
+	while (z >= 0x80) {
+		hdr[h++] = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	hdr[h++] = (uint8_t)z;
+	uint64_t body = h + value_len + 1;
+	size_t r = 0;
+	z = body << 1;
+	while (z >= 0x80) {
+		rec[r++] = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	rec[r++] = (uint8_t)z;
+	memcpy(rec + r, hdr, h);
+	r += h;
+	rec[r++] = 0;                       /* the value's first zero */
+	size_t plain = r + (value_len - 1) + 1;    /* + copies + header count */
+	size_t copies = (value_len - 1 + 63) / 64;
+	size_t cap = 10 + 1 + r + copies * 3 + 2;
+	uint8_t *out = malloc(cap), *o = out;
+	if (!out)
+		return NULL;
+	z = plain;                          /* the block's varint length */
+	while (z >= 0x80) {
+		*o++ = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	*o++ = (uint8_t)z;
+	*o++ = (uint8_t)((r - 1) << 2);     /* literal of r bytes (r <= 60) */
+	memcpy(o, rec, r);
+	o += r;
+	for (size_t left = value_len - 1; left > 0;) {
+		size_t n = left < 64 ? left : 64;
+		*o++ = (uint8_t)(((n - 1) << 2) | 2);   /* copy, 2-byte offset */
+		*o++ = 1;
+		*o++ = 0;
+		left -= n;
+	}
+	*o++ = 0;                           /* literal of 1 byte: */
+	*o++ = 0;                           /* header count 0 */
+	*out_len = (size_t)(o - out);
+	return out;
+}
+
+/* Bombs: what a block claims is checked before anything is allocated;
+ * what a valid block really produces is bounded by max_bytes. */
+static void test_bomb_snappy(void)
+{
+	struct snappy_golden g;
+	REQUIRE(snappy_golden_load(&g) == 0);
+	uint8_t *b;
+	size_t blen;
+	struct batch_decoded d;
+	uint8_t hdr[BATCH_HEADER_SIZE];
+	memcpy(hdr, g.batch, BATCH_HEADER_SIZE);
+	put32(hdr + 23, 0);                 /* one record */
+	put32(hdr + 57, 1);
+
+	/* 1. xerial: 4096 blocks of 32 KiB of zeros = 128 MiB, each block
+	 * valid, ~2 KiB each */
+	static uint8_t zeros[32 * 1024];
+	size_t zlen;
+	uint8_t *zblk = snappy_raw(zeros, sizeof(zeros), &zlen);
+	REQUIRE(zblk);
+	size_t slen = 16 + 4096 * (4 + zlen);
+	uint8_t *sec = malloc(slen);
+	REQUIRE(sec);
+	memcpy(sec, xerial_hdr, 8);
+	put32(sec + 8, 1);
+	put32(sec + 12, 1);
+	for (size_t i = 0, at = 16; i < 4096; i++, at += 4 + zlen) {
+		put32(sec + at, (uint32_t)zlen);
+		memcpy(sec + at + 4, zblk, zlen);
+	}
+	REQUIRE((b = rewrap(hdr, sec, slen, &blen)) != NULL);
+	fprintf(stderr, "  snappy xerial bomb: %zu bytes -> 128 MiB\n", slen);
+	CHECK_EQ_INT(decode_bounded(b, blen, MAX_BYTES_DEFAULT, 32 * MIB), -EMSGSIZE);
+	CHECK_EQ_INT(decode_bounded(b, blen, 1 * MIB, 32 * MIB), -EMSGSIZE);
+	free(b);
+	free(sec);
+	free(zblk);
+
+	/* 2. a raw block at the best ratio, 16 MiB: valid, refused under a
+	 * 1 MiB bound, decoded under 64 MiB (SNAPPY_MAX_RATIO refuses no
+	 * valid block) */
+	size_t rlen;
+	uint8_t *raw = snappy_zero_record(16 * MIB, &rlen);
+	REQUIRE(raw);
+	CHECK_EQ_INT(snappy_validate_compressed_buffer((const char *)raw, rlen),
+	             SNAPPY_OK);
+	REQUIRE((b = rewrap(hdr, raw, rlen, &blen)) != NULL);
+	fprintf(stderr, "  snappy raw bomb: %zu bytes -> 16 MiB\n", rlen);
+	CHECK_EQ_INT(decode_bounded(b, blen, 1 * MIB, 32 * MIB), -EMSGSIZE);
+	int rc = batch_decode(b, blen, MAX_BYTES_DEFAULT, &d);
+	CHECK_EQ_INT(rc, 0);
+	if (rc == 0) {
+		CHECK(d.nrecs == 1 && d.recs[0].value_len == (int32_t)(16 * MIB));
+		CHECK(d.recs[0].value[0] == 0 &&
+		      d.recs[0].value[16 * MIB - 1] == 0);
+		batch_decoded_free(&d);
+	}
+	free(b);
+	free(raw);
+
+	/* 3. claims: a raw block of 13 bytes claiming 4 GiB - 1, xerial
+	 * blocks claiming 1 GiB each: -EMSGSIZE over the bound, -EBADMSG
+	 * without one (no block that short can be valid), and never an
+	 * allocation of the claim */
+	uint8_t claim[13] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 'x',
+	                      0xfe, 1, 0, 0xfe, 1, 0 };
+	REQUIRE((b = rewrap(hdr, claim, sizeof(claim), &blen)) != NULL);
+	CHECK_EQ_INT(decode_bounded(b, blen, MAX_BYTES_DEFAULT, 32 * MIB), -EMSGSIZE);
+	CHECK_EQ_INT(decode_bounded(b, blen, SIZE_MAX, 32 * MIB), -EBADMSG);
+	free(b);
+	uint8_t xs[16 + 100 * 13];
+	memcpy(xs, xerial_hdr, 8);
+	put32(xs + 8, 1);
+	put32(xs + 12, 1);
+	for (size_t i = 0; i < 100; i++) {
+		uint8_t *p = xs + 16 + i * 13;
+		put32(p, 9);
+		memcpy(p + 4, (const uint8_t[]){ 0x80, 0x80, 0x80, 0x80, 0x04,
+		                                 0, 'x', 0xfe, 1 }, 9);
+	}
+	REQUIRE((b = rewrap(hdr, xs, sizeof(xs), &blen)) != NULL);
+	CHECK_EQ_INT(decode_bounded(b, blen, MAX_BYTES_DEFAULT, 32 * MIB), -EMSGSIZE);
+	CHECK_EQ_INT(decode_bounded(b, blen, SIZE_MAX, 32 * MIB), -EBADMSG);
+	free(b);
+
+	/* 4. the declared records need more than the blocks claim: refused
+	 * before allocating (50 records in a 10-byte output) */
+	uint8_t small[12] = { 10, 36, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h',
+	                      'i', 'j' };
+	REQUIRE((b = rewrap(g.batch, small, sizeof(small), &blen)) != NULL);
+	CHECK_EQ_INT(batch_decode(b, blen, MAX_BYTES_DEFAULT, &d), -EBADMSG);
+	free(b);
+	snappy_golden_free(&g);
+}
+
 /* RecordsCount 2^31-1 with a tiny body: refused as corrupt before any
  * allocation sized by the count.  max_bytes is unlimited here, so only the
  * count-vs-bytes check stands between the decoder and a 128 GiB calloc. */
 static void test_huge_count(void)
 {
 	struct rec_in r = { NULL, -1, "v", 1, 5 };
-	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD };
-	for (size_t c = 0; c < 3; c++) {
+	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
+	                              CODEC_SNAPPY };
+	for (size_t c = 0; c < 4; c++) {
 		uint8_t *enc;
 		size_t len;
 		struct batch_decoded d;
@@ -1368,6 +1879,10 @@ int main(int argc, char **argv)
 	RUN(test_huge_count);
 	RUN(test_bomb_zstd);
 	RUN(test_bomb_lz4);
+	RUN(test_snappy_framings);
+	RUN(test_snappy_truncations);
+	RUN(test_snappy_flips);
+	RUN(test_bomb_snappy);
 	RUN(test_dump_tool);
 	for (size_t i = 0; i < m_nrecords; i++) {
 		free(m_records[i].key);
