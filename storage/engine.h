@@ -302,9 +302,12 @@ struct part {
 	pthread_cond_t cond;          /* broadcast on publish and deletion */
 	struct seg **segs;            /* lock: sorted by base; last = active */
 	size_t nsegs, segs_cap;       /* lock */
-	int64_t log_start_offset;     /* lock */
+	int64_t log_start_offset;     /* lock, written by the token holder
+	                                 (P): may be inside the first segment
+	                                 after part_delete_records */
 	int64_t next_offset;          /* lock */
-	int64_t stream_start;         /* lock */
+	int64_t stream_start;         /* lock (P): stream position of the
+	                                 record at log_start_offset */
 	int64_t stream_end;           /* lock */
 	int64_t bytes_on_disk;        /* lock */
 	int64_t last_append_ms;       /* lock */
@@ -404,6 +407,10 @@ struct store {
 	pthread_cond_t maint_cond;
 	bool stopping;                /* maint_mu */
 	int ckpt_dirty;               /* atomic: a recovery point advanced */
+	pthread_mutex_t lso_mu;       /* the log-start-offset-checkpoint file:
+	                                 held while it is written and the start
+	                                 it records is published (a plain
+	                                 mutex, see store_lso_commit) */
 	int lock_fd;                  /* immutable: flock on <dir>/.lock, -1 */
 	int dfd;                      /* immutable: the data dir, opened once by
 	                                 store_open (O_DIRECTORY|O_NOFOLLOW, on
@@ -487,6 +494,30 @@ int64_t part_recovery_point(struct part *p);
 
 /* store.c */
 void store_call_hook(struct store *st, struct topic *t, int partition);
+/* DeleteRecords' commit: write the log-start-offset-checkpoint with p's
+ * start at off (stream position pos), then publish it in p.  The writer
+ * token of p held.  Under store.lso_mu (taken with no engine mutex held:
+ * it is not ranked; under it the snapshot takes store.mu, then each
+ * part.lock, so its order is writer token -> lso_mu -> store.mu ->
+ * part.lock, like the append hook's token -> store.mu). */
+int store_lso_commit(struct part *p, int64_t off, int64_t pos);
+
+/* part_read.c */
+/* The stream position of the first record with offset >= offset, exact:
+ * inside the first segment too (part_stream_pos_for_offset answers
+ * stream_start below the log start). */
+int part_stream_pos_exact(struct part *p, int64_t offset, int64_t *pos);
+
+/* part_write.c */
+/* Retention now, with p's writer token held (or loading): also deletes
+ * every segment wholly below the log start (DeleteRecords), whatever the
+ * retention settings. */
+void part_retention_now(struct part *p);
+
+/* part_admin.c */
+/* At load (after part_load, the loading thread): move the log start up
+ * to off from the log-start-offset-checkpoint (clamped to next_offset). */
+int part_log_start_apply(struct part *p, int64_t off);
 
 /* The name of a partition's directory in the data dir ("<topic>-<i>"). */
 static inline const char *part_dname(const struct part *p)

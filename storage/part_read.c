@@ -381,7 +381,21 @@ int part_stream_read(struct part *p, int64_t pos, void *buf, size_t len,
 	return 0;
 }
 
+static int stream_pos(struct part *p, int64_t offset, bool exact, int64_t *pos);
+
 int part_stream_pos_for_offset(struct part *p, int64_t offset, int64_t *pos)
+{
+	return stream_pos(p, offset, false, pos);
+}
+
+int part_stream_pos_exact(struct part *p, int64_t offset, int64_t *pos)
+{
+	return stream_pos(p, offset, true, pos);
+}
+
+/* exact: below the log start too, as long as the segment holds it (the
+ * first segment's base and below answer its stream base). */
+static int stream_pos(struct part *p, int64_t offset, bool exact, int64_t *pos)
 {
 	struct seg *s;
 	uint8_t e[16];
@@ -400,8 +414,13 @@ again:
 		unlock_rank(&p->lock);
 		return -ENOENT;
 	}
-	if (offset >= p->next_offset || offset <= p->log_start_offset) {
+	if (offset >= p->next_offset || (!exact && offset <= p->log_start_offset)) {
 		*pos = offset >= p->next_offset ? p->stream_end : p->stream_start;
+		unlock_rank(&p->lock);
+		return 0;
+	}
+	if (exact && offset <= p->segs[0]->base_offset) {
+		*pos = p->segs[0]->stream_base;
 		unlock_rank(&p->lock);
 		return 0;
 	}
@@ -469,7 +488,7 @@ out:
 
 int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 {
-	int64_t next, after_base = -1;
+	int64_t next, after_base = -1, lso = 0;
 
 	if (!p)
 		return -EINVAL;
@@ -486,6 +505,7 @@ int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 			return -ENOENT;
 		}
 		next = p->next_offset;
+		lso = p->log_start_offset;      /* never an answer below it */
 		for (size_t i = 0; i < p->nsegs; i++) {
 			if (p->segs[i]->base_offset > after_base &&
 			    p->segs[i]->max_ts >= ts_ms && p->segs[i]->size > 0) {
@@ -514,6 +534,8 @@ int part_offset_for_time(struct part *p, int64_t ts_ms, int64_t *offset)
 		rc = seg_index_lookup(s, &p->lock, IDX_TIME, ts_ms - 1, false, e);
 		if (rc == 1)
 			start = s->base_offset + (int32_t)be32_get(e + 8) + 1;
+		if (start < lso)
+			start = lso;
 		rc = seg_index_lookup(s, &p->lock, IDX_OFFSET, start - s->base_offset,
 		                      false, e);
 		if (rc == 1)

@@ -898,16 +898,20 @@ static void retention_run(struct part *p, const struct topic_config *cfg)
 	int64_t now = tfs_now_ms(), bytes;
 
 	INV_WRITER(p);
-	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0)
+	/* segments wholly below the log start (part_delete_records) go
+	 * whatever the settings */
+	if (cfg->retention_bytes < 0 && cfg->retention_ms < 0 &&
+	    (p->nsegs < 2 || p->segs[1]->base_offset > p->log_start_offset))
 		return;
 	/* choose with the token alone (only its holder changes the list and
 	 * the sizes), so the fstat of retention_ts runs with no mutex held */
 	bytes = p->bytes_on_disk;
 	while (ngone + 1 < p->nsegs && ngone < 64) {
 		struct seg *front = p->segs[ngone];
-		bool del = false, by_mtime = false;
+		bool del = p->segs[ngone + 1]->base_offset <= p->log_start_offset;
+		bool by_mtime = false;
 
-		if (cfg->retention_bytes >= 0 &&
+		if (!del && cfg->retention_bytes >= 0 &&
 		    bytes - front->size >= cfg->retention_bytes)
 			del = true;
 		if (!del && cfg->retention_ms >= 0) {
@@ -929,11 +933,13 @@ static void retention_run(struct part *p, const struct topic_config *cfg)
 	memmove(p->segs, p->segs + ngone, (p->nsegs - ngone) * sizeof(*p->segs));
 	p->nsegs -= ngone;
 	p->bytes_on_disk = bytes;
-	p->log_start_offset = p->segs[0]->base_offset;
-	p->stream_start = p->segs[0]->stream_base;
-	if (p->recovery_point < p->log_start_offset)
-		p->recovery_point = p->log_start_offset;
-	int64_t ss_base = p->log_start_offset, ss_pos = p->stream_start;
+	if (p->segs[0]->base_offset > p->log_start_offset) {
+		p->log_start_offset = p->segs[0]->base_offset;
+		p->stream_start = p->segs[0]->stream_base;
+	}       /* else a DeleteRecords start inside the new first segment */
+	if (p->recovery_point < p->segs[0]->base_offset)
+		p->recovery_point = p->segs[0]->base_offset;
+	int64_t ss_base = p->segs[0]->base_offset, ss_pos = p->segs[0]->stream_base;
 	unlock_rank(&p->lock);
 	/* the new start first, then the files: a crash in between leaves the
 	 * old front, which stream-start does not name */
@@ -945,6 +951,14 @@ static void retention_run(struct part *p, const struct topic_config *cfg)
 	if (sio_fsync_dir(p->dir) < 0)
 		p->dir_dirty = true;
 	__atomic_store_n(&p->topic->st->ckpt_dirty, 1, __ATOMIC_RELAXED);
+}
+
+void part_retention_now(struct part *p)
+{
+	struct topic_config cfg;
+
+	topic_cfg(p->topic, &cfg);
+	retention_run(p, &cfg);
 }
 
 static void part_retention(struct part *p, const struct topic_config *cfg)

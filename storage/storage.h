@@ -14,6 +14,8 @@
  *                                             int64 stream position, int32 rel
  *                                             offset, int32 file position
  *   <data_dir>/recovery-point-offset-checkpoint   Kafka's checkpoint format
+ *   <data_dir>/log-start-offset-checkpoint        the same format: log starts
+ *                                             moved by part_delete_records
  *   <data_dir>/.topicfs_clean_shutdown            clean-shutdown marker
  *
  * The stream.  Every partition also has a byte stream: its records rendered
@@ -439,6 +441,24 @@ struct part_slice {
 int part_fetch_slice(struct part *p, int64_t offset, size_t max_bytes,
                      struct part_slice *out);
 void part_slice_release(struct part_slice *s);
+
+/* DeleteRecords (Kafka's DeleteRecords / kafka-delete-records): move the
+ * log start offset up to before_offset (-1: to next_offset, Kafka's "the
+ * high watermark").  Persisted before it is published, in
+ * <data_dir>/log-start-offset-checkpoint (Kafka's checkpoint format:
+ * "0", the entry count, "<topic> <partition> <offset>" lines; written
+ * atomically) and applied at every load.  From then on the partition
+ * behaves as after a retention trim at a record boundary: log_start_offset
+ * is before_offset, stream_start the stream position of its record (the
+ * file view starts there), reads below get -ERANGE, ListOffsets earliest
+ * and part_stream_pos_for_offset answer it, part_offset_for_time never
+ * answers below it; segments wholly below it are deleted at once.
+ * *low_watermark (may be NULL) gets the log start after the call.  A
+ * before_offset at or below the current start changes nothing (0).
+ * -ERANGE when before_offset > next_offset, -EINVAL for other negative
+ * values, -ENOENT for a deleted partition, I/O errors (nothing changed). */
+int part_delete_records(struct part *p, int64_t before_offset,
+                        int64_t *low_watermark);
 
 /* ========================= logging and counters ========================== */
 

@@ -95,6 +95,7 @@
 
 #define CLEAN_MARKER ".topicfs_clean_shutdown"
 #define CHECKPOINT   "recovery-point-offset-checkpoint"
+#define LSO_CHECKPOINT "log-start-offset-checkpoint"
 #define MAINT_TICK_MS 10
 #define MAINT_SLOW_TICKS 10
 #define CKPT_MIN_INTERVAL_MS 1000
@@ -850,10 +851,12 @@ static void ckpt_free(struct ckpt_entry *e, size_t n)
 	free(e);
 }
 
-/* Read the checkpoint; a missing or corrupt file gives no entries. */
-static void ckpt_read(struct store *st, struct ckpt_entry **out, size_t *count)
+/* Read a checkpoint file (the recovery points, or the log starts); a
+ * missing or corrupt file gives no entries. */
+static void ckpt_read_file(struct store *st, const char *fname,
+                           struct ckpt_entry **out, size_t *count)
 {
-	char *path = dir_file(st->dir, CHECKPOINT, ""), *data = NULL, *line, *save;
+	char *path = dir_file(st->dir, fname, ""), *data = NULL, *line, *save;
 	struct ckpt_entry *e = NULL;
 	size_t len, n = 0;
 	long long declared = -1;
@@ -907,11 +910,21 @@ static void ckpt_read(struct store *st, struct ckpt_entry **out, size_t *count)
 	free(path);
 	return;
 bad:
-	tfs_log(TFS_LOG_WARN, "storage: %s: corrupt (line %d), recovering every "
-	        "partition from its start", path, lineno);
+	if (strcmp(fname, CHECKPOINT))
+		tfs_log(TFS_LOG_ERROR, "storage: %s: corrupt (line %d), ignored: "
+		        "records deleted with DeleteRecords below the segment "
+		        "boundaries come back", path, lineno);
+	else
+		tfs_log(TFS_LOG_WARN, "storage: %s: corrupt (line %d), recovering "
+		        "every partition from its start", path, lineno);
 	ckpt_free(e, n);
 	free(data);
 	free(path);
+}
+
+static void ckpt_read(struct store *st, struct ckpt_entry **out, size_t *count)
+{
+	ckpt_read_file(st, CHECKPOINT, out, count);
 }
 
 static int64_t ckpt_lookup(const struct ckpt_entry *e, size_t n,
@@ -994,6 +1007,97 @@ static int ckpt_write(struct store *st)
 free_buf:
 	buf_free(&b);
 	return rc;
+}
+
+/* ======================= log-start-offset checkpoint ======================
+ * <data_dir>/log-start-offset-checkpoint (Kafka's file of that name, in
+ * the recovery checkpoint's format) records the log start of every
+ * partition whose start is inside its first segment, i.e. moved there by
+ * part_delete_records (a start at a segment boundary is what the segment
+ * files and stream-start already say).  Written atomically under
+ * store.lso_mu, before the start it records is published, so an
+ * acknowledged DeleteRecords survives a crash; rewritten after a topic
+ * deletion (a topic created again under the name must not inherit it).
+ * Read at every load (clean or not), applied after the partition is
+ * recovered (part_log_start_apply).  Corrupt: ignored with an error line
+ * (the deleted records come back; nothing is lost). */
+static int lso_ckpt_write_locked(struct store *st, struct part *over,
+                                 int64_t over_off)
+{
+	struct topic **ts;
+	size_t nt, count = 0;
+	struct buf b = { 0 }, out = { 0 };
+	char line[320], *path;
+	int rc;
+
+	rc = topics_snapshot(st, &ts, &nt);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < nt && rc == 0; i++) {
+		int32_t np = topic_nparts(ts[i]);
+		for (int32_t j = 0; j < np && rc == 0; j++) {
+			struct part *q = topic_part_at(ts[i], j);
+			int64_t off, first;
+			lock_rank(&q->lock, RANK_PART_LOCK);
+			off = q == over ? over_off : q->log_start_offset;
+			first = q->nsegs ? q->segs[0]->base_offset : off;
+			unlock_rank(&q->lock);
+			if (off <= first)
+				continue;
+			int n = snprintf(line, sizeof(line), "%s %d %" PRId64 "\n",
+			                 ts[i]->name, j, off);
+			rc = buf_append(&b, line, (size_t)n);
+			count++;
+		}
+	}
+	topics_release(ts, nt);
+	if (rc == 0) {
+		int n = snprintf(line, sizeof(line), "0\n%zu\n", count);
+		rc = buf_append(&out, line, (size_t)n);
+	}
+	if (rc == 0 && b.len)
+		rc = buf_append(&out, b.data, b.len);
+	if (rc == 0) {
+		path = dir_file(st->dir, LSO_CHECKPOINT, "");
+		rc = path ? sio_write_atomic(path, out.data, out.len) : -ENOMEM;
+		free(path);
+	}
+	buf_free(&b);
+	buf_free(&out);
+	return rc;
+}
+
+int store_lso_commit(struct part *p, int64_t off, int64_t pos)
+{
+	struct store *st = p->topic->st;
+	int rc;
+
+	INV_WRITER(p);
+	pthread_mutex_lock(&st->lso_mu);
+	rc = lso_ckpt_write_locked(st, p, off);
+	if (rc == 0) {
+		lock_rank(&p->lock, RANK_PART_LOCK);
+		INV_P_WRITE(p);
+		p->log_start_offset = off;
+		p->stream_start = pos;
+		unlock_rank(&p->lock);
+	}
+	pthread_mutex_unlock(&st->lso_mu);
+	return rc;
+}
+
+/* After a topic deletion: drop its entries (when there is a file). */
+static void lso_ckpt_forget(struct store *st)
+{
+	struct stat sb;
+
+	if (fstatat(st->dfd, LSO_CHECKPOINT, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	pthread_mutex_lock(&st->lso_mu);
+	if (lso_ckpt_write_locked(st, NULL, 0) < 0)
+		tfs_log(TFS_LOG_ERROR, "storage: %s/" LSO_CHECKPOINT ": cannot "
+		        "rewrite it after a topic deletion", st->dir);
+	pthread_mutex_unlock(&st->lso_mu);
 }
 
 /* ================================ topics ================================= */
@@ -1414,6 +1518,7 @@ int store_topic_delete(struct store *st, const char *name)
 	}
 	pthread_cond_broadcast(&st->del_cond);
 	unlock_rank(&st->mu);
+	lso_ckpt_forget(st);
 	topic_put(t);
 	return rc;
 }
@@ -1574,6 +1679,7 @@ static void store_free(struct store *st)
 	pthread_rwlock_destroy(&st->hook_lock);
 	pthread_mutex_destroy(&st->maint_mu);
 	pthread_cond_destroy(&st->maint_cond);
+	pthread_mutex_destroy(&st->lso_mu);
 	free(st->dir);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);     /* releases the data dir lock */
@@ -1822,13 +1928,14 @@ static int part_dir_check(struct store *st, struct part *p)
 /* Load every <name>.topic of the data dir. */
 static int store_load(struct store *st, bool clean)
 {
-	struct ckpt_entry *ck = NULL;
-	size_t nck = 0, nents = 0;
+	struct ckpt_entry *ck = NULL, *lso = NULL;
+	size_t nck = 0, nents = 0, nlso = 0;
 	char **ents = NULL;
 	int rc = 0;
 
 	if (!clean)
 		ckpt_read(st, &ck, &nck);
+	ckpt_read_file(st, LSO_CHECKPOINT, &lso, &nlso);
 	rc = list_data_dir(st, &ents, &nents);
 	if (rc < 0)
 		goto out;
@@ -1870,6 +1977,9 @@ static int store_load(struct store *st, bool clean)
 			rc = part_dir_check(st, t->pv->p[i]);
 			if (rc == 0)
 				rc = part_load(t->pv->p[i], rp);
+			if (rc == 0 && nlso)
+				rc = part_log_start_apply(t->pv->p[i],
+				                          ckpt_lookup(lso, nlso, name, i));
 		}
 		if (rc == 0)
 			rc = topic_insert(st, t);
@@ -1915,6 +2025,7 @@ out:
 		free(ents[i]);
 	free(ents);
 	ckpt_free(ck, nck);
+	ckpt_free(lso, nlso);
 	return rc;
 }
 
@@ -1996,6 +2107,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	pthread_cond_init(&st->del_cond, NULL);
 	pthread_rwlock_init(&st->hook_lock, NULL);
 	pthread_mutex_init(&st->maint_mu, NULL);
+	pthread_mutex_init(&st->lso_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->maint_cond, &ca);

@@ -2350,6 +2350,145 @@ static void test_grow_crash(void)
 	tdir_remove();
 }
 
+/* ============================ DeleteRecords ============================= */
+
+static void check_from(struct part *p, long from, long n)
+{
+	size_t elen, rl;
+	char *exp = expect_lines(from, n, &elen);
+	char *r = read_all(p, 777, &rl);
+	CHECK(rl == elen && memcmp(r, exp, elen) == 0);
+	free(r);
+	free(exp);
+}
+
+static void test_delete_records(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_LZ4);
+	c.segment_bytes = 1024;
+	c.index_interval_bytes = 128;
+	c.partitions = 2;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "dr", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	const long N = 600;
+	CHECK_EQ_INT(append_lines_ts(p, 0, N, 4, 1000), 0);
+	struct part_info pi, p0;
+	part_info(p, &p0);
+	REQUIRE(p0.segments > 4);
+	int64_t lw = -7;
+
+	CHECK_EQ_INT(part_delete_records(p, N + 1, &lw), -ERANGE);
+	CHECK_EQ_INT(part_delete_records(p, -2, &lw), -EINVAL);
+	CHECK_EQ_INT(lw, -7);
+	/* 101: inside a batch of 4 (100..103), inside a segment */
+	CHECK_EQ_INT(part_delete_records(p, 101, &lw), 0);
+	CHECK_EQ_INT(lw, 101);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 101);
+	size_t below;
+	free(expect_lines(0, 101, &below));
+	CHECK_EQ_INT(pi.stream_start, (int64_t)below);
+	CHECK_EQ_INT(pi.stream_end, p0.stream_end);
+	CHECK(pi.segments < p0.segments);            /* whole segments went */
+	lock_rank(&p->lock, RANK_PART_LOCK);
+	CHECK(p->segs[0]->base_offset <= 101);
+	CHECK(p->nsegs < 2 || p->segs[1]->base_offset > 101);
+	unlock_rank(&p->lock);
+	check_from(p, 101, N - 101);
+	char buf[64];
+	size_t got;
+	CHECK_EQ_INT(part_stream_read(p, pi.stream_start - 1, buf, sizeof buf, &got), -ERANGE);
+	int64_t pos = -1, off = -1;
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 5, &pos), 0);
+	CHECK_EQ_INT(pos, pi.stream_start);
+	CHECK_EQ_INT(part_stream_pos_for_offset(p, 102, &pos), 0);
+	CHECK(pos > pi.stream_start);
+	CHECK_EQ_INT(part_offset_for_time(p, 0, &off), 0);
+	CHECK_EQ_INT(off, 101);
+	CHECK_EQ_INT(part_offset_for_time(p, 1000 + 10 * 300, &off), 0);
+	CHECK_EQ_INT(off, 300);
+	struct part_slice sl;
+	CHECK_EQ_INT(part_fetch_slice(p, 100, 1 << 20, &sl), -ERANGE);
+	CHECK_EQ_INT(part_fetch_slice(p, 101, 1 << 20, &sl), 0);
+	CHECK_EQ_INT(sl.log_start_offset, 101);
+	CHECK(sl.first_offset <= 101 && sl.len > 0);
+	part_slice_release(&sl);
+	/* at or below the start: nothing changes */
+	CHECK_EQ_INT(part_delete_records(p, 50, &lw), 0);
+	CHECK_EQ_INT(lw, 101);
+	const char *ck = read_file_str(path_in("log-start-offset-checkpoint"));
+	REQUIRE(ck);
+	CHECK(strcmp(ck, "0\n1\ndr 0 101\n") == 0);
+	/* appends go on; retention settings do not move it back */
+	CHECK_EQ_INT(append_lines_ts(p, N, 10, 5, 1000), 0);
+	c.retention_bytes = 1 << 30;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	usleep(250000);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 101);
+	topic_put(t);
+	store_close(st);
+
+	/* persisted: a clean start and an unclean one apply it */
+	for (int round = 0; round < 2; round++) {
+		if (round == 1) {
+			unclean();
+			unlink(path_in("recovery-point-offset-checkpoint"));
+		}
+		st = open_store();
+		REQUIRE(st);
+		REQUIRE(store_topic_get(st, "dr", &t) == 0);
+		p = topic_part(t, 0);
+		part_info(p, &pi);
+		CHECK_EQ_INT(pi.log_start_offset, 101);
+		CHECK_EQ_INT(pi.stream_start, (int64_t)below);
+		CHECK_EQ_INT(pi.next_offset, N + 10);
+		check_from(p, 101, N + 10 - 101);
+		part_info(topic_part(t, 1), &pi);
+		CHECK_EQ_INT(pi.log_start_offset, 0);
+		topic_put(t);
+		store_close(st);
+	}
+	CHECK_EQ_INT(dump_verify("dr", 0), 0);
+
+	/* everything (-1: the high watermark), then a deletion of the topic
+	 * drops its entry: the same name starts from 0 */
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "dr", &t) == 0);
+	p = topic_part(t, 0);
+	CHECK_EQ_INT(part_delete_records(p, -1, &lw), 0);
+	CHECK_EQ_INT(lw, N + 10);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.stream_start, pi.stream_end);
+	CHECK_EQ_INT(part_stream_read(p, pi.stream_start, buf, sizeof buf, &got), 0);
+	CHECK_EQ_INT(got, 0);
+	CHECK_EQ_INT(part_delete_records(p, N + 11, &lw), -ERANGE);
+	topic_put(t);
+	CHECK_EQ_INT(store_topic_delete(st, "dr"), 0);
+	ck = read_file_str(path_in("log-start-offset-checkpoint"));
+	REQUIRE(ck);
+	CHECK(strcmp(ck, "0\n0\n") == 0);
+	c.retention_bytes = -1;
+	REQUIRE(store_topic_create(st, "dr", &c, &t) == 0);
+	CHECK_EQ_INT(append_str(topic_part(t, 0), "again", NULL), 0);
+	topic_put(t);
+	store_close(st);
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "dr", &t) == 0);
+	part_info(topic_part(t, 0), &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 0);
+	CHECK_EQ_INT(pi.next_offset, 1);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -2385,5 +2524,6 @@ int main(int argc, char **argv)
 	RUN(test_lru_reopen_vs_retention);
 	RUN(test_grow_partitions);
 	RUN(test_grow_crash);
+	RUN(test_delete_records);
 	return TT_DONE();
 }
