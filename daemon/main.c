@@ -319,22 +319,55 @@ static int apply_topics(struct store *st, const struct tfs_config *cfg)
 		tfs_log(TFS_LOG_ERROR, "store_topic_list: %s", strerror(-rc));
 		return rc;
 	}
+	/* existing topics: only the keys a [topic.NAME] section (or --set
+	 * topic.NAME.KEY) names are applied again, never the global defaults,
+	 * so a change made at run time (setfattr, the Kafka admin APIs)
+	 * survives a restart unless the config names that key for that topic */
 	for (size_t i = 0; i < count; i++) {
+		const struct tfs_topic_override *o = NULL;
 		struct topic_config want, cur;
 		struct topic *t;
-		bool has_section = tfs_config_topic(cfg, names[i], &want);
-		if (store_topic_get(st, names[i], &t))
+		for (size_t k = 0; k < cfg->ntopics && !o; k++)
+			if (!strcmp(cfg->topics[k].name, names[i]))
+				o = &cfg->topics[k];
+		if (!o || store_topic_get(st, names[i], &t))
 			continue;
 		topic_get_config(t, &cur);
-		if (has_section && (want.partitions != cur.partitions ||
-		                    want.framing != cur.framing || want.codec != cur.codec))
-			tfs_log(TFS_LOG_WARN, "topic %s: partitions, framing and compression are fixed at "
-			        "creation; keeping %d, %s, %s", names[i], cur.partitions,
-			        cur.framing == FRAMING_WRITES ? "writes" : "lines",
-			        codec_name(cur.codec));
-		want.partitions = cur.partitions;
-		want.framing = cur.framing;
-		want.codec = cur.codec;
+		for (size_t k = 0; k < topic_setting_count(); k++) {
+			const struct topic_setting *s = topic_setting_at(k);
+			int64_t v = topic_setting_get(&o->values, s);
+			int64_t c = topic_setting_get(&cur, s);
+			char vs[64], cs[64];
+			if (!(o->set_mask & (1ULL << k)) || v == c || s->change == TS_DYNAMIC)
+				continue;
+			topic_setting_format(&o->values, s, vs, sizeof vs);
+			topic_setting_format(&cur, s, cs, sizeof cs);
+			if (s->change == TS_GROW && v > c) {
+				int grc = topic_add_partitions(t, (int32_t)v);
+				if (grc)
+					tfs_log(TFS_LOG_ERROR, "topic %s: %s %s -> %s: %s", names[i],
+					        s->name, cs, vs, strerror(-grc));
+				else
+					tfs_log(TFS_LOG_INFO, "topic %s: %s %s -> %s (config)",
+					        names[i], s->name, cs, vs);
+			} else if (s->change == TS_GROW) {
+				tfs_log(TFS_LOG_WARN, "topic %s: %s = %s in the config is below "
+				        "its %s: it only grows (otherwise fixed at creation); "
+				        "keeping %s", names[i], s->name, vs, cs, cs);
+			} else {
+				tfs_log(TFS_LOG_WARN, "topic %s: %s is fixed at creation; "
+				        "keeping %s (the config says %s)", names[i], s->name,
+				        cs, vs);
+			}
+		}
+		topic_get_config(t, &cur);
+		want = cur;
+		for (size_t k = 0; k < topic_setting_count(); k++) {
+			const struct topic_setting *s = topic_setting_at(k);
+			if ((o->set_mask & (1ULL << k)) && s->change == TS_DYNAMIC)
+				topic_setting_set(&want, s, topic_setting_get(&o->values, s),
+				                  NULL, 0);
+		}
 		if (memcmp(&want, &cur, sizeof want)) {
 			int src = topic_set_config(t, &want);
 			if (src)

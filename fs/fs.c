@@ -78,7 +78,9 @@
  *   unlink (partition, .status, view)       EPERM
  *   create a new file (root or topic dir)   EPERM  (O_CREAT on an existing
  *                                                   partition just opens it)
- *   setxattr, removexattr                   EPERM
+ *   setxattr on a partition, removexattr    EPERM
+ *   setxattr of a fixed topic setting       EPERM (framing, compression)
+ *   setxattr of a bad value / a shrink      EINVAL (logged with the reason)
  *   getxattr of an unknown name             ENODATA
  *   fallocate, posix_fallocate              EPERM (see fsv_ll_fallocate)
  *   mkdir inside a topic                    EPERM
@@ -1027,10 +1029,20 @@ static void fsv_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	fuse_reply_err(req, EPERM);
 }
 
+static int topic_xattr_set(struct fsv *fs, const char *topic, const char *name,
+                           const char *value, size_t size, int flags);
+
 static void fsv_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                             const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, EPERM);
+	struct fsv *fs = fuse_req_userdata(req);
+	struct node_ref ref;
+	int rc = node_ref(fs, ino, &ref);
+
+	if (!rc)
+		rc = ref.kind == N_TOPIC ?
+		     topic_xattr_set(fs, ref.topic, name, value, size, flags) : -EPERM;
+	fuse_reply_err(req, -rc);
 }
 
 static void fsv_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -2041,12 +2053,104 @@ static const char *const part_xattrs[] = {
 	"stream_end", "segments", "bytes_on_disk", "codec", "framing",
 };
 
-static const char *const topic_xattrs[] = {
-	"partitions", "framing", "codec", "segment_bytes", "retention_bytes",
-	"retention_ms", "linger_ms",
-};
+/* A topic's xattrs are its settings: every row of topic_settings.h under
+ * its key name (topic_setting_at, topic_setting_format), so a new setting
+ * shows up here without a line of fs.c.  "codec" is also accepted as an
+ * alias of "compression" (the name earlier versions listed), and so are
+ * the Kafka names ("retention.ms") that topic_setting_find knows. */
+static const struct topic_setting *topic_xattr_setting(const char *attr)
+{
+	if (!strcmp(attr, "codec"))
+		attr = "compression";
+	return topic_setting_find(attr);
+}
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* setfattr -n user.topicfs.KEY -v VALUE <mnt>/<topic>: change a setting at
+ * run time, with the table's syntax and bounds (topic_setting_parse, then
+ * topic_config_check).  TS_DYNAMIC settings go through topic_set_config
+ * (the .topic file is rewritten: the change survives a restart);
+ * partitions only grows (topic_add_partitions: the new partition files
+ * appear at once); framing and compression are fixed (EPERM).  Every
+ * refusal is logged with its reason; a change is logged at info level. */
+static int topic_xattr_set(struct fsv *fs, const char *topic, const char *name,
+                           const char *value, size_t size, int flags)
+{
+	const struct topic_setting *s;
+	struct topic_config cfg, cur;
+	struct topic *t = NULL;
+	char text[128], why[200], now[64];
+	const char *attr, *w = NULL;
+	int rc;
+
+	if (strncmp(name, FSV_XATTR_PREFIX, strlen(FSV_XATTR_PREFIX)))
+		return -EPERM;
+	attr = name + strlen(FSV_XATTR_PREFIX);
+	s = topic_xattr_setting(attr);
+	if (!s) {
+		fsv_log("setxattr %s on topic %s: no such setting", name, topic);
+		return -EINVAL;
+	}
+	if (flags & XATTR_CREATE)
+		return -EEXIST;                 /* every setting exists */
+	while (size > 0 && (value[size - 1] == '\n' || value[size - 1] == ' ' ||
+	                    value[size - 1] == '\t' || value[size - 1] == '\r'))
+		size--;                         /* `echo` adds a newline */
+	if (size == 0 || size >= sizeof text) {
+		fsv_log("setxattr %s on topic %s: %s value", name, topic,
+		        size ? "over-long" : "empty");
+		return -EINVAL;
+	}
+	memcpy(text, value, size);
+	text[size] = '\0';
+	if (s->change == TS_FIXED) {
+		fsv_log("setxattr %s on topic %s: %s is fixed at creation", name,
+		        topic, s->name);
+		return -EPERM;
+	}
+	rc = store_topic_get(fs->st, topic, &t);
+	if (rc)
+		return rc;
+	topic_get_config(t, &cur);
+	cfg = cur;
+	rc = topic_setting_parse(&cfg, s, text, why, sizeof why);
+	if (rc) {
+		fsv_log("setxattr %s on topic %s: %s", name, topic, why);
+		goto out;
+	}
+	topic_setting_format(&cur, s, now, sizeof now);
+	if (s->change == TS_GROW) {
+		int64_t want = topic_setting_get(&cfg, s), have = topic_setting_get(&cur, s);
+		if (want < have) {
+			fsv_log("setxattr %s on topic %s: %s only grows (it has %s)",
+			        name, topic, s->name, now);
+			rc = -EINVAL;
+		} else if (want > have) {
+			rc = topic_add_partitions(t, (int32_t)want);
+			if (rc)
+				fsv_log("setxattr %s on topic %s: topic_add_partitions: %s",
+				        name, topic, strerror(-rc));
+		}
+		goto done;
+	}
+	if (topic_config_check(&cfg, &w) < 0) {
+		fsv_log("setxattr %s on topic %s: %s", name, topic, w ? w : "invalid");
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = topic_set_config(t, &cfg);
+	if (rc)
+		fsv_log("setxattr %s on topic %s: topic_set_config: %s", name, topic,
+		        strerror(-rc));
+done:
+	if (!rc)
+		tfs_log(TFS_LOG_INFO, "topic %s: %s set to %s (was %s) from the file "
+		        "view", topic, s->name, text, now);
+out:
+	topic_put(t);
+	return rc;
+}
 
 static const char *framing_name(int framing)
 {
@@ -2100,22 +2204,9 @@ static int xattr_value(struct fsv *fs, const struct node_ref *ref, const char *n
 			rc = -ENODATA;
 	} else {
 		struct topic_config tc;
+		const struct topic_setting *s = topic_xattr_setting(attr);
 		topic_get_config(t, &tc);
-		if (!strcmp(attr, "partitions"))
-			snprintf(val, vlen, "%" PRId32, tc.partitions);
-		else if (!strcmp(attr, "framing"))
-			snprintf(val, vlen, "%s", framing_name(tc.framing));
-		else if (!strcmp(attr, "codec"))
-			snprintf(val, vlen, "%s", codec_name(tc.codec));
-		else if (!strcmp(attr, "segment_bytes"))
-			snprintf(val, vlen, "%" PRId64, tc.segment_bytes);
-		else if (!strcmp(attr, "retention_bytes"))
-			snprintf(val, vlen, "%" PRId64, tc.retention_bytes);
-		else if (!strcmp(attr, "retention_ms"))
-			snprintf(val, vlen, "%" PRId64, tc.retention_ms);
-		else if (!strcmp(attr, "linger_ms"))
-			snprintf(val, vlen, "%" PRId32, tc.linger_ms);
-		else
+		if (!s || topic_setting_format(&tc, s, val, vlen) < 0)
 			rc = -ENODATA;
 	}
 out:
@@ -2153,7 +2244,7 @@ static void fsv_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct node_ref ref;
 	const char *const *names = NULL;
 	size_t count = 0, len = 0;
-	char buf[1024];
+	char buf[2048];
 	int rc = node_ref(fs, ino, &ref);
 
 	if (rc) {
@@ -2164,8 +2255,9 @@ static void fsv_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		names = part_xattrs;
 		count = NELEM(part_xattrs);
 	} else if (ref.kind == N_TOPIC) {
-		names = topic_xattrs;
-		count = NELEM(topic_xattrs);
+		for (size_t i = 0; i < topic_setting_count() && len < sizeof buf - 64; i++)
+			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
+			                        FSV_XATTR_PREFIX, topic_setting_at(i)->name) + 1;
 	}
 	for (size_t i = 0; i < count; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
