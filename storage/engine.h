@@ -333,6 +333,9 @@ struct part {
 
 	pthread_mutex_t cache_mu;
 	struct read_cache cache;      /* cache_mu */
+
+	struct prod_table *prod;      /* W: idempotent producers (producer.c);
+	                                 NULL until loaded or first used */
 };
 
 struct topic {
@@ -415,6 +418,9 @@ struct store {
 	int dfd;                      /* immutable: the data dir, opened once by
 	                                 store_open (O_DIRECTORY|O_NOFOLLOW, on
 	                                 its resolved path dir); -1 */
+	size_t max_producers;         /* immutable: per partition (producer.c) */
+	int64_t producer_expire_ms;   /* immutable: idle producers forgotten
+	                                 after this, -1 never */
 };
 
 /* Settings snapshot. */
@@ -491,6 +497,32 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow);
 /* Write everything queued, flush everything (close path). */
 int part_close_flush(struct part *p);
 int64_t part_recovery_point(struct part *p);
+
+/* producer.c: idempotent producers (the rules: storage.h, "idempotent
+ * producers"; the snapshot file: docs/FORMAT.md section 10).  Every
+ * function needs the writer token (or the loading thread). */
+/* True for a batch whose producer state is tracked: ProducerId >= 0, not
+ * transactional, not control. */
+bool prod_batch_tracked(const struct batch_header *h);
+/* Check a tracked batch before it is written: 0 write it, 1 a duplicate
+ * (*dup gets the original), STORE_ERR_* or -ENOMEM (then nothing may be
+ * written: the state could not record it). */
+int prod_check(struct part *p, const struct batch_header *h,
+               struct producer_batch *dup);
+/* Record a tracked batch just written at base_offset (after prod_check
+ * returned 0 for it: cannot fail). */
+void prod_update(struct part *p, const struct batch_header *h,
+                 int64_t base_offset);
+/* part_load, after the segments are recovered and published: load the
+ * newest usable snapshot and replay the batches after it (or scan the
+ * whole log).  A missing or bad snapshot never fails the load; -ENOMEM and
+ * I/O errors reading the log do. */
+int prod_load(struct part *p);
+/* Write the snapshot at next_offset (at roll and close); fsynced when
+ * sync.  Failures are logged only (the next start scans more). */
+void prod_snapshot(struct part *p, bool sync);
+/* part_destroy. */
+void prod_free(struct part *p);
 
 /* store.c */
 void store_call_hook(struct store *st, struct topic *t, int partition);

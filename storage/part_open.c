@@ -98,6 +98,7 @@ void part_destroy(struct part *p)
 			free(r);
 		}
 	}
+	prod_free(p);
 	if (p->cache.seg_base >= 0)
 		batch_decoded_free(&p->cache.dec);
 	buf_free(&p->cache.bytes);
@@ -378,7 +379,8 @@ static int list_segments(struct part *p, int64_t **out, size_t *count)
 			continue;
 		}
 		if (has_suffix(name, ".log") || (!has_suffix(name, ".index") &&
-		    !has_suffix(name, ".timeindex") && !has_suffix(name, ".sindex")))
+		    !has_suffix(name, ".timeindex") && !has_suffix(name, ".sindex") &&
+		    !has_suffix(name, ".producers")))   /* producer.c */
 			tfs_log(TFS_LOG_WARN, "storage: %s: unexpected file, ignored", path);
 	}
 	if (n)
@@ -460,7 +462,8 @@ publish:
 	if (fstat(part_active(p)->fd, &sb) == 0)
 		p->last_append_ms = (int64_t)sb.st_mtim.tv_sec * 1000 +
 		                    sb.st_mtim.tv_nsec / 1000000;
-	rc = 0;
+	/* idempotent producers: snapshot + the batches after it */
+	rc = prod_load(p);
 out:
 	INV_LOAD_END(p);
 	free(bases);

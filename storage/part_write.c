@@ -212,6 +212,8 @@ static int part_roll(struct part *p, const struct topic_config *cfg)
 	}
 	/* sealed: its .log fd joins the fd LRU (closed when unused) */
 	seg_lru_release(old);
+	/* the producer state at the new segment's base (producer.c) */
+	prod_snapshot(p, sync);
 	return 0;
 }
 
@@ -576,6 +578,22 @@ static void write_list(struct part *p, struct pending *list)
 			break;
 		}
 		if (from->batch) {
+			/* an idempotent producer's batch: checked before it is
+			 * written (producer.c); a duplicate or a refusal
+			 * completes this request alone */
+			struct producer_batch dup;
+			struct batch_header bh;
+			int prc = 0;
+			if (batch_parse_header(from->batch, from->batch_len, &bh) == 0 &&
+			    prod_batch_tracked(&bh))
+				prc = prod_check(p, &bh, &dup);
+			if (prc != 0) {
+				to = from->next;
+				complete_list(p, from, to, prc,
+				              prc == 1 ? &dup.base_offset : NULL);
+				list = to;
+				continue;
+			}
 			to = from->next;
 			nreq = 1;
 			one = (struct unit_batch){
@@ -608,6 +626,12 @@ static void write_list(struct part *p, struct pending *list)
 		rc = write_unit(p, &cfg, wdata, wlen, bl, nb, nrecs, &first);
 		if (bl != &one)
 			free(bl);
+		if (first >= 0 && from->batch) {
+			/* in the log (even if a flush then failed): remembered */
+			struct batch_header bh;
+			if (batch_parse_header(from->batch, from->batch_len, &bh) == 0)
+				prod_update(p, &bh, first);
+		}
 		if (rc < 0 && first < 0) {
 			/* nothing of it is in the log: fail it and the rest */
 			complete_list(p, list, NULL, rc, NULL);
@@ -782,6 +806,17 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 int part_append_batch(struct part *p, const void *batch, size_t len,
                       int64_t *base_offset)
 {
+	struct append_result res;
+	int rc = part_append_batch_idem(p, batch, len, &res);
+
+	if (rc == 0 && base_offset)
+		*base_offset = res.base_offset;
+	return rc;
+}
+
+int part_append_batch_idem(struct part *p, const void *batch, size_t len,
+                           struct append_result *out)
+{
 	struct topic_config cfg;
 	struct batch_header h;
 	struct batch_decoded d;
@@ -808,6 +843,8 @@ int part_append_batch(struct part *p, const void *batch, size_t len,
 	if (h.records_count <= 0 ||
 	    (int64_t)h.records_count != (int64_t)h.last_offset_delta + 1)
 		return -EINVAL;
+	if (prod_batch_tracked(&h) && (h.producer_epoch < 0 || h.base_sequence < 0))
+		return -EINVAL;         /* Kafka's LogValidator: INVALID_RECORD */
 	rc = batch_decode(batch, len, part_max_decomp(p), &d);
 	if (rc < 0)
 		return rc;
@@ -823,9 +860,15 @@ int part_append_batch(struct part *p, const void *batch, size_t len,
 	r.bytes = len;
 	rc = part_submit(p, &r, true, 0);
 	free(r.batch);
-	if (rc == 0 && base_offset)
-		*base_offset = r.first_offset;
-	return rc;
+	if (rc < 0)
+		return rc;
+	/* rc 1: a duplicate (write_list), first_offset its original base */
+	if (out) {
+		out->base_offset = r.first_offset;
+		out->last_offset = r.first_offset + h.last_offset_delta;
+		out->duplicate = rc == 1;
+	}
+	return 0;
 }
 
 int part_flush(struct part *p)
@@ -848,7 +891,22 @@ int part_flush(struct part *p)
 
 int part_close_flush(struct part *p)
 {
-	return part_flush(p);
+	int rc;
+
+	if (!p)
+		return -EINVAL;
+	if (part_is_deleted(p))
+		return -ENOENT;
+	if (!writer_acquire(p)) {
+		writer_release(p);
+		return -ENOENT;
+	}
+	writer_round(p);
+	rc = part_flush_all(p);
+	if (rc == 0)
+		prod_snapshot(p, true);     /* the next start replays nothing */
+	writer_release(p);
+	return rc;
 }
 
 int64_t part_recovery_point(struct part *p)

@@ -294,6 +294,12 @@ struct store_options {
 	                                   the soft RLIMIT_NOFILE, at least 64.
 	                                   Active segments (4 fds per partition)
 	                                   are not counted */
+	size_t max_producers_per_partition; /* idempotent producers remembered
+	                                   per partition (section "idempotent
+	                                   producers" below); 0 = 1000 */
+	int64_t producer_id_expiration_ms;  /* forget a producer idle this long
+	                                   (Kafka's producer.id.expiration.ms);
+	                                   0 = 1 day, -1 = never */
 };
 
 /* Open a data dir: load every topic, recover every partition (see the
@@ -459,6 +465,95 @@ void part_slice_release(struct part_slice *s);
  * values, -ENOENT for a deleted partition, I/O errors (nothing changed). */
 int part_delete_records(struct part *p, int64_t before_offset,
                         int64_t *low_watermark);
+
+/* ========================== idempotent producers ========================= */
+
+/*
+ * A batch with ProducerId >= 0 that is neither transactional nor a control
+ * batch is idempotent (Kafka's enable.idempotence).  Per partition the
+ * engine remembers, per producer id, the epoch and the last
+ * PRODUCER_BATCHES batches appended (sequence range, offsets, max
+ * timestamp), and checks every idempotent batch under the writer token
+ * BEFORE it is written (storage/producer.c has the rules, Kafka 3.x's):
+ *
+ *   - same epoch and the same first AND last sequence as one of those
+ *     batches: a DUPLICATE (a producer's retry).  Nothing is stored;
+ *     part_append_batch_idem returns 0 with out->duplicate set and the
+ *     original offsets (answer success, as Kafka does);
+ *   - lower epoch than the producer's: STORE_ERR_PRODUCER_FENCED;
+ *   - higher epoch: BaseSequence must be 0 (the state restarts), else
+ *     STORE_ERR_OUT_OF_ORDER_SEQ;
+ *   - same epoch: BaseSequence must be the last sequence + 1 (INT32_MAX
+ *     wraps to 0), else STORE_ERR_OUT_OF_ORDER_SEQ (so a retry of a batch
+ *     older than the last 5 is refused too);
+ *   - unknown producer id (never seen, forgotten, expired): accepted with
+ *     any sequence and tracked from then on (Kafka 3.x, KIP-360).
+ *
+ * A batch with ProducerId >= 0 (not transactional) must have
+ * ProducerEpoch >= 0 and BaseSequence >= 0, else -EINVAL (Kafka's
+ * INVALID_RECORD).  Memory is bounded: at most
+ * store_options.max_producers_per_partition producer ids per partition
+ * (the least recently used is forgotten), and a producer idle longer than
+ * producer_id_expiration_ms is forgotten.  The state survives restarts
+ * and crashes: it is rebuilt at start from a snapshot file plus the
+ * batches after it (docs/FORMAT.md section 10).
+ *
+ * Errors (distinct negative errnos; the wire maps them):
+ */
+#include <errno.h>
+/* BaseSequence not the next one: OUT_OF_ORDER_SEQUENCE_NUMBER (45). */
+#define STORE_ERR_OUT_OF_ORDER_SEQ  (-EILSEQ)
+/* ProducerEpoch below the producer's current one (a zombie producer):
+ * INVALID_PRODUCER_EPOCH (47). */
+#define STORE_ERR_PRODUCER_FENCED   (-ESTALE)
+
+#define PRODUCER_BATCHES 5
+
+/* One remembered batch of a producer. */
+struct producer_batch {
+	int32_t first_seq;          /* BaseSequence */
+	int32_t last_seq;           /* BaseSequence + LastOffsetDelta, wrapped */
+	int64_t base_offset;        /* offsets it was stored at */
+	int64_t last_offset;
+	int64_t max_timestamp;      /* its MaxTimestamp */
+};
+
+/* What a producer id's state holds (part_producer_get). */
+struct producer_info {
+	int64_t producer_id;
+	int16_t epoch;
+	int nbatches;               /* 1..PRODUCER_BATCHES, oldest first */
+	struct producer_batch batches[PRODUCER_BATCHES];
+	int64_t last_used_ms;       /* wall clock of its last append (after a
+	                               restart: of the load, for producers
+	                               learned from the log) */
+};
+
+/* The outcome of part_append_batch_idem. */
+struct append_result {
+	int64_t base_offset;        /* where the batch is (the original place
+	                               for a duplicate) */
+	int64_t last_offset;
+	bool duplicate;             /* a retry: nothing was stored */
+};
+
+/* part_append_batch with the outcome in *out (may be NULL): the call the
+ * Produce handler makes.  Same validation and errors as part_append_batch,
+ * plus STORE_ERR_OUT_OF_ORDER_SEQ, STORE_ERR_PRODUCER_FENCED and -EINVAL
+ * for the idempotence rules above.  part_append_batch applies the same
+ * rules (a duplicate returns 0 with the original base offset). */
+int part_append_batch_idem(struct part *p, const void *batch, size_t len,
+                           struct append_result *out);
+
+/* The state of one producer id: 0, or -ENOENT when the partition does not
+ * know it (never seen, forgotten or expired) or was deleted.  Waits for
+ * the writer token (for tests, tools and DescribeProducers). */
+int part_producer_get(struct part *p, int64_t producer_id,
+                      struct producer_info *out);
+
+/* Producer ids the partition remembers now (expired ones included until
+ * they are swept); waits for the writer token. */
+size_t part_producer_count(struct part *p);
 
 /* ========================= logging and counters ========================== */
 

@@ -2116,6 +2116,10 @@ int store_open(const struct store_options *opts, struct store **out)
 	                                              : (size_t)64 << 20;
 	st->ts_after_max_ms = opts->timestamp_after_max_ms ? opts->timestamp_after_max_ms
 	                                                   : 3600 * 1000;
+	st->max_producers = opts->max_producers_per_partition
+	                    ? opts->max_producers_per_partition : 1000;
+	st->producer_expire_ms = opts->producer_id_expiration_ms
+	                         ? opts->producer_id_expiration_ms : 86400000;
 	seg_lru_set_limit(max_open_segments(opts));
 	rc = mkdir_p(opts->data_dir);
 	if (rc < 0)
