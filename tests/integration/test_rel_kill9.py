@@ -144,7 +144,7 @@ while i < start + limit:
     i += n
 '''
 
-LINE_RE = re.compile(rb"^([mt]_[a-z]{2})-(\d{6})-(x*)$")
+LINE_RE = re.compile(rb"^([mt]_[a-z]{2})-(\d{6,})-(x*)$")   # %06d: 7 digits past 999999
 
 
 class Kill9Loop(NetTestCase):
@@ -156,11 +156,16 @@ class Kill9Loop(NetTestCase):
            for t, (f, c, s) in TOPICS.items()})
 
     def fail_round(self, msg):
+        sys.stderr.write("round %d (seed %d): %s\n" % (self.rnd, SEED, msg))
         keep = os.environ.get("TOPICFS_KILL9_KEEP")
         if keep:
-            # the data dir and the ack files, for a post-mortem
-            shutil.copytree(self.root, keep, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("mnt"))
+            # the data dir and the ack files, for a post-mortem (retention
+            # may delete files of the live daemon meanwhile)
+            try:
+                shutil.copytree(self.root, keep, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("mnt"))
+            except shutil.Error:
+                pass
             msg += " (copy of the test dir in %s)" % keep
         self.fail("round %d (seed %d): %s" % (self.rnd, SEED, msg))
 
