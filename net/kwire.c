@@ -41,6 +41,7 @@ static const struct {
 	{ 56, "KAFKA_STORAGE_ERROR" },
 	{ 76, "UNSUPPORTED_COMPRESSION_TYPE" },
 	{ 87, "INVALID_RECORD" },
+	{ 100, "UNKNOWN_TOPIC_ID" },
 };
 
 const char *kw_err_name(int code)
@@ -178,6 +179,115 @@ void kw_skip(struct kw_reader *r, size_t n)
 	(void)kw_take(r, n);
 }
 
+/* ------------------------- flexible versions ----------------------------- */
+
+uint32_t kw_uvarint(struct kw_reader *r)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 5; i++) {
+		const uint8_t *p = kw_take(r, 1);
+		if (!p)
+			return 0;
+		if (i == 4 && (p[0] & 0xf0)) {
+			r->err = true;              /* more than 32 bits */
+			return 0;
+		}
+		v |= (uint32_t)(p[0] & 0x7f) << (7 * i);
+		if (!(p[0] & 0x80))
+			return v;
+	}
+	r->err = true;                          /* a sixth byte would follow */
+	return 0;
+}
+
+bool kw_cstr(struct kw_reader *r, const char **s, int *len)
+{
+	uint32_t n = kw_uvarint(r);
+	*s = NULL;
+	*len = -1;
+	if (r->err)
+		return false;
+	if (n == 0)
+		return true;                    /* null */
+	if (n - 1 > INT16_MAX) {
+		r->err = true;
+		return false;
+	}
+	const uint8_t *p = kw_take(r, n - 1);
+	if (!p)
+		return false;
+	*s = (const char *)p;
+	*len = (int)(n - 1);
+	return true;
+}
+
+bool kw_cbytes(struct kw_reader *r, const uint8_t **b, int32_t *len)
+{
+	uint32_t n = kw_uvarint(r);
+	*b = NULL;
+	*len = -1;
+	if (r->err)
+		return false;
+	if (n == 0)
+		return true;
+	if (n - 1 > INT32_MAX) {
+		r->err = true;
+		return false;
+	}
+	const uint8_t *p = kw_take(r, n - 1);
+	if (!p)
+		return false;
+	*b = p;
+	*len = (int32_t)(n - 1);
+	return true;
+}
+
+int32_t kw_carray(struct kw_reader *r, size_t min_elem_bytes, bool allow_null)
+{
+	uint32_t n = kw_uvarint(r);
+	if (r->err)
+		return 0;
+	if (n == 0) {
+		if (allow_null)
+			return -1;
+		r->err = true;
+		return 0;
+	}
+	n--;
+	if (n > INT32_MAX ||
+	    (min_elem_bytes && n > kw_remaining(r) / min_elem_bytes)) {
+		r->err = true;
+		return 0;
+	}
+	return (int32_t)n;
+}
+
+void kw_tags_skip(struct kw_reader *r)
+{
+	uint32_t n = kw_uvarint(r);
+	/* each field takes at least 2 bytes (tag, size) */
+	if (r->err || n > kw_remaining(r) / 2) {
+		r->err = true;
+		return;
+	}
+	for (uint32_t i = 0; i < n && !r->err; i++) {
+		(void)kw_uvarint(r);            /* tag: none is known here */
+		uint32_t size = kw_uvarint(r);
+		if (r->err)
+			return;
+		kw_skip(r, size);
+	}
+}
+
+void kw_uuid(struct kw_reader *r, uint8_t out[16])
+{
+	const uint8_t *p = kw_take(r, 16);
+	if (p)
+		memcpy(out, p, 16);
+	else
+		memset(out, 0, 16);
+}
+
 /* ============================== writer =================================== */
 
 void kw_writer_init(struct kw_writer *w)
@@ -271,4 +381,43 @@ void kw_patch_i32(struct kw_writer *w, size_t at, int32_t v)
 	if (w->err || at + 4 > w->len)
 		return;
 	be32_put(w->buf + at, (uint32_t)v);
+}
+
+void kw_put_uvarint(struct kw_writer *w, uint32_t v)
+{
+	uint8_t b[5];
+	size_t n = 0;
+	while (v >= 0x80) {
+		b[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t)v;
+	kw_put(w, b, n);
+}
+
+void kw_put_cstr_compact(struct kw_writer *w, const char *s, int len)
+{
+	if (!s || len < 0) {
+		kw_put_uvarint(w, 0);
+		return;
+	}
+	if (len > INT16_MAX)
+		len = INT16_MAX;
+	kw_put_uvarint(w, (uint32_t)len + 1);
+	kw_put(w, s, (size_t)len);
+}
+
+void kw_put_vcstr(struct kw_writer *w, bool flex, const char *s)
+{
+	kw_put_vstr(w, flex, s, s ? (int)strnlen(s, INT16_MAX) : -1);
+}
+
+void kw_put_carray(struct kw_writer *w, int32_t n)
+{
+	kw_put_uvarint(w, n < 0 ? 0 : (uint32_t)n + 1);
+}
+
+void kw_put_uuid(struct kw_writer *w, const uint8_t id[16])
+{
+	kw_put(w, id, 16);
 }

@@ -50,6 +50,7 @@ enum {
 	KERR_KAFKA_STORAGE_ERROR = 56,
 	KERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
 	KERR_INVALID_RECORD = 87,
+	KERR_UNKNOWN_TOPIC_ID = 100,
 };
 
 /* The upper-case Kafka name of an error code ("OFFSET_OUT_OF_RANGE"), or
@@ -99,6 +100,47 @@ int32_t kw_array(struct kw_reader *r, size_t min_elem_bytes, bool allow_null);
 /* Skip n bytes. */
 void kw_skip(struct kw_reader *r, size_t n);
 
+/* Flexible versions (KIP-482).  An unsigned varint of at most 5 bytes (a
+ * 32-bit value: longer or overflowing sets err). */
+uint32_t kw_uvarint(struct kw_reader *r);
+/* COMPACT_STRING / COMPACT_NULLABLE_STRING: uvarint length + 1 (0 = null),
+ * then the bytes.  As kw_str: *len -1 for null; a length over INT16_MAX
+ * (Kafka's string limit) or past the end sets err. */
+bool kw_cstr(struct kw_reader *r, const char **s, int *len);
+/* COMPACT_BYTES / COMPACT_RECORDS (nullable): uvarint length + 1. */
+bool kw_cbytes(struct kw_reader *r, const uint8_t **b, int32_t *len);
+/* COMPACT_ARRAY count (uvarint count + 1, 0 = null), checked against the
+ * bytes left as kw_array does. */
+int32_t kw_carray(struct kw_reader *r, size_t min_elem_bytes, bool allow_null);
+/* A TAG_BUFFER: every tagged field is skipped (none is known to the
+ * server).  Sizes are checked against the bytes left. */
+void kw_tags_skip(struct kw_reader *r);
+/* UUID: 16 raw bytes. */
+void kw_uuid(struct kw_reader *r, uint8_t out[16]);
+
+/* The same, classic or compact by the version's flexibility. */
+static inline bool kw_vstr(struct kw_reader *r, bool flex, const char **s, int *len)
+{
+	return flex ? kw_cstr(r, s, len) : kw_str(r, s, len);
+}
+static inline bool kw_vbytes(struct kw_reader *r, bool flex, const uint8_t **b,
+                             int32_t *len)
+{
+	return flex ? kw_cbytes(r, b, len) : kw_bytes(r, b, len);
+}
+static inline int32_t kw_varray(struct kw_reader *r, bool flex, size_t min_elem_bytes,
+                                bool allow_null)
+{
+	return flex ? kw_carray(r, min_elem_bytes, allow_null)
+	            : kw_array(r, min_elem_bytes, allow_null);
+}
+/* The tag buffer of a flexible structure; nothing otherwise. */
+static inline void kw_vtags(struct kw_reader *r, bool flex)
+{
+	if (flex)
+		kw_tags_skip(r);
+}
+
 /* ------------------------------- writer --------------------------------- */
 
 struct kw_writer {
@@ -123,5 +165,47 @@ void kw_put_cstr(struct kw_writer *w, const char *s);
 void kw_put_str(struct kw_writer *w, const char *s, int len);
 /* Overwrite an int32 already written at offset at. */
 void kw_patch_i32(struct kw_writer *w, size_t at, int32_t v);
+
+/* Flexible versions: unsigned varint; COMPACT_(NULLABLE_)STRING (len -1 /
+ * s NULL: null); COMPACT_ARRAY count (n -1: null); an empty TAG_BUFFER;
+ * UUID. */
+void kw_put_uvarint(struct kw_writer *w, uint32_t v);
+void kw_put_cstr_compact(struct kw_writer *w, const char *s, int len);
+void kw_put_carray(struct kw_writer *w, int32_t n);
+static inline void kw_put_tags0(struct kw_writer *w)
+{
+	kw_put_i8(w, 0);
+}
+void kw_put_uuid(struct kw_writer *w, const uint8_t id[16]);
+
+/* Classic or compact by the version's flexibility. */
+static inline void kw_put_vstr(struct kw_writer *w, bool flex, const char *s, int len)
+{
+	if (flex)
+		kw_put_cstr_compact(w, s, len);
+	else
+		kw_put_str(w, s, len);
+}
+void kw_put_vcstr(struct kw_writer *w, bool flex, const char *s);
+static inline void kw_put_varray(struct kw_writer *w, bool flex, int32_t n)
+{
+	if (flex)
+		kw_put_carray(w, n);
+	else
+		kw_put_i32(w, n);
+}
+/* The length prefix of BYTES / RECORDS (len -1: null). */
+static inline void kw_put_vbytes_len(struct kw_writer *w, bool flex, int32_t len)
+{
+	if (flex)
+		kw_put_uvarint(w, len < 0 ? 0 : (uint32_t)len + 1);
+	else
+		kw_put_i32(w, len);
+}
+static inline void kw_put_vtags(struct kw_writer *w, bool flex)
+{
+	if (flex)
+		kw_put_tags0(w);
+}
 
 #endif /* TOPICFS_KWIRE_INTERNAL_H */

@@ -1054,6 +1054,189 @@ static void test_find_coordinator(void)
 	close(fd);
 }
 
+/* ============================ flexible versions =========================== */
+
+/* Every prefix of buf shorter than len must fail with f. */
+#define ALL_TRUNCATIONS_FAIL(buf, len, stmt) do {                           \
+		for (size_t cut_ = 0; cut_ < (len); cut_++) {               \
+			struct kw_reader r;                                 \
+			kw_reader_init(&r, (buf), cut_);                    \
+			stmt;                                               \
+			CHECK(r.err);                                       \
+		}                                                           \
+	} while (0)
+
+static void test_flex_primitives(void)
+{
+	static const uint32_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384,
+	                                 2097151, 2097152, 268435455, 268435456,
+	                                 INT32_MAX, UINT32_MAX };
+	for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_uvarint(&w, vals[i]);
+		struct kw_reader r;
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK(kw_uvarint(&r) == vals[i]);
+		CHECK(!r.err && r.pos == w.len);
+		ALL_TRUNCATIONS_FAIL(w.buf, w.len, (void)kw_uvarint(&r));
+		kw_writer_free(&w);
+	}
+	/* longer than 5 bytes, or more than 32 bits: refused */
+	{
+		static const uint8_t six[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 };
+		static const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0x1f };
+		static const uint8_t max[] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+		struct kw_reader r;
+		kw_reader_init(&r, six, sizeof six);
+		kw_uvarint(&r);
+		CHECK(r.err);
+		kw_reader_init(&r, big, sizeof big);
+		kw_uvarint(&r);
+		CHECK(r.err);
+		kw_reader_init(&r, max, sizeof max);
+		CHECK(kw_uvarint(&r) == UINT32_MAX && !r.err);
+	}
+	/* compact strings: a value, empty, null */
+	{
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_cstr_compact(&w, "hello", 5);
+		kw_put_cstr_compact(&w, "", 0);
+		kw_put_cstr_compact(&w, NULL, -1);
+		CHECK_EQ_INT(w.len, 1 + 5 + 1 + 1);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK(kw_cstr(&r, &s, &sl) && sl == 5 && !memcmp(s, "hello", 5));
+		CHECK(kw_cstr(&r, &s, &sl) && sl == 0 && s);
+		CHECK(kw_cstr(&r, &s, &sl) && sl == -1 && !s);
+		CHECK(!r.err && r.pos == w.len);
+		ALL_TRUNCATIONS_FAIL(w.buf, 6, kw_cstr(&r, &s, &sl));
+		/* vstr agrees with both encodings */
+		w.len = 0;
+		kw_put_vstr(&w, false, "ab", 2);
+		kw_put_vstr(&w, true, "ab", 2);
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK(kw_vstr(&r, false, &s, &sl) && sl == 2);
+		CHECK(kw_vstr(&r, true, &s, &sl) && sl == 2 && r.pos == w.len);
+		/* a length over Kafka's string limit */
+		w.len = 0;
+		kw_put_uvarint(&w, 40000);
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK(!kw_cstr(&r, &s, &sl) && r.err);
+		kw_writer_free(&w);
+	}
+	/* compact bytes */
+	{
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_vbytes_len(&w, true, 3);
+		kw_put(&w, "xyz", 3);
+		kw_put_vbytes_len(&w, true, -1);
+		struct kw_reader r;
+		const uint8_t *b;
+		int32_t bl;
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK(kw_cbytes(&r, &b, &bl) && bl == 3 && !memcmp(b, "xyz", 3));
+		CHECK(kw_cbytes(&r, &b, &bl) && bl == -1 && !b);
+		CHECK(!r.err && r.pos == w.len);
+		ALL_TRUNCATIONS_FAIL(w.buf, 4, kw_cbytes(&r, &b, &bl));
+		kw_writer_free(&w);
+	}
+	/* compact arrays: counts checked against the bytes left; null */
+	{
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_carray(&w, 2);
+		kw_put_i32(&w, 1);
+		kw_put_i32(&w, 2);
+		struct kw_reader r;
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK_EQ_INT(kw_carray(&r, 4, false), 2);
+		kw_reader_init(&r, w.buf, w.len - 1);
+		kw_carray(&r, 4, false);
+		CHECK(r.err);                       /* 2 x 4 > 7 bytes left */
+		w.len = 0;
+		kw_put_carray(&w, -1);
+		kw_reader_init(&r, w.buf, w.len);
+		CHECK_EQ_INT(kw_carray(&r, 4, true), -1);
+		CHECK(!r.err);
+		kw_reader_init(&r, w.buf, w.len);
+		kw_carray(&r, 4, false);
+		CHECK(r.err);                       /* null where not allowed */
+		w.len = 0;
+		kw_put_uvarint(&w, UINT32_MAX);     /* count 2^32 - 2 */
+		kw_reader_init(&r, w.buf, w.len);
+		kw_carray(&r, 0, false);
+		CHECK(r.err);
+		kw_writer_free(&w);
+	}
+	/* tag buffers: unknown tags skipped, every truncation refused */
+	{
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_uvarint(&w, 3);
+		kw_put_uvarint(&w, 0);
+		kw_put_uvarint(&w, 4);
+		kw_put_i32(&w, 7);
+		kw_put_uvarint(&w, 5);
+		kw_put_uvarint(&w, 0);
+		kw_put_uvarint(&w, 300);            /* a two-byte tag number */
+		kw_put_uvarint(&w, 130);            /* a two-byte size */
+		for (int i = 0; i < 130; i++)
+			kw_put_i8(&w, (int8_t)i);
+		size_t tags_len = w.len;
+		kw_put_i32(&w, 0x12345678);
+		struct kw_reader r;
+		kw_reader_init(&r, w.buf, w.len);
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == tags_len);
+		CHECK(kw_i32(&r) == 0x12345678 && !r.err);
+		ALL_TRUNCATIONS_FAIL(w.buf, tags_len, kw_tags_skip(&r));
+		/* an empty buffer is one zero byte */
+		w.len = 0;
+		kw_put_tags0(&w);
+		CHECK_EQ_INT(w.len, 1);
+		kw_reader_init(&r, w.buf, w.len);
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == 1);
+		/* a count that cannot fit in what is left */
+		w.len = 0;
+		kw_put_uvarint(&w, 1000);
+		kw_put_i32(&w, 0);
+		kw_reader_init(&r, w.buf, w.len);
+		kw_tags_skip(&r);
+		CHECK(r.err);
+		/* a size past the end */
+		w.len = 0;
+		kw_put_uvarint(&w, 1);
+		kw_put_uvarint(&w, 0);
+		kw_put_uvarint(&w, 100);
+		kw_put_i32(&w, 0);
+		kw_reader_init(&r, w.buf, w.len);
+		kw_tags_skip(&r);
+		CHECK(r.err);
+		kw_writer_free(&w);
+	}
+	/* UUIDs */
+	{
+		uint8_t id[16], got[16];
+		for (int i = 0; i < 16; i++)
+			id[i] = (uint8_t)(i * 17 + 1);
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_uuid(&w, id);
+		struct kw_reader r;
+		kw_reader_init(&r, w.buf, w.len);
+		kw_uuid(&r, got);
+		CHECK(!r.err && !memcmp(id, got, 16));
+		ALL_TRUNCATIONS_FAIL(w.buf, w.len, kw_uuid(&r, got));
+		kw_writer_free(&w);
+	}
+}
+
 /* Each bad input: the server closes that connection and keeps serving. */
 static void test_bad_clients(void)
 {
@@ -1872,6 +2055,7 @@ int main(int argc, char **argv)
 	RUN(test_long_poll_latency);
 	RUN(test_produce);
 	RUN(test_find_coordinator);
+	RUN(test_flex_primitives);
 	RUN(test_bad_clients);
 	RUN(test_pipelined);
 	RUN(test_client_gone_mid_sendfile);
