@@ -135,6 +135,7 @@ struct srv_conn {
 	bool closed;
 	char peer[64];              /* "127.0.0.1:5555" */
 	char client_id[48];         /* sanitized, for log lines */
+	struct srv_client client;   /* software name/version (ApiVersions v3+) */
 	uint32_t ep_events;         /* what epoll watches now */
 	bool mem_wait;              /* READING, waiting for request memory for
 	                               req_len bytes (in s->memwait list) */
@@ -182,7 +183,7 @@ void srv_log(struct srv *s, const char *fmt, ...)
 	tfs_log(TFS_LOG_WARN, "net: %s", line);
 }
 
-static void sanitize(char *dst, size_t dst_len, const char *src, int len)
+void srv_sanitize(char *dst, size_t dst_len, const char *src, int len)
 {
 	size_t j = 0;
 	if (!src || len < 0) {
@@ -288,6 +289,85 @@ void srv_resp_begin(struct srv_resp *r, int32_t correlation_id)
 	srv_resp_reset(r);
 	kw_put_i32(&r->w, 0);               /* size, patched at finish */
 	kw_put_i32(&r->w, correlation_id);
+}
+
+void srv_resp_begin_req(struct srv_resp *r, const struct srv_req *req)
+{
+	srv_resp_begin(r, req->correlation_id);
+	if (req->flexible && req->api_key != KAPI_API_VERSIONS)
+		kw_put_tags0(&r->w);        /* response header v1 */
+}
+
+/* The address part of "addr:port" / "[v6]:port". */
+static void peer_addr(const char *peer, char *out, size_t len)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, peer, n);
+	out[n] = '\0';
+}
+
+void srv_log_refusal(struct srv *s, const char *peer, int16_t api,
+                     const char *client_id, const struct srv_client *cl,
+                     const char *why)
+{
+	char addr[64];
+	int64_t now = tfs_mono_ms();
+	size_t n = sizeof s->refusals / sizeof s->refusals[0], slot = n;
+	size_t oldest = n;          /* a free slot, else the least recent */
+	int more = 0;
+
+	peer_addr(peer, addr, sizeof addr);
+	for (size_t i = 0; i < n; i++) {
+		if (!s->refusals[i].addr[0]) {
+			if (oldest == n || s->refusals[oldest].addr[0])
+				oldest = i;
+			continue;
+		}
+		if (s->refusals[i].api == api && !strcmp(s->refusals[i].addr, addr)) {
+			slot = i;
+			break;
+		}
+		if (oldest == n || (s->refusals[oldest].addr[0] &&
+		                    s->refusals[i].last_ms < s->refusals[oldest].last_ms))
+			oldest = i;
+	}
+	if (slot < n) {
+		if (now - s->refusals[slot].last_ms < 60000) {
+			s->refusals[slot].suppressed++;
+			return;
+		}
+		more = s->refusals[slot].suppressed;
+	} else {
+		slot = oldest;
+		snprintf(s->refusals[slot].addr, sizeof s->refusals[slot].addr, "%s",
+		         addr);
+		s->refusals[slot].api = api;
+	}
+	s->refusals[slot].last_ms = now;
+	s->refusals[slot].suppressed = 0;
+	char sw[160] = "";
+	if (cl && (cl->software_name[0] || cl->software_version[0]))
+		snprintf(sw, sizeof sw, ", software %s %s", cl->software_name,
+		         cl->software_version);
+	char extra[96] = "";
+	if (more)
+		snprintf(extra, sizeof extra, " (%d more refusals of this address "
+		         "and API in the last minute)", more);
+	srv_log(s, "%s: refused: %s (client \"%s\"%s); closing the connection%s",
+	        peer, why, client_id ? client_id : "?", sw, extra);
+}
+
+void srv_topic_ids_free(struct srv *s)
+{
+	for (size_t i = 0; i < s->ntids; i++)
+		free(s->tids[i].name);
+	free(s->tids);
+	s->tids = NULL;
+	s->ntids = 0;
+	s->tids_built = false;
 }
 
 void srv_resp_add_slice(struct srv_resp *r, struct part_slice *slice)
@@ -697,16 +777,21 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 	c->hdr.api_version = kw_i16(&r);
 	c->hdr.correlation_id = kw_i32(&r);
 	kw_str(&r, &c->hdr.client_id, &c->hdr.client_id_len);
-	if (r.err) {
-		srv_log(s, "%s: closing: malformed request header (%zu bytes)",
-		        c->peer, c->req_len);
+	if (!r.err) {
+		srv_sanitize(c->client_id, sizeof c->client_id, c->hdr.client_id,
+		             c->hdr.client_id_len);
+		c->hdr.body = c->req + r.pos;
+		c->hdr.body_len = c->req_len - r.pos;
+		c->hdr.client = &c->client;
+	}
+	if (r.err || !srv_req_header_finish(&c->hdr)) {
+		snprintf(why, sizeof why, "malformed request header (%zu bytes)",
+		         c->req_len);
+		srv_log_refusal(s, c->peer, r.pos >= 2 ? c->hdr.api_key : -1,
+		                c->client_id, &c->client, why);
 		conn_close(s, c);
 		return;
 	}
-	sanitize(c->client_id, sizeof c->client_id, c->hdr.client_id,
-	         c->hdr.client_id_len);
-	c->hdr.body = c->req + r.pos;
-	c->hdr.body_len = c->req_len - r.pos;
 
 	uint64_t gen = atomic_load(&s->append_gen);
 	atomic_fetch_add_explicit(&s->stats[c->hdr.api_key == KAPI_FETCH ? SRV_STAT_FETCHES :
@@ -726,7 +811,8 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		conn_park(s, c, park_ms, gen);
 		break;
 	case SRV_CLOSE:
-		srv_log(s, "%s: closing: %s (client \"%s\")", c->peer, why, c->client_id);
+		srv_log_refusal(s, c->peer, c->hdr.api_key, c->client_id, &c->client,
+		                why);
 		conn_close(s, c);
 		break;
 	}
@@ -1323,6 +1409,7 @@ void srv_stop(struct srv *s)
 	close(s->wake_fd);
 	close(s->epoll_fd);
 	close(s->listen_fd);
+	srv_topic_ids_free(s);
 	free(s);
 }
 

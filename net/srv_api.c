@@ -1,7 +1,8 @@
 /*
  * srv_api.c - the Kafka request handlers of the topicfs server: ApiVersions,
  * Metadata, ListOffsets, Fetch, Produce and the FindCoordinator stub, with
- * the request and response layouts of docs/PROTOCOL.md.
+ * the request and response layouts of docs/PROTOCOL.md, and the dispatch
+ * table.
  *
  * DESIGN
  *
@@ -13,13 +14,17 @@
  * in the response.  Array counts are checked against the bytes left before
  * they drive any loop, so a hostile count costs nothing.
  *
- * Versions served: the table srv_api_versions below is both what
- * ApiVersions advertises and what dispatch accepts; anything else closes
- * the connection with a log line, except ApiVersions above its range, which
+ * Versions served: the dispatch table srv_apis below (API key, versions,
+ * first flexible version, handler) is both what ApiVersions advertises and
+ * what dispatch accepts; anything else closes the connection (the core logs
+ * the refusal, rate-limited), except ApiVersions above its range, which
  * gets Kafka's fallback answer (v0 body, error 35, our ApiVersions range)
- * so librdkafka retries with a version we speak.  Produce v0-2 is advertised
- * only because librdkafka's lz4 gate asks for it; those old message formats
- * are answered with UNSUPPORTED_FOR_MESSAGE_FORMAT per partition.
+ * so the client retries with a version we speak.  One handler serves every
+ * version of its API: req->flexible (set by srv_req_header_finish from the
+ * table) picks compact types and tag buffers through the kw_v* helpers.
+ * Produce v0-2 is advertised only because librdkafka's lz4 gate asks for
+ * it; those old message formats are answered with
+ * UNSUPPORTED_FOR_MESSAGE_FORMAT per partition.
  *
  * Fetch is the one handler that may not answer at once: srv_api_fetch builds
  * the answer from what is in the log now and, when it holds fewer than
@@ -46,29 +51,67 @@
 
 #define SRV_TS_DECODE_MAX    (64u << 20)    /* bound for a ListOffsets decode */
 
-static const struct {
-	int16_t key, min, max;
-} srv_api_versions[] = {
-	{ KAPI_PRODUCE, 0, 7 },
-	{ KAPI_FETCH, 4, 11 },
-	{ KAPI_LIST_OFFSETS, 0, 2 },
-	{ KAPI_METADATA, 0, 4 },
-	{ KAPI_FIND_COORDINATOR, 0, 0 },
-	{ KAPI_API_VERSIONS, 0, 2 },
-};
-#define SRV_NAPIS (sizeof srv_api_versions / sizeof srv_api_versions[0])
+/* Handlers, in the order of the dispatch table. */
+static enum srv_verdict api_produce(struct srv *, const struct srv_req *,
+                                    struct srv_resp *, int *, char *, size_t);
+static enum srv_verdict api_fetch(struct srv *, const struct srv_req *,
+                                  struct srv_resp *, int *, char *, size_t);
+static enum srv_verdict api_list_offsets(struct srv *, const struct srv_req *,
+                                         struct srv_resp *, int *, char *, size_t);
+static enum srv_verdict api_metadata(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
+static enum srv_verdict api_find_coordinator(struct srv *, const struct srv_req *,
+                                             struct srv_resp *, int *, char *,
+                                             size_t);
+static enum srv_verdict api_versions(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
 
-static const char *api_name(int key)
+/* The dispatch table (docs/PROTOCOL.md, "APIs and versions"): ApiVersions
+ * advertises exactly these rows, dispatch accepts exactly these ranges.
+ * Ranges are Apache Kafka 3.9's, from the oldest version a tested client
+ * sends; flex_from is the schema's first flexibleVersions entry. */
+static const struct srv_api srv_apis[] = {
+	{ KAPI_PRODUCE, 0, 11, 9, "produce", api_produce },
+	{ KAPI_FETCH, 4, 16, 12, "fetch", api_fetch },
+	{ KAPI_LIST_OFFSETS, 0, 8, 6, "listoffsets", api_list_offsets },
+	{ KAPI_METADATA, 0, 12, 9, "metadata", api_metadata },
+	{ KAPI_FIND_COORDINATOR, 0, 4, 3, "findcoordinator", api_find_coordinator },
+	{ KAPI_API_VERSIONS, 0, 4, 3, "apiversions", api_versions },
+};
+#define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
+
+const struct srv_api *srv_api_find(int16_t key)
 {
-	switch (key) {
-	case KAPI_PRODUCE: return "produce";
-	case KAPI_FETCH: return "fetch";
-	case KAPI_LIST_OFFSETS: return "listoffsets";
-	case KAPI_METADATA: return "metadata";
-	case KAPI_FIND_COORDINATOR: return "findcoordinator";
-	case KAPI_API_VERSIONS: return "apiversions";
-	default: return "api";
-	}
+	for (size_t i = 0; i < SRV_NAPIS; i++)
+		if (srv_apis[i].key == key)
+			return &srv_apis[i];
+	return NULL;
+}
+
+const char *srv_api_name(int16_t key)
+{
+	const struct srv_api *a = srv_api_find(key);
+	return a ? a->name : "api";
+}
+
+#define api_name(k) srv_api_name(k)
+
+bool srv_req_header_finish(struct srv_req *req)
+{
+	const struct srv_api *a = srv_api_find(req->api_key);
+	req->flexible = false;
+	if (!a || req->api_version < a->min || req->api_version > a->max ||
+	    req->api_version < a->flex_from)
+		return true;
+	struct kw_reader r;
+	kw_reader_init(&r, req->body, req->body_len);
+	kw_tags_skip(&r);                           /* request header v2 */
+	if (r.err)
+		return false;
+	req->flexible = true;
+	req->body += r.pos;
+	req->body_len -= r.pos;
+	return true;
 }
 
 /* Copy a wire topic name into a C string.  false if it cannot be a valid
@@ -107,52 +150,179 @@ static enum srv_verdict malformed(const struct srv_req *req, char *why,
 /* =============================== ApiVersions ============================== */
 
 static enum srv_verdict api_versions(struct srv *s, const struct srv_req *req,
-                                     struct srv_resp *resp)
+                                     struct srv_resp *resp, int *park_ms,
+                                     char *why, size_t why_len)
 {
+	const struct srv_api *self = srv_api_find(KAPI_API_VERSIONS);
 	struct kw_writer *w = &resp->w;
-	srv_resp_begin(resp, req->correlation_id);
-	if (req->api_version > 2) {
+	int v = req->api_version;
+	bool flex = req->flexible;
+	(void)s;
+	(void)park_ms;
+	if (v > self->max) {
 		/* Kafka's answer to a version it does not know: v0 body, header
-		 * v0, UNSUPPORTED_VERSION and the ApiVersions range only. */
+		 * v0, UNSUPPORTED_VERSION and the ApiVersions range only; the
+		 * body is not read (its layout is unknown). */
+		srv_resp_begin(resp, req->correlation_id);
 		kw_put_i16(w, KERR_UNSUPPORTED_VERSION);
 		kw_put_i32(w, 1);
 		kw_put_i16(w, KAPI_API_VERSIONS);
-		kw_put_i16(w, 0);
-		kw_put_i16(w, 2);
+		kw_put_i16(w, self->min);
+		kw_put_i16(w, self->max);
 		return SRV_RESPOND;
 	}
-	kw_put_i16(w, KERR_NONE);
-	kw_put_i32(w, (int32_t)SRV_NAPIS);
-	for (size_t i = 0; i < SRV_NAPIS; i++) {
-		kw_put_i16(w, srv_api_versions[i].key);
-		kw_put_i16(w, srv_api_versions[i].min);
-		kw_put_i16(w, srv_api_versions[i].max);
+	if (v >= 3) {
+		struct kw_reader r;
+		const char *name, *ver;
+		int nl, vl;
+		kw_reader_init(&r, req->body, req->body_len);
+		kw_cstr(&r, &name, &nl);                /* ClientSoftwareName */
+		kw_cstr(&r, &ver, &vl);                 /* ClientSoftwareVersion */
+		kw_tags_skip(&r);
+		if (r.err)
+			return malformed(req, why, why_len);
+		if (req->client) {
+			srv_sanitize(req->client->software_name,
+			             sizeof req->client->software_name, name, nl);
+			srv_sanitize(req->client->software_version,
+			             sizeof req->client->software_version, ver, vl);
+		}
 	}
-	if (req->api_version >= 1)
+	srv_resp_begin_req(resp, req);              /* header v0, always */
+	kw_put_i16(w, KERR_NONE);
+	kw_put_varray(w, flex, (int32_t)SRV_NAPIS);
+	for (size_t i = 0; i < SRV_NAPIS; i++) {
+		kw_put_i16(w, srv_apis[i].key);
+		kw_put_i16(w, srv_apis[i].min);
+		kw_put_i16(w, srv_apis[i].max);
+		kw_put_vtags(w, flex);
+	}
+	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	kw_put_vtags(w, flex);  /* SupportedFeatures, FinalizedFeatures...: none */
 	return SRV_RESPOND;
 }
 
 /* ================================ Metadata ================================ */
 
-static void meta_put_topic(struct kw_writer *w, int v, int16_t err,
-                           const char *name, int name_len, struct topic *t)
+static const uint8_t zero_id[16];
+
+static bool id_is_zero(const uint8_t id[16])
 {
+	return memcmp(id, zero_id, 16) == 0;
+}
+
+static int tid_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct srv_topic_id *)a)->id,
+	              ((const struct srv_topic_id *)b)->id, 16);
+}
+
+/* Rebuild the id -> name cache from the store. */
+static void topic_ids_build(struct srv *s)
+{
+	char **names = NULL;
+	size_t count = 0, n = 0;
+	srv_topic_ids_free(s);
+	s->tids_built = true;
+	s->tids_built_seq = s->req_seq;
+	if (store_topic_list(s->st, &names, &count))
+		return;
+	struct srv_topic_id *tids = count ? calloc(count, sizeof *tids) : NULL;
+	for (size_t i = 0; i < count; i++) {
+		struct topic *t = NULL;
+		if (tids && store_topic_get(s->st, names[i], &t) == 0) {
+			topic_id(t, tids[n].id);
+			topic_put(t);
+			tids[n].name = names[i];
+			names[i] = NULL;
+			n++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (tids)
+		qsort(tids, n, sizeof *tids, tid_cmp);
+	s->tids = tids;
+	s->ntids = tids ? n : 0;
+}
+
+static struct topic *topic_by_id_cached(struct srv *s, const uint8_t id[16])
+{
+	struct srv_topic_id key;
+	memcpy(key.id, id, 16);
+	struct srv_topic_id *e = s->ntids ? bsearch(&key, s->tids, s->ntids,
+	                                            sizeof *s->tids, tid_cmp)
+	                                  : NULL;
+	struct topic *t = NULL;
+	if (!e || store_topic_get(s->st, e->name, &t) != 0)
+		return NULL;
+	uint8_t cur[16];
+	topic_id(t, cur);
+	if (memcmp(cur, id, 16)) {          /* deleted and made again */
+		topic_put(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* The topic with this id (a reference), NULL when none.  A miss rebuilds
+ * the cache, at most once per request (a request naming ids that do not
+ * exist costs one store listing, as a Metadata request for all topics
+ * does). */
+static struct topic *topic_by_id(struct srv *s, const uint8_t id[16])
+{
+	if (id_is_zero(id))
+		return NULL;
+	struct topic *t = topic_by_id_cached(s, id);
+	if (t)
+		return t;
+	if (s->tids_built && s->tids_built_seq == s->req_seq)
+		return NULL;            /* rebuilt for this request already */
+	topic_ids_build(s);
+	return topic_by_id_cached(s, id);
+}
+
+/* One Metadata topic.  name NULL: null (v12+, a topic asked by an unknown
+ * id; "" before). */
+static void meta_put_topic(struct kw_writer *w, int v, bool flex, int16_t err,
+                           const char *name, int name_len,
+                           const uint8_t id[16], struct topic *t)
+{
+	uint8_t tid[16];
 	kw_put_i16(w, err);
-	kw_put_str(w, name, name_len);
+	if (!name && v < 12)
+		kw_put_vstr(w, flex, "", 0);
+	else
+		kw_put_vstr(w, flex, name, name_len);
+	if (v >= 10) {
+		if (t)
+			topic_id(t, tid);
+		else
+			memcpy(tid, id ? id : zero_id, 16);
+		kw_put_uuid(w, tid);
+	}
 	if (v >= 1)
 		kw_put_i8(w, 0);                        /* IsInternal */
 	int32_t n = t ? topic_partitions(t) : 0;
-	kw_put_i32(w, n);
+	kw_put_varray(w, flex, n);
 	for (int32_t i = 0; i < n; i++) {
 		kw_put_i16(w, KERR_NONE);
 		kw_put_i32(w, i);
 		kw_put_i32(w, 0);                       /* Leader */
-		kw_put_i32(w, 1);                       /* Replicas [0] */
+		if (v >= 7)
+			kw_put_i32(w, -1);              /* LeaderEpoch: none */
+		kw_put_varray(w, flex, 1);              /* Replicas [0] */
 		kw_put_i32(w, 0);
-		kw_put_i32(w, 1);                       /* Isr [0] */
+		kw_put_varray(w, flex, 1);              /* Isr [0] */
 		kw_put_i32(w, 0);
+		if (v >= 5)
+			kw_put_varray(w, flex, 0);      /* OfflineReplicas [] */
+		kw_put_vtags(w, flex);
 	}
+	if (v >= 8)
+		kw_put_i32(w, INT32_MIN);       /* TopicAuthorizedOperations: not given */
+	kw_put_vtags(w, flex);
 }
 
 /* Auto-create bookkeeping of one request. */
@@ -255,83 +425,119 @@ static struct topic *topic_find_or_create(struct srv *s, const char *name,
 }
 
 static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
-                                     struct srv_resp *resp, char *why,
-                                     size_t why_len)
+                                     struct srv_resp *resp, int *park_ms,
+                                     char *why, size_t why_len)
 {
 	int v = req->api_version;
+	bool flex = req->flexible;
 	struct kw_reader r;
+	(void)park_ms;
 	kw_reader_init(&r, req->body, req->body_len);
 
-	int32_t ntopics = kw_array(&r, 2, v >= 1);
+	/* an element: [TopicId (v10+)], Name, [tags] */
+	size_t elem = (v >= 10 ? 16 : 0) + (flex ? 2 : 2);
+	int32_t ntopics = kw_varray(&r, flex, elem, v >= 1);
 	size_t names_pos = r.pos;
 	for (int32_t i = 0; i < ntopics && !r.err; i++) {
 		const char *n;
 		int nl;
-		kw_str(&r, &n, &nl);
+		uint8_t id[16];
+		if (v >= 10)
+			kw_uuid(&r, id);
+		kw_vstr(&r, flex, &n, &nl);
+		if (!n && v < 10)
+			r.err = true;                   /* null names from v10 only */
+		kw_vtags(&r, flex);
 	}
 	bool allow_create = true;
 	if (v >= 4)
 		allow_create = kw_i8(&r) != 0;
+	if (v >= 8 && v <= 10)
+		kw_i8(&r);              /* IncludeClusterAuthorizedOperations */
+	if (v >= 8)
+		kw_i8(&r);              /* IncludeTopicAuthorizedOperations */
+	kw_vtags(&r, flex);
 	if (r.err)
 		return malformed(req, why, why_len);
 	bool all = (v == 0 && ntopics == 0) || ntopics < 0;
 
 	struct kw_writer *w = &resp->w;
-	srv_resp_begin(resp, req->correlation_id);
+	srv_resp_begin_req(resp, req);
 	if (v >= 3)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
-	kw_put_i32(w, 1);                           /* Brokers */
+	kw_put_varray(w, flex, 1);                  /* Brokers */
 	kw_put_i32(w, 0);
-	kw_put_cstr(w, s->adv_host);
+	kw_put_vcstr(w, flex, s->adv_host);
 	kw_put_i32(w, s->adv_port);
 	if (v >= 1)
-		kw_put_str(w, NULL, -1);                /* Rack */
+		kw_put_vstr(w, flex, NULL, -1);         /* Rack */
+	kw_put_vtags(w, flex);
 	if (v >= 2)
-		kw_put_cstr(w, "topicfs");              /* ClusterId */
+		kw_put_vcstr(w, flex, "topicfs");       /* ClusterId */
 	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ControllerId */
 
 	if (all) {
+		/* references first: the count precedes the topics, and a
+		 * compact count cannot be patched in place */
 		char **names = NULL;
-		size_t count = 0;
+		size_t count = 0, n = 0;
 		int rc = store_topic_list(s->st, &names, &count);
 		if (rc) {
 			srv_log(s, "metadata: store_topic_list: %s", strerror(-rc));
 			count = 0;
 		}
-		size_t count_at = w->len;
-		int32_t written = 0;
-		kw_put_i32(w, 0);
+		struct topic **ts = count ? calloc(count, sizeof *ts) : NULL;
 		for (size_t i = 0; i < count; i++) {
-			struct topic *t = NULL;
-			if (store_topic_get(s->st, names[i], &t) == 0) {
-				meta_put_topic(w, v, KERR_NONE, names[i],
-				               (int)strlen(names[i]), t);
-				topic_put(t);
-				written++;
-			}
+			if (ts && store_topic_get(s->st, names[i], &ts[n]) == 0)
+				n++;
 			free(names[i]);
 		}
 		free(names);
-		kw_patch_i32(w, count_at, written);
-		return SRV_RESPOND;
+		if (count && !ts)
+			resp->alloc_failed = true;
+		kw_put_varray(w, flex, (int32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			const char *nm = topic_name(ts[i]);
+			meta_put_topic(w, v, flex, KERR_NONE, nm, (int)strlen(nm), NULL,
+			               ts[i]);
+			topic_put(ts[i]);
+		}
+		free(ts);
+	} else {
+		kw_reader_init(&r, req->body, req->body_len);
+		r.pos = names_pos;
+		kw_put_varray(w, flex, ntopics);
+		struct auto_create ac = { 0 };
+		for (int32_t i = 0; i < ntopics; i++) {
+			const char *n;
+			int nl;
+			uint8_t id[16] = { 0 };
+			int16_t err = KERR_NONE;
+			struct topic *t = NULL;
+			if (v >= 10)
+				kw_uuid(&r, id);
+			kw_vstr(&r, flex, &n, &nl);
+			kw_vtags(&r, flex);
+			if (n) {
+				t = topic_find_or_create(s, n, nl, allow_create, &ac, &err);
+			} else {
+				t = topic_by_id(s, id);
+				if (t) {
+					n = topic_name(t);
+					nl = (int)strlen(n);
+				} else {
+					err = KERR_UNKNOWN_TOPIC_ID;
+				}
+			}
+			meta_put_topic(w, v, flex, t ? KERR_NONE : err, n, nl, id, t);
+			if (t)
+				topic_put(t);
+		}
 	}
-
-	kw_reader_init(&r, req->body, req->body_len);
-	r.pos = names_pos;
-	kw_put_i32(w, ntopics);
-	struct auto_create ac = { 0 };
-	for (int32_t i = 0; i < ntopics; i++) {
-		const char *n;
-		int nl;
-		int16_t err = KERR_NONE;
-		kw_str(&r, &n, &nl);
-		struct topic *t = topic_find_or_create(s, n, nl, allow_create, &ac,
-		                                       &err);
-		meta_put_topic(w, v, t ? KERR_NONE : err, n, nl, t);
-		if (t)
-			topic_put(t);
-	}
+	if (v >= 8 && v <= 10)
+		kw_put_i32(w, INT32_MIN);       /* ClusterAuthorizedOperations */
+	kw_put_vtags(w, flex);
 	return SRV_RESPOND;
 }
 
@@ -379,6 +585,51 @@ release:
 	return rc;
 }
 
+/* ListOffsets -3 (MAX_TIMESTAMP, KIP-734): the first record holding the
+ * partition's largest timestamp.  The largest timestamp M is found by a
+ * binary search over part_offset_for_time (the first offset with a
+ * timestamp >= ts, next_offset when none): M is the largest ts for which
+ * it is below next_offset.  About 64 index lookups, each reading a batch
+ * or two; the request is rare (admin tools).  -ERANGE when the partition
+ * holds no record (with a timestamp >= -1). */
+static int max_timestamp_offset(struct part *p, int64_t next, int64_t *offset,
+                                int64_t *ts_out)
+{
+	int64_t lo = -1, hi = INT64_MAX, off;
+	int rc = part_offset_for_time(p, lo, &off);
+	if (rc)
+		return rc;
+	if (off >= next)
+		return -ERANGE;
+	rc = part_offset_for_time(p, hi, &off);
+	if (rc)
+		return rc;
+	if (off < next) {
+		lo = hi;
+	} else {
+		/* pred(lo) holds, pred(hi) does not */
+		/* (hi - lo can exceed INT64_MAX: unsigned arithmetic) */
+		while ((uint64_t)hi - (uint64_t)lo > 1) {
+			int64_t mid = lo + (int64_t)(((uint64_t)hi - (uint64_t)lo) / 2);
+			rc = part_offset_for_time(p, mid, &off);
+			if (rc)
+				return rc;
+			if (off < next)
+				lo = mid;
+			else
+				hi = mid;
+		}
+	}
+	rc = part_offset_for_time(p, lo, &off);
+	if (rc)
+		return rc;
+	if (off >= next)
+		return -ERANGE;                 /* retention raced us */
+	*offset = off;
+	*ts_out = lo;
+	return 0;
+}
+
 /* Resolve one ListOffsets query: offset (-1 when not found), its timestamp. */
 static int16_t list_offset(struct srv *s, struct part *p, int64_t ts,
                            int64_t *offset, int64_t *ts_out)
@@ -391,9 +642,21 @@ static int16_t list_offset(struct srv *s, struct part *p, int64_t ts,
 		*offset = pi.next_offset;
 		return KERR_NONE;
 	}
-	if (ts == -2) {
+	if (ts == -2 || ts == -4) {
+		/* -4 EARLIEST_LOCAL (KIP-405): all of the log is local here */
 		*offset = pi.log_start_offset;
 		return KERR_NONE;
+	}
+	if (ts == -3) {
+		int rc = max_timestamp_offset(p, pi.next_offset, offset, ts_out);
+		if (rc == 0 || rc == -ERANGE) {
+			if (rc)
+				*offset = *ts_out = -1;
+			return KERR_NONE;
+		}
+		srv_log(s, "listoffsets max timestamp: %s", strerror(-rc));
+		*offset = *ts_out = -1;
+		return (int16_t)kw_err_from_errno(rc, true);
 	}
 	if (ts < 0)
 		return KERR_NONE;               /* not a time we know: not found */
@@ -415,36 +678,45 @@ static int16_t list_offset(struct srv *s, struct part *p, int64_t ts,
 }
 
 static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *req,
-                                         struct srv_resp *resp, char *why,
-                                         size_t why_len)
+                                         struct srv_resp *resp, int *park_ms,
+                                         char *why, size_t why_len)
 {
 	int v = req->api_version;
+	bool flex = req->flexible;
 	struct kw_reader r;
 	struct kw_writer *w = &resp->w;
+	(void)park_ms;
 	kw_reader_init(&r, req->body, req->body_len);
 
 	kw_i32(&r);                                 /* ReplicaId */
 	if (v >= 2)
 		kw_i8(&r);                              /* IsolationLevel */
-	int32_t ntopics = kw_array(&r, 2 + 4, false);
-	srv_resp_begin(resp, req->correlation_id);
+	int32_t ntopics = kw_varray(&r, flex, flex ? 3 : 2 + 4, false);
+	size_t part_bytes = 4 + (v >= 4 ? 4 : 0) + 8 + (v == 0 ? 4 : 0) +
+	                    (flex ? 1 : 0);
+	srv_resp_begin_req(resp, req);
 	if (v >= 2)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
-	kw_put_i32(w, ntopics);
+	kw_put_varray(w, flex, ntopics);
 	for (int32_t i = 0; i < ntopics && !r.err; i++) {
 		const char *name;
 		int nl;
-		kw_str(&r, &name, &nl);
-		int32_t nparts = kw_array(&r, v == 0 ? 16 : 12, false);
+		kw_vstr(&r, flex, &name, &nl);
+		int32_t nparts = kw_varray(&r, flex, part_bytes, false);
 		if (r.err)
 			break;
 		struct topic *t = topic_lookup(s, name, nl);
-		kw_put_str(w, name, nl);
-		kw_put_i32(w, nparts);
+		kw_put_vstr(w, flex, name, nl);
+		kw_put_varray(w, flex, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {
 			int32_t idx = kw_i32(&r);
+			if (v >= 4)
+				kw_i32(&r);                 /* CurrentLeaderEpoch */
 			int64_t ts = kw_i64(&r);
 			int32_t max_num = v == 0 ? kw_i32(&r) : 1;
+			kw_vtags(&r, flex);
+			if (r.err)
+				break;
 			struct part *p = t ? topic_part(t, idx) : NULL;
 			int64_t off = -1, rts = -1;
 			int16_t err = p ? list_offset(s, p, ts, &off, &rts)
@@ -460,10 +732,17 @@ static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *re
 				kw_put_i64(w, rts);
 				kw_put_i64(w, off);
 			}
+			if (v >= 4)
+				kw_put_i32(w, -1);              /* LeaderEpoch */
+			kw_put_vtags(w, flex);
 		}
+		kw_vtags(&r, flex);
+		kw_put_vtags(w, flex);
 		if (t)
 			topic_put(t);
 	}
+	kw_vtags(&r, flex);
+	kw_put_vtags(w, flex);
 	if (r.err)
 		return malformed(req, why, why_len);
 	return SRV_RESPOND;
@@ -471,16 +750,19 @@ static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *re
 
 /* ================================== Fetch ================================= */
 
-enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
-                               struct srv_resp *resp, bool final, int *park_ms,
-                               char *why, size_t why_len)
+/* Build the Fetch answer (not finished: see srv_api_fetch). */
+static enum srv_verdict fetch_build(struct srv *s, const struct srv_req *req,
+                                    struct srv_resp *resp, bool final,
+                                    int *park_ms, char *why, size_t why_len)
 {
 	int v = req->api_version;
+	bool flex = req->flexible;
 	struct kw_reader r;
 	struct kw_writer *w = &resp->w;
 	kw_reader_init(&r, req->body, req->body_len);
 
-	kw_i32(&r);                                 /* ReplicaId */
+	if (v <= 14)
+		kw_i32(&r);                             /* ReplicaId */
 	int32_t max_wait = kw_i32(&r);
 	int32_t min_bytes = kw_i32(&r);
 	int32_t max_bytes = kw_i32(&r);
@@ -489,16 +771,19 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 		kw_i32(&r);                             /* SessionId */
 		kw_i32(&r);                             /* SessionEpoch */
 	}
-	size_t part_bytes = 4 + 8 + 4 + (v >= 5 ? 8 : 0) + (v >= 9 ? 4 : 0);
-	int32_t ntopics = kw_array(&r, 2 + 4, false);
+	size_t part_bytes = 4 + 8 + 4 + (v >= 5 ? 8 : 0) + (v >= 9 ? 4 : 0) +
+	                    (v >= 12 ? 4 + 1 : 0);
+	/* a topic: Topic (v0-12) or TopicId (v13+), Partitions, [tags] */
+	size_t topic_bytes = v >= 13 ? 16 + 1 + 1 : flex ? 1 + 1 + 1 : 2 + 4;
+	int32_t ntopics = kw_varray(&r, flex, topic_bytes, false);
 
-	srv_resp_begin(resp, req->correlation_id);
+	srv_resp_begin_req(resp, req);
 	kw_put_i32(w, 0);                           /* ThrottleTimeMs */
 	if (v >= 7) {
 		kw_put_i16(w, KERR_NONE);
 		kw_put_i32(w, 0);                       /* SessionId: no sessions */
 	}
-	kw_put_i32(w, ntopics);
+	kw_put_varray(w, flex, ntopics);
 
 	size_t remaining = max_bytes > 0 ? (size_t)max_bytes : 0;
 	bool have_data = false;         /* a non-empty partition is in */
@@ -506,25 +791,39 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 	int64_t total = 0;
 
 	for (int32_t i = 0; i < ntopics && !r.err; i++) {
-		const char *name;
-		int nl;
-		kw_str(&r, &name, &nl);
-		int32_t nparts = kw_array(&r, part_bytes, false);
+		const char *name = NULL;
+		int nl = -1;
+		uint8_t id[16];
+		if (v >= 13)
+			kw_uuid(&r, id);
+		else
+			kw_vstr(&r, flex, &name, &nl);
+		int32_t nparts = kw_varray(&r, flex, part_bytes, false);
 		if (r.err)
 			break;
-		struct topic *t = topic_lookup(s, name, nl);
-		if (t)
+		struct topic *t = v >= 13 ? topic_by_id(s, id)
+		                          : topic_lookup(s, name, nl);
+		if (t) {
+			if (v >= 13)
+				name = topic_name(t), nl = (int)strlen(name);
 			srv_resp_hold_topic(resp, t);   /* until the slices are sent */
-		kw_put_str(w, name, nl);
-		kw_put_i32(w, nparts);
+		}
+		if (v >= 13)
+			kw_put_uuid(w, id);
+		else
+			kw_put_vstr(w, flex, name, nl);
+		kw_put_varray(w, flex, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {
 			int32_t idx = kw_i32(&r);
 			if (v >= 9)
 				kw_i32(&r);                 /* CurrentLeaderEpoch */
 			int64_t offset = kw_i64(&r);
+			if (v >= 12)
+				kw_i32(&r);                 /* LastFetchedEpoch */
 			if (v >= 5)
 				kw_i64(&r);                 /* LogStartOffset */
 			int32_t part_max = kw_i32(&r);
+			kw_vtags(&r, flex);
 			if (r.err)
 				break;
 
@@ -534,7 +833,8 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 			int16_t err = KERR_NONE;
 			int64_t hwm = -1, log_start = -1;
 			if (!p) {
-				err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+				err = !t && v >= 13 ? KERR_UNKNOWN_TOPIC_ID
+				                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			} else {
 				size_t limit = part_max > 0 ? (size_t)part_max : 0;
 				if (limit > remaining)
@@ -566,29 +866,39 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 			kw_put_i64(w, hwm);                 /* LastStableOffset */
 			if (v >= 5)
 				kw_put_i64(w, log_start);
-			kw_put_i32(w, 0);                   /* AbortedTransactions [] */
+			kw_put_varray(w, flex, 0);          /* AbortedTransactions [] */
 			if (v >= 11)
 				kw_put_i32(w, -1);              /* PreferredReadReplica */
-			kw_put_i32(w, have_slice ? (int32_t)sl.len : 0);
+			kw_put_vbytes_len(w, flex, have_slice ? (int32_t)sl.len : 0);
 			if (have_slice)
 				srv_resp_add_slice(resp, &sl);
+			kw_put_vtags(w, flex);
 		}
+		kw_vtags(&r, flex);
+		kw_put_vtags(w, flex);
 	}
 	if (v >= 7) {
-		int32_t nforgotten = kw_array(&r, 2 + 4, false);
+		int32_t nforgotten = kw_varray(&r, flex, topic_bytes, false);
 		for (int32_t i = 0; i < nforgotten && !r.err; i++) {
 			const char *n;
 			int nl;
-			kw_str(&r, &n, &nl);
-			int32_t np = kw_array(&r, 4, false);
+			uint8_t fid[16];
+			if (v >= 13)
+				kw_uuid(&r, fid);
+			else
+				kw_vstr(&r, flex, &n, &nl);
+			int32_t np = kw_varray(&r, flex, 4, false);
 			kw_skip(&r, (size_t)np * 4);
+			kw_vtags(&r, flex);
 		}
 	}
 	if (v >= 11) {
 		const char *rack;
 		int rl;
-		kw_str(&r, &rack, &rl);
+		kw_vstr(&r, flex, &rack, &rl);
 	}
+	kw_vtags(&r, flex);     /* ClusterId, ReplicaState: ignored */
+	kw_put_vtags(w, flex);  /* NodeEndpoints: none (no leader moves) */
 	if (r.err) {
 		srv_resp_reset(resp);
 		return malformed(req, why, why_len);
@@ -598,13 +908,29 @@ enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
 		*park_ms = max_wait;
 		return SRV_PARK;
 	}
-	if (srv_resp_finish(resp)) {
+	return SRV_RESPOND;
+}
+
+static enum srv_verdict api_fetch(struct srv *s, const struct srv_req *req,
+                                  struct srv_resp *resp, int *park_ms,
+                                  char *why, size_t why_len)
+{
+	return fetch_build(s, req, resp, false, park_ms, why, why_len);
+}
+
+enum srv_verdict srv_api_fetch(struct srv *s, const struct srv_req *req,
+                               struct srv_resp *resp, bool final, int *park_ms,
+                               char *why, size_t why_len)
+{
+	s->req_seq++;
+	enum srv_verdict v = fetch_build(s, req, resp, final, park_ms, why, why_len);
+	if (v == SRV_RESPOND && srv_resp_finish(resp)) {
 		srv_resp_reset(resp);
 		snprintf(why, why_len, "cannot build a fetch response (out of memory "
 		         "or over 2 GiB)");
 		return SRV_CLOSE;
 	}
-	return SRV_RESPOND;
+	return v;
 }
 
 /* ================================= Produce ================================ */
@@ -678,45 +1004,48 @@ static int16_t produce_one(struct srv *s, const struct srv_req *req,
 }
 
 static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
-                                    struct srv_resp *resp, char *why,
-                                    size_t why_len)
+                                    struct srv_resp *resp, int *park_ms,
+                                    char *why, size_t why_len)
 {
 	int v = req->api_version;
+	bool flex = req->flexible;
 	struct kw_reader r;
 	struct kw_writer *w = &resp->w;
+	(void)park_ms;
 	kw_reader_init(&r, req->body, req->body_len);
 
 	if (v >= 3) {
 		const char *txn;
 		int tl;
-		kw_str(&r, &txn, &tl);                  /* TransactionalId */
+		kw_vstr(&r, flex, &txn, &tl);           /* TransactionalId */
 	}
 	int16_t acks = kw_i16(&r);
 	kw_i32(&r);                                 /* TimeoutMs */
-	int32_t ntopics = kw_array(&r, 2 + 4, false);
+	int32_t ntopics = kw_varray(&r, flex, flex ? 1 + 1 + 1 : 2 + 4, false);
 	bool acks_ok = acks == 0 || acks == 1 || acks == -1;
 
-	srv_resp_begin(resp, req->correlation_id);
-	kw_put_i32(w, ntopics);
+	srv_resp_begin_req(resp, req);
+	kw_put_varray(w, flex, ntopics);
 	struct auto_create ac = { 0 };
 	for (int32_t i = 0; i < ntopics && !r.err; i++) {
 		const char *name;
 		int nl;
-		kw_str(&r, &name, &nl);
-		int32_t nparts = kw_array(&r, 4 + 4, false);
+		kw_vstr(&r, flex, &name, &nl);
+		int32_t nparts = kw_varray(&r, flex, flex ? 4 + 1 + 1 : 4 + 4, false);
 		if (r.err)
 			break;
 		int16_t terr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 		struct topic *t = NULL;
 		if (acks_ok && v >= 3)
 			t = topic_find_or_create(s, name, nl, true, &ac, &terr);
-		kw_put_str(w, name, nl);
-		kw_put_i32(w, nparts);
+		kw_put_vstr(w, flex, name, nl);
+		kw_put_varray(w, flex, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {
 			int32_t idx = kw_i32(&r);
 			const uint8_t *rec;
 			int32_t rec_len;
-			kw_bytes(&r, &rec, &rec_len);
+			kw_vbytes(&r, flex, &rec, &rec_len);
+			kw_vtags(&r, flex);
 			if (r.err)
 				break;
 			int64_t base = -1, log_start = -1;
@@ -744,10 +1073,18 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 				kw_put_i64(w, -1);              /* LogAppendTimeMs */
 			if (v >= 5)
 				kw_put_i64(w, log_start);
+			if (v >= 8) {
+				kw_put_varray(w, flex, 0);      /* RecordErrors [] */
+				kw_put_vstr(w, flex, NULL, -1); /* ErrorMessage */
+			}
+			kw_put_vtags(w, flex);          /* CurrentLeader: none */
 		}
+		kw_vtags(&r, flex);
+		kw_put_vtags(w, flex);
 		if (t)
 			topic_put(t);
 	}
+	kw_vtags(&r, flex);
 	if (r.err) {
 		srv_resp_reset(resp);
 		return malformed(req, why, why_len);
@@ -758,28 +1095,69 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 	}
 	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	kw_put_vtags(w, flex);                      /* NodeEndpoints: none */
 	return SRV_RESPOND;
 }
 
 /* ============================ FindCoordinator ============================= */
 
+/* A stub until groups are served: every key gets COORDINATOR_NOT_AVAILABLE,
+ * so clients that set a group id work without coordination. */
 static enum srv_verdict api_find_coordinator(struct srv *s,
                                              const struct srv_req *req,
-                                             struct srv_resp *resp, char *why,
-                                             size_t why_len)
+                                             struct srv_resp *resp, int *park_ms,
+                                             char *why, size_t why_len)
 {
+	int v = req->api_version;
+	bool flex = req->flexible;
 	struct kw_reader r;
+	struct kw_writer *w = &resp->w;
 	const char *key;
 	int kl;
+	int32_t nkeys = 0;
+	size_t keys_pos = 0;
+	(void)s;
+	(void)park_ms;
 	kw_reader_init(&r, req->body, req->body_len);
-	kw_str(&r, &key, &kl);
+	if (v <= 3)
+		kw_vstr(&r, flex, &key, &kl);           /* Key */
+	if (v >= 1)
+		kw_i8(&r);                              /* KeyType */
+	if (v >= 4) {
+		nkeys = kw_carray(&r, 1, false);        /* CoordinatorKeys */
+		keys_pos = r.pos;
+		for (int32_t i = 0; i < nkeys && !r.err; i++)
+			kw_cstr(&r, &key, &kl);
+	}
+	kw_vtags(&r, flex);
 	if (r.err)
 		return malformed(req, why, why_len);
-	srv_resp_begin(resp, req->correlation_id);
-	kw_put_i16(&resp->w, KERR_COORDINATOR_NOT_AVAILABLE);
-	kw_put_i32(&resp->w, -1);
-	kw_put_cstr(&resp->w, "");
-	kw_put_i32(&resp->w, -1);
+	srv_resp_begin_req(resp, req);
+	if (v >= 1)
+		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	if (v <= 3) {
+		kw_put_i16(w, KERR_COORDINATOR_NOT_AVAILABLE);
+		if (v >= 1)
+			kw_put_vstr(w, flex, NULL, -1); /* ErrorMessage */
+		kw_put_i32(w, -1);
+		kw_put_vcstr(w, flex, "");
+		kw_put_i32(w, -1);
+	} else {
+		kw_reader_init(&r, req->body, req->body_len);
+		r.pos = keys_pos;
+		kw_put_carray(w, nkeys);
+		for (int32_t i = 0; i < nkeys; i++) {
+			kw_cstr(&r, &key, &kl);
+			kw_put_cstr_compact(w, key, kl);
+			kw_put_i32(w, -1);              /* NodeId */
+			kw_put_cstr_compact(w, "", 0);  /* Host */
+			kw_put_i32(w, -1);              /* Port */
+			kw_put_i16(w, KERR_COORDINATOR_NOT_AVAILABLE);
+			kw_put_cstr_compact(w, NULL, -1); /* ErrorMessage */
+			kw_put_tags0(w);
+		}
+	}
+	kw_put_vtags(w, flex);
 	return SRV_RESPOND;
 }
 
@@ -789,60 +1167,29 @@ enum srv_verdict srv_api_dispatch(struct srv *s, const struct srv_req *req,
                                   struct srv_resp *resp, int *park_ms,
                                   char *why, size_t why_len)
 {
-	size_t i;
-	enum srv_verdict v;
-
-	for (i = 0; i < SRV_NAPIS; i++)
-		if (srv_api_versions[i].key == req->api_key)
-			break;
-	if (i == SRV_NAPIS) {
+	const struct srv_api *a = srv_api_find(req->api_key);
+	if (!a) {
 		snprintf(why, why_len, "unsupported api %d v%d", req->api_key,
 		         req->api_version);
 		return SRV_CLOSE;
 	}
-	if (req->api_key != KAPI_API_VERSIONS &&
-	    (req->api_version < srv_api_versions[i].min ||
-	     req->api_version > srv_api_versions[i].max)) {
+	/* ApiVersions above its range gets Kafka's fallback answer */
+	if (req->api_version < a->min ||
+	    (req->api_version > a->max && req->api_key != KAPI_API_VERSIONS)) {
 		snprintf(why, why_len, "unsupported %s (api %d) version %d (serving "
-		         "%d..%d)", api_name(req->api_key), req->api_key,
-		         req->api_version, srv_api_versions[i].min,
-		         srv_api_versions[i].max);
+		         "%d..%d)", a->name, req->api_key, req->api_version, a->min,
+		         a->max);
 		return SRV_CLOSE;
 	}
-
-	switch (req->api_key) {
-	case KAPI_API_VERSIONS:
-		if (req->api_version < 0) {
-			snprintf(why, why_len, "unsupported apiversions version %d",
-			         req->api_version);
-			return SRV_CLOSE;
-		}
-		v = api_versions(s, req, resp);
-		break;
-	case KAPI_METADATA:
-		v = api_metadata(s, req, resp, why, why_len);
-		break;
-	case KAPI_LIST_OFFSETS:
-		v = api_list_offsets(s, req, resp, why, why_len);
-		break;
-	case KAPI_FETCH:
-		return srv_api_fetch(s, req, resp, false, park_ms, why, why_len);
-	case KAPI_PRODUCE:
-		v = api_produce(s, req, resp, why, why_len);
-		break;
-	case KAPI_FIND_COORDINATOR:
-		v = api_find_coordinator(s, req, resp, why, why_len);
-		break;
-	default:
-		return SRV_CLOSE;
-	}
+	s->req_seq++;
+	enum srv_verdict v = a->fn(s, req, resp, park_ms, why, why_len);
 	if (v == SRV_RESPOND && srv_resp_finish(resp)) {
 		srv_resp_reset(resp);
-		snprintf(why, why_len, "cannot build a %s response (out of memory)",
-		         api_name(req->api_key));
+		snprintf(why, why_len, "cannot build a %s response (out of memory "
+		         "or over 2 GiB)", a->name);
 		return SRV_CLOSE;
 	}
-	if (v == SRV_CLOSE)
+	if (v == SRV_CLOSE || v == SRV_PARK)
 		srv_resp_reset(resp);
 	return v;
 }

@@ -22,6 +22,8 @@
 
 /* --------------------------- response queue ----------------------------- */
 
+struct srv_req;
+
 enum srv_seg_kind {
 	SRV_SEG_MEM,                /* bytes [off, off+len) of resp->w.buf */
 	SRV_SEG_FILE,               /* slice: sendfile of slice.len bytes */
@@ -58,6 +60,10 @@ void srv_resp_reset(struct srv_resp *r);
 void srv_resp_free(struct srv_resp *r);
 /* Start a response: size placeholder and CorrelationId (header v0). */
 void srv_resp_begin(struct srv_resp *r, int32_t correlation_id);
+/* Start the response to req: header v0, or v1 (CorrelationId and an empty
+ * tag buffer) for a flexible version, except that ApiVersions always
+ * answers with header v0. */
+void srv_resp_begin_req(struct srv_resp *r, const struct srv_req *req);
 /* Queue a file slice after the bytes written so far; the response now owns
  * the slice (released at reset), even on allocation failure. */
 void srv_resp_add_slice(struct srv_resp *r, struct part_slice *slice);
@@ -72,6 +78,13 @@ int64_t srv_resp_wire_bytes(const struct srv_resp *r);
 
 /* ------------------------------ requests -------------------------------- */
 
+/* What a connection's client said about itself (ApiVersions v3+), for log
+ * lines; sanitized, "" when not sent. */
+struct srv_client {
+	char software_name[64];
+	char software_version[64];
+};
+
 struct srv_req {
 	int16_t api_key;
 	int16_t api_version;
@@ -80,7 +93,47 @@ struct srv_req {
 	int client_id_len;          /* -1 = null */
 	const uint8_t *body;        /* after the request header */
 	size_t body_len;
+	bool flexible;              /* a flexible version (KIP-482): request
+	                               header v2, response header v1 (but for
+	                               ApiVersions), compact types, tag buffers;
+	                               set by srv_req_header_finish */
+	struct srv_client *client;  /* the connection's; may be NULL */
 };
+
+/* A handler: parse req->body, build resp (starting with
+ * srv_resp_begin_req).  Returns as srv_api_dispatch does; a SRV_RESPOND
+ * response is finished by the dispatcher. */
+typedef enum srv_verdict (*srv_api_fn)(struct srv *s, const struct srv_req *req,
+                                       struct srv_resp *resp, int *park_ms,
+                                       char *why, size_t why_len);
+
+/* One row of the dispatch table (srv_api.c: srv_apis): what ApiVersions
+ * advertises and what dispatch accepts.  To serve a new API, write its
+ * handler (in a new file if you like: net/srv_admin.c, ...), declare it
+ * here and add a row. */
+struct srv_api {
+	int16_t key;
+	int16_t min, max;           /* versions served */
+	int16_t flex_from;          /* first flexible version (SRV_NEVER_FLEX) */
+	const char *name;           /* for log lines */
+	srv_api_fn fn;
+};
+#define SRV_NEVER_FLEX INT16_MAX
+
+/* The row for an API key, NULL when not served. */
+const struct srv_api *srv_api_find(int16_t key);
+/* "fetch", or "api" for one not served. */
+const char *srv_api_name(int16_t key);
+
+/* After the core read ApiKey, ApiVersion, CorrelationId and ClientId (req
+ * body = what follows): for a flexible version of a served API, read the
+ * request header's tag buffer off the body and set req->flexible.  false
+ * when the tag buffer does not parse.  An API or version not served is
+ * left alone (dispatch refuses it). */
+bool srv_req_header_finish(struct srv_req *req);
+
+/* Sanitize client-sent text for a log line (printable ASCII, no '"'). */
+void srv_sanitize(char *dst, size_t dst_len, const char *src, int len);
 
 /* What a handler asks the core to do next. */
 enum srv_verdict {
@@ -174,7 +227,33 @@ struct srv {
 	int log_suppressed;
 	int64_t refused_log_ms;
 	int refused_count;
+	/* refused requests: one line per client address and API a minute */
+	struct {
+		char addr[64];
+		int16_t api;
+		int64_t last_ms;
+		int suppressed;
+	} refusals[64];
+	/* topic id -> name, for requests naming topics by id (Fetch v13+,
+	 * Metadata v10+); rebuilt on a miss, at most once per request */
+	struct srv_topic_id {
+		uint8_t id[16];
+		char *name;
+	} *tids;
+	size_t ntids;
+	uint64_t req_seq;           /* requests handled (builds of an answer) */
+	uint64_t tids_built_seq;    /* req_seq of the last rebuild */
+	bool tids_built;
 };
+
+/* Log a refused request (unsupported API or version, or one that does not
+ * parse) at most once a minute per client address and API, with the
+ * client's id and software (ApiVersions v3+).  peer: "addr:port". */
+void srv_log_refusal(struct srv *s, const char *peer, int16_t api,
+                     const char *client_id, const struct srv_client *cl,
+                     const char *why);
+/* Free the topic id cache. */
+void srv_topic_ids_free(struct srv *s);
 
 /* Rate-limited log line for events a client can cause:
  * "topicfs: net: <fmt>".  At most a few lines per second. */

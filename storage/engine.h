@@ -350,6 +350,8 @@ struct topic {
 	int32_t nparts;               /* atomic: only grows (see PARTITION
 	                                 GROWTH below) */
 	struct part_vec *pv;          /* atomic pointer: >= nparts entries */
+	uint8_t id[16];               /* immutable once loaded or created: the
+	                                 topic id (.topic's topic_id=) */
 };
 
 /*

@@ -350,6 +350,9 @@ void topic_get_config(struct topic *t, struct topic_config *out);
  * partition count changes only through topic_add_partitions); cfg must
  * pass topic_config_check_limits.  The .topic file is rewritten, so the
  * change survives a restart. */
+/* The topic's id (Kafka's topic id, KIP-516): 16 random bytes made at
+ * creation and kept in the .topic file; never all zero. */
+void topic_id(struct topic *t, uint8_t out[16]);
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
 /* The partition count: lock-free, and it may grow while the topic is
  * held (topic_add_partitions), never shrink. */

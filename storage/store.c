@@ -88,6 +88,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -474,12 +475,156 @@ static char *dir_file(const char *dir, const char *name, const char *ext)
 	return s;
 }
 
-/* The .topic file: "version=1", then "KEY=VALUE" per row of
- * topic_settings.h in row order, values as topic_setting_format writes
- * them (plain integers, codec and framing names).  Byte for byte what
- * earlier versions wrote, as long as rows are only ever appended. */
+/* ------------------------------ topic ids -------------------------------
+ * A topic's id (Kafka's topic id, KIP-516): 16 random bytes made at
+ * creation, kept in the .topic file as a last line "topic_id=<base64url,
+ * 22 characters, no padding>" (Kafka's Uuid.toString), kept on every
+ * rewrite, made and written once for a topic whose file has none (one
+ * written before ids existed).  Immutable in struct topic. */
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void topic_id_format(const uint8_t id[16], char out[23])
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+	for (int i = 0; i < 16; i++) {
+		acc = acc << 8 | id[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[n++] = b64url[(acc >> bits) & 63];
+		}
+	}
+	out[n++] = b64url[(acc << (6 - bits)) & 63];    /* 2 bits left */
+	out[n] = '\0';
+}
+
+/* 0 with id set, -EINVAL when s is not 22 base64url characters (or the
+ * zero id, which means none). */
+static int topic_id_parse(const char *s, uint8_t id[16])
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+	if (strlen(s) != 22)
+		return -EINVAL;
+	for (size_t i = 0; i < 22; i++) {
+		const char *q = strchr(b64url, s[i]);
+		if (!s[i] || !q)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)(q - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n < 16)
+				id[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (acc & ((1u << bits) - 1))
+		return -EINVAL;                 /* the last 4 bits must be 0 */
+	static const uint8_t zero[16];
+	return memcmp(id, zero, 16) ? 0 : -EINVAL;
+}
+
+/* A random (version 4) id whose text does not start with '-' (Kafka's
+ * Uuid.randomUuid rule). */
+static void topic_id_generate(uint8_t id[16])
+{
+	char txt[23];
+	do {
+		size_t got = 0;
+		while (got < 16) {
+			ssize_t k = getrandom(id + got, 16 - got, 0);
+			if (k < 0 && errno != EINTR) {
+				/* no getrandom: time and address bits, still unique
+				 * enough for one data dir */
+				uint64_t x = (uint64_t)tfs_now_ms() ^ (uint64_t)(uintptr_t)id ^
+				             ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
+				for (; got < 16; got++) {
+					x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+					id[got] = (uint8_t)x;
+				}
+				break;
+			}
+			if (k > 0)
+				got += (size_t)k;
+		}
+		id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+		id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+		topic_id_format(id, txt);
+	} while (txt[0] == '-');
+}
+
+/* The topic_id= line of <name>.topic: 0, -ENOENT when it has none (or an
+ * illegible one), -errno when the file cannot be read. */
+static int topic_meta_read_id(struct store *st, const char *name, uint8_t id[16])
+{
+	char *path = dir_file(st->dir, name, ".topic"), *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	rc = sio_read_small(path, 64 << 10, &data, &len);
+	free(path);
+	if (rc < 0)
+		return rc;
+	rc = -ENOENT;
+	for (char *line = data; line && line < data + len;) {
+		char *nl = memchr(line, '\n', (size_t)(data + len - line));
+		if (nl)
+			*nl = '\0';
+		char *k = line;
+		while (*k == ' ' || *k == '\t')
+			k++;
+		if (!strncmp(k, "topic_id", 8)) {
+			char *v = k + 8;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			if (*v == '=') {
+				v++;
+				while (*v == ' ' || *v == '\t')
+					v++;
+				size_t vl = strcspn(v, " \t\r");
+				v[vl] = '\0';
+				if (topic_id_parse(v, id) == 0)
+					rc = 0;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	free(data);
+	return rc;
+}
+
+void topic_id(struct topic *t, uint8_t out[16])
+{
+	memcpy(out, t->id, 16);
+}
+
+static int topic_meta_write_id(struct store *st, const char *name,
+                               const struct topic_config *c, const uint8_t id[16]);
+
+/* Rewrite <name>.topic with these settings, keeping the file's topic id
+ * (a new one if it has none). */
 static int topic_meta_write(struct store *st, const char *name,
                             const struct topic_config *c)
+{
+	uint8_t id[16];
+	if (topic_meta_read_id(st, name, id) < 0)
+		topic_id_generate(id);
+	return topic_meta_write_id(st, name, c, id);
+}
+
+/* The .topic file: "version=1", then "KEY=VALUE" per row of
+ * topic_settings.h in row order, values as topic_setting_format writes
+ * them (plain integers, codec and framing names), then "topic_id=".  Byte
+ * for byte what earlier versions wrote up to the ids, as long as rows are
+ * only ever appended. */
+static int topic_meta_write_id(struct store *st, const char *name,
+                               const struct topic_config *c, const uint8_t id[16])
 {
 	char buf[2048], *path = dir_file(st->dir, name, ".topic");
 	size_t n;
@@ -499,6 +644,14 @@ static int topic_meta_write(struct store *st, const char *name,
 			goto toolong;
 		n += (size_t)k;
 		buf[n++] = '\n';
+	}
+	{
+		char txt[23];
+		topic_id_format(id, txt);
+		int k = snprintf(buf + n, sizeof(buf) - n, "topic_id=%s\n", txt);
+		if (k < 0 || (size_t)k >= sizeof(buf) - n)
+			goto toolong;
+		n += (size_t)k;
 	}
 	rc = sio_write_atomic(path, buf, n);
 	free(path);
@@ -611,6 +764,8 @@ static int topic_meta_parse(const char *path, char *data, size_t len,
 			have_version = true;   /* said once */
 		}
 		s = ts_find_key(key);
+		if (!s && !strcmp(key, "topic_id"))
+			continue;               /* topic_meta_read_id's */
 		if (!s) {
 			if (!salvage)
 				tfs_log(TFS_LOG_WARN, "storage: %s line %d: unknown setting "
@@ -1418,7 +1573,8 @@ int store_topic_create(struct store *st, const char *name,
 	rc = sio_fsync_dir(st->dir);
 	if (rc < 0)
 		goto remove_parts;
-	rc = topic_meta_write(st, name, cfg);        /* the topic exists now */
+	topic_id_generate(t->id);
+	rc = topic_meta_write_id(st, name, cfg, t->id); /* the topic exists now */
 	if (rc < 0)
 		goto remove_parts;
 	rc = topic_insert(st, t);
@@ -1971,6 +2127,17 @@ static int store_load(struct store *st, bool clean)
 		if (!t) {
 			rc = -ENOMEM;
 			break;
+		}
+		rc = topic_meta_read_id(st, name, t->id);
+		if (rc == -ENOENT) {
+			/* written before topic ids: make one, keep it */
+			topic_id_generate(t->id);
+			rc = topic_meta_write_id(st, name, &cfg, t->id);
+			if (rc < 0)
+				tfs_log(TFS_LOG_WARN, "storage: %s/%s.topic: cannot add "
+				        "a topic id: %s (a new one each start until it "
+				        "can be written)", st->dir, name, strerror(-rc));
+			rc = 0;
 		}
 		for (int32_t i = 0; i < t->nparts && rc == 0; i++) {
 			int64_t rp = clean ? INT64_MAX : ckpt_lookup(ck, nck, name, i);

@@ -120,6 +120,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.body = body;
 	req.body_len = size - 4;
 	why[0] = '\0';
+	/* as the core does: a flexible version's header tag buffer first */
+	if (!srv_req_header_finish(&req)) {
+		free(body);
+		return 0;
+	}
 	enum srv_verdict v = srv_api_dispatch(g_srv, &req, &g_resp, &park_ms, why,
 	                                      sizeof(why));
 	switch (v) {

@@ -63,9 +63,9 @@ class NetHygiene(NetTestCase):
             ("huge size", struct.pack(">i", 0x7fffffff) + b"\x00\x12\x00\x00"),
             ("over max_request_bytes", struct.pack(">i", 100 * 1024 * 1024 + 1)),
             ("unsupported api", frame(99, 0, 1)),
-            ("unsupported fetch version", frame(1, 12, 1, b"\x00" * 40)),
+            ("unsupported fetch version", frame(1, 17, 1, b"\x00" * 40)),
             ("fetch v3", frame(1, 3, 1, b"\x00" * 40)),
-            ("unsupported metadata version", frame(3, 5, 1, i32(-1))),
+            ("unsupported metadata version", frame(3, 13, 1, b"\x00\x00")),
             ("truncated metadata", frame(3, 1, 1, i32(5) + kstr("x"))),
         ]
         for what, data in cases:
@@ -77,34 +77,60 @@ class NetHygiene(NetTestCase):
                 c.close()
             self.assertTrue(metadata_ok(self.daemon), "after %s" % what)
         log = self.daemon.read_log()
-        self.assertIn("closing: unsupported api 99 v0", log)
+        self.assertIn("refused: unsupported api 99 v0", log)
         self.assertIn("closing: request size -7 out of range", log)
         self.assertIn('client "nettest"', log)
 
     def test_api_versions_v3_fallback(self):
         self.start()
+        table = {0: (0, 11), 1: (4, 16), 2: (0, 8), 3: (0, 12), 10: (0, 4),
+                 18: (0, 4)}
         c = Raw(self.daemon.port)
         try:
             # ApiVersions v3 as librdkafka sends it: flexible header v2, compact
-            # strings and tagged fields in the body
+            # strings and tagged fields in the body; the answer has header v0
+            # and a flexible body (compact array, tag buffers)
             body = b"\x00" + b"\x08librdka" + b"\x062.0.2" + b"\x00"
             r = Reader(c.call(18, 3, body))
+            self.assertEqual(r.i16(), 0)
+            n = r.i8() - 1                      # uvarint count + 1 (< 128)
+            got = {}
+            for _ in range(n):
+                k, lo, hi = r.i16(), r.i16(), r.i16()
+                self.assertEqual(r.i8(), 0)     # empty tag buffer
+                got[k] = (lo, hi)
+            self.assertEqual(got, table)
+            self.assertEqual(r.i32(), 0)
+            self.assertEqual(r.i8(), 0)
+            self.assertEqual(r.pos, len(r.b))
+            # a version above ours (v5): Kafka's v0-shaped fallback
+            r = Reader(c.call(18, 5, body))
             self.assertEqual(r.i16(), 35)
             self.assertEqual(r.i32(), 1)
-            self.assertEqual((r.i16(), r.i16(), r.i16()), (18, 0, 2))
+            self.assertEqual((r.i16(), r.i16(), r.i16()), (18, 0, 4))
             self.assertEqual(r.pos, len(r.b))
             # and the retry with v2 gets the real table
             r = Reader(c.call(18, 2))
             self.assertEqual(r.i16(), 0)
-            table = {}
+            got = {}
             for _ in range(r.i32()):
                 k, lo, hi = r.i16(), r.i16(), r.i16()
-                table[k] = (lo, hi)
-            self.assertEqual(table, {0: (0, 7), 1: (4, 11), 2: (0, 2), 3: (0, 4),
-                                     10: (0, 0), 18: (0, 2)})
+                got[k] = (lo, hi)
+            self.assertEqual(got, table)
             self.assertEqual(r.i32(), 0)
         finally:
             c.close()
+        # a refused request is logged with the software the client named
+        c = Raw(self.daemon.port)
+        try:
+            c.call(18, 3, body)
+            c.send(frame(1, 17, 1, b"\x00" * 40))
+            self.assertTrue(c.closed_by_server(3.0))
+        finally:
+            c.close()
+        log = self.daemon.read_log()
+        self.assertIn("refused: unsupported fetch (api 1) version 17 (serving 4..16)", log)
+        self.assertIn("software librdka 2.0.2", log)
 
     def test_too_many_connections(self):
         self.start({"net": {"max_connections": "4"}})

@@ -376,12 +376,12 @@ static void test_api_versions(void)
 		int found = 0;
 		for (int i = 0; i < n; i++) {
 			int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
-			if (k == 0) { CHECK_EQ_INT(mn, 0); CHECK_EQ_INT(mx, 7); found++; }
-			if (k == 1) { CHECK_EQ_INT(mn, 4); CHECK_EQ_INT(mx, 11); found++; }
-			if (k == 2) { CHECK_EQ_INT(mx, 2); found++; }
-			if (k == 3) { CHECK_EQ_INT(mx, 4); found++; }
-			if (k == 10) { CHECK_EQ_INT(mx, 0); found++; }
-			if (k == 18) { CHECK_EQ_INT(mx, 2); found++; }
+			if (k == 0) { CHECK_EQ_INT(mn, 0); CHECK_EQ_INT(mx, 11); found++; }
+			if (k == 1) { CHECK_EQ_INT(mn, 4); CHECK_EQ_INT(mx, 16); found++; }
+			if (k == 2) { CHECK_EQ_INT(mx, 8); found++; }
+			if (k == 3) { CHECK_EQ_INT(mx, 12); found++; }
+			if (k == 10) { CHECK_EQ_INT(mx, 4); found++; }
+			if (k == 18) { CHECK_EQ_INT(mx, 4); found++; }
 		}
 		CHECK_EQ_INT(found, 6);
 		if (v >= 1)
@@ -389,12 +389,12 @@ static void test_api_versions(void)
 		CHECK(!r.err && r.pos == len);
 		free(b);
 	}
-	/* v3 (flexible header as librdkafka sends it): the v0 fallback */
+	/* v5 (flexible header as a newer client sends it): the v0 fallback */
 	struct kw_writer w;
 	kw_writer_init(&w);
 	kw_put_i32(&w, 0);
 	kw_put_i16(&w, KAPI_API_VERSIONS);
-	kw_put_i16(&w, 3);
+	kw_put_i16(&w, 5);
 	kw_put_i32(&w, 77);
 	kw_put_cstr(&w, "rdkafka");
 	kw_put_i8(&w, 0);                   /* header tags */
@@ -414,7 +414,7 @@ static void test_api_versions(void)
 	CHECK_EQ_INT(kw_i32(&r), 1);
 	CHECK_EQ_INT(kw_i16(&r), 18);
 	CHECK_EQ_INT(kw_i16(&r), 0);
-	CHECK_EQ_INT(kw_i16(&r), 2);
+	CHECK_EQ_INT(kw_i16(&r), 4);
 	free(b);
 	/* the connection still serves a v0 retry */
 	REQUIRE(tc_call(fd, KAPI_API_VERSIONS, 0, NULL, &b, &len) == 0);
@@ -1237,6 +1237,592 @@ static void test_flex_primitives(void)
 	}
 }
 
+/* A flexible request body starts with the header's tag buffer. */
+static void flex_body(struct kw_writer *w)
+{
+	kw_writer_init(w);
+	kw_put_tags0(w);
+}
+
+/* A flexible response: skip the header tag buffer (response header v1). */
+static void flex_resp(struct kw_reader *r, const uint8_t *b, size_t len)
+{
+	kw_reader_init(r, b, len);
+	kw_tags_skip(r);
+}
+
+/* Metadata v12 for all topics: the id of topic name (0 found). */
+static int meta_v12_id(int fd, const char *name, uint8_t id[16], int *ntopics)
+{
+	struct kw_writer w;
+	flex_body(&w);
+	kw_put_carray(&w, -1);                      /* all topics */
+	kw_put_i8(&w, 0);
+	kw_put_i8(&w, 0);
+	kw_put_tags0(&w);
+	uint8_t *b;
+	size_t len;
+	int rc = tc_call(fd, KAPI_METADATA, 12, &w, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1;
+	struct kw_reader r;
+	const char *s;
+	int sl, found = -1;
+	flex_resp(&r, b, len);
+	CHECK_EQ_INT(kw_i32(&r), 0);                /* throttle */
+	CHECK_EQ_INT(kw_carray(&r, 1, false), 1);   /* brokers */
+	CHECK_EQ_INT(kw_i32(&r), 0);
+	kw_cstr(&r, &s, &sl);
+	CHECK(sl == 9 && !memcmp(s, "127.0.0.1", 9));
+	CHECK_EQ_INT(kw_i32(&r), g_port);
+	kw_cstr(&r, &s, &sl);
+	CHECK_EQ_INT(sl, -1);                       /* rack */
+	kw_tags_skip(&r);
+	kw_cstr(&r, &s, &sl);
+	CHECK(sl == 7 && !memcmp(s, "topicfs", 7));
+	CHECK_EQ_INT(kw_i32(&r), 0);                /* controller */
+	int32_t nt = kw_carray(&r, 1, false);
+	*ntopics = nt;
+	for (int32_t i = 0; i < nt && !r.err; i++) {
+		uint8_t tid[16];
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		kw_cstr(&r, &s, &sl);
+		kw_uuid(&r, tid);
+		CHECK(memcmp(tid, (uint8_t[16]){ 0 }, 16) != 0);
+		if (sl == (int)strlen(name) && !memcmp(s, name, (size_t)sl)) {
+			memcpy(id, tid, 16);
+			found = 0;
+		}
+		CHECK_EQ_INT(kw_i8(&r), 0);         /* internal */
+		int32_t np = kw_carray(&r, 1, false);
+		for (int32_t j = 0; j < np && !r.err; j++) {
+			CHECK_EQ_INT(kw_i16(&r), 0);
+			CHECK_EQ_INT(kw_i32(&r), j);
+			CHECK_EQ_INT(kw_i32(&r), 0);    /* leader */
+			CHECK_EQ_INT(kw_i32(&r), -1);   /* leader epoch */
+			CHECK_EQ_INT(kw_carray(&r, 4, false), 1);
+			CHECK_EQ_INT(kw_i32(&r), 0);
+			CHECK_EQ_INT(kw_carray(&r, 4, false), 1);
+			CHECK_EQ_INT(kw_i32(&r), 0);
+			CHECK_EQ_INT(kw_carray(&r, 4, false), 0);
+			kw_tags_skip(&r);
+		}
+		kw_i32(&r);                         /* authorized ops */
+		kw_tags_skip(&r);
+	}
+	kw_tags_skip(&r);
+	CHECK(!r.err && r.pos == len);
+	free(b);
+	return r.err ? -1 : found;
+}
+
+static void test_flex_api_versions(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	for (int v = 3; v <= 4; v++) {
+		struct kw_writer w;
+		flex_body(&w);
+		kw_put_cstr_compact(&w, "test-client", 11);
+		kw_put_cstr_compact(&w, "1.2.3", 5);
+		kw_put_tags0(&w);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_API_VERSIONS, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		/* header v0 (no tag buffer), flexible body */
+		struct kw_reader r;
+		kw_reader_init(&r, b, len);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		int32_t n = kw_carray(&r, 7, false);
+		CHECK_EQ_INT(n, 6);
+		for (int i = 0; i < n; i++) {
+			int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
+			(void)mn;
+			if (k == 3)
+				CHECK_EQ_INT(mx, 12);
+			kw_tags_skip(&r);
+		}
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	/* a v3 body that does not parse: closed */
+	struct kw_writer w;
+	flex_body(&w);
+	kw_put_uvarint(&w, 50);                     /* 49 bytes promised */
+	kw_put(&w, "short", 5);
+	REQUIRE(tc_send(fd, KAPI_API_VERSIONS, 3, 5, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	/* a header tag buffer that does not parse: closed */
+	fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	kw_writer_init(&w);
+	kw_put_uvarint(&w, 1);                      /* one tag ... */
+	kw_put_uvarint(&w, 0);
+	kw_put_uvarint(&w, 200);                    /* ... of 200 bytes */
+	REQUIRE(tc_send(fd, KAPI_METADATA, 12, 6, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	/* versions not served: closed, the server keeps serving */
+	static const int16_t bad[][2] = { { KAPI_FETCH, 17 }, { KAPI_PRODUCE, 12 },
+	                                  { KAPI_METADATA, 13 }, { KAPI_LIST_OFFSETS, 9 },
+	                                  { KAPI_FIND_COORDINATOR, 5 }, { 42, 0 } };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		fd = tc_connect(g_port);
+		REQUIRE(fd >= 0);
+		flex_body(&w);
+		kw_put_i32(&w, 0);
+		REQUIRE(tc_send(fd, bad[i][0], bad[i][1], 9, &w) == 0);
+		kw_writer_free(&w);
+		CHECK(tc_closed(fd, 2000));
+		close(fd);
+	}
+	CHECK(server_alive(g_port));
+}
+
+static void test_flex_metadata(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	uint8_t id[16], id2[16];
+	int nt = 0;
+	REQUIRE(meta_v12_id(fd, "t", id, &nt) == 0);
+	CHECK(nt >= 2);
+	/* the id is the topic's, stable */
+	struct topic *t = NULL;
+	REQUIRE(store_topic_get(g_st, "t", &t) == 0);
+	topic_id(t, id2);
+	topic_put(t);
+	CHECK(!memcmp(id, id2, 16));
+	/* v10-12 by id (null name), by name, and an unknown id */
+	for (int v = 9; v <= 12; v++) {
+		struct kw_writer w;
+		flex_body(&w);
+		kw_put_carray(&w, v >= 10 ? 3 : 1);
+		if (v >= 10)
+			kw_put_uuid(&w, id);
+		kw_put_cstr_compact(&w, v >= 10 ? NULL : "t", v >= 10 ? -1 : 1);
+		kw_put_tags0(&w);
+		if (v >= 10) {
+			kw_put_uuid(&w, (uint8_t[16]){ 0 });
+			kw_put_cstr_compact(&w, "empty", 5);
+			kw_put_tags0(&w);
+			kw_put_uuid(&w, (uint8_t[16]){ 9, 9, 9 });
+			kw_put_cstr_compact(&w, NULL, -1);
+			kw_put_tags0(&w);
+		}
+		kw_put_i8(&w, 0);                   /* AllowAutoTopicCreation */
+		if (v <= 10)
+			kw_put_i8(&w, 0);
+		kw_put_i8(&w, 0);
+		kw_put_tags0(&w);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_METADATA, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		flex_resp(&r, b, len);
+		kw_i32(&r);
+		int32_t nb = kw_carray(&r, 1, false);
+		for (int i = 0; i < nb; i++) {
+			kw_i32(&r);
+			kw_cstr(&r, &s, &sl);
+			kw_i32(&r);
+			kw_cstr(&r, &s, &sl);
+			kw_tags_skip(&r);
+		}
+		kw_cstr(&r, &s, &sl);
+		kw_i32(&r);
+		int32_t n = kw_carray(&r, 1, false);
+		CHECK_EQ_INT(n, v >= 10 ? 3 : 1);
+		for (int i = 0; i < n && !r.err; i++) {
+			int16_t err = kw_i16(&r);
+			uint8_t tid[16];
+			kw_cstr(&r, &s, &sl);
+			if (v >= 10)
+				kw_uuid(&r, tid);
+			if (i == 0) {
+				CHECK_EQ_INT(err, 0);
+				CHECK(sl == 1 && s[0] == 't');
+				if (v >= 10)
+					CHECK(!memcmp(tid, id, 16));
+			} else if (i == 1) {
+				CHECK_EQ_INT(err, 0);
+				CHECK(sl == 5 && !memcmp(s, "empty", 5));
+			} else {
+				CHECK_EQ_INT(err, 100);     /* UNKNOWN_TOPIC_ID */
+				CHECK_EQ_INT(sl, v >= 12 ? -1 : 0);
+			}
+			kw_i8(&r);
+			int32_t np = kw_carray(&r, 1, false);
+			CHECK_EQ_INT(np, i == 0 ? 2 : i == 1 ? 1 : 0);
+			for (int j = 0; j < np && !r.err; j++) {
+				kw_i16(&r);
+				kw_i32(&r);
+				kw_i32(&r);
+				kw_i32(&r);
+				for (int k = 0; k < 3; k++) {
+					int32_t m = kw_carray(&r, 4, false);
+					kw_skip(&r, (size_t)m * 4);
+				}
+				kw_tags_skip(&r);
+			}
+			CHECK_EQ_INT(kw_i32(&r), INT32_MIN);
+			kw_tags_skip(&r);
+		}
+		if (v <= 10)
+			CHECK_EQ_INT(kw_i32(&r), INT32_MIN);
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+/* Produce v9-11 (flexible) then Fetch v12 (by name) and v13-16 (by id). */
+static void test_flex_produce_fetch(void)
+{
+	create_topic("fx", 1);
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	uint8_t id[16];
+	int nt;
+	REQUIRE(meta_v12_id(fd, "fx", id, &nt) == 0);
+	int64_t bases[3];
+	for (int v = 9; v <= 11; v++) {
+		size_t blen;
+		char prefix[16];
+		snprintf(prefix, sizeof prefix, "v%d-", v);
+		uint8_t *batch = make_batch(3, prefix, v == 11 ? CODEC_ZSTD : CODEC_NONE,
+		                            &blen);
+		REQUIRE(batch);
+		struct kw_writer w;
+		flex_body(&w);
+		kw_put_cstr_compact(&w, NULL, -1);  /* TransactionalId */
+		kw_put_i16(&w, -1);
+		kw_put_i32(&w, 1000);
+		kw_put_carray(&w, 1);
+		kw_put_cstr_compact(&w, "fx", 2);
+		kw_put_carray(&w, 1);
+		kw_put_i32(&w, 0);
+		kw_put_vbytes_len(&w, true, (int32_t)blen);
+		kw_put(&w, batch, blen);
+		kw_put_tags0(&w);
+		kw_put_tags0(&w);
+		kw_put_tags0(&w);
+		free(batch);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_PRODUCE, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		flex_resp(&r, b, len);
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 1);
+		kw_cstr(&r, &s, &sl);
+		CHECK(sl == 2 && !memcmp(s, "fx", 2));
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 1);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		bases[v - 9] = kw_i64(&r);
+		CHECK_EQ_INT(bases[v - 9], (v - 9) * 3);
+		CHECK_EQ_INT(kw_i64(&r), -1);       /* LogAppendTimeMs */
+		CHECK_EQ_INT(kw_i64(&r), 0);        /* LogStartOffset */
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 0);   /* RecordErrors */
+		kw_cstr(&r, &s, &sl);
+		CHECK_EQ_INT(sl, -1);               /* ErrorMessage */
+		kw_tags_skip(&r);
+		kw_tags_skip(&r);
+		CHECK_EQ_INT(kw_i32(&r), 0);        /* throttle */
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	for (int v = 12; v <= 16; v++) {
+		struct kw_writer w;
+		flex_body(&w);
+		if (v <= 14)
+			kw_put_i32(&w, -1);             /* ReplicaId */
+		kw_put_i32(&w, 0);
+		kw_put_i32(&w, 1);
+		kw_put_i32(&w, 1 << 20);
+		kw_put_i8(&w, 0);
+		kw_put_i32(&w, 0);                  /* SessionId */
+		kw_put_i32(&w, -1);                 /* SessionEpoch */
+		kw_put_carray(&w, 2);
+		for (int k = 0; k < 2; k++) {
+			if (v >= 13)
+				kw_put_uuid(&w, k == 0 ? id : (uint8_t[16]){ 7 });
+			else
+				kw_put_cstr_compact(&w, k == 0 ? "fx" : "nosuch",
+				                    k == 0 ? 2 : 6);
+			kw_put_carray(&w, 1);
+			kw_put_i32(&w, 0);
+			kw_put_i32(&w, -1);             /* CurrentLeaderEpoch */
+			kw_put_i64(&w, 2);              /* FetchOffset */
+			kw_put_i32(&w, -1);             /* LastFetchedEpoch */
+			kw_put_i64(&w, -1);
+			kw_put_i32(&w, 1 << 20);
+			kw_put_tags0(&w);
+			kw_put_tags0(&w);
+		}
+		kw_put_carray(&w, 0);               /* ForgottenTopicsData */
+		kw_put_cstr_compact(&w, "", 0);     /* RackId */
+		/* tagged fields the server does not know: skipped */
+		kw_put_uvarint(&w, 1);
+		kw_put_uvarint(&w, 0);
+		kw_put_uvarint(&w, 3);
+		kw_put(&w, "abc", 3);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_FETCH, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		flex_resp(&r, b, len);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		CHECK_EQ_INT(kw_i32(&r), 0);        /* SessionId */
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 2);
+		for (int k = 0; k < 2 && !r.err; k++) {
+			if (v >= 13) {
+				uint8_t tid[16];
+				kw_uuid(&r, tid);
+				if (k == 0)
+					CHECK(!memcmp(tid, id, 16));
+			} else {
+				kw_cstr(&r, &s, &sl);
+			}
+			CHECK_EQ_INT(kw_carray(&r, 1, false), 1);
+			CHECK_EQ_INT(kw_i32(&r), 0);
+			int16_t err = kw_i16(&r);
+			CHECK_EQ_INT(err, k == 0 ? 0 : v >= 13 ? 100 : 3);
+			int64_t hwm = kw_i64(&r);
+			CHECK_EQ_INT(hwm, k == 0 ? 9 : -1);
+			kw_i64(&r);
+			kw_i64(&r);
+			CHECK_EQ_INT(kw_carray(&r, 16, true), 0);
+			CHECK_EQ_INT(kw_i32(&r), -1);
+			const uint8_t *rec;
+			int32_t rl;
+			kw_cbytes(&r, &rec, &rl);
+			kw_tags_skip(&r);
+			if (k == 0 && !r.err) {
+				char vals[16][64];
+				int n = collect_values(rec, rl, 2, vals, 16, NULL);
+				CHECK_EQ_INT(n, 7);
+				CHECK(n == 7 && !strncmp(vals[0], "v9-2 ", 5) &&
+				      !strncmp(vals[6], "v11-2 ", 6));
+			} else {
+				CHECK_EQ_INT(rl, 0);
+			}
+			kw_tags_skip(&r);
+		}
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+/* ListOffsets v6-8 (flexible): latest, earliest, -3 = the first record
+ * with the largest timestamp, -4 = earliest local. */
+static void test_flex_list_offsets(void)
+{
+	create_topic("mts", 1);
+	create_topic("mts-empty", 1);
+	struct part *p = get_part("mts", 0);
+	REQUIRE(p);
+	static const int64_t tss[] = { 5000, 9000, 7000, 9000, 3000 };
+	for (int i = 0; i < 5; i++) {
+		struct rec_in rec = { .value = "v", .value_len = 1, .key_len = -1,
+		                      .timestamp = tss[i] };
+		REQUIRE(part_append(p, &rec, 1, NULL) == 0);
+	}
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	static const int64_t q[][3] = { { -1, 5, -1 }, { -2, 0, -1 }, { -3, 1, 9000 },
+	                                { -4, 0, -1 }, { 6000, 1, 9000 } };
+	for (int v = 6; v <= 8; v++) {
+		struct kw_writer w;
+		flex_body(&w);
+		kw_put_i32(&w, -1);
+		kw_put_i8(&w, 0);
+		kw_put_carray(&w, 2);
+		kw_put_cstr_compact(&w, "mts", 3);
+		kw_put_carray(&w, 5);
+		for (int i = 0; i < 5; i++) {
+			kw_put_i32(&w, 0);
+			kw_put_i32(&w, -1);             /* CurrentLeaderEpoch */
+			kw_put_i64(&w, q[i][0]);
+			kw_put_tags0(&w);
+		}
+		kw_put_tags0(&w);
+		kw_put_cstr_compact(&w, "mts-empty", 9);
+		kw_put_carray(&w, 1);
+		kw_put_i32(&w, 0);
+		kw_put_i32(&w, -1);
+		kw_put_i64(&w, -3);
+		kw_put_tags0(&w);
+		kw_put_tags0(&w);
+		kw_put_tags0(&w);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_LIST_OFFSETS, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		flex_resp(&r, b, len);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 2);
+		kw_cstr(&r, &s, &sl);
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 5);
+		for (int i = 0; i < 5; i++) {
+			CHECK_EQ_INT(kw_i32(&r), 0);
+			CHECK_EQ_INT(kw_i16(&r), 0);
+			int64_t ts = kw_i64(&r), off = kw_i64(&r);
+			if (off != q[i][1] || ts != q[i][2])
+				fprintf(stderr, "listoffsets v%d q %lld: off %lld ts %lld\n", v,
+				        (long long)q[i][0], (long long)off, (long long)ts);
+			CHECK_EQ_INT(off, q[i][1]);
+			CHECK_EQ_INT(ts, q[i][2]);
+			CHECK_EQ_INT(kw_i32(&r), -1);   /* LeaderEpoch */
+			kw_tags_skip(&r);
+		}
+		kw_tags_skip(&r);
+		kw_cstr(&r, &s, &sl);
+		CHECK_EQ_INT(kw_carray(&r, 1, false), 1);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		CHECK_EQ_INT(kw_i64(&r), -1);       /* empty: not found */
+		CHECK_EQ_INT(kw_i64(&r), -1);
+		kw_i32(&r);
+		kw_tags_skip(&r);
+		kw_tags_skip(&r);
+		kw_tags_skip(&r);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+/* FindCoordinator v1-4: still the stub, v4 answering per key. */
+static void test_flex_find_coordinator(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	for (int v = 1; v <= 4; v++) {
+		struct kw_writer w;
+		bool flex = v >= 3;
+		if (flex)
+			flex_body(&w);
+		else
+			kw_writer_init(&w);
+		if (v <= 3)
+			kw_put_vstr(&w, flex, "g1", 2);
+		kw_put_i8(&w, 0);                   /* KeyType */
+		if (v >= 4) {
+			kw_put_carray(&w, 2);
+			kw_put_cstr_compact(&w, "g1", 2);
+			kw_put_cstr_compact(&w, "g2", 2);
+		}
+		kw_put_vtags(&w, flex);
+		uint8_t *b;
+		size_t len;
+		REQUIRE(tc_call(fd, KAPI_FIND_COORDINATOR, (int16_t)v, &w, &b, &len) == 0);
+		kw_writer_free(&w);
+		struct kw_reader r;
+		const char *s;
+		int sl;
+		if (flex)
+			flex_resp(&r, b, len);
+		else
+			kw_reader_init(&r, b, len);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		if (v <= 3) {
+			CHECK_EQ_INT(kw_i16(&r), 15);
+			kw_vstr(&r, flex, &s, &sl);
+			CHECK_EQ_INT(kw_i32(&r), -1);
+			kw_vstr(&r, flex, &s, &sl);
+			CHECK_EQ_INT(kw_i32(&r), -1);
+		} else {
+			CHECK_EQ_INT(kw_carray(&r, 1, false), 2);
+			for (int k = 0; k < 2; k++) {
+				kw_cstr(&r, &s, &sl);
+				CHECK(sl == 2 && s[1] == '1' + k);
+				CHECK_EQ_INT(kw_i32(&r), -1);
+				kw_cstr(&r, &s, &sl);
+				CHECK_EQ_INT(kw_i32(&r), -1);
+				CHECK_EQ_INT(kw_i16(&r), 15);
+				kw_cstr(&r, &s, &sl);
+				kw_tags_skip(&r);
+			}
+		}
+		kw_vtags(&r, flex);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+/* Topic ids survive a restart of the store and are made once for a topic
+ * whose .topic file has none. */
+static void test_topic_ids_persist(void)
+{
+	create_topic("idp", 1);
+	uint8_t id[16], again[16], fresh[16];
+	struct topic *t = NULL;
+	REQUIRE(store_topic_get(g_st, "idp", &t) == 0);
+	topic_id(t, id);
+	topic_put(t);
+	CHECK(memcmp(id, (uint8_t[16]){ 0 }, 16) != 0);
+	CHECK_EQ_INT(id[6] >> 4, 4);                /* version 4 */
+	/* another store over a copy of the file, without its id line */
+	char dir[300], cmd[2048];
+	snprintf(dir, sizeof dir, "%s/idcopy", g_dir);
+	CHECK_EQ_INT(mkdir(dir, 0700), 0);
+	snprintf(cmd, sizeof cmd, "cp -r %s/idp.topic %s/idp-0 %s/ && "
+	         "grep -v topic_id %s/idp.topic > %s/old.topic && mkdir %s/old-0",
+	         g_dir, g_dir, dir, g_dir, dir, dir);
+	REQUIRE(system(cmd) == 0);
+	for (int round = 0; round < 2; round++) {
+		struct store_options o = { 0 };
+		struct store *st = NULL;
+		o.data_dir = dir;
+		REQUIRE(store_open(&o, &st) == 0);
+		REQUIRE(store_topic_get(st, "idp", &t) == 0);
+		topic_id(t, again);
+		topic_put(t);
+		CHECK(!memcmp(id, again, 16));
+		REQUIRE(store_topic_get(st, "old", &t) == 0);
+		if (round == 0) {
+			topic_id(t, fresh);
+			CHECK(memcmp(fresh, (uint8_t[16]){ 0 }, 16) != 0);
+		} else {
+			topic_id(t, again);
+			CHECK(!memcmp(fresh, again, 16));   /* persisted once */
+		}
+		/* a settings rewrite keeps it */
+		struct topic_config c;
+		topic_get_config(t, &c);
+		c.retention_ms = 123456 + round;
+		CHECK_EQ_INT(topic_set_config(t, &c), 0);
+		topic_put(t);
+		store_close(st);
+	}
+}
+
 /* Each bad input: the server closes that connection and keeps serving. */
 static void test_bad_clients(void)
 {
@@ -2056,6 +2642,12 @@ int main(int argc, char **argv)
 	RUN(test_produce);
 	RUN(test_find_coordinator);
 	RUN(test_flex_primitives);
+	RUN(test_flex_api_versions);
+	RUN(test_flex_metadata);
+	RUN(test_flex_produce_fetch);
+	RUN(test_flex_list_offsets);
+	RUN(test_flex_find_coordinator);
+	RUN(test_topic_ids_persist);
 	RUN(test_bad_clients);
 	RUN(test_pipelined);
 	RUN(test_client_gone_mid_sendfile);
