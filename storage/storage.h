@@ -344,15 +344,15 @@ int store_topic_delete(struct store *st, const char *name);
 int store_topic_list(struct store *st, char ***names, size_t *count);
 
 const char *topic_name(const struct topic *t);
+/* The topic's id (Kafka's topic id, KIP-516): 16 random bytes made at
+ * creation and kept in the .topic file; never all zero. */
+void topic_id(struct topic *t, uint8_t out[16]);
 /* Current settings (a copy). */
 void topic_get_config(struct topic *t, struct topic_config *out);
 /* Change the TS_DYNAMIC settings (the others must match: -EINVAL; the
  * partition count changes only through topic_add_partitions); cfg must
  * pass topic_config_check_limits.  The .topic file is rewritten, so the
  * change survives a restart. */
-/* The topic's id (Kafka's topic id, KIP-516): 16 random bytes made at
- * creation and kept in the .topic file; never all zero. */
-void topic_id(struct topic *t, uint8_t out[16]);
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
 /* The partition count: lock-free, and it may grow while the topic is
  * held (topic_add_partitions), never shrink. */
