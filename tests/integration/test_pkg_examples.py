@@ -59,8 +59,8 @@ class PkgExamples(TopicfsTestCase):
         out = run(base + ["describe", "orders"]).stdout.decode()
         self.assertIn("retention_ms 86400000", out)
         # the daemon serves what admin made; admin refuses while it runs
-        # (and, at start, re-applies the mutable settings of its config:
-        # retention_ms of orders goes back to the default, fixed keeps its
+        # (and, at start, re-applies only the keys a [topic.NAME] section
+        # names: orders keeps the retention_ms admin set, fixed gets its
         # [topic.fixed] section's)
         d.start()
         self.assertEqual(sorted(os.listdir(d.path("orders"))), ["0", "1", "2"])
@@ -71,7 +71,7 @@ class PkgExamples(TopicfsTestCase):
         self.assertEqual(d.stop(), 0)
         out = run(base + ["describe", "orders"]).stdout.decode()
         self.assertIn("partitions 3  framing lines  compression zstd", out)
-        self.assertIn("retention_ms 604800000", out)
+        self.assertIn("retention_ms 86400000", out)
         row2 = [l.split() for l in out.splitlines() if l.split()[:1] == ["2"]][0]
         self.assertEqual(row2[1:4], ["0", "1", "1"])       # start, next, records
         out = run(base + ["describe"]).stdout.decode()
