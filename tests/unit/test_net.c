@@ -2505,8 +2505,19 @@ static void test_auto_create_caps(void)
 }
 
 /* A batch with the given header fields over two small records. */
+static uint8_t *make_batch_seq(int64_t producer_id, int16_t epoch, int32_t seq,
+                               int16_t attr_or, int64_t ts, size_t *len);
+
 static uint8_t *make_batch_ex(int64_t producer_id, int16_t attr_or,
                               int64_t ts, size_t *len)
+{
+	return make_batch_seq(producer_id, 0, 0, attr_or, ts, len);
+}
+
+/* A two-record batch; with producer_id >= 0 an idempotent one with the
+ * given epoch and base sequence. */
+static uint8_t *make_batch_seq(int64_t producer_id, int16_t epoch, int32_t seq,
+                               int16_t attr_or, int64_t ts, size_t *len)
 {
 	struct rec_in recs[2];
 	memset(recs, 0, sizeof recs);
@@ -2520,8 +2531,8 @@ static uint8_t *make_batch_ex(int64_t producer_id, int16_t attr_or,
 	batch_encode_params_init(&p, 0, CODEC_NONE, ts);
 	if (producer_id >= 0) {
 		p.producer_id = producer_id;
-		p.producer_epoch = 0;
-		p.base_sequence = 0;
+		p.producer_epoch = epoch;
+		p.base_sequence = seq;
 	}
 	uint8_t *out = NULL;
 	if (batch_encode_ex(recs, 2, &p, &out, len))
@@ -2547,6 +2558,50 @@ static int64_t wall_ms(void)
  * (there is no transaction coordinator here), control batches, and
  * timestamps further ahead than message_timestamp_after_max_ms.  The
  * error is exact and nothing is stored. */
+/* An idempotent producer over the wire: a retried batch (same producer id,
+ * epoch and sequences) is answered with its original base offset and stored
+ * once; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER (45), a lower epoch
+ * INVALID_PRODUCER_EPOCH (47); nothing of a refused batch is stored. */
+static void test_produce_idempotent_retry(void)
+{
+	create_topic("idem", 1);
+	struct part *p = get_part("idem", 0);
+	REQUIRE(p != NULL);
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	int64_t now = wall_ms(), base = -1;
+	struct part_info pi;
+	size_t len;
+	uint8_t *b0 = make_batch_seq(42, 3, 0, 0, now, &len);      /* seq 0..1 */
+	REQUIRE(b0 != NULL);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "idem", 0, b0, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 0);
+	uint8_t *b1 = make_batch_seq(42, 3, 2, 0, now, &len);      /* seq 2..3 */
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "idem", 0, b1, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 2);
+	/* the retry of the first batch: its original offset, nothing stored */
+	for (int v = 3; v <= 7; v += 4) {
+		base = -1;
+		CHECK_EQ_INT(do_produce(fd, v, -1, "idem", 0, b0, (int32_t)len, &base), 0);
+		CHECK_EQ_INT(base, 0);
+	}
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 4);
+	/* a gap: sequence 6 after 3 */
+	uint8_t *gap = make_batch_seq(42, 3, 6, 0, now, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "idem", 0, gap, (int32_t)len, &base), 45);
+	/* an older epoch of the same producer */
+	uint8_t *old = make_batch_seq(42, 2, 4, 0, now, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "idem", 0, old, (int32_t)len, &base), 47);
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 4);
+	free(b0);
+	free(b1);
+	free(gap);
+	free(old);
+	close(fd);
+}
+
 static void test_produce_refusals(void)
 {
 	create_topic("refuse", 1);
@@ -2659,6 +2714,7 @@ int main(int argc, char **argv)
 	RUN(test_request_memory_budget);
 	RUN(test_auto_create_caps);
 	RUN(test_produce_refusals);
+	RUN(test_produce_idempotent_retry);
 	fixture_down();
 	return TT_DONE();
 }
