@@ -77,6 +77,8 @@ static const struct srv_api srv_apis[] = {
 	{ KAPI_METADATA, 0, 12, 9, "metadata", api_metadata },
 	{ KAPI_FIND_COORDINATOR, 0, 4, 3, "findcoordinator", api_find_coordinator },
 	{ KAPI_API_VERSIONS, 0, 4, 3, "apiversions", api_versions },
+	{ KAPI_INIT_PRODUCER_ID, 0, 5, 2, "initproducerid",
+	  srv_api_init_producer_id },               /* srv_idem.c */
 };
 #define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
 

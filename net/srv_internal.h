@@ -83,6 +83,8 @@ int64_t srv_resp_wire_bytes(const struct srv_resp *r);
 struct srv_client {
 	char software_name[64];
 	char software_version[64];
+	bool txn_refusal_logged;    /* InitProducerId with a transactional id
+	                               was logged (srv_idem.c) */
 };
 
 struct srv_req {
@@ -131,6 +133,11 @@ const char *srv_api_name(int16_t key);
  * when the tag buffer does not parse.  An API or version not served is
  * left alone (dispatch refuses it). */
 bool srv_req_header_finish(struct srv_req *req);
+
+/* InitProducerId (srv_idem.c). */
+enum srv_verdict srv_api_init_producer_id(struct srv *, const struct srv_req *,
+                                          struct srv_resp *, int *, char *,
+                                          size_t);
 
 /* Sanitize client-sent text for a log line (printable ASCII, no '"'). */
 void srv_sanitize(char *dst, size_t dst_len, const char *src, int len);

@@ -423,6 +423,8 @@ struct store {
 	size_t max_producers;         /* immutable: per partition (producer.c) */
 	int64_t producer_expire_ms;   /* immutable: idle producers forgotten
 	                                 after this, -1 never */
+	pthread_mutex_t pid_mu;       /* producer id allocator (producer_id.c) */
+	struct pid_alloc *pid;        /* pid_mu: NULL until first used */
 };
 
 /* Settings snapshot. */

@@ -17,6 +17,7 @@
  *   <data_dir>/log-start-offset-checkpoint        the same format: log starts
  *                                             moved by part_delete_records
  *   <data_dir>/.topicfs_clean_shutdown            clean-shutdown marker
+ *   <data_dir>/producer-id-block                  producer ids reserved so far
  *
  * The stream.  Every partition also has a byte stream: its records rendered
  * one after another according to the topic's framing.  `lines`: each record's
@@ -557,6 +558,30 @@ int part_producer_get(struct part *p, int64_t producer_id,
 /* Producer ids the partition remembers now (expired ones included until
  * they are swept); waits for the writer token. */
 size_t part_producer_count(struct part *p);
+
+/* Producer ids (InitProducerId).  <data_dir>/producer-id-block holds the
+ * end of the last block of ids reserved ("version=1\nblock_end=N\n",
+ * written with sio_write_atomic, docs/FORMAT.md section 11): ids are
+ * reserved PRODUCER_ID_BLOCK at a time and the block's end is durable
+ * BEFORE any id of it is handed out, so ids are unique and increasing
+ * across restarts and crashes (a crash skips the rest of a block).  A
+ * missing file starts at 0; an unreadable one (bad contents) starts at
+ * the wall clock in ms * 1000, with an error line.  Thread-safe. */
+#define PRODUCER_ID_BLOCK 1000
+
+/* The next producer id: 0, or a negative errno (the file could not be
+ * read or written; nothing handed out). */
+int store_next_producer_id(struct store *st, int64_t *out);
+
+/* InitProducerId for a non-transactional producer.  producer_id < 0: a
+ * new id with epoch 0.  Otherwise (KIP-360) an epoch bump: when this store
+ * handed out (producer_id, epoch) as the id's latest epoch (remembered in
+ * memory for recent ids, forgotten at restart), the same id with epoch + 1;
+ * in every other case (unknown id or epoch, epoch exhausted at
+ * INT16_MAX - 1) a new id with epoch 0, as Kafka gives a non-transactional
+ * producer.  0 or a negative errno from store_next_producer_id. */
+int store_init_producer_id(struct store *st, int64_t producer_id,
+                           int16_t epoch, int64_t *out_id, int16_t *out_epoch);
 
 /* ========================= logging and counters ========================== */
 

@@ -1836,6 +1836,8 @@ static void store_free(struct store *st)
 	pthread_mutex_destroy(&st->maint_mu);
 	pthread_cond_destroy(&st->maint_cond);
 	pthread_mutex_destroy(&st->lso_mu);
+	pthread_mutex_destroy(&st->pid_mu);
+	free(st->pid);
 	free(st->dir);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);     /* releases the data dir lock */
@@ -2275,6 +2277,7 @@ int store_open(const struct store_options *opts, struct store **out)
 	pthread_rwlock_init(&st->hook_lock, NULL);
 	pthread_mutex_init(&st->maint_mu, NULL);
 	pthread_mutex_init(&st->lso_mu, NULL);
+	pthread_mutex_init(&st->pid_mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->maint_cond, &ca);

@@ -84,7 +84,7 @@ class NetHygiene(NetTestCase):
     def test_api_versions_v3_fallback(self):
         self.start()
         table = {0: (0, 11), 1: (4, 16), 2: (0, 8), 3: (0, 12), 10: (0, 4),
-                 18: (0, 4)}
+                 18: (0, 4), 22: (0, 5)}
         c = Raw(self.daemon.port)
         try:
             # ApiVersions v3 as librdkafka sends it: flexible header v2, compact

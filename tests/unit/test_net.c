@@ -372,7 +372,7 @@ static void test_api_versions(void)
 		kw_reader_init(&r, b, len);
 		CHECK_EQ_INT(kw_i16(&r), 0);
 		int32_t n = kw_i32(&r);
-		CHECK_EQ_INT(n, 6);
+		CHECK(n >= 7);                  /* others: each checked below */
 		int found = 0;
 		for (int i = 0; i < n; i++) {
 			int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
@@ -382,8 +382,9 @@ static void test_api_versions(void)
 			if (k == 3) { CHECK_EQ_INT(mx, 12); found++; }
 			if (k == 10) { CHECK_EQ_INT(mx, 4); found++; }
 			if (k == 18) { CHECK_EQ_INT(mx, 4); found++; }
+			if (k == 22) { CHECK_EQ_INT(mx, 5); found++; }
 		}
-		CHECK_EQ_INT(found, 6);
+		CHECK_EQ_INT(found, 7);
 		if (v >= 1)
 			CHECK_EQ_INT(kw_i32(&r), 0);
 		CHECK(!r.err && r.pos == len);
@@ -1336,7 +1337,7 @@ static void test_flex_api_versions(void)
 		kw_reader_init(&r, b, len);
 		CHECK_EQ_INT(kw_i16(&r), 0);
 		int32_t n = kw_carray(&r, 7, false);
-		CHECK_EQ_INT(n, 6);
+		CHECK(n >= 7);                          /* InitProducerId too */
 		for (int i = 0; i < n; i++) {
 			int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
 			(void)mn;
@@ -2678,6 +2679,286 @@ static void test_produce_refusals(void)
 	restart_main_server();
 }
 
+/* ======================= InitProducerId (srv_idem.c) ====================== */
+
+/* InitProducerId at version v; returns the error code (negative: transport
+ * or layout), *id and *epoch the answer. */
+static int init_pid(int fd, int v, const char *txn, int64_t pid, int16_t epoch,
+                    int64_t *id, int16_t *out_epoch)
+{
+	bool flex = v >= 2;
+	struct kw_writer w;
+	kw_writer_init(&w);
+	if (flex)
+		kw_put_tags0(&w);                   /* request header v2 */
+	kw_put_vstr(&w, flex, txn, txn ? (int)strlen(txn) : -1);
+	kw_put_i32(&w, 60000);
+	if (v >= 3) {
+		kw_put_i64(&w, pid);
+		kw_put_i16(&w, epoch);
+	}
+	if (flex)
+		kw_put_tags0(&w);
+	uint8_t *b;
+	size_t len;
+	int rc = tc_call(fd, KAPI_INIT_PRODUCER_ID, (int16_t)v, &w, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1000;
+	struct kw_reader r;
+	if (flex)
+		flex_resp(&r, b, len);
+	else
+		kw_reader_init(&r, b, len);
+	CHECK_EQ_INT(kw_i32(&r), 0);            /* ThrottleTimeMs */
+	int16_t err = kw_i16(&r);
+	*id = kw_i64(&r);
+	*out_epoch = kw_i16(&r);
+	kw_vtags(&r, flex);
+	rc = r.err || r.pos != len ? -1001 : err;
+	free(b);
+	return rc;
+}
+
+/* InitProducerId at every version: new ids unique and increasing with
+ * epoch 0; v3+ epoch bumps (KIP-360) for the id's latest epoch, a new id
+ * for anything else; a transactional id refused with 53; advertised by
+ * ApiVersions; a truncated request closes the connection. */
+static void test_init_producer_id(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_API_VERSIONS, 0, NULL, &b, &len) == 0);
+	struct kw_reader r;
+	kw_reader_init(&r, b, len);
+	kw_i16(&r);
+	int32_t n = kw_i32(&r), found = 0;
+	for (int32_t i = 0; i < n && !r.err; i++) {
+		int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
+		if (k == KAPI_INIT_PRODUCER_ID) {
+			CHECK_EQ_INT(mn, 0);
+			CHECK_EQ_INT(mx, 5);
+			found++;
+		}
+	}
+	CHECK_EQ_INT(found, 1);
+	free(b);
+
+	int64_t last = -1, id = -1, id2;
+	int16_t ep = -1, ep2;
+	for (int v = 0; v <= 5; v++) {
+		for (int k = 0; k < 3; k++) {
+			CHECK_EQ_INT(init_pid(fd, v, NULL, -1, -1, &id, &ep), 0);
+			CHECK(id > last);
+			CHECK_EQ_INT(ep, 0);
+			last = id;
+		}
+	}
+	/* v3+: bump the epoch of the latest id, again and again */
+	for (int v = 3; v <= 5; v++) {
+		CHECK_EQ_INT(init_pid(fd, v, NULL, -1, -1, &id, &ep), 0);
+		CHECK(id > last);
+		last = id;
+		for (int k = 1; k <= 3; k++) {
+			CHECK_EQ_INT(init_pid(fd, v, NULL, id, ep, &id2, &ep2), 0);
+			CHECK_EQ_INT(id2, id);
+			CHECK_EQ_INT(ep2, k);
+			ep = ep2;
+		}
+		/* a stale epoch (a zombie or a lost answer): a new id, epoch 0 */
+		CHECK_EQ_INT(init_pid(fd, v, NULL, id, 1, &id2, &ep2), 0);
+		CHECK(id2 > last);
+		CHECK_EQ_INT(ep2, 0);
+		last = id2;
+		/* an id never handed out: a new one */
+		CHECK_EQ_INT(init_pid(fd, v, NULL, 1LL << 50, 0, &id2, &ep2), 0);
+		CHECK(id2 > last && id2 < (1LL << 50));
+		CHECK_EQ_INT(ep2, 0);
+		last = id2;
+	}
+	/* an exhausted epoch gives a new id (Kafka: at Short.MaxValue - 1) */
+	int64_t sid;
+	int16_t sep;
+	REQUIRE(store_init_producer_id(g_st, -1, -1, &sid, &sep) == 0);
+	for (int k = 0; k < INT16_MAX - 2; k++)
+		REQUIRE(store_init_producer_id(g_st, sid, sep, &sid, &sep) == 0);
+	CHECK_EQ_INT(sep, INT16_MAX - 2);
+	int64_t keep = sid;
+	REQUIRE(store_init_producer_id(g_st, sid, sep, &sid, &sep) == 0);
+	CHECK_EQ_INT(sid, keep);
+	CHECK_EQ_INT(sep, INT16_MAX - 1);
+	REQUIRE(store_init_producer_id(g_st, sid, sep, &sid, &sep) == 0);
+	CHECK(sid > keep);
+	CHECK_EQ_INT(sep, 0);
+	last = sid;
+	/* transactions: refused, non-retriable, at every version; the
+	 * connection keeps serving */
+	for (int v = 0; v <= 5; v++) {
+		id = 0;
+		ep = 0;
+		CHECK_EQ_INT(init_pid(fd, v, "txn-1", -1, -1, &id, &ep), 53);
+		CHECK_EQ_INT(id, -1);
+		CHECK_EQ_INT(ep, -1);
+	}
+	CHECK_EQ_INT(init_pid(fd, 4, NULL, -1, -1, &id, &ep), 0);
+	CHECK(id > last);
+	close(fd);
+	/* a truncated request: closed, the server keeps serving */
+	fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	struct kw_writer w;
+	kw_writer_init(&w);
+	kw_put_str(&w, NULL, -1);
+	kw_put_i16(&w, 0);                      /* TimeoutMs cut short */
+	REQUIRE(tc_send(fd, KAPI_INIT_PRODUCER_ID, 1, 9, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	CHECK(server_alive(g_port));
+}
+
+/* A store and a server of their own on dir (for restarts). */
+static int side_up(const char *dir, struct store **st, struct srv **srv)
+{
+	*st = tu_store_open(dir);
+	if (!*st)
+		return -EIO;
+	struct srv_config cfg;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	int rc = srv_start(*st, &cfg, srv);
+	if (rc) {
+		store_close(*st);
+		*st = NULL;
+	}
+	return rc;
+}
+
+static void side_down(struct store *st, struct srv *srv)
+{
+	srv_stop(srv);
+	store_close(st);
+}
+
+static int64_t side_next(struct store *st, const char *topic)
+{
+	struct topic *t = NULL;
+	struct part_info pi = { .next_offset = -1 };
+	if (store_topic_get(st, topic, &t))
+		return -1;
+	part_info(topic_part(t, 0), &pi);
+	topic_put(t);
+	return pi.next_offset;
+}
+
+/* Producer ids survive restarts (the reserved block is durable before an
+ * id is handed out, a crash skips the rest of a block, a damaged file
+ * jumps far ahead), and an idempotent producer's retry of a batch, on a
+ * new connection or after a restart, is answered with the original
+ * offset and stored once, with acks 1, -1 and 0. */
+static void test_idempotent_restarts(void)
+{
+	char dir[300], path[400];
+	snprintf(dir, sizeof dir, "%s/idem-restart", g_dir);
+	snprintf(path, sizeof path, "%s/producer-id-block", dir);
+	REQUIRE(mkdir(dir, 0700) == 0);
+	struct store *st;
+	struct srv *srv;
+	REQUIRE(side_up(dir, &st, &srv) == 0);
+	{
+		struct topic_config tc;
+		struct topic *t = NULL;
+		topic_config_defaults(&tc);
+		tc.partitions = 1;
+		REQUIRE(store_topic_create(st, "ir", &tc, &t) == 0);
+		topic_put(t);
+	}
+	int fd = tc_connect(srv_port(srv));
+	REQUIRE(fd >= 0);
+	int64_t id, id2, base = -1, now = wall_ms();
+	int16_t ep, ep2;
+	CHECK_EQ_INT(init_pid(fd, 4, NULL, -1, -1, &id, &ep), 0);
+	CHECK_EQ_INT(id, 0);                    /* a new data dir starts at 0 */
+	CHECK(access(path, F_OK) == 0);
+	size_t len;
+	uint8_t *b0 = make_batch_seq(id, ep, 0, 0, now, &len);
+	REQUIRE(b0 != NULL);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "ir", 0, b0, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 0);
+	close(fd);
+	/* the retry on a new connection, with acks 1, -1 and 0 */
+	fd = tc_connect(srv_port(srv));
+	REQUIRE(fd >= 0);
+	for (int acks = 1; acks >= -1; acks -= 2) {
+		base = -1;
+		CHECK_EQ_INT(do_produce(fd, 7, (int16_t)acks, "ir", 0, b0,
+		                        (int32_t)len, &base), 0);
+		CHECK_EQ_INT(base, 0);
+	}
+	{
+		struct kw_writer w;
+		kw_writer_init(&w);
+		produce_body(&w, 7, 0, "ir", 0, b0, (int32_t)len);
+		CHECK_EQ_INT(tc_send(fd, KAPI_PRODUCE, 7, 5, &w), 0);
+		kw_writer_free(&w);
+	}
+	CHECK(server_alive(srv_port(srv)));
+	CHECK_EQ_INT(side_next(st, "ir"), 2);
+	close(fd);
+	side_down(st, srv);
+
+	/* after a restart: ids go on above the old ones, and the retry is
+	 * still answered with the original offset (the producer state is
+	 * rebuilt from the log / snapshot) */
+	REQUIRE(side_up(dir, &st, &srv) == 0);
+	fd = tc_connect(srv_port(srv));
+	REQUIRE(fd >= 0);
+	for (int v = 0; v <= 5; v++) {
+		CHECK_EQ_INT(init_pid(fd, v, NULL, -1, -1, &id2, &ep2), 0);
+		CHECK(id2 >= PRODUCER_ID_BLOCK);    /* the old block is skipped */
+	}
+	/* a bump of the old id after the restart: a new id (epochs are not
+	 * remembered across restarts) */
+	CHECK_EQ_INT(init_pid(fd, 3, NULL, id, ep, &id2, &ep2), 0);
+	CHECK(id2 != id);
+	CHECK_EQ_INT(ep2, 0);
+	base = -1;
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "ir", 0, b0, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 0);
+	uint8_t *b1 = make_batch_seq(id, ep, 2, 0, now, &len);
+	CHECK_EQ_INT(do_produce(fd, 7, -1, "ir", 0, b1, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 2);
+	CHECK_EQ_INT(do_produce(fd, 3, 1, "ir", 0, b1, (int32_t)len, &base), 0);
+	CHECK_EQ_INT(base, 2);
+	CHECK_EQ_INT(side_next(st, "ir"), 4);
+	close(fd);
+	side_down(st, srv);                     /* closed cleanly ... */
+
+	/* a damaged file: ids continue far above (the wall clock in ms * 1000) */
+	FILE *f = fopen(path, "w");
+	REQUIRE(f != NULL);
+	fputs("garbage\n", f);
+	fclose(f);
+	st = tu_store_open(dir);
+	REQUIRE(st != NULL);
+	CHECK_EQ_INT(store_next_producer_id(st, &id2), 0);
+	CHECK(id2 >= now * 1000);
+	int64_t id3;
+	CHECK_EQ_INT(store_next_producer_id(st, &id3), 0);
+	CHECK_EQ_INT(id3, id2 + 1);
+	store_close(st);
+	st = tu_store_open(dir);
+	REQUIRE(st != NULL);
+	CHECK_EQ_INT(store_next_producer_id(st, &id3), 0);
+	CHECK_EQ_INT(id3, id2 + PRODUCER_ID_BLOCK);
+	CHECK_EQ_INT(side_next(st, "ir"), 4);
+	store_close(st);
+	free(b0);
+	free(b1);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -2715,6 +2996,8 @@ int main(int argc, char **argv)
 	RUN(test_auto_create_caps);
 	RUN(test_produce_refusals);
 	RUN(test_produce_idempotent_retry);
+	RUN(test_init_producer_id);
+	RUN(test_idempotent_restarts);
 	fixture_down();
 	return TT_DONE();
 }
