@@ -36,5 +36,6 @@ void tfs_config_srv(const struct tfs_config *cfg, struct srv_config *out)
 	out->auto_create_max_topics = cfg->auto_create_max_topics;
 	out->allow_wildcard_bind = cfg->allow_wildcard_bind;
 	out->message_timestamp_after_max_ms = cfg->message_timestamp_after_max_ms;
+	out->allow_delete = cfg->allow_delete;
 	out->topic_defaults = cfg->topic_defaults;
 }

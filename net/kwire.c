@@ -45,6 +45,16 @@ static const struct {
 	{ 76, "UNSUPPORTED_COMPRESSION_TYPE" },
 	{ 87, "INVALID_RECORD" },
 	{ 100, "UNKNOWN_TOPIC_ID" },
+	/* admin APIs (srv_admin.c) */
+	{ 36, "TOPIC_ALREADY_EXISTS" },
+	{ 37, "INVALID_PARTITIONS" },
+	{ 38, "INVALID_REPLICATION_FACTOR" },
+	{ 39, "INVALID_REPLICA_ASSIGNMENT" },
+	{ 40, "INVALID_CONFIG" },
+	{ 42, "INVALID_REQUEST" },
+	{ 44, "POLICY_VIOLATION" },
+	{ 73, "TOPIC_DELETION_DISABLED" },
+	{ 114, "MISMATCHED_ENDPOINT_TYPE" },
 };
 
 const char *kw_err_name(int code)

@@ -46,6 +46,8 @@ struct srv_config {
 	                               refuses batches whose MaxTimestamp is
 	                               further in the future (INVALID_TIMESTAMP);
 	                               -1 = unbounded */
+	bool allow_delete;          /* default false: [fs] allow_delete; DeleteTopics
+	                               answers TOPIC_DELETION_DISABLED without it */
 	struct topic_config topic_defaults; /* used when auto-creating */
 };
 

@@ -783,6 +783,7 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		c->hdr.body = c->req + r.pos;
 		c->hdr.body_len = c->req_len - r.pos;
 		c->hdr.client = &c->client;
+		c->hdr.peer = c->peer;
 	}
 	if (r.err || !srv_req_header_finish(&c->hdr)) {
 		snprintf(why, sizeof why, "malformed request header (%zu bytes)",

@@ -79,6 +79,16 @@ static const struct srv_api srv_apis[] = {
 	{ KAPI_API_VERSIONS, 0, 4, 3, "apiversions", api_versions },
 	{ KAPI_INIT_PRODUCER_ID, 0, 5, 2, "initproducerid",
 	  srv_api_init_producer_id },               /* srv_idem.c */
+	/* admin APIs (srv_admin.c) */
+	{ KAPI_CREATE_TOPICS, 0, 7, 5, "createtopics", srv_api_create_topics },
+	{ KAPI_DELETE_TOPICS, 0, 6, 4, "deletetopics", srv_api_delete_topics },
+	{ KAPI_DELETE_RECORDS, 0, 2, 2, "deleterecords", srv_api_delete_records },
+	{ KAPI_OFFSET_FOR_LEADER_EPOCH, 0, 4, 4, "offsetforleaderepoch",
+	  srv_api_offset_for_leader_epoch },
+	{ KAPI_CREATE_PARTITIONS, 0, 3, 2, "createpartitions",
+	  srv_api_create_partitions },
+	{ KAPI_DESCRIBE_CLUSTER, 0, 1, 0, "describecluster",
+	  srv_api_describe_cluster },
 };
 #define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
 
@@ -283,6 +293,11 @@ static struct topic *topic_by_id(struct srv *s, const uint8_t id[16])
 		return NULL;            /* rebuilt for this request already */
 	topic_ids_build(s);
 	return topic_by_id_cached(s, id);
+}
+
+struct topic *srv_topic_by_id(struct srv *s, const uint8_t id[16])
+{
+	return topic_by_id(s, id);
 }
 
 /* One Metadata topic.  name NULL: null (v12+, a topic asked by an unknown

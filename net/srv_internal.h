@@ -100,6 +100,7 @@ struct srv_req {
 	                               ApiVersions), compact types, tag buffers;
 	                               set by srv_req_header_finish */
 	struct srv_client *client;  /* the connection's; may be NULL */
+	const char *peer;           /* "addr:port" of the connection; may be NULL */
 };
 
 /* A handler: parse req->body, build resp (starting with
@@ -136,6 +137,28 @@ bool srv_req_header_finish(struct srv_req *req);
 
 /* InitProducerId (srv_idem.c). */
 enum srv_verdict srv_api_init_producer_id(struct srv *, const struct srv_req *,
+                                          struct srv_resp *, int *, char *,
+                                          size_t);
+
+/* The topic with this id (a reference), NULL when none (the id cache of
+ * srv_api.c, rebuilt on a miss at most once per request). */
+struct topic *srv_topic_by_id(struct srv *s, const uint8_t id[16]);
+
+/* The admin APIs (srv_admin.c). */
+enum srv_verdict srv_api_create_topics(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_delete_topics(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_delete_records(struct srv *, const struct srv_req *,
+                                        struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_offset_for_leader_epoch(struct srv *,
+                                                 const struct srv_req *,
+                                                 struct srv_resp *, int *,
+                                                 char *, size_t);
+enum srv_verdict srv_api_create_partitions(struct srv *, const struct srv_req *,
+                                           struct srv_resp *, int *, char *,
+                                           size_t);
+enum srv_verdict srv_api_describe_cluster(struct srv *, const struct srv_req *,
                                           struct srv_resp *, int *, char *,
                                           size_t);
 
@@ -251,6 +274,9 @@ struct srv {
 	uint64_t req_seq;           /* requests handled (builds of an answer) */
 	uint64_t tids_built_seq;    /* req_seq of the last rebuild */
 	bool tids_built;
+	int32_t admin_max_partitions; /* CreateTopics/CreatePartitions bound; 0 =
+	                               the partitions setting's (the fuzz
+	                               harness lowers it) */
 };
 
 /* Log a refused request (unsupported API or version, or one that does not

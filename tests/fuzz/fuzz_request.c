@@ -89,6 +89,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_srv->st = g_st;
 	srv_config_defaults(&g_srv->cfg);
 	g_srv->cfg.auto_create_topics = false;
+	/* the admin APIs: at most two topics created, none larger than 8
+	 * partitions (each partition is a directory); deletion stays off */
+	g_srv->cfg.auto_create_max_topics = 4;
+	g_srv->admin_max_partitions = 8;
 	snprintf(g_srv->adv_host, sizeof(g_srv->adv_host), "127.0.0.1");
 	g_srv->adv_port = 9092;
 	g_srv->port = 9092;

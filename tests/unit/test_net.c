@@ -2959,6 +2959,732 @@ static void test_idempotent_restarts(void)
 	free(b1);
 }
 
+/* ============================== admin APIs ================================ */
+
+/* The request body for a flexible version starts empty (the header tag
+ * buffer is written by adm_call). */
+static int adm_call(int fd, int16_t api, int16_t ver, bool flex,
+                    const struct kw_writer *body, struct kw_reader *r,
+                    uint8_t **b, size_t *len)
+{
+	struct kw_writer w;
+	kw_writer_init(&w);
+	if (flex)
+		kw_put_tags0(&w);               /* request header v2 tags */
+	kw_put(&w, body->buf, body->len);
+	int rc = tc_call(fd, api, ver, &w, b, len);
+	kw_writer_free(&w);
+	if (rc)
+		return rc;
+	if (flex)
+		flex_resp(r, *b, *len);
+	else
+		kw_reader_init(r, *b, *len);
+	return 0;
+}
+
+struct ct_in {
+	const char *name;
+	int32_t nparts;
+	int16_t rf;
+	int nassign;                    /* assignments to send (each [0]) */
+	const char *cfg[4][2];          /* name, value (NULL: null); up to 4 */
+};
+
+static void ct_body(struct kw_writer *w, int v, bool flex, const struct ct_in *in,
+                    int n, bool validate_only)
+{
+	kw_writer_init(w);
+	kw_put_varray(w, flex, n);
+	for (int i = 0; i < n; i++) {
+		kw_put_vcstr(w, flex, in[i].name);
+		kw_put_i32(w, in[i].nparts);
+		kw_put_i16(w, in[i].rf);
+		kw_put_varray(w, flex, in[i].nassign);
+		for (int j = 0; j < in[i].nassign; j++) {
+			kw_put_i32(w, j);
+			kw_put_varray(w, flex, 1);
+			kw_put_i32(w, 0);
+			kw_put_vtags(w, flex);
+		}
+		int nc = 0;
+		while (nc < 4 && in[i].cfg[nc][0])
+			nc++;
+		kw_put_varray(w, flex, nc);
+		for (int j = 0; j < nc; j++) {
+			kw_put_vcstr(w, flex, in[i].cfg[j][0]);
+			kw_put_vcstr(w, flex, in[i].cfg[j][1]);
+			kw_put_vtags(w, flex);
+		}
+		kw_put_vtags(w, flex);
+	}
+	kw_put_i32(w, 5000);
+	if (v >= 1)
+		kw_put_i8(w, validate_only);
+	kw_put_vtags(w, flex);
+}
+
+struct ct_out {
+	int16_t err;
+	char msg[200];
+	int32_t nparts;
+	int16_t rf;
+	uint8_t id[16];
+	int ncfg;
+	char retention_ms[32];
+	int retention_src, retention_ro;
+	char codec[32];
+	int codec_ro;
+};
+
+/* Parse a CreateTopics response; returns the topic count. */
+static int ct_parse(int v, bool flex, struct kw_reader *r, struct ct_out *out,
+                    int max)
+{
+	const char *s;
+	int sl;
+	if (v >= 2)
+		CHECK_EQ_INT(kw_i32(r), 0);
+	int32_t n = kw_varray(r, flex, 1, false);
+	for (int32_t i = 0; i < n && !r->err; i++) {
+		struct ct_out o;
+		memset(&o, 0, sizeof o);
+		kw_vstr(r, flex, &s, &sl);
+		if (v >= 7)
+			kw_uuid(r, o.id);
+		o.err = kw_i16(r);
+		if (v >= 1) {
+			kw_vstr(r, flex, &s, &sl);
+			if (sl > 0)
+				snprintf(o.msg, sizeof o.msg, "%.*s", sl, s);
+			CHECK(o.err ? sl > 0 : sl == -1);
+		}
+		if (v >= 5) {
+			o.nparts = kw_i32(r);
+			o.rf = kw_i16(r);
+			o.ncfg = kw_carray(r, 1, true);
+			for (int j = 0; j < o.ncfg && !r->err; j++) {
+				const char *cn, *cv;
+				int cnl, cvl;
+				kw_cstr(r, &cn, &cnl);
+				kw_cstr(r, &cv, &cvl);
+				int ro = kw_i8(r), src = kw_i8(r);
+				CHECK_EQ_INT(kw_i8(r), 0);          /* sensitive */
+				kw_tags_skip(r);
+				if (cnl == 12 && !memcmp(cn, "retention.ms", 12)) {
+					snprintf(o.retention_ms, sizeof o.retention_ms,
+					         "%.*s", cvl, cv);
+					o.retention_src = src;
+					o.retention_ro = ro;
+				}
+				if (cnl == 16 && !memcmp(cn, "compression.type", 16)) {
+					snprintf(o.codec, sizeof o.codec, "%.*s", cvl, cv);
+					o.codec_ro = ro;
+				}
+			}
+		}
+		kw_vtags(r, flex);
+		if (i < max)
+			out[i] = o;
+	}
+	kw_vtags(r, flex);
+	CHECK(!r->err && r->pos == r->len);
+	return n;
+}
+
+static int ct_call(int fd, int v, const struct ct_in *in, int n, bool vonly,
+                   struct ct_out *out)
+{
+	bool flex = v >= 5;
+	struct kw_writer w;
+	struct kw_reader r;
+	uint8_t *b;
+	size_t len;
+	ct_body(&w, v, flex, in, n, vonly);
+	int rc = adm_call(fd, KAPI_CREATE_TOPICS, (int16_t)v, flex, &w, &r, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1;
+	rc = ct_parse(v, flex, &r, out, n);
+	free(b);
+	return rc;
+}
+
+static int32_t topic_nparts(const char *name)
+{
+	struct topic *t = NULL;
+	if (store_topic_get(g_st, name, &t))
+		return -1;
+	int32_t n = topic_partitions(t);
+	topic_put(t);
+	return n;
+}
+
+/* CreateTopics v0-7: creation, every refusal, validate-only, duplicates,
+ * configs by Kafka name with the effective configs and their sources in
+ * v5+, the topic id in v7, the topic cap. */
+static void test_admin_create_topics(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	struct ct_out o[8];
+	/* v0: three partitions */
+	struct ct_in a = { "adm-a", 3, -1, 0, { { NULL } } };
+	REQUIRE(ct_call(fd, 0, &a, 1, false, o) == 1);
+	CHECK_EQ_INT(o[0].err, 0);
+	CHECK_EQ_INT(topic_nparts("adm-a"), 3);
+	/* v1: again -> exists, with a message; validate-only creates nothing */
+	struct ct_in a2[2] = { { "adm-a", 1, 1, 0, { { NULL } } },
+	                       { "adm-v", 2, 1, 0, { { NULL } } } };
+	REQUIRE(ct_call(fd, 1, a2, 2, true, o) == 2);
+	CHECK_EQ_INT(o[0].err, 36);
+	CHECK(strstr(o[0].msg, "already exists") != NULL);
+	CHECK_EQ_INT(o[1].err, 0);
+	CHECK(!topic_exists("adm-v"));
+	/* v4: each refusal */
+	struct ct_in bad[8] = {
+		{ "bad/name", 1, 1, 0, { { NULL } } },
+		{ "adm-b0", 0, 1, 0, { { NULL } } },
+		{ "adm-b1", 1, 3, 0, { { NULL } } },
+		{ "adm-b2", -1, -1, 2, { { NULL } } },
+		{ "adm-b3", 1, 1, 0, { { "no.such.config", "1" } } },
+		{ "adm-b4", 1, 1, 0, { { "retention.ms", "soon" } } },
+		{ "adm-dup", 1, 1, 0, { { NULL } } },
+		{ "adm-dup", 1, 1, 0, { { NULL } } },
+	};
+	REQUIRE(ct_call(fd, 4, bad, 8, false, o) == 8);
+	CHECK_EQ_INT(o[0].err, 17);
+	CHECK_EQ_INT(o[1].err, 37);
+	CHECK_EQ_INT(o[2].err, 38);
+	CHECK_EQ_INT(o[3].err, 39);
+	CHECK_EQ_INT(o[4].err, 40);
+	CHECK(strstr(o[4].msg, "no.such.config") != NULL);
+	CHECK_EQ_INT(o[5].err, 40);
+	CHECK(strstr(o[5].msg, "retention.ms") != NULL);
+	CHECK_EQ_INT(o[6].err, 42);
+	CHECK_EQ_INT(o[7].err, 42);
+	CHECK(!topic_exists("adm-b0") && !topic_exists("adm-b4") &&
+	      !topic_exists("adm-dup"));
+	/* more refusals: null value, gzip, partitions as a config, too many,
+	 * our own key names, INI suffixes, flush 0, a fixed config's other
+	 * value; and the fixed configs with their one value are accepted
+	 * (validate only) */
+	struct ct_in bad2[8] = {
+		{ "adm-c0", 1, 1, 0, { { "retention.ms", NULL } } },
+		{ "adm-c1", 1, 1, 0, { { "compression.type", "gzip" } } },
+		{ "adm-c2", 1, 1, 0, { { "partitions", "4" } } },
+		{ "adm-c3", 100001, 1, 0, { { NULL } } },
+		{ "adm-c4", 1, 1, 0, { { "retention_ms", "1000" } } },
+		{ "adm-c5", 1, 1, 0, { { "retention.ms", "7d" } } },
+		{ "adm-c6", 1, 1, 0, { { "flush.ms", "0" }, { "cleanup.policy", "compact" } } },
+		{ "adm-c7", 1, 1, 0, { { "cleanup.policy", "delete" },
+		                       { "min.insync.replicas", "1" } } },
+	};
+	REQUIRE(ct_call(fd, 3, bad2, 8, true, o) == 8);
+	CHECK_EQ_INT(o[0].err, 40);
+	CHECK_EQ_INT(o[1].err, 40);
+	CHECK_EQ_INT(o[2].err, 40);
+	CHECK_EQ_INT(o[3].err, 37);
+	CHECK_EQ_INT(o[4].err, 40);
+	CHECK_EQ_INT(o[5].err, 40);
+	CHECK_EQ_INT(o[6].err, 40);
+	CHECK_EQ_INT(o[7].err, 0);
+	/* v5 (flexible): default partitions, configs with their sources */
+	struct ct_in f = { "adm-f", -1, -1, 0,
+	                   { { "retention.ms", "1000" },
+	                     { "compression.type", "zstd" },
+	                     { "flush.messages", "9223372036854775807" } } };
+	REQUIRE(ct_call(fd, 5, &f, 1, false, o) == 1);
+	CHECK_EQ_INT(o[0].err, 0);
+	CHECK_EQ_INT(o[0].nparts, 1);
+	CHECK_EQ_INT(o[0].rf, 1);
+	CHECK(o[0].ncfg >= 8);
+	CHECK(!strcmp(o[0].retention_ms, "1000"));
+	CHECK_EQ_INT(o[0].retention_src, 1);        /* DYNAMIC_TOPIC_CONFIG */
+	CHECK_EQ_INT(o[0].retention_ro, 0);
+	CHECK(!strcmp(o[0].codec, "zstd"));
+	CHECK_EQ_INT(o[0].codec_ro, 1);             /* fixed at creation */
+	{
+		struct topic *t = NULL;
+		REQUIRE(store_topic_get(g_st, "adm-f", &t) == 0);
+		struct topic_config tc;
+		topic_get_config(t, &tc);
+		CHECK_EQ_INT(tc.retention_ms, 1000);
+		CHECK_EQ_INT(tc.codec, CODEC_ZSTD);
+		CHECK_EQ_INT(tc.flush_messages, 0);
+		topic_put(t);
+	}
+	/* v5 errors: NumPartitions/ReplicationFactor -1, no configs */
+	REQUIRE(ct_call(fd, 5, &f, 1, false, o) == 1);
+	CHECK_EQ_INT(o[0].err, 36);
+	CHECK_EQ_INT(o[0].nparts, -1);
+	CHECK_EQ_INT(o[0].rf, -1);
+	CHECK_EQ_INT(o[0].ncfg, 0);
+	/* v6 validate-only answers the would-be configs */
+	struct ct_in vo = { "adm-vo", 4, 1, 0, { { "retention.ms", "2000" } } };
+	REQUIRE(ct_call(fd, 6, &vo, 1, true, o) == 1);
+	CHECK_EQ_INT(o[0].err, 0);
+	CHECK_EQ_INT(o[0].nparts, 4);
+	CHECK(!strcmp(o[0].retention_ms, "2000"));
+	CHECK(!topic_exists("adm-vo"));
+	/* v7: the topic id */
+	struct ct_in g = { "adm-g", 2, 1, 0, { { "compression.type", "producer" } } };
+	REQUIRE(ct_call(fd, 7, &g, 1, false, o) == 1);
+	CHECK_EQ_INT(o[0].err, 0);
+	CHECK(!strcmp(o[0].codec, "uncompressed"));
+	{
+		struct topic *t = NULL;
+		uint8_t id[16];
+		REQUIRE(store_topic_get(g_st, "adm-g", &t) == 0);
+		topic_id(t, id);
+		CHECK(!memcmp(id, o[0].id, 16));
+		topic_put(t);
+	}
+	/* a truncated request closes the connection */
+	struct kw_writer w;
+	ct_body(&w, 1, false, &a, 1, false);
+	w.len -= 1;
+	REQUIRE(tc_send(fd, KAPI_CREATE_TOPICS, 1, 9, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	/* a hostile count closes it before anything is allocated */
+	fd = tc_connect(g_port);
+	kw_writer_init(&w);
+	kw_put_i32(&w, 0x7fffffff);
+	REQUIRE(tc_send(fd, KAPI_CREATE_TOPICS, 0, 9, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+
+	/* the topic cap (auto_create_max_topics) applies */
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.auto_create_max_topics = (int)topic_count() + 1;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	fd = tc_connect(srv_port(s2));
+	struct ct_in cap[2] = { { "adm-cap0", 1, 1, 0, { { NULL } } },
+	                        { "adm-cap1", 1, 1, 0, { { NULL } } } };
+	REQUIRE(ct_call(fd, 4, cap, 2, false, o) == 2);
+	CHECK_EQ_INT(o[0].err, 0);
+	CHECK_EQ_INT(o[1].err, 44);
+	CHECK(strstr(o[1].msg, "auto_create_max_topics") != NULL);
+	CHECK(topic_exists("adm-cap0") && !topic_exists("adm-cap1"));
+	close(fd);
+	srv_stop(s2);
+}
+
+/* DeleteTopics v0-6: refused without allow_delete, by name, by id (v6),
+ * unknown names and ids. */
+static void dt_body(struct kw_writer *w, int v, const char **names,
+                    const uint8_t (*ids)[16], int n)
+{
+	bool flex = v >= 4;
+	kw_writer_init(w);
+	kw_put_varray(w, flex, n);
+	for (int i = 0; i < n; i++) {
+		kw_put_vcstr(w, flex, names[i]);
+		if (v >= 6) {
+			kw_put_uuid(w, ids ? ids[i] : (const uint8_t[16]){ 0 });
+			kw_put_tags0(w);
+		}
+	}
+	kw_put_i32(w, 1000);
+	kw_put_vtags(w, flex);
+}
+
+static int dt_call(int fd, int v, const char **names, const uint8_t (*ids)[16],
+                   int n, int16_t *errs)
+{
+	bool flex = v >= 4;
+	struct kw_writer w;
+	struct kw_reader r;
+	uint8_t *b;
+	size_t len;
+	dt_body(&w, v, names, ids, n);
+	int rc = adm_call(fd, KAPI_DELETE_TOPICS, (int16_t)v, flex, &w, &r, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1;
+	if (v >= 1)
+		CHECK_EQ_INT(kw_i32(&r), 0);
+	int32_t cnt = kw_varray(&r, flex, 1, false);
+	for (int32_t i = 0; i < cnt && !r.err; i++) {
+		const char *s;
+		int sl;
+		uint8_t id[16];
+		kw_vstr(&r, flex, &s, &sl);
+		if (v >= 6)
+			kw_uuid(&r, id);
+		errs[i] = kw_i16(&r);
+		if (v >= 5) {
+			kw_vstr(&r, flex, &s, &sl);
+			CHECK(errs[i] ? sl > 0 : sl == -1);
+		}
+		kw_vtags(&r, flex);
+	}
+	kw_vtags(&r, flex);
+	CHECK(!r.err && r.pos == len);
+	free(b);
+	return cnt;
+}
+
+static void test_admin_delete_topics(void)
+{
+	create_topic("adm-d0", 1);
+	create_topic("adm-d1", 1);
+	create_topic("adm-d2", 2);
+	create_topic("adm-d3", 1);
+	int16_t e[4];
+	int fd = tc_connect(g_port);
+	const char *n0[] = { "adm-d0" };
+	REQUIRE(dt_call(fd, 0, n0, NULL, 1, e) == 1);
+	CHECK_EQ_INT(e[0], 73);                     /* allow_delete off */
+	REQUIRE(dt_call(fd, 5, n0, NULL, 1, e) == 1);
+	CHECK_EQ_INT(e[0], 73);
+	CHECK(topic_exists("adm-d0"));
+	close(fd);
+
+	struct srv_config cfg;
+	struct srv *s2 = NULL;
+	srv_config_defaults(&cfg);
+	cfg.listen_port = 0;
+	cfg.allow_delete = true;
+	REQUIRE(srv_start(g_st, &cfg, &s2) == 0);
+	fd = tc_connect(srv_port(s2));
+	const char *n1[] = { "adm-d0", "adm-nope", "bad/name" };
+	REQUIRE(dt_call(fd, 0, n1, NULL, 3, e) == 3);
+	CHECK_EQ_INT(e[0], 0);
+	CHECK_EQ_INT(e[1], 3);
+	CHECK_EQ_INT(e[2], 3);
+	CHECK(!topic_exists("adm-d0"));
+	const char *n2[] = { "adm-d1" };
+	REQUIRE(dt_call(fd, 4, n2, NULL, 1, e) == 1);   /* flexible */
+	CHECK_EQ_INT(e[0], 0);
+	CHECK(!topic_exists("adm-d1"));
+	/* v6: by id (null name), an unknown id, and by name */
+	uint8_t ids[3][16];
+	{
+		struct topic *t = NULL;
+		REQUIRE(store_topic_get(g_st, "adm-d2", &t) == 0);
+		topic_id(t, ids[0]);
+		topic_put(t);
+		memset(ids[1], 0x5a, 16);
+		memset(ids[2], 0, 16);
+	}
+	const char *n3[] = { NULL, NULL, "adm-d3" };
+	REQUIRE(dt_call(fd, 6, n3, (const uint8_t (*)[16])ids, 3, e) == 3);
+	CHECK_EQ_INT(e[0], 0);
+	CHECK_EQ_INT(e[1], 100);
+	CHECK_EQ_INT(e[2], 0);
+	CHECK(!topic_exists("adm-d2") && !topic_exists("adm-d3"));
+	/* a null name before v6 does not parse */
+	const char *n4[] = { NULL };
+	struct kw_writer w;
+	dt_body(&w, 1, n4, NULL, 1);
+	REQUIRE(tc_send(fd, KAPI_DELETE_TOPICS, 1, 9, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	srv_stop(s2);
+}
+
+/* CreatePartitions v0-3. */
+static int cp_call(int fd, int v, const char *name, int32_t count, int nassign,
+                   bool vonly, char *msg, size_t msg_len)
+{
+	bool flex = v >= 2;
+	struct kw_writer w;
+	struct kw_reader r;
+	uint8_t *b;
+	size_t len;
+	kw_writer_init(&w);
+	kw_put_varray(&w, flex, 1);
+	kw_put_vcstr(&w, flex, name);
+	kw_put_i32(&w, count);
+	kw_put_varray(&w, flex, nassign);           /* -1: null */
+	for (int i = 0; i < nassign; i++) {
+		kw_put_varray(&w, flex, 1);
+		kw_put_i32(&w, 0);
+		kw_put_vtags(&w, flex);
+	}
+	kw_put_vtags(&w, flex);
+	kw_put_i32(&w, 1000);
+	kw_put_i8(&w, vonly);
+	kw_put_vtags(&w, flex);
+	int rc = adm_call(fd, KAPI_CREATE_PARTITIONS, (int16_t)v, flex, &w, &r, &b,
+	                  &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1000;
+	const char *s;
+	int sl;
+	CHECK_EQ_INT(kw_i32(&r), 0);
+	CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 1);
+	kw_vstr(&r, flex, &s, &sl);
+	CHECK(sl == (int)strlen(name) && !memcmp(s, name, (size_t)sl));
+	int16_t err = kw_i16(&r);
+	kw_vstr(&r, flex, &s, &sl);
+	CHECK(err ? sl > 0 : sl == -1);
+	if (msg)
+		snprintf(msg, msg_len, "%.*s", sl > 0 ? sl : 0, s ? s : "");
+	kw_vtags(&r, flex);
+	kw_vtags(&r, flex);
+	CHECK(!r.err && r.pos == len);
+	free(b);
+	return err;
+}
+
+static void test_admin_create_partitions(void)
+{
+	create_topic("adm-p", 1);
+	int fd = tc_connect(g_port);
+	char msg[200];
+	CHECK_EQ_INT(cp_call(fd, 0, "adm-p", 3, -1, false, NULL, 0), 0);
+	CHECK_EQ_INT(topic_nparts("adm-p"), 3);
+	CHECK(get_part("adm-p", 2) != NULL);
+	CHECK_EQ_INT(cp_call(fd, 1, "adm-p", 3, -1, false, msg, sizeof msg), 37);
+	CHECK(strstr(msg, "already has 3") != NULL);
+	CHECK_EQ_INT(cp_call(fd, 1, "adm-p", 2, 0, false, NULL, 0), 37);
+	CHECK_EQ_INT(cp_call(fd, 2, "adm-nope", 5, -1, false, NULL, 0), 3);
+	CHECK_EQ_INT(cp_call(fd, 2, "adm-p", 5, 2, false, NULL, 0), 39);
+	CHECK_EQ_INT(cp_call(fd, 3, "adm-p", 5, -1, true, NULL, 0), 0);
+	CHECK_EQ_INT(topic_nparts("adm-p"), 3);      /* validate only */
+	CHECK_EQ_INT(cp_call(fd, 3, "adm-p", 100001, -1, false, NULL, 0), 37);
+	CHECK_EQ_INT(cp_call(fd, 3, "adm-p", 5, 0, false, NULL, 0), 0); /* [] */
+	CHECK_EQ_INT(topic_nparts("adm-p"), 5);
+	CHECK_EQ_INT(append_values("adm-p", 4, "x", 0, 3), 0);
+	close(fd);
+}
+
+/* DeleteRecords v0-2: the low watermark moves, -1 is the high watermark,
+ * beyond the end and negative offsets are OFFSET_OUT_OF_RANGE. */
+static int dr_call(int fd, int v, const char *name, int32_t idx, int64_t off,
+                   int64_t *low)
+{
+	bool flex = v >= 2;
+	struct kw_writer w;
+	struct kw_reader r;
+	uint8_t *b;
+	size_t len;
+	kw_writer_init(&w);
+	kw_put_varray(&w, flex, 1);
+	kw_put_vcstr(&w, flex, name);
+	kw_put_varray(&w, flex, 1);
+	kw_put_i32(&w, idx);
+	kw_put_i64(&w, off);
+	kw_put_vtags(&w, flex);
+	kw_put_vtags(&w, flex);
+	kw_put_i32(&w, 1000);
+	kw_put_vtags(&w, flex);
+	int rc = adm_call(fd, KAPI_DELETE_RECORDS, (int16_t)v, flex, &w, &r, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1000;
+	const char *s;
+	int sl;
+	CHECK_EQ_INT(kw_i32(&r), 0);
+	CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 1);
+	kw_vstr(&r, flex, &s, &sl);
+	CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 1);
+	CHECK_EQ_INT(kw_i32(&r), idx);
+	*low = kw_i64(&r);
+	int16_t err = kw_i16(&r);
+	kw_vtags(&r, flex);
+	kw_vtags(&r, flex);
+	kw_vtags(&r, flex);
+	CHECK(!r.err && r.pos == len);
+	free(b);
+	return err;
+}
+
+static void test_admin_delete_records(void)
+{
+	create_topic("adm-r", 2);
+	for (int i = 0; i < 5; i++)
+		REQUIRE(append_values("adm-r", 0, "r", i * 10, 10) == 0);
+	int fd = tc_connect(g_port);
+	int64_t low;
+	CHECK_EQ_INT(dr_call(fd, 0, "adm-r", 0, 25, &low), 0);
+	CHECK_EQ_INT(low, 25);
+	struct part_info pi;
+	part_info(get_part("adm-r", 0), &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 25);
+	CHECK_EQ_INT(dr_call(fd, 1, "adm-r", 0, 10, &low), 0);   /* below: no-op */
+	CHECK_EQ_INT(low, 25);
+	CHECK_EQ_INT(dr_call(fd, 2, "adm-r", 0, 51, &low), 1);   /* past the end */
+	CHECK_EQ_INT(low, -1);
+	CHECK_EQ_INT(dr_call(fd, 2, "adm-r", 0, -7, &low), 1);
+	CHECK_EQ_INT(dr_call(fd, 2, "adm-r", 9, 1, &low), 3);
+	CHECK_EQ_INT(dr_call(fd, 2, "adm-nope", 0, 1, &low), 3);
+	CHECK_EQ_INT(dr_call(fd, 2, "adm-r", 0, -1, &low), 0);   /* high watermark */
+	CHECK_EQ_INT(low, 50);
+	CHECK_EQ_INT(dr_call(fd, 0, "adm-r", 1, -1, &low), 0);   /* empty partition */
+	CHECK_EQ_INT(low, 0);
+	/* ListOffsets earliest agrees */
+	part_info(get_part("adm-r", 0), &pi);
+	CHECK_EQ_INT(pi.log_start_offset, 50);
+	CHECK_EQ_INT(pi.next_offset, 50);
+	close(fd);
+}
+
+/* DescribeCluster v0-1 (always flexible). */
+static void test_admin_describe_cluster(void)
+{
+	int fd = tc_connect(g_port);
+	for (int v = 0; v <= 1; v++) {
+		for (int ops = 0; ops <= 1; ops++) {
+			for (int ep = 1; ep <= (v >= 1 ? 2 : 1); ep++) {
+				struct kw_writer w;
+				struct kw_reader r;
+				uint8_t *b;
+				size_t len;
+				const char *s;
+				int sl;
+				kw_writer_init(&w);
+				kw_put_i8(&w, (int8_t)ops);
+				if (v >= 1)
+					kw_put_i8(&w, (int8_t)ep);
+				kw_put_tags0(&w);
+				REQUIRE(adm_call(fd, KAPI_DESCRIBE_CLUSTER, (int16_t)v, true,
+				                 &w, &r, &b, &len) == 0);
+				kw_writer_free(&w);
+				CHECK_EQ_INT(kw_i32(&r), 0);
+				int16_t err = kw_i16(&r);
+				CHECK_EQ_INT(err, ep == 1 ? 0 : 114);
+				kw_cstr(&r, &s, &sl);
+				CHECK(err ? sl > 0 : sl == -1);
+				if (v >= 1)
+					CHECK_EQ_INT(kw_i8(&r), ep);
+				kw_cstr(&r, &s, &sl);
+				CHECK(sl == 7 && !memcmp(s, "topicfs", 7));
+				CHECK_EQ_INT(kw_i32(&r), 0);        /* controller */
+				CHECK_EQ_INT(kw_carray(&r, 1, false), 1);
+				CHECK_EQ_INT(kw_i32(&r), 0);
+				kw_cstr(&r, &s, &sl);
+				CHECK(sl == 9 && !memcmp(s, "127.0.0.1", 9));
+				CHECK_EQ_INT(kw_i32(&r), g_port);
+				kw_cstr(&r, &s, &sl);
+				CHECK_EQ_INT(sl, -1);
+				kw_tags_skip(&r);
+				int32_t o = kw_i32(&r);
+				if (ops)
+					CHECK(o > 0 && (o & (1 << 8)));
+				else
+					CHECK_EQ_INT(o, INT32_MIN);
+				kw_tags_skip(&r);
+				CHECK(!r.err && r.pos == len);
+				free(b);
+			}
+		}
+	}
+	close(fd);
+}
+
+/* OffsetForLeaderEpoch v0-4: epoch 0, EndOffset = the next offset. */
+static void test_admin_offset_for_leader_epoch(void)
+{
+	int fd = tc_connect(g_port);
+	struct part_info pi;
+	part_info(get_part("t", 0), &pi);
+	for (int v = 0; v <= 4; v++) {
+		bool flex = v >= 4;
+		struct kw_writer w;
+		struct kw_reader r;
+		uint8_t *b;
+		size_t len;
+		const char *s;
+		int sl;
+		kw_writer_init(&w);
+		if (v >= 3)
+			kw_put_i32(&w, -1);
+		kw_put_varray(&w, flex, 2);
+		kw_put_vcstr(&w, flex, "t");
+		kw_put_varray(&w, flex, 2);
+		for (int p = 0; p <= 7; p += 7) {       /* partition 0 and 7 */
+			kw_put_i32(&w, p);
+			if (v >= 2)
+				kw_put_i32(&w, -1);
+			kw_put_i32(&w, 3);              /* any epoch */
+			kw_put_vtags(&w, flex);
+		}
+		kw_put_vtags(&w, flex);
+		kw_put_vcstr(&w, flex, "nope");
+		kw_put_varray(&w, flex, 1);
+		kw_put_i32(&w, 0);
+		if (v >= 2)
+			kw_put_i32(&w, 0);
+		kw_put_i32(&w, 0);
+		kw_put_vtags(&w, flex);
+		kw_put_vtags(&w, flex);
+		kw_put_vtags(&w, flex);
+		REQUIRE(adm_call(fd, KAPI_OFFSET_FOR_LEADER_EPOCH, (int16_t)v, flex, &w,
+		                 &r, &b, &len) == 0);
+		kw_writer_free(&w);
+		if (v >= 2)
+			CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 2);
+		kw_vstr(&r, flex, &s, &sl);
+		CHECK(sl == 1 && s[0] == 't');
+		CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 2);
+		CHECK_EQ_INT(kw_i16(&r), 0);
+		CHECK_EQ_INT(kw_i32(&r), 0);
+		if (v >= 1)
+			CHECK_EQ_INT(kw_i32(&r), 0);
+		CHECK_EQ_INT(kw_i64(&r), pi.next_offset);
+		kw_vtags(&r, flex);
+		CHECK_EQ_INT(kw_i16(&r), 3);
+		CHECK_EQ_INT(kw_i32(&r), 7);
+		if (v >= 1)
+			CHECK_EQ_INT(kw_i32(&r), -1);
+		CHECK_EQ_INT(kw_i64(&r), -1);
+		kw_vtags(&r, flex);
+		kw_vtags(&r, flex);
+		kw_vstr(&r, flex, &s, &sl);
+		CHECK_EQ_INT(kw_varray(&r, flex, 1, false), 1);
+		CHECK_EQ_INT(kw_i16(&r), 3);
+		kw_i32(&r);
+		if (v >= 1)
+			kw_i32(&r);
+		kw_i64(&r);
+		kw_vtags(&r, flex);
+		kw_vtags(&r, flex);
+		kw_vtags(&r, flex);
+		CHECK(!r.err && r.pos == len);
+		free(b);
+	}
+	close(fd);
+}
+
+/* ApiVersions advertises the admin APIs at their ranges. */
+static void test_admin_api_versions(void)
+{
+	int fd = tc_connect(g_port);
+	uint8_t *b;
+	size_t len;
+	REQUIRE(tc_call(fd, KAPI_API_VERSIONS, 0, NULL, &b, &len) == 0);
+	struct kw_reader r;
+	kw_reader_init(&r, b, len);
+	CHECK_EQ_INT(kw_i16(&r), 0);
+	int32_t n = kw_i32(&r);
+	int found = 0;
+	for (int i = 0; i < n && !r.err; i++) {
+		int16_t k = kw_i16(&r), mn = kw_i16(&r), mx = kw_i16(&r);
+		(void)mn;
+		if (k == 19) { CHECK_EQ_INT(mx, 7); found++; }
+		if (k == 20) { CHECK_EQ_INT(mx, 6); found++; }
+		if (k == 21) { CHECK_EQ_INT(mx, 2); found++; }
+		if (k == 23) { CHECK_EQ_INT(mx, 4); found++; }
+		if (k == 37) { CHECK_EQ_INT(mx, 3); found++; }
+		if (k == 60) { CHECK_EQ_INT(mx, 1); found++; }
+	}
+	CHECK_EQ_INT(found, 6);
+	free(b);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -2998,6 +3724,13 @@ int main(int argc, char **argv)
 	RUN(test_produce_idempotent_retry);
 	RUN(test_init_producer_id);
 	RUN(test_idempotent_restarts);
+	RUN(test_admin_api_versions);
+	RUN(test_admin_create_topics);
+	RUN(test_admin_delete_topics);
+	RUN(test_admin_create_partitions);
+	RUN(test_admin_delete_records);
+	RUN(test_admin_describe_cluster);
+	RUN(test_admin_offset_for_leader_epoch);
 	fixture_down();
 	return TT_DONE();
 }
