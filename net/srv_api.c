@@ -79,6 +79,12 @@ static const struct srv_api srv_apis[] = {
 	{ KAPI_API_VERSIONS, 0, 4, 3, "apiversions", api_versions },
 	{ KAPI_INIT_PRODUCER_ID, 0, 5, 2, "initproducerid",
 	  srv_api_init_producer_id },               /* srv_idem.c */
+	/* config APIs (srv_configs.c) */
+	{ KAPI_DESCRIBE_CONFIGS, 0, 4, 4, "describeconfigs",
+	  srv_api_describe_configs },
+	{ KAPI_ALTER_CONFIGS, 0, 2, 2, "alterconfigs", srv_api_alter_configs },
+	{ KAPI_INCREMENTAL_ALTER_CONFIGS, 0, 1, 1, "incrementalalterconfigs",
+	  srv_api_incremental_alter_configs },
 	/* admin APIs (srv_admin.c) */
 	{ KAPI_CREATE_TOPICS, 0, 7, 5, "createtopics", srv_api_create_topics },
 	{ KAPI_DELETE_TOPICS, 0, 6, 4, "deletetopics", srv_api_delete_topics },

@@ -162,6 +162,17 @@ enum srv_verdict srv_api_describe_cluster(struct srv *, const struct srv_req *,
                                           struct srv_resp *, int *, char *,
                                           size_t);
 
+/* The config APIs (srv_configs.c). */
+enum srv_verdict srv_api_describe_configs(struct srv *, const struct srv_req *,
+                                          struct srv_resp *, int *, char *,
+                                          size_t);
+enum srv_verdict srv_api_alter_configs(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_incremental_alter_configs(struct srv *,
+                                                   const struct srv_req *,
+                                                   struct srv_resp *, int *,
+                                                   char *, size_t);
+
 /* Sanitize client-sent text for a log line (printable ASCII, no '"'). */
 void srv_sanitize(char *dst, size_t dst_len, const char *src, int len);
 

@@ -382,9 +382,12 @@ static void test_api_versions(void)
 			if (k == 3) { CHECK_EQ_INT(mx, 12); found++; }
 			if (k == 10) { CHECK_EQ_INT(mx, 4); found++; }
 			if (k == 18) { CHECK_EQ_INT(mx, 4); found++; }
+			if (k == 32) { CHECK_EQ_INT(mx, 4); found++; }
+			if (k == 33) { CHECK_EQ_INT(mx, 2); found++; }
+			if (k == 44) { CHECK_EQ_INT(mx, 1); found++; }
 			if (k == 22) { CHECK_EQ_INT(mx, 5); found++; }
 		}
-		CHECK_EQ_INT(found, 7);
+		CHECK_EQ_INT(found, 10);
 		if (v >= 1)
 			CHECK_EQ_INT(kw_i32(&r), 0);
 		CHECK(!r.err && r.pos == len);
@@ -3685,6 +3688,514 @@ static void test_admin_api_versions(void)
 	close(fd);
 }
 
+/* ============================ config APIs ================================= */
+
+#define CHECK_EQ_STR(a, b) do { const char *tt_sa = (a), *tt_sb = (b); \
+	if (strcmp(tt_sa, tt_sb)) \
+		fprintf(stderr, "  \"%s\" != \"%s\"\n", tt_sa, tt_sb); \
+	CHECK(!strcmp(tt_sa, tt_sb)); } while (0)
+
+static bool str_is(const char *s, int len, const char *c)
+{
+	return s && len >= 0 && strlen(c) == (size_t)len && !memcmp(s, c, (size_t)len);
+}
+
+/* One DescribeConfigs entry as parsed back. */
+struct dc_entry {
+	char name[64];
+	char value[64];
+	bool null_value;
+	int read_only, source, sensitive, nsyn, type;
+	bool has_doc;
+};
+
+/* DescribeConfigs request: one resource; keys NULL = null (all). */
+static void dc_body(struct kw_writer *w, int v, int8_t type, const char *name,
+                    const char *const *keys, int nkeys, bool syn, bool doc)
+{
+	bool flex = v >= 4;
+	if (flex)
+		flex_body(w);
+	else
+		kw_writer_init(w);
+	kw_put_varray(w, flex, 1);
+	kw_put_i8(w, type);
+	kw_put_vcstr(w, flex, name);
+	kw_put_varray(w, flex, keys ? nkeys : -1);
+	for (int i = 0; keys && i < nkeys; i++)
+		kw_put_vcstr(w, flex, keys[i]);
+	kw_put_vtags(w, flex);
+	if (v >= 1)
+		kw_put_i8(w, syn);
+	if (v >= 3)
+		kw_put_i8(w, doc);
+	kw_put_vtags(w, flex);
+}
+
+/* Call DescribeConfigs with one resource; returns its error code (-1 on a
+ * wire problem), entries into out (up to max), *n their count. */
+static int dc_call(int fd, int v, int8_t type, const char *name,
+                   const char *const *keys, int nkeys, bool syn, bool doc,
+                   struct dc_entry *out, int max, int *n, char *msg, size_t msg_len)
+{
+	struct kw_writer w;
+	bool flex = v >= 4;
+	dc_body(&w, v, type, name, keys, nkeys, syn, doc);
+	uint8_t *b;
+	size_t len;
+	int rc = tc_call(fd, KAPI_DESCRIBE_CONFIGS, (int16_t)v, &w, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1;
+	struct kw_reader r;
+	if (flex)
+		flex_resp(&r, b, len);
+	else
+		kw_reader_init(&r, b, len);
+	const char *s;
+	int sl;
+	kw_i32(&r);                                 /* ThrottleTimeMs */
+	int32_t nres = kw_varray(&r, flex, 1, false);
+	int err = -1;
+	if (nres != 1)
+		goto out;
+	err = kw_i16(&r);
+	kw_vstr(&r, flex, &s, &sl);
+	if (msg)
+		snprintf(msg, msg_len, "%.*s", sl < 0 ? 0 : sl, s ? s : "");
+	if (kw_i8(&r) != type)
+		err = -1;
+	kw_vstr(&r, flex, &s, &sl);
+	int32_t ne = kw_varray(&r, flex, 1, false);
+	*n = ne;
+	for (int32_t i = 0; i < ne && !r.err; i++) {
+		struct dc_entry e = { 0 };
+		kw_vstr(&r, flex, &s, &sl);
+		snprintf(e.name, sizeof e.name, "%.*s", sl < 0 ? 0 : sl, s ? s : "");
+		kw_vstr(&r, flex, &s, &sl);
+		e.null_value = sl < 0;
+		snprintf(e.value, sizeof e.value, "%.*s", sl < 0 ? 0 : sl, s ? s : "");
+		e.read_only = kw_i8(&r);
+		e.source = kw_i8(&r);                   /* v0: IsDefault */
+		e.sensitive = kw_i8(&r);
+		if (v >= 1) {
+			e.nsyn = kw_varray(&r, flex, 1, false);
+			for (int j = 0; j < e.nsyn && !r.err; j++) {
+				kw_vstr(&r, flex, &s, &sl);
+				kw_vstr(&r, flex, &s, &sl);
+				kw_i8(&r);
+				kw_vtags(&r, flex);
+			}
+		}
+		if (v >= 3) {
+			e.type = kw_i8(&r);
+			kw_vstr(&r, flex, &s, &sl);
+			e.has_doc = sl > 0;
+		}
+		kw_vtags(&r, flex);
+		if (i < max)
+			out[i] = e;
+	}
+	kw_vtags(&r, flex);                         /* the resource's */
+	kw_vtags(&r, flex);                         /* the response's */
+	if (r.err || r.pos != len)
+		err = -1;
+out:
+	free(b);
+	return err;
+}
+
+static const struct dc_entry *dc_find(const struct dc_entry *e, int n,
+                                      const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(e[i].name, name))
+			return &e[i];
+	return NULL;
+}
+
+/* AlterConfigs (incremental: IncrementalAlterConfigs) of one resource with
+ * n (name, op, value) triples; value NULL = null.  The resource's error
+ * code, -1 on a wire problem. */
+static int ac_call(int fd, bool incremental, int v, int8_t type, const char *name,
+                   const char *const (*kv)[3], int n, bool validate_only,
+                   char *msg, size_t msg_len)
+{
+	bool flex = incremental ? v >= 1 : v >= 2;
+	struct kw_writer w;
+	if (flex)
+		flex_body(&w);
+	else
+		kw_writer_init(&w);
+	kw_put_varray(&w, flex, 1);
+	kw_put_i8(&w, type);
+	kw_put_vcstr(&w, flex, name);
+	kw_put_varray(&w, flex, n);
+	for (int i = 0; i < n; i++) {
+		kw_put_vcstr(&w, flex, kv[i][0]);
+		if (incremental)
+			kw_put_i8(&w, (int8_t)atoi(kv[i][1]));
+		kw_put_vcstr(&w, flex, kv[i][2]);
+		kw_put_vtags(&w, flex);
+	}
+	kw_put_vtags(&w, flex);
+	kw_put_i8(&w, validate_only);
+	kw_put_vtags(&w, flex);
+	uint8_t *b;
+	size_t len;
+	int rc = tc_call(fd, incremental ? KAPI_INCREMENTAL_ALTER_CONFIGS
+	                                 : KAPI_ALTER_CONFIGS, (int16_t)v, &w, &b, &len);
+	kw_writer_free(&w);
+	if (rc)
+		return -1;
+	struct kw_reader r;
+	if (flex)
+		flex_resp(&r, b, len);
+	else
+		kw_reader_init(&r, b, len);
+	const char *s;
+	int sl;
+	int err = -1;
+	kw_i32(&r);
+	if (kw_varray(&r, flex, 1, false) == 1) {
+		err = kw_i16(&r);
+		kw_vstr(&r, flex, &s, &sl);
+		if (msg)
+			snprintf(msg, msg_len, "%.*s", sl < 0 ? 0 : sl, s ? s : "");
+		if (kw_i8(&r) != type)
+			err = -1;
+		kw_vstr(&r, flex, &s, &sl);
+		if (!str_is(s, sl, name))
+			err = -1;
+		kw_vtags(&r, flex);
+		kw_vtags(&r, flex);
+	}
+	if (r.err || r.pos != len)
+		err = -1;
+	free(b);
+	return err;
+}
+
+static struct topic_config cfg_of(const char *topic)
+{
+	struct topic_config c;
+	struct topic *t = NULL;
+	memset(&c, 0, sizeof c);
+	if (store_topic_get(g_st, topic, &t) == 0) {
+		topic_get_config(t, &c);
+		topic_put(t);
+	}
+	return c;
+}
+
+static void test_describe_configs(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	struct dc_entry e[64];
+	const struct dc_entry *x;
+	int n = 0;
+	char msg[300];
+	create_topic("cfgd", 1);
+	for (int v = 0; v <= 4; v++) {
+		n = 0;
+		CHECK_EQ_INT(dc_call(fd, v, 2, "cfgd", NULL, 0, false, false, e, 64, &n,
+		                     msg, sizeof msg), 0);
+		/* 9 settings with Kafka names + 3 fixed */
+		CHECK_EQ_INT(n, 12);
+		x = dc_find(e, n, "retention.ms");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "604800000");
+		CHECK_EQ_INT(x->read_only, 0);
+		CHECK_EQ_INT(x->source, v == 0 ? 1 : 5);  /* IsDefault / DEFAULT */
+		CHECK_EQ_INT(x->sensitive, 0);
+		CHECK_EQ_INT(x->nsyn, 0);
+		CHECK_EQ_INT(x->type, v >= 3 ? 5 : 0);    /* LONG */
+		CHECK(!x->has_doc);
+		x = dc_find(e, n, "flush.ms");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "9223372036854775807");
+		x = dc_find(e, n, "flush.messages");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "9223372036854775807");
+		x = dc_find(e, n, "compression.type");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "uncompressed");
+		CHECK_EQ_INT(x->read_only, 1);
+		x = dc_find(e, n, "max.message.bytes");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "1048576");
+		CHECK_EQ_INT(x->type, v >= 3 ? 3 : 0);    /* INT */
+		x = dc_find(e, n, "cleanup.policy");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "delete");
+		CHECK_EQ_INT(x->read_only, 1);
+		CHECK(dc_find(e, n, "min.insync.replicas"));
+		CHECK(dc_find(e, n, "message.timestamp.type"));
+		CHECK(dc_find(e, n, "segment.bytes"));
+		CHECK(!dc_find(e, n, "linger_ms"));
+	}
+	/* the filter: unknown keys are left out */
+	static const char *const keys[] = { "retention.ms", "no.such.key",
+	                                    "cleanup.policy" };
+	for (int v = 0; v <= 4; v += 4) {
+		n = 0;
+		CHECK_EQ_INT(dc_call(fd, v, 2, "cfgd", keys, 3, false, false, e, 64, &n,
+		                     NULL, 0), 0);
+		CHECK_EQ_INT(n, 2);
+		n = 0;
+		CHECK_EQ_INT(dc_call(fd, v, 2, "cfgd", keys, 0, false, false, e, 64, &n,
+		                     NULL, 0), 0);
+		CHECK_EQ_INT(n, 0);
+	}
+	/* synonyms (v1+) and documentation (v3+) */
+	CHECK_EQ_INT(dc_call(fd, 1, 2, "cfgd", keys, 1, true, true, e, 64, &n,
+	                     NULL, 0), 0);
+	CHECK_EQ_INT(n, 1);
+	CHECK_EQ_INT(e[0].nsyn, 1);
+	CHECK_EQ_INT(dc_call(fd, 3, 2, "cfgd", keys, 1, false, true, e, 64, &n,
+	                     NULL, 0), 0);
+	CHECK_EQ_INT(n, 1);
+	CHECK(e[0].has_doc);
+	CHECK_EQ_INT(e[0].nsyn, 0);
+	/* the broker, "0" or "" */
+	for (int v = 0; v <= 4; v++) {
+		CHECK_EQ_INT(dc_call(fd, v, 4, v % 2 ? "" : "0", NULL, 0, false, false,
+		                     e, 64, &n, NULL, 0), 0);
+		x = dc_find(e, n, "num.partitions");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "1");
+		CHECK_EQ_INT(x->read_only, 1);
+		x = dc_find(e, n, "auto.create.topics.enable");
+		REQUIRE(x);
+		CHECK_EQ_STR(x->value, "false");
+		x = dc_find(e, n, "advertised.listeners");
+		REQUIRE(x);
+		char want[64];
+		snprintf(want, sizeof want, "PLAINTEXT://127.0.0.1:%d", g_port);
+		CHECK_EQ_STR(x->value, want);
+		CHECK(dc_find(e, n, "message.max.bytes"));
+		CHECK(dc_find(e, n, "log.retention.ms"));
+		CHECK(dc_find(e, n, "log.retention.bytes"));
+		CHECK(dc_find(e, n, "log.segment.bytes"));
+		CHECK(dc_find(e, n, "queued.max.request.bytes"));
+	}
+	/* errors */
+	n = -5;
+	CHECK_EQ_INT(dc_call(fd, 4, 4, "7", NULL, 0, false, false, e, 64, &n, msg,
+	                     sizeof msg), 42);
+	CHECK_EQ_INT(n, 0);
+	CHECK(msg[0]);
+	CHECK_EQ_INT(dc_call(fd, 2, 2, "no-such-topic", NULL, 0, false, false, e, 64,
+	                     &n, msg, sizeof msg), 3);
+	CHECK_EQ_INT(dc_call(fd, 4, 2, "bad/name", NULL, 0, false, false, e, 64,
+	                     &n, msg, sizeof msg), 17);
+	CHECK_EQ_INT(dc_call(fd, 0, 3, "x", NULL, 0, false, false, e, 64, &n, msg,
+	                     sizeof msg), 42);
+	/* a truncated request closes the connection, v5 is not served */
+	struct kw_writer w;
+	dc_body(&w, 4, 2, "cfgd", NULL, 0, false, false);
+	REQUIRE(tc_send(fd, KAPI_DESCRIBE_CONFIGS, 4, 7, &w) == 0);
+	kw_writer_free(&w);
+	uint8_t *b;
+	size_t len;
+	CHECK_EQ_INT(tc_recv(fd, 7, &b, &len), 0);
+	free(b);
+	dc_body(&w, 3, 2, "cfgd", NULL, 0, false, false);
+	w.len -= 1;                                 /* no IncludeDocumentation */
+	REQUIRE(tc_send(fd, KAPI_DESCRIBE_CONFIGS, 3, 8, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	dc_body(&w, 4, 2, "cfgd", NULL, 0, false, false);
+	REQUIRE(tc_send(fd, KAPI_DESCRIBE_CONFIGS, 5, 9, &w) == 0);
+	kw_writer_free(&w);
+	CHECK(tc_closed(fd, 2000));
+	close(fd);
+	CHECK(server_alive(g_port));
+}
+
+static void test_alter_configs(void)
+{
+	int fd = tc_connect(g_port);
+	REQUIRE(fd >= 0);
+	char msg[400];
+	struct dc_entry e[64];
+	int n;
+	const struct dc_entry *x;
+	struct topic_config def, c;
+	topic_config_defaults(&def);
+	create_topic("cfga", 1);
+
+	/* AlterConfigs v0..2: set, each version */
+	for (int v = 0; v <= 2; v++) {
+		char val[32];
+		snprintf(val, sizeof val, "%d", 3600000 + v);
+		const char *const kv[][3] = { { "retention.ms", "0", val },
+		                              { "flush.ms", "0", "9223372036854775807" },
+		                              { "flush.messages", "0", "1000" } };
+		CHECK_EQ_INT(ac_call(fd, false, v, 2, "cfga", kv, 3, false, msg,
+		                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK_EQ_INT(c.retention_ms, 3600000 + v);
+		CHECK_EQ_INT(c.flush_ms, 0);
+		CHECK_EQ_INT(c.flush_messages, 1000);
+	}
+	CHECK_EQ_INT(dc_call(fd, 4, 2, "cfga", NULL, 0, false, false, e, 64, &n,
+	                     NULL, 0), 0);
+	x = dc_find(e, n, "retention.ms");
+	REQUIRE(x);
+	CHECK_EQ_STR(x->value, "3600002");
+	CHECK_EQ_INT(x->source, 1);                 /* DYNAMIC_TOPIC_CONFIG */
+	x = dc_find(e, n, "flush.messages");
+	REQUIRE(x);
+	CHECK_EQ_STR(x->value, "1000");
+	CHECK_EQ_INT(x->source, 1);
+	x = dc_find(e, n, "segment.ms");
+	REQUIRE(x);
+	CHECK_EQ_INT(x->source, 5);
+	/* persisted in the .topic file */
+	{
+		char path[400], line[256];
+		bool found = false;
+		snprintf(path, sizeof path, "%s/cfga.topic", g_dir);
+		FILE *f = fopen(path, "r");
+		REQUIRE(f);
+		while (fgets(line, sizeof line, f))
+			if (!strcmp(line, "retention_ms=3600002\n"))
+				found = true;
+		fclose(f);
+		CHECK(found);
+	}
+	/* validate-only changes nothing; refusals change nothing */
+	struct topic_config before = cfg_of("cfga");
+	{
+		const char *const kv[][3] = { { "segment.ms", "0", "5000" } };
+		for (int v = 0; v <= 2; v++)
+			CHECK_EQ_INT(ac_call(fd, false, v, 2, "cfga", kv, 1, true, msg,
+			                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK(!memcmp(&c, &before, sizeof c));
+	}
+	static const char *const bad[][2] = {
+		{ "no.such.config", "1" },              /* unknown */
+		{ "retention_ms", "1" },                /* our name, not Kafka's */
+		{ "retention.ms", "abc" },              /* not a number */
+		{ "retention.ms", "7d" },               /* INI syntax: not Kafka's */
+		{ "retention.ms", "-2" },               /* out of range */
+		{ "segment.bytes", "10" },              /* out of range */
+		{ "flush.ms", "0" },                    /* "never" is Long.MAX here */
+		{ "cleanup.policy", "compact" },        /* fixed entry */
+		{ "cleanup.policy", "delete" },
+		{ "compression.type", "zstd" },         /* fixed at creation */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		const char *const kv[][3] = { { "segment.ms", "0", "5000" },
+		                              { bad[i][0], "0", bad[i][1] } };
+		msg[0] = '\0';
+		CHECK_EQ_INT(ac_call(fd, false, 1, 2, "cfga", kv, 2, false, msg,
+		                     sizeof msg), 40);
+		CHECK(msg[0]);
+		CHECK_EQ_INT(ac_call(fd, true, 1, 2, "cfga", kv, 2, false, msg,
+		                     sizeof msg), 40);
+		c = cfg_of("cfga");
+		CHECK(!memcmp(&c, &before, sizeof c));
+	}
+	/* the broker is read-only here; unknown topics and types */
+	{
+		const char *const kv[][3] = { { "num.partitions", "0", "3" } };
+		CHECK_EQ_INT(ac_call(fd, false, 2, 4, "0", kv, 1, false, msg, sizeof msg),
+		             42);
+		CHECK(strstr(msg, "read-only") != NULL);
+		CHECK_EQ_INT(ac_call(fd, true, 1, 4, "0", kv, 1, false, msg, sizeof msg),
+		             42);
+		CHECK_EQ_INT(ac_call(fd, false, 0, 2, "nope", kv, 1, false, msg,
+		                     sizeof msg), 3);
+		CHECK_EQ_INT(ac_call(fd, true, 0, 9, "x", kv, 1, false, msg, sizeof msg),
+		             42);
+	}
+	/* AlterConfigs replaces: what is not given goes back to the default */
+	{
+		const char *const kv[][3] = { { "segment.ms", "0", "5000" } };
+		CHECK_EQ_INT(ac_call(fd, false, 2, 2, "cfga", kv, 1, false, msg,
+		                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK_EQ_INT(c.segment_ms, 5000);
+		CHECK_EQ_INT(c.retention_ms, def.retention_ms);
+		CHECK_EQ_INT(c.flush_messages, 0);
+	}
+	/* IncrementalAlterConfigs: SET keeps the rest, DELETE = default */
+	for (int v = 0; v <= 1; v++) {
+		const char *const kv[][3] = { { "retention.bytes", "0", "1048576" },
+		                              { "segment.ms", "1", NULL } };
+		int64_t seg = cfg_of("cfga").segment_ms;
+		CHECK_EQ_INT(ac_call(fd, true, v, 2, "cfga", kv, 2, true, msg,
+		                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK_EQ_INT(c.segment_ms, seg);        /* validate-only */
+		CHECK_EQ_INT(c.retention_bytes, -1);
+		CHECK_EQ_INT(ac_call(fd, true, v, 2, "cfga", kv, 2, false, msg,
+		                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK_EQ_INT(c.segment_ms, def.segment_ms);
+		CHECK_EQ_INT(c.retention_bytes, 1048576);
+		const char *const kv2[][3] = { { "segment.ms", "0", "6000" } };
+		CHECK_EQ_INT(ac_call(fd, true, v, 2, "cfga", kv2, 1, false, msg,
+		                     sizeof msg), 0);
+		c = cfg_of("cfga");
+		CHECK_EQ_INT(c.segment_ms, 6000);
+		CHECK_EQ_INT(c.retention_bytes, 1048576);   /* kept */
+		const char *const kv3[][3] = { { "retention.bytes", "1", NULL },
+		                               { "segment.ms", "1", NULL } };
+		CHECK_EQ_INT(ac_call(fd, true, v, 2, "cfga", kv3, 2, false, msg,
+		                     sizeof msg), 0);
+	}
+	before = cfg_of("cfga");
+	{
+		const char *const app[][3] = { { "retention.ms", "2", "1" } };
+		CHECK_EQ_INT(ac_call(fd, true, 1, 2, "cfga", app, 1, false, msg,
+		                     sizeof msg), 40);
+		CHECK(strstr(msg, "APPEND") != NULL);
+		const char *const sub[][3] = { { "cleanup.policy", "3", "delete" } };
+		CHECK_EQ_INT(ac_call(fd, true, 0, 2, "cfga", sub, 1, false, msg,
+		                     sizeof msg), 40);
+		const char *const op[][3] = { { "retention.ms", "7", "1" } };
+		CHECK_EQ_INT(ac_call(fd, true, 1, 2, "cfga", op, 1, false, msg,
+		                     sizeof msg), 42);
+		const char *const nul[][3] = { { "retention.ms", "0", NULL } };
+		CHECK_EQ_INT(ac_call(fd, true, 1, 2, "cfga", nul, 1, false, msg,
+		                     sizeof msg), 42);
+		const char *const del[][3] = { { "cleanup.policy", "1", NULL } };
+		CHECK_EQ_INT(ac_call(fd, true, 1, 2, "cfga", del, 1, false, msg,
+		                     sizeof msg), 40);
+		c = cfg_of("cfga");
+		CHECK(!memcmp(&c, &before, sizeof c));
+	}
+	/* truncated: closed; versions past the range: closed */
+	static const int16_t req[][2] = { { KAPI_ALTER_CONFIGS, 1 },
+	                                  { KAPI_INCREMENTAL_ALTER_CONFIGS, 0 },
+	                                  { KAPI_ALTER_CONFIGS, 3 },
+	                                  { KAPI_INCREMENTAL_ALTER_CONFIGS, 2 } };
+	for (size_t i = 0; i < 4; i++) {
+		int cfd = tc_connect(g_port);
+		REQUIRE(cfd >= 0);
+		struct kw_writer w;
+		kw_writer_init(&w);
+		kw_put_i32(&w, 1);
+		kw_put_i8(&w, 2);
+		kw_put_cstr(&w, "cfga");
+		kw_put_i32(&w, 1);                      /* one config, missing */
+		REQUIRE(tc_send(cfd, req[i][0], req[i][1], 11, &w) == 0);
+		kw_writer_free(&w);
+		CHECK(tc_closed(cfd, 2000));
+		close(cfd);
+	}
+	close(fd);
+	CHECK(server_alive(g_port));
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -3731,6 +4242,8 @@ int main(int argc, char **argv)
 	RUN(test_admin_delete_records);
 	RUN(test_admin_describe_cluster);
 	RUN(test_admin_offset_for_leader_epoch);
+	RUN(test_describe_configs);
+	RUN(test_alter_configs);
 	fixture_down();
 	return TT_DONE();
 }
