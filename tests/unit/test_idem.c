@@ -536,9 +536,12 @@ static bool run_child(struct acks *a, int64_t from, int64_t stop, int kill_after
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
-/* Retry the last 5 acknowledged batches and the one after them (which
+/* Retry the last 4 acknowledged batches and the one after them (which
  * the killed writer may or may not have written): each is in the log
- * exactly once afterwards, the acknowledged ones at their offsets. */
+ * exactly once afterwards, the acknowledged ones at their offsets.  Only
+ * 4: when the in-flight batch did land, it is one of the producer's last
+ * 5, and the 5th acknowledged one back is then too old to be recognised
+ * (Kafka answers it OUT_OF_ORDER_SEQUENCE_NUMBER too). */
 static void check_after_crash(const struct acks *a)
 {
 	struct store *st = open_store();
@@ -550,7 +553,7 @@ static void check_after_crash(const struct acks *a)
 	int64_t n = a->acked;
 
 	REQUIRE(n >= 5);
-	for (int64_t i = n - 5; i < n; i++) {
+	for (int64_t i = n - 4; i < n; i++) {
 		CHECK_EQ_INT(app(p, 77, 0, (int32_t)(2 * i), 2, &r), 0);
 		CHECK(r.duplicate);
 		CHECK_EQ_INT(r.base_offset, a->base[i]);
