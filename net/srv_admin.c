@@ -44,26 +44,6 @@ enum {
 	CFG_SRC_DEFAULT = 5,
 };
 
-static enum srv_verdict malformed(const struct srv_req *req, char *why,
-                                  size_t why_len)
-{
-	snprintf(why, why_len, "malformed %s v%d request",
-	         srv_api_name(req->api_key), req->api_version);
-	return SRV_CLOSE;
-}
-
-/* A wire topic name as a C string; false when it cannot be a valid name. */
-static bool name_copy(char *dst, size_t dst_len, const char *s, int len)
-{
-	if (!s || len <= 0 || (size_t)len >= dst_len)
-		return false;
-	memcpy(dst, s, (size_t)len);
-	dst[len] = '\0';
-	if (memchr(dst, '\0', (size_t)len))
-		return false;
-	return topic_name_check(dst) == 0;
-}
-
 /* An admin action, at info level: who (address, client id) did what. */
 static void admin_log(const struct srv_req *req, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -346,7 +326,7 @@ enum srv_verdict srv_api_create_topics(struct srv *s, const struct srv_req *req,
 	bool validate_only = v >= 1 ? kw_i8(&r) != 0 : false;
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	/* duplicates; ntopics is bounded by the bytes of the request */
 	struct name_ref *refs = ntopics ? calloc((size_t)ntopics, sizeof *refs) : NULL;
@@ -383,7 +363,7 @@ enum srv_verdict srv_api_create_topics(struct srv *s, const struct srv_req *req,
 		uint8_t id[16] = { 0 };
 		ct_read_topic(&r, flex, &ct);
 
-		if (!name_copy(name, sizeof name, ct.name, ct.nl)) {
+		if (!srv_topic_name_copy(name, sizeof name, ct.name, ct.nl)) {
 			char shown[64];
 			srv_sanitize(shown, sizeof shown, ct.name, ct.nl);
 			err = KERR_INVALID_TOPIC_EXCEPTION;
@@ -528,7 +508,7 @@ enum srv_verdict srv_api_delete_topics(struct srv *s, const struct srv_req *req,
 	kw_i32(&r);                                 /* TimeoutMs */
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	srv_resp_begin_req(resp, req);
 	if (v >= 1)
@@ -549,7 +529,7 @@ enum srv_verdict srv_api_delete_topics(struct srv *s, const struct srv_req *req,
 			kw_vtags(&r, flex);
 		}
 		if (nm) {
-			if (name_copy(name, sizeof name, nm, nl))
+			if (srv_topic_name_copy(name, sizeof name, nm, nl))
 				store_topic_get(s->st, name, &t);
 			if (!t) {
 				err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -645,7 +625,7 @@ enum srv_verdict srv_api_create_partitions(struct srv *s,
 	bool validate_only = kw_i8(&r) != 0;
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	struct name_ref *refs = n ? calloc((size_t)n, sizeof *refs) : NULL;
 	bool *dup = n ? calloc((size_t)n, sizeof *dup) : NULL;
@@ -675,7 +655,7 @@ enum srv_verdict srv_api_create_partitions(struct srv *s,
 		int16_t err = KERR_NONE;
 		struct topic *t = NULL;
 		cp_read_topic(&r, flex, &nm, &nl, &count, &nassign);
-		if (name_copy(name, sizeof name, nm, nl))
+		if (srv_topic_name_copy(name, sizeof name, nm, nl))
 			store_topic_get(s->st, name, &t);
 		int32_t cur = t ? topic_partitions(t) : 0;
 		if (dup[i]) {
@@ -761,7 +741,7 @@ enum srv_verdict srv_api_delete_records(struct srv *s, const struct srv_req *req
 	kw_i32(&r);                                 /* TimeoutMs */
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	srv_resp_begin_req(resp, req);
 	kw_put_i32(w, 0);                           /* ThrottleTimeMs */
@@ -775,7 +755,7 @@ enum srv_verdict srv_api_delete_records(struct srv *s, const struct srv_req *req
 		struct topic *t = NULL;
 		kw_vstr(&r, flex, &nm, &nl);
 		int32_t np = kw_varray(&r, flex, part_bytes, false);
-		if (name_copy(name, sizeof name, nm, nl))
+		if (srv_topic_name_copy(name, sizeof name, nm, nl))
 			store_topic_get(s->st, name, &t);
 		kw_put_vstr(w, flex, nm, nl);
 		kw_put_varray(w, flex, np);
@@ -852,7 +832,7 @@ enum srv_verdict srv_api_describe_cluster(struct srv *s,
 		endpoint = kw_i8(&r);
 	kw_tags_skip(&r);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	srv_resp_begin_req(resp, req);
 	kw_put_i32(w, 0);                           /* ThrottleTimeMs */
@@ -918,7 +898,7 @@ enum srv_verdict srv_api_offset_for_leader_epoch(struct srv *s,
 	}
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	srv_resp_begin_req(resp, req);
 	if (v >= 2)
@@ -933,7 +913,7 @@ enum srv_verdict srv_api_offset_for_leader_epoch(struct srv *s,
 		struct topic *t = NULL;
 		kw_vstr(&r, flex, &nm, &nl);
 		int32_t np = kw_varray(&r, flex, part_bytes, false);
-		if (name_copy(name, sizeof name, nm, nl))
+		if (srv_topic_name_copy(name, sizeof name, nm, nl))
 			store_topic_get(s->st, name, &t);
 		kw_put_vstr(w, flex, nm, nl);
 		kw_put_varray(w, flex, np);

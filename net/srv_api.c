@@ -132,9 +132,7 @@ bool srv_req_header_finish(struct srv_req *req)
 	return true;
 }
 
-/* Copy a wire topic name into a C string.  false if it cannot be a valid
- * topic name (null, empty, too long, bad characters). */
-static bool topic_name_copy(char *dst, size_t dst_len, const char *s, int len)
+bool srv_topic_name_copy(char *dst, size_t dst_len, const char *s, int len)
 {
 	if (!s || len <= 0 || (size_t)len >= dst_len)
 		return false;
@@ -150,15 +148,14 @@ static struct topic *topic_lookup(struct srv *s, const char *name, int len)
 {
 	char buf[256];
 	struct topic *t = NULL;
-	if (!topic_name_copy(buf, sizeof buf, name, len))
+	if (!srv_topic_name_copy(buf, sizeof buf, name, len))
 		return NULL;
 	if (store_topic_get(s->st, buf, &t) != 0)
 		return NULL;
 	return t;
 }
 
-static enum srv_verdict malformed(const struct srv_req *req, char *why,
-                                  size_t why_len)
+enum srv_verdict srv_malformed(const struct srv_req *req, char *why, size_t why_len)
 {
 	snprintf(why, why_len, "malformed %s v%d request", api_name(req->api_key),
 	         req->api_version);
@@ -198,7 +195,7 @@ static enum srv_verdict api_versions(struct srv *s, const struct srv_req *req,
 		kw_cstr(&r, &ver, &vl);                 /* ClientSoftwareVersion */
 		kw_tags_skip(&r);
 		if (r.err)
-			return malformed(req, why, why_len);
+			return srv_malformed(req, why, why_len);
 		if (req->client) {
 			srv_sanitize(req->client->software_name,
 			             sizeof req->client->software_name, name, nl);
@@ -401,7 +398,7 @@ static struct topic *topic_find_or_create(struct srv *s, const char *name,
 {
 	char buf[256];
 	struct topic *t = NULL;
-	if (!topic_name_copy(buf, sizeof buf, name, len)) {
+	if (!srv_topic_name_copy(buf, sizeof buf, name, len)) {
 		*err = KERR_INVALID_TOPIC_EXCEPTION;
 		return NULL;
 	}
@@ -481,7 +478,7 @@ static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
 		kw_i8(&r);              /* IncludeTopicAuthorizedOperations */
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 	bool all = (v == 0 && ntopics == 0) || ntopics < 0;
 
 	struct kw_writer *w = &resp->w;
@@ -767,7 +764,7 @@ static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *re
 	kw_vtags(&r, flex);
 	kw_put_vtags(w, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 	return SRV_RESPOND;
 }
 
@@ -924,7 +921,7 @@ static enum srv_verdict fetch_build(struct srv *s, const struct srv_req *req,
 	kw_put_vtags(w, flex);  /* NodeEndpoints: none (no leader moves) */
 	if (r.err) {
 		srv_resp_reset(resp);
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 	}
 	if (!final && max_wait > 0 && total < min_bytes && !any_error) {
 		srv_resp_reset(resp);
@@ -1110,7 +1107,7 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 	kw_vtags(&r, flex);
 	if (r.err) {
 		srv_resp_reset(resp);
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 	}
 	if (acks == 0) {
 		srv_resp_reset(resp);
@@ -1154,7 +1151,7 @@ static enum srv_verdict api_find_coordinator(struct srv *s,
 	}
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 	srv_resp_begin_req(resp, req);
 	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */

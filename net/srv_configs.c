@@ -162,14 +162,6 @@ struct cfg_entry {
 
 /* ------------------------------- requests ------------------------------- */
 
-static enum srv_verdict malformed(const struct srv_req *req, char *why,
-                                  size_t why_len)
-{
-	snprintf(why, why_len, "malformed %s v%d request",
-	         srv_api_name(req->api_key), req->api_version);
-	return SRV_CLOSE;
-}
-
 /* Copy a wire string into a C string; false when null, too long or holding
  * a NUL. */
 static bool str_copy(char *dst, size_t dst_len, const char *s, int len)
@@ -399,7 +391,7 @@ static enum srv_verdict api_describe_configs(struct srv *s, const struct srv_req
 		docs = kw_i8(&r) != 0;
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	struct cfg_entry *e = calloc(CFG_MAX_ENTRIES, sizeof *e);
 	if (!e) {
@@ -591,7 +583,7 @@ static enum srv_verdict alter_common(struct srv *s, const struct srv_req *req,
 	validate_only = kw_i8(&r) != 0;
 	kw_vtags(&r, flex);
 	if (r.err)
-		return malformed(req, why, why_len);
+		return srv_malformed(req, why, why_len);
 
 	srv_resp_begin_req(resp, req);
 	kw_put_i32(w, 0);                           /* ThrottleTimeMs */

@@ -143,6 +143,11 @@ enum srv_verdict srv_api_init_producer_id(struct srv *, const struct srv_req *,
 /* The topic with this id (a reference), NULL when none (the id cache of
  * srv_api.c, rebuilt on a miss at most once per request). */
 struct topic *srv_topic_by_id(struct srv *s, const uint8_t id[16]);
+/* Copy a wire topic name into a C string; false if it cannot be a valid
+ * topic name (null, empty, too long, a NUL or other bad characters). */
+bool srv_topic_name_copy(char *dst, size_t dst_len, const char *s, int len);
+/* A request that does not parse: say so in why and close the connection. */
+enum srv_verdict srv_malformed(const struct srv_req *req, char *why, size_t why_len);
 
 /* The admin APIs (srv_admin.c). */
 enum srv_verdict srv_api_create_topics(struct srv *, const struct srv_req *,

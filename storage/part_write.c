@@ -871,7 +871,9 @@ int part_append_batch_idem(struct part *p, const void *batch, size_t len,
 	return 0;
 }
 
-int part_flush(struct part *p)
+/* Write what is queued and fsync, under the writer token; at close also
+ * the producer snapshot, so the next start replays nothing. */
+static int flush_with_token(struct part *p, bool closing)
 {
 	int rc;
 
@@ -885,28 +887,20 @@ int part_flush(struct part *p)
 	}
 	writer_round(p);
 	rc = part_flush_all(p);
+	if (rc == 0 && closing)
+		prod_snapshot(p, true);
 	writer_release(p);
 	return rc;
 }
 
+int part_flush(struct part *p)
+{
+	return flush_with_token(p, false);
+}
+
 int part_close_flush(struct part *p)
 {
-	int rc;
-
-	if (!p)
-		return -EINVAL;
-	if (part_is_deleted(p))
-		return -ENOENT;
-	if (!writer_acquire(p)) {
-		writer_release(p);
-		return -ENOENT;
-	}
-	writer_round(p);
-	rc = part_flush_all(p);
-	if (rc == 0)
-		prod_snapshot(p, true);     /* the next start replays nothing */
-	writer_release(p);
-	return rc;
+	return flush_with_token(p, true);
 }
 
 int64_t part_recovery_point(struct part *p)
