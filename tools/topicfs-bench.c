@@ -1122,9 +1122,9 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 		r2 = row_new("read_writes_second", "read, writes framing, again", codec,
 		             "MB/s", "plain file", false);
 		snprintf(r1->note, sizeof r1->note, "the same bytes in a framing = writes "
-		         "partition (1 MiB records)");
-		snprintf(r2->note, sizeof r2->note, "framing = writes, second read (page "
-		         "cache when the daemon allows it)");
+		         "partition (512 KiB records: cat writes st_blksize at a time)");
+		snprintf(r2->note, sizeof r2->note, "framing = writes, second read (direct "
+		         "reads: partitions bypass the page cache)");
 	} else {
 		r1 = row_new("read_first", "read, fresh daemon", codec, "MB/s",
 		             "plain file", false);
@@ -1167,7 +1167,7 @@ static void run_read(struct codec_ctx *c, const char *codec)
 {
 	run_read_part(c, codec, c->part_path, false);
 	if (!strcmp(codec, "none")) {
-		/* the same bytes in a `writes` partition (1 MiB records) */
+		/* the same bytes in a `writes` partition (512 KiB records, the st_blksize cat uses) */
 		char part[PATH_MAX], tdir[PATH_MAX];
 		pjoin(tdir, sizeof tdir, c->d.mnt, WRITES_TOPIC);
 		pjoin(part, sizeof part, tdir, "0");
