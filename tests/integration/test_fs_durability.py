@@ -96,8 +96,11 @@ class FsDurability(TopicfsTestCase):
         p = self.daemon.path("k", "0")
         ack = os.path.join(self.root, "ack")
         procs = self.writers(p, 2, 10 ** 7, ack)
-        wait_for(lambda: os.path.exists(ack + ".1") and os.path.getsize(ack + ".1") > 20000,
-                 30, what="writers to get going")
+        # both writers must have been acknowledged a fair amount before the kill:
+        # waiting on one alone let the other lag behind under the sanitizer passes
+        wait_for(lambda: all(os.path.exists("%s.%d" % (ack, w)) and
+                             os.path.getsize("%s.%d" % (ack, w)) > 20000 for w in range(2)),
+                 60, what="both writers to get going")
         self.daemon.proc.kill()
         self.daemon.proc.wait(10)
         for pr in procs:
