@@ -72,7 +72,8 @@ enum cfg_type {
 
 /* A global (not per-topic) setting. */
 struct cfg_key {
-	const char *section;    /* "storage", "fs", "net", "log" or "metrics" */
+	const char *section;    /* "storage", "fs", "net", "groups", "log" or
+	                           "metrics" */
 	const char *key;
 	enum cfg_type type;
 	const char *def;        /* default, as it would be written in the file */
@@ -138,6 +139,25 @@ static const struct cfg_key cfg_keys[] = {
 	{ "net", "allow_wildcard_bind", CT_BOOL, "false", 0, 0,
 	  FC(allow_wildcard_bind),
 	  "allow listen (and [metrics] listen) on 0.0.0.0 or ::" },
+	/* [groups] */
+	{ "groups", "offsets_retention_ms", CT_MS, "7d", -1, INT64_MAX,
+	  FC(offsets_retention_ms), "committed offsets of a group with no "
+	  "members expire this long after its last commit, -1 = never" },
+	{ "groups", "max_groups", CT_INT, "10000", 1, 10000000,
+	  FC(max_groups), "groups known at once (with offsets, members or "
+	  "readers); commits and joins for new groups are refused past it" },
+	{ "groups", "max_members", CT_INT, "1000", 1, 1000000,
+	  FC(group_max_members), "members of one group (Kafka's "
+	  "group.max.size)" },
+	{ "groups", "initial_rebalance_delay_ms", CT_MS, "3000", 0, 300000,
+	  FC(group_initial_rebalance_delay_ms), "the first rebalance of an "
+	  "empty group waits this long for more members to join" },
+	{ "groups", "min_session_timeout_ms", CT_MS, "6000", 1, INT32_MAX,
+	  FC(group_min_session_timeout_ms), "shortest session timeout a "
+	  "member may ask for" },
+	{ "groups", "max_session_timeout_ms", CT_MS, "1800000", 1, INT32_MAX,
+	  FC(group_max_session_timeout_ms), "longest session timeout a member "
+	  "may ask for" },
 	/* [log] */
 	{ "log", "level", CT_LOGLEVEL, "info", 0, 0, FC(log_level),
 	  "error, warn, info or debug" },
@@ -367,7 +387,7 @@ static bool topic_name_ok(const char *name)
 static bool section_known(const char *s)
 {
 	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net") ||
-	       !strcmp(s, "log") || !strcmp(s, "metrics");
+	       !strcmp(s, "groups") || !strcmp(s, "log") || !strcmp(s, "metrics");
 }
 
 static struct tfs_topic_override *cfg_topic(struct tfs_config *cfg,
@@ -402,7 +422,7 @@ static int cfg_check_section(const char *section, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	snprintf(why, whylen, "[%s]: unknown section (storage, fs, net, "
-	         "log, metrics, topic.NAME)", section);
+	         "groups, log, metrics, topic.NAME)", section);
 	return -EINVAL;
 }
 

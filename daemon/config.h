@@ -66,6 +66,13 @@ struct tfs_config {
 	int32_t auto_create_max_per_request;
 	int32_t auto_create_max_topics;
 	bool allow_wildcard_bind;               /* [net] and [metrics] listen */
+	/* [groups] */
+	int64_t offsets_retention_ms;           /* -1 = never */
+	int32_t max_groups;
+	int32_t group_max_members;
+	int64_t group_initial_rebalance_delay_ms;
+	int64_t group_min_session_timeout_ms;
+	int64_t group_max_session_timeout_ms;
 	/* [log] */
 	int32_t log_level;                      /* enum tfs_log_level */
 	/* [metrics] */

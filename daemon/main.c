@@ -772,6 +772,10 @@ int main(int argc, char **argv)
 	sopts.data_dir = cfg.data_dir;
 	sopts.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
 	sopts.max_open_segments = (size_t)cfg.max_open_segments;
+	sopts.offsets_retention_ms = cfg.offsets_retention_ms;
+	sopts.max_groups = (size_t)cfg.max_groups;
+	sopts.offsets_flush_messages = cfg.topic_defaults.flush_messages;
+	sopts.offsets_flush_ms = cfg.topic_defaults.flush_ms;
 	sopts.timestamp_after_max_ms = cfg.message_timestamp_after_max_ms == 0
 	                               ? 1 : cfg.message_timestamp_after_max_ms;
 	rc = store_open(&sopts, &st);

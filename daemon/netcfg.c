@@ -38,4 +38,8 @@ void tfs_config_srv(const struct tfs_config *cfg, struct srv_config *out)
 	out->message_timestamp_after_max_ms = cfg->message_timestamp_after_max_ms;
 	out->allow_delete = cfg->allow_delete;
 	out->topic_defaults = cfg->topic_defaults;
+	out->group_max_members = cfg->group_max_members;
+	out->group_initial_rebalance_delay_ms = (int)cfg->group_initial_rebalance_delay_ms;
+	out->group_min_session_timeout_ms = (int)cfg->group_min_session_timeout_ms;
+	out->group_max_session_timeout_ms = (int)cfg->group_max_session_timeout_ms;
 }

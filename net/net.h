@@ -49,6 +49,11 @@ struct srv_config {
 	bool allow_delete;          /* default false: [fs] allow_delete; DeleteTopics
 	                               answers TOPIC_DELETION_DISABLED without it */
 	struct topic_config topic_defaults; /* used when auto-creating */
+	/* consumer groups ([groups]; net/srv_group.c) */
+	int group_max_members;      /* default 1000 (group.max.size) */
+	int group_initial_rebalance_delay_ms; /* default 3000 */
+	int group_min_session_timeout_ms;     /* default 6000 */
+	int group_max_session_timeout_ms;     /* default 1800000 */
 };
 
 void srv_config_defaults(struct srv_config *cfg);

@@ -1152,6 +1152,10 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->allow_wildcard_bind = false;
 	cfg->message_timestamp_after_max_ms = 3600LL * 1000;
 	topic_config_defaults(&cfg->topic_defaults);
+	cfg->group_max_members = 1000;
+	cfg->group_initial_rebalance_delay_ms = 3000;
+	cfg->group_min_session_timeout_ms = 6000;
+	cfg->group_max_session_timeout_ms = 1800000;
 }
 
 static int srv_check_config(const struct srv_config *cfg)

@@ -101,6 +101,10 @@ struct srv_req {
 	                               set by srv_req_header_finish */
 	struct srv_client *client;  /* the connection's; may be NULL */
 	const char *peer;           /* "addr:port" of the connection; may be NULL */
+	struct srv_conn *conn;      /* the connection (for SRV_HOLD); may be NULL
+	                               (the fuzz harness, unit tests) */
+	uint64_t conn_serial;       /* the connection's serial: a held request is
+	                               answered only while it still matches */
 };
 
 /* A handler: parse req->body, build resp (starting with
@@ -189,7 +193,69 @@ enum srv_verdict {
 	                               up to *park_ms for data, then rebuild it
 	                               with srv_api_fetch */
 	SRV_CLOSE,                  /* close the connection; why says why */
+	SRV_HOLD,                   /* the handler kept the request (JoinGroup,
+	                               SyncGroup waiting for the rebalance): resp
+	                               was left reset, nothing more is read from
+	                               the connection until srv_conn_reply
+	                               answers it (or it closes: then the core
+	                               calls srv_group_conn_closed).  Only when
+	                               req->conn is not NULL. */
 };
+
+/* Build the answer to a held request into resp (srv_resp_begin_req first). */
+typedef void (*srv_reply_fn)(struct srv *s, const struct srv_req *req,
+                             struct srv_resp *resp, void *arg);
+/* Answer the request held by connection c (serial must match): fn builds
+ * the response, which is then sent.  false when c is gone or holds nothing
+ * (then fn is not called).  Server thread only. */
+bool srv_conn_reply(struct srv *s, struct srv_conn *c, uint64_t serial,
+                    srv_reply_fn fn, void *arg);
+
+/* The group coordinator (srv_group.c), server thread only. */
+int srv_group_init(struct srv *s);          /* at srv_start; -ENOMEM */
+void srv_group_free(struct srv *s);         /* at srv_stop */
+/* A connection holding a request closed: forget it (the member stays until
+ * its session times out, as in Kafka). */
+void srv_group_conn_closed(struct srv *s, struct srv_conn *c, uint64_t serial);
+/* Timers: session and rebalance timeouts, the initial rebalance delay.
+ * Returns the next deadline (monotonic ms), INT64_MAX when none. */
+int64_t srv_group_tick(struct srv *s, int64_t now_ms);
+/* For OffsetCommit (srv_offsets.c): may this commit go ahead?  KERR_NONE,
+ * or ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS,
+ * FENCED_INSTANCE_ID, as Kafka answers.  generation -1 and member "" is a
+ * simple (non-member) commit: allowed only while the group has no members. */
+int srv_group_commit_check(struct srv *s, const char *group, const char *member,
+                           int32_t generation, const char *instance_id);
+/* For OffsetDelete: KERR_NONE, NON_EMPTY_GROUP... : is topic subscribed by
+ * the group's current members (GROUP_SUBSCRIBED_TO_TOPIC)? */
+bool srv_group_subscribes(struct srv *s, const char *group, const char *topic);
+
+/* Membership APIs (srv_group.c). */
+enum srv_verdict srv_api_join_group(struct srv *, const struct srv_req *,
+                                    struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_sync_group(struct srv *, const struct srv_req *,
+                                    struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_heartbeat(struct srv *, const struct srv_req *,
+                                   struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_leave_group(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_describe_groups(struct srv *, const struct srv_req *,
+                                         struct srv_resp *, int *, char *,
+                                         size_t);
+enum srv_verdict srv_api_list_groups(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_delete_groups(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+/* Offset APIs and FindCoordinator (srv_offsets.c). */
+enum srv_verdict srv_api_find_coordinator(struct srv *, const struct srv_req *,
+                                          struct srv_resp *, int *, char *,
+                                          size_t);
+enum srv_verdict srv_api_offset_commit(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_offset_fetch(struct srv *, const struct srv_req *,
+                                      struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_offset_delete(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
 
 struct srv;
 
@@ -290,6 +356,7 @@ struct srv {
 	uint64_t req_seq;           /* requests handled (builds of an answer) */
 	uint64_t tids_built_seq;    /* req_seq of the last rebuild */
 	bool tids_built;
+	struct srv_groups *grp;     /* the group coordinator (srv_group.c) */
 	int32_t admin_max_partitions; /* CreateTopics/CreatePartitions bound; 0 =
 	                               the partitions setting's (the fuzz
 	                               harness lowers it) */

@@ -301,6 +301,14 @@ struct store_options {
 	int64_t producer_id_expiration_ms;  /* forget a producer idle this long
 	                                   (Kafka's producer.id.expiration.ms);
 	                                   0 = 1 day, -1 = never */
+	/* consumer groups (groups.h) */
+	int64_t offsets_retention_ms;   /* 0 = 7 days, -1 = never */
+	size_t max_groups;              /* 0 = 10000 */
+	int64_t offsets_flush_messages; /* fsync the offsets log every this
+	                                   many commits; 0 = never */
+	int64_t offsets_flush_ms;       /* ... or this long after a commit;
+	                                   0 = never (write(2) only: survives a
+	                                   kill -9, as the engine's records do) */
 };
 
 /* Open a data dir: load every topic, recover every partition (see the
@@ -586,6 +594,7 @@ int store_init_producer_id(struct store *st, int64_t producer_id,
 /* ========================= logging and counters ========================== */
 
 #include "logger.h"          /* tfs_log(): the one process-wide log */
+#include "groups.h"          /* consumer groups' committed offsets */
 
 /* Process-wide storage counters since start (one store per process is the
  * rule; with several they add up).  Monotonic; relaxed snapshot. */
