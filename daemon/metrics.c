@@ -244,6 +244,14 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		one(f, "topicfs_net_auto_create_refused_total", "counter",
 		    "Topic auto-creates refused by auto_create_max_per_request or "
 		    "auto_create_max_topics.", ns.auto_create_refused);
+		one(f, "topicfs_groups", "gauge",
+		    "Consumer groups with members (the TCP group coordinator).",
+		    ns.groups);
+		one(f, "topicfs_group_members", "gauge",
+		    "Members of those consumer groups.", ns.group_members);
+		one(f, "topicfs_group_rebalances_total", "counter",
+		    "Consumer group rebalances completed (new generations).",
+		    ns.group_rebalances);
 	}
 
 	one(f, "topicfs_topics", "gauge", "Topics.", ntopics);
@@ -303,6 +311,9 @@ void metrics_status_net(FILE *f, struct srv *srv)
 	fprintf(f, "net_request_bytes_max %" PRId64 "\n", ns.request_bytes_max);
 	fprintf(f, "net_memory_waits %" PRId64 "\n", ns.memory_waits);
 	fprintf(f, "net_auto_create_refused %" PRIu64 "\n", ns.auto_create_refused);
+	fprintf(f, "net_groups %" PRIu64 "\n", ns.groups);
+	fprintf(f, "net_group_members %" PRIu64 "\n", ns.group_members);
+	fprintf(f, "net_group_rebalances %" PRIu64 "\n", ns.group_rebalances);
 }
 
 /* ============================== the server =============================== */

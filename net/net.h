@@ -85,6 +85,9 @@ struct srv_stats {
 	int64_t memory_waits;       /* connections waiting for request memory
 	                               now (a gauge) */
 	uint64_t auto_create_refused; /* auto-creates refused by the caps */
+	uint64_t groups;            /* consumer groups with members now (gauge) */
+	uint64_t group_members;     /* their members now (gauge) */
+	uint64_t group_rebalances;  /* rebalances completed since start */
 	char listen_addr[80];       /* the bound address, "127.0.0.1:9092" or
 	                               "[::]:9092" (fixed after srv_start) */
 	char advertised[300];       /* host:port given to clients in Metadata */

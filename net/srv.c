@@ -33,6 +33,17 @@
  *   PARKED    a Fetch waiting for MinBytes or MaxWaitMs.  The request stays
  *             in the connection's buffer and is rebuilt from it on wake.
  *             Epoll: EPOLLRDHUP only, so a client that hangs up is noticed.
+ *   HELD      a JoinGroup or SyncGroup the group coordinator keeps until
+ *             the rebalance answers it (handler verdict SRV_HOLD).  As
+ *             PARKED: the request (c->req, c->hdr) stays in the buffer and
+ *             keeps its request memory, EPOLLRDHUP only, no deadline (the
+ *             coordinator's rebalance and session timers bound the wait).
+ *             srv_conn_reply builds the answer with the coordinator's
+ *             function and moves on to WRITING; a close while HELD calls
+ *             srv_group_conn_closed so the coordinator forgets the hold.
+ *             Each connection has a serial, unique for the process's life,
+ *             which the coordinator keeps beside the pointer: a reply to a
+ *             connection that is no longer holding that request is refused.
  *
  * Reads take exactly the bytes of the current request (size prefix, then
  * body), never more, so no byte of a pipelined request is ever buffered
@@ -127,12 +138,18 @@ enum conn_state {
 	CONN_READING,
 	CONN_WRITING,
 	CONN_PARKED,
+	CONN_HELD,
 };
+
+/* Connection serials: unique for the process's life (several servers in a
+ * test process included). */
+static atomic_uint_fast64_t srv_conn_serial_next = 1;
 
 struct srv_conn {
 	int fd;
 	enum conn_state state;
 	bool closed;
+	uint64_t serial;            /* unique, for held requests */
 	char peer[64];              /* "127.0.0.1:5555" */
 	char client_id[48];         /* sanitized, for log lines */
 	struct srv_client client;   /* software name/version (ApiVersions v3+) */
@@ -587,6 +604,8 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 {
 	if (c->closed)
 		return;
+	if (c->state == CONN_HELD)
+		srv_group_conn_closed(s, c, c->serial);     /* forgets the hold */
 	if (c->state == CONN_PARKED)
 		park_unlink(s, c);
 	if (c->mem_wait)
@@ -766,6 +785,24 @@ static void conn_fetch_again(struct srv *s, struct srv_conn *c, bool final)
 	conn_start_write(s, c);
 }
 
+bool srv_conn_reply(struct srv *s, struct srv_conn *c, uint64_t serial,
+                    srv_reply_fn fn, void *arg)
+{
+	if (!c || c->closed || c->state != CONN_HELD || c->serial != serial)
+		return false;
+	fn(s, &c->hdr, &c->resp, arg);
+	c->state = CONN_WRITING;
+	if (srv_resp_finish(&c->resp)) {
+		srv_resp_reset(&c->resp);
+		srv_log(s, "%s: closing: cannot build a %s response (out of memory "
+		        "or over 2 GiB)", c->peer, srv_api_name(c->hdr.api_key));
+		conn_close(s, c);
+		return true;
+	}
+	conn_start_write(s, c);
+	return true;
+}
+
 static void conn_handle_request(struct srv *s, struct srv_conn *c)
 {
 	struct kw_reader r;
@@ -784,6 +821,8 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		c->hdr.body_len = c->req_len - r.pos;
 		c->hdr.client = &c->client;
 		c->hdr.peer = c->peer;
+		c->hdr.conn = c;
+		c->hdr.conn_serial = c->serial;
 	}
 	if (r.err || !srv_req_header_finish(&c->hdr)) {
 		snprintf(why, sizeof why, "malformed request header (%zu bytes)",
@@ -810,6 +849,13 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		break;
 	case SRV_PARK:
 		conn_park(s, c, park_ms, gen);
+		break;
+	case SRV_HOLD:
+		/* the request stays in c->req (and in the memory budget) until
+		 * srv_conn_reply; no deadline: the coordinator's timers bound it */
+		c->state = CONN_HELD;
+		c->deadline_ms = INT64_MAX;
+		conn_want(s, c, EPOLLRDHUP);
 		break;
 	case SRV_CLOSE:
 		srv_log_refusal(s, c->peer, c->hdr.api_key, c->client_id, &c->client,
@@ -903,7 +949,7 @@ static void conn_on_event(struct srv *s, struct srv_conn *c, uint32_t events)
 {
 	if (c->closed)
 		return;
-	if (c->state == CONN_PARKED) {
+	if (c->state == CONN_PARKED || c->state == CONN_HELD) {
 		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_close(s, c);       /* a consumer that went away */
 		return;
@@ -973,6 +1019,7 @@ static void srv_accept(struct srv *s)
 		}
 		c->fd = fd;
 		c->state = CONN_READING;
+		c->serial = atomic_fetch_add(&srv_conn_serial_next, 1);
 		snprintf(c->peer, sizeof c->peer, "%s", peer);
 		snprintf(c->client_id, sizeof c->client_id, "?");
 		srv_resp_init(&c->resp);
@@ -1004,7 +1051,7 @@ static void srv_sweep(struct srv *s, int64_t now)
 	struct srv_conn *c = s->conns, *nx;
 	for (; c; c = nx) {
 		nx = c->next;
-		if (c->state == CONN_PARKED)
+		if (c->state == CONN_PARKED || c->state == CONN_HELD)
 			continue;
 		if (c->deadline_ms <= now) {
 			if (c->state == CONN_WRITING)
@@ -1057,11 +1104,13 @@ static void srv_expire_parked(struct srv *s, int64_t now)
 		conn_fetch_again(s, s->park_head, true);
 }
 
-static int srv_poll_timeout(struct srv *s, int64_t now)
+static int srv_poll_timeout(struct srv *s, int64_t now, int64_t group_next)
 {
 	int64_t next = s->next_sweep_ms;
 	if (s->park_head && s->park_head->park_deadline_ms < next)
 		next = s->park_head->park_deadline_ms;
+	if (group_next < next)
+		next = group_next;
 	int64_t wait = next - now;
 	if (wait < 0)
 		wait = 0;
@@ -1076,10 +1125,11 @@ static void *srv_thread(void *arg)
 {
 	struct srv *s = arg;
 	struct epoll_event evs[SRV_EPOLL_BATCH];
+	int64_t group_next = INT64_MAX;     /* the coordinator's next timer */
 
 	while (!atomic_load(&s->stopping)) {
 		int n = epoll_wait(s->epoll_fd, evs, SRV_EPOLL_BATCH,
-		                   srv_poll_timeout(s, tfs_mono_ms()));
+		                   srv_poll_timeout(s, tfs_mono_ms(), group_next));
 		if (n < 0) {
 			if (errno != EINTR) {
 				tfs_log(TFS_LOG_ERROR, "net: epoll_wait: %s",
@@ -1110,6 +1160,7 @@ static void *srv_thread(void *arg)
 		srv_expire_parked(s, now);
 		if (now >= s->next_sweep_ms)
 			srv_sweep(s, now);
+		group_next = srv_group_tick(s, now);
 		if (s->mem_released)
 			srv_mem_resume(s);  /* last: everything released above */
 		srv_free_dead(s);
@@ -1357,6 +1408,12 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		goto fail;
 	}
 
+	rc = srv_group_init(s);
+	if (rc) {
+		tfs_log(TFS_LOG_ERROR, "net: srv_group_init: %s", strerror(-rc));
+		goto fail;
+	}
+
 	rc = store_add_append_hook(st, srv_append_hook, s);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "net: store_add_append_hook: %s", strerror(-rc));
@@ -1391,6 +1448,7 @@ fail:
 		close(s->epoll_fd);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
+	srv_group_free(s);
 	free(s);
 	return rc;
 }
@@ -1414,6 +1472,7 @@ void srv_stop(struct srv *s)
 	close(s->wake_fd);
 	close(s->epoll_fd);
 	close(s->listen_fd);
+	srv_group_free(s);          /* after the thread closed every connection */
 	srv_topic_ids_free(s);
 	free(s);
 }
@@ -1442,6 +1501,12 @@ void srv_stats_get(const struct srv *s, struct srv_stats *out)
 	                                         memory_order_relaxed);
 	out->auto_create_refused = atomic_load_explicit(
 		&m->stats[SRV_STAT_AUTO_CREATE_REFUSED], memory_order_relaxed);
+	out->groups = atomic_load_explicit(&m->stats[SRV_STAT_GROUPS],
+	                                   memory_order_relaxed);
+	out->group_members = atomic_load_explicit(&m->stats[SRV_STAT_GROUP_MEMBERS],
+	                                          memory_order_relaxed);
+	out->group_rebalances = atomic_load_explicit(&m->stats[SRV_STAT_REBALANCES],
+	                                             memory_order_relaxed);
 	snprintf(out->listen_addr, sizeof out->listen_addr, "%s", m->bound_addr);
 	snprintf(out->advertised, sizeof out->advertised, "%s:%d", m->adv_host,
 	         m->adv_port);

@@ -284,6 +284,9 @@ enum srv_stat {
 	SRV_STAT_OTHER_REQUESTS,    /* every other API */
 	SRV_STAT_BYTES_SENT,        /* response bytes written to sockets */
 	SRV_STAT_AUTO_CREATE_REFUSED, /* auto-creates refused by the caps */
+	SRV_STAT_GROUPS,            /* gauge: groups the coordinator holds */
+	SRV_STAT_GROUP_MEMBERS,     /* gauge: members of those groups */
+	SRV_STAT_REBALANCES,        /* rebalances completed (new generations) */
 	SRV_STAT_COUNT
 };
 
