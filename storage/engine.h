@@ -28,6 +28,12 @@
  *                      a leaf: taken under any of the above, nothing is
  *                      taken under it, and no system call is made under it
  *                      (opens happen before, closes and munmaps after)
+ *   groups.mu          consumer groups (groups.c): ranked last, but taken
+ *                      only with NO storage lock held (so store code calls
+ *                      groups_* after dropping its own locks, as
+ *                      store_topic_delete does) and nothing is taken under
+ *                      it; held across the offsets log's pwrite/fsync and
+ *                      a compaction's writes
  *
  * None of the mutexes is held across file I/O, except seg.map_mu (one
  * open + mmap), store.mu during topic creation and deletion of the
@@ -425,6 +431,8 @@ struct store {
 	                                 after this, -1 never */
 	pthread_mutex_t pid_mu;       /* producer id allocator (producer_id.c) */
 	struct pid_alloc *pid;        /* pid_mu: NULL until first used */
+	struct groups *groups;        /* immutable after store_open: consumer
+	                                 groups (groups.c, its own mutex) */
 };
 
 /* Settings snapshot. */
@@ -527,6 +535,18 @@ int prod_load(struct part *p);
 void prod_snapshot(struct part *p, bool sync);
 /* part_destroy. */
 void prod_free(struct part *p);
+
+/* groups.c: the store's consumer groups.  groups_open replays
+ * <data_dir>/.consumer-offsets (after the topics are loaded: offsets of
+ * topics that are gone are dropped) and may compact it; groups_close
+ * fsyncs the log and frees everything (NULL is fine). */
+int groups_open(struct store *st, const struct store_options *opts,
+                struct groups **out);
+void groups_close(struct groups *g);
+/* Tests: the log size below which nothing is compacted (1 MiB; UINT64_MAX
+ * turns automatic compaction off), and a compaction now (0 or -errno). */
+void groups_test_compact_floor(struct groups *g, uint64_t bytes);
+int groups_test_compact(struct groups *g);
 
 /* store.c */
 void store_call_hook(struct store *st, struct topic *t, int partition);

@@ -6,8 +6,10 @@
  * group.  Included by storage.h.
  *
  * One struct groups per store (store_groups).  Thread-safe: every function
- * takes the groups mutex (rank: after no storage lock; never held while
- * calling out, except the write(2)/fsync(2) of the offsets log).
+ * takes the groups mutex (RANK_GROUPS_MU: taken with no storage lock held,
+ * and no storage lock is taken under it, so never call these while holding
+ * one; never held while calling out, except the write(2)/fsync(2) of the
+ * offsets log).
  *
  * Durability.  Commits are records in an internal log of the engine,
  * <data_dir>/.consumer-offsets/<base>.log, in Kafka's record-batch format
@@ -77,7 +79,9 @@ struct group_commit {
  * when none was valid), -EINVAL for a bad group id, -EBUSY (flags), -EMFILE
  * when this would make a new group past max_groups, -ENOSPC / -EIO when the
  * log write failed (nothing of this call is committed, the table is
- * unchanged), -ENOMEM. */
+ * unchanged), -EMSGSIZE when the valid entries together would make a
+ * batch larger than the replay accepts (max_decompressed_bytes + 1 MiB;
+ * nothing committed), -ENOMEM. */
 int groups_commit(struct groups *g, const char *group, struct group_commit *c,
                   size_t n, unsigned flags);
 
@@ -150,7 +154,7 @@ int groups_describe(struct groups *g, const char *group,
 
 /* Delete a group and its offsets: 0, -ENOENT unknown, -EBUSY when it has
  * members or readers, -ENOSPC / -EIO when the tombstones could not be
- * written. */
+ * written.  Its published state (members 0) goes too. */
 int groups_delete(struct groups *g, const char *group);
 
 /* ------------------------------ shell readers ---------------------------- */
@@ -177,7 +181,9 @@ struct groups_stats {
 void groups_stats_get(struct groups *g, struct groups_stats *out);
 
 /* Called by the store's maintenance thread about once a second: fsync per
- * the flush policy, expire, compact. */
+ * the flush policy, expire, compact.  now_ms is the wall clock
+ * (tfs_now_ms), compared with commit times for expiry (tests pass a later
+ * one); flush deadlines use the monotonic clock. */
 void groups_maintain(struct groups *g, int64_t now_ms);
 
 /* Encoding of group ids as file names (the .groups directory and the
@@ -185,7 +191,7 @@ void groups_maintain(struct groups *g, int64_t now_ms);
  * become %XX (upper-case hex); an id that is "." or ".." has its dots
  * encoded.  Reversible.  Returns the length written (without the NUL), or
  * -ENAMETOOLONG when the encoding does not fit in out_len (names over 255
- * bytes are not representable). */
+ * bytes are not representable); -EINVAL when id fails group_id_check. */
 int group_name_encode(const char *id, size_t id_len, char *out, size_t out_len);
 /* The inverse: -EINVAL for a bad %XX or a name that is not the canonical
  * encoding of its id (so each id has exactly one file name). */

@@ -55,6 +55,9 @@ enum inv_rank {
 	RANK_PART_CACHE_MU = 7, /* part.cache_mu */
 	RANK_TOPIC_CFG_MU = 8,  /* topic.cfg_mu */
 	RANK_SEG_LRU_MU = 9,    /* seg_lru.mu (segment.c), a leaf */
+	RANK_GROUPS_MU = 10,    /* groups.mu (groups.c): nothing is taken under
+	                           it, and it is taken with nothing held (checked
+	                           with INV_RANK_FREE(RANK_STORE_MU)) */
 };
 
 #ifdef TOPICFS_INVARIANTS

@@ -67,7 +67,13 @@
  * MAINTENANCE THREAD: wakes every 10 ms: writes lingered appends that are
  * due, runs flush_ms flushes; every 100 ms also segment_ms rolls and
  * retention; writes the checkpoint when a recovery point advanced (at most
- * once a second).
+ * once a second); once a second groups_maintain (the consumer offsets'
+ * flush_ms fsync, expiry and compaction, groups.c).
+ *
+ * CONSUMER GROUPS: st->groups (groups.c) is opened after the topics are
+ * loaded and closed (fsynced) in store_free; its directory
+ * .consumer-offsets starts with a '.', so store_load never takes it for a
+ * topic or a partition directory.
  *
  * Locks: store.mu guards the topic map (held across topic creation, which
  * is rare, so a name cannot be created twice); store.hook_lock (rwlock)
@@ -100,6 +106,7 @@
 #define MAINT_TICK_MS 10
 #define MAINT_SLOW_TICKS 10
 #define CKPT_MIN_INTERVAL_MS 1000
+#define GROUPS_MAINT_MS 1000    /* groups_maintain: flush, expiry, compaction */
 
 /* ============================ configuration ============================== */
 
@@ -1675,6 +1682,8 @@ int store_topic_delete(struct store *st, const char *name)
 	pthread_cond_broadcast(&st->del_cond);
 	unlock_rank(&st->mu);
 	lso_ckpt_forget(st);
+	/* no storage lock held: groups.mu is never taken under one */
+	groups_forget_topic(st->groups, t->name);
 	topic_put(t);
 	return rc;
 }
@@ -1761,6 +1770,7 @@ static void *maint_main(void *arg)
 {
 	struct store *st = arg;
 	unsigned tick = 0;
+	int64_t last_groups_ms = tfs_mono_ms();
 
 	pthread_mutex_lock(&st->maint_mu);
 	while (!st->stopping) {
@@ -1787,6 +1797,11 @@ static void *maint_main(void *arg)
 			topics_release(ts, nt);
 		}
 		int64_t now = tfs_mono_ms();
+		if (now - last_groups_ms >= GROUPS_MAINT_MS) {
+			/* no storage lock held (groups.mu ranks after none) */
+			last_groups_ms = now;
+			groups_maintain(st->groups, tfs_now_ms());
+		}
 		if (__atomic_load_n(&st->ckpt_dirty, __ATOMIC_RELAXED) &&
 		    now - st->last_ckpt_ms >= CKPT_MIN_INTERVAL_MS) {
 			__atomic_store_n(&st->ckpt_dirty, 0, __ATOMIC_RELAXED);
@@ -1827,6 +1842,7 @@ static int mkdir_p(const char *path)
 
 static void store_free(struct store *st)
 {
+	groups_close(st->groups);       /* fsyncs the offsets log */
 	for (size_t i = 0; i < st->ntopics; i++)
 		topic_put(st->topics[i]);
 	free(st->topics);
@@ -2323,6 +2339,10 @@ int store_open(const struct store_options *opts, struct store **out)
 		}
 	}
 	rc = store_load(st, clean);
+	if (rc < 0)
+		goto free_store;
+	/* after the topics: the replay drops offsets of topics that are gone */
+	rc = groups_open(st, opts, &st->groups);
 	if (rc < 0)
 		goto free_store;
 	st->last_ckpt_ms = tfs_mono_ms();
