@@ -50,6 +50,11 @@
  *   Headers         HeaderCount times: KeyLen varint (>= 0), Key,
  *                   ValueLen varint (-1 = null), Value
  *
+ * batch_encode writes a record's headers (struct rec_in's headers and
+ * header_count, or batch_encode_params' arrays) in the order given, with
+ * varints as above: a header with an empty key is KeyLen 0, a null value
+ * ValueLen -1 and no bytes.
+ *
  * WHAT MAKES A BATCH VALID (batch_decode checks all of it, in this order)
  *
  *   1. At least 61 bytes; 49 <= Length; 12 + Length <= the bytes given;
@@ -1100,7 +1105,7 @@ static inline int64_t rec_timestamp(const struct rec_in *r, int64_t now_ms)
  * int32. */
 static int record_body_size(const struct rec_in *r, int64_t ts_delta,
                             int32_t offset_delta,
-                            const struct batch_rec_header *hdrs,
+                            const struct rec_header *hdrs,
                             int32_t header_count, int64_t *size_out)
 {
 	uint64_t size = 1;  /* attributes */
@@ -1115,7 +1120,7 @@ static int record_body_size(const struct rec_in *r, int64_t ts_delta,
 	size += varlong_size(r->value_len) + (r->value_len > 0 ? (uint64_t)r->value_len : 0);
 	size += varlong_size(header_count);
 	for (int32_t i = 0; i < header_count; i++) {
-		const struct batch_rec_header *hd = &hdrs[i];
+		const struct rec_header *hd = &hdrs[i];
 		if (hd->key_len < 0 || hd->value_len < -1 ||
 		    (hd->key_len > 0 && !hd->key) ||
 		    (hd->value_len > 0 && !hd->value))
@@ -1130,6 +1135,21 @@ static int record_body_size(const struct rec_in *r, int64_t ts_delta,
 		return -EMSGSIZE;
 	*size_out = (int64_t)size;
 	return 0;
+}
+
+/* The headers of record i: the params' arrays when given, else the
+ * record's own. */
+static inline void rec_headers(const struct rec_in *r, size_t i,
+                               const struct batch_encode_params *p,
+                               const struct rec_header **hdrs, int32_t *count)
+{
+	if (p->headers) {
+		*count = p->header_counts ? p->header_counts[i] : 0;
+		*hdrs = p->headers[i];
+	} else {
+		*count = r->header_count;
+		*hdrs = r->headers;
+	}
 }
 
 static uint8_t *put_bytes(uint8_t *dst, const void *src, int32_t len)
@@ -1150,10 +1170,10 @@ static void write_records(uint8_t *dst, const struct rec_in *recs, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct rec_in *r = &recs[i];
-		int32_t hcount = p->header_counts ? p->header_counts[i] : 0;
-		const struct batch_rec_header *hdrs =
-			p->headers ? p->headers[i] : NULL;
+		const struct rec_header *hdrs;
+		int32_t hcount;
 
+		rec_headers(r, i, p, &hdrs, &hcount);
 		dst = put_varlong(dst, body_sizes[i]);
 		*dst++ = 0;     /* attributes */
 		dst = put_varlong(dst, rec_timestamp(r, p->now_ms) - base_ts);
@@ -1288,10 +1308,11 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 	uint64_t records_len = 0;
 	for (size_t i = 0; i < n; i++) {
 		int64_t ts = rec_timestamp(&recs[i], p->now_ms), ts_delta;
-		int32_t hcount = p->header_counts ? p->header_counts[i] : 0;
-		const struct batch_rec_header *hdrs =
-			p->headers ? p->headers[i] : NULL;
-		if (__builtin_sub_overflow(ts, base_ts, &ts_delta)) {
+		const struct rec_header *hdrs;
+		int32_t hcount;
+		rec_headers(&recs[i], i, p, &hdrs, &hcount);
+		if (__builtin_sub_overflow(ts, base_ts, &ts_delta) ||
+		    (p->headers && recs[i].header_count != 0)) {
 			rc = -EINVAL;
 			goto out;
 		}

@@ -24,14 +24,6 @@ bool crc32c_hw_available(void);
 
 /* ------------------------------ encoding -------------------------------- */
 
-/* One record header (Kafka's Header: non-null string key, nullable value). */
-struct batch_rec_header {
-	const void *key;            /* key_len bytes; key_len >= 0 */
-	int32_t key_len;
-	const void *value;          /* NULL with value_len -1 */
-	int32_t value_len;          /* -1 = null */
-};
-
 /* Everything batch_encode() fixes, made explicit.  Initialise with
  * batch_encode_params_init() and change what you need. */
 struct batch_encode_params {
@@ -42,10 +34,13 @@ struct batch_encode_params {
 	int64_t producer_id;        /* default -1 */
 	int16_t producer_epoch;     /* default -1 */
 	int32_t base_sequence;      /* default -1 */
-	/* Record headers: NULL for none, else header_counts[i] headers in
-	 * headers[i] for record i (headers[i] may be NULL when the count is
-	 * 0).  Both arrays have n entries. */
-	const struct batch_rec_header *const *headers;
+	/* Record headers kept beside the records: NULL to use each record's
+	 * own (struct rec_in's headers, header_count), else header_counts[i]
+	 * headers in headers[i] for record i (headers[i] may be NULL when the
+	 * count is 0); both arrays have n entries, and a record that also
+	 * carries headers of its own is -EINVAL (one source, never a silent
+	 * choice). */
+	const struct rec_header *const *headers;
 	const int32_t *header_counts;
 };
 

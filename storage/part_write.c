@@ -354,10 +354,42 @@ struct unit_batch {
 	int64_t rendered;
 };
 
+/* Bytes of a record's headers (keys and values) and of their fixed
+ * overhead in the encoded record (two varints each, at most 10 bytes). */
+static size_t rec_header_bytes(const struct rec_in *r)
+{
+	size_t n = 0;
+
+	for (int32_t k = 0; k < r->header_count; k++)
+		n += (size_t)r->headers[k].key_len +
+		     (size_t)(r->headers[k].value_len > 0 ?
+		              r->headers[k].value_len : 0);
+	return n;
+}
+
 static size_t rec_est(const struct rec_in *r)
 {
 	return (size_t)(r->key_len > 0 ? r->key_len : 0) +
-	       (size_t)(r->value_len > 0 ? r->value_len : 0) + 24;
+	       (size_t)(r->value_len > 0 ? r->value_len : 0) + 24 +
+	       rec_header_bytes(r) + (size_t)r->header_count * 10;
+}
+
+/* What batch_encode would refuse with -EINVAL, checked before a record is
+ * queued (an encoding error in the writer would fail the whole unit,
+ * other callers' records too). */
+static bool rec_valid(const struct rec_in *r)
+{
+	if (r->key_len < -1 || r->value_len < -1 ||
+	    (r->key_len > 0 && !r->key) || (r->value_len > 0 && !r->value) ||
+	    r->header_count < 0 || (r->header_count > 0 && !r->headers))
+		return false;
+	for (int32_t k = 0; k < r->header_count; k++) {
+		const struct rec_header *h = &r->headers[k];
+		if (h->key_len < 0 || h->value_len < -1 ||
+		    (h->key_len > 0 && !h->key) || (h->value_len > 0 && !h->value))
+			return false;
+	}
+	return true;
 }
 
 /* Encode the records of requests [from, to) as batches of at most limit
@@ -732,7 +764,7 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
                 int64_t *first_offset)
 {
 	struct topic_config cfg;
-	size_t bytes = 0, data = 0;
+	size_t bytes = 0, data = 0, nheaders = 0;
 	int rc;
 
 	if (!p || (!recs && n))
@@ -742,15 +774,19 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 	topic_cfg(p->topic, &cfg);
 	for (size_t i = 0; i < n; i++) {
 		const struct rec_in *r = &recs[i];
-		if (r->key_len < -1 || r->value_len < -1 ||
-		    (r->key_len > 0 && !r->key) || (r->value_len > 0 && !r->value))
+		if (!rec_valid(r))
 			return -EINVAL;
+		/* each header is at most 2^31 + 2^31 bytes: no overflow of
+		 * int64 below for any count of them */
+		size_t hbytes = rec_header_bytes(r);
 		if ((int64_t)(r->key_len > 0 ? r->key_len : 0) +
-		    (r->value_len > 0 ? r->value_len : 0) > cfg.max_message_bytes)
+		    (r->value_len > 0 ? r->value_len : 0) + (int64_t)hbytes >
+		    cfg.max_message_bytes)
 			return -EMSGSIZE;
 		bytes += rec_est(r);
 		data += (size_t)(r->key_len > 0 ? r->key_len : 0) +
-		        (size_t)(r->value_len > 0 ? r->value_len : 0);
+		        (size_t)(r->value_len > 0 ? r->value_len : 0) + hbytes;
+		nheaders += (size_t)r->header_count;
 	}
 	if (n == 0) {
 		lock_rank(&p->lock, RANK_PART_LOCK);
@@ -766,13 +802,16 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 			*first_offset = r.first_offset;
 		return rc;
 	}
-	/* linger: copy the records, return at once */
-	struct pending *r = malloc(sizeof(*r) + n * sizeof(struct rec_in) + data);
+	/* linger: copy the records (their headers too), return at once.
+	 * One allocation: the request, the records, the headers, the bytes. */
+	struct pending *r = malloc(sizeof(*r) + n * sizeof(struct rec_in) +
+	                           nheaders * sizeof(struct rec_header) + data);
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
 	struct rec_in *copy = (struct rec_in *)(r + 1);
-	uint8_t *d = (uint8_t *)(copy + n);
+	struct rec_header *hcopy = (struct rec_header *)(copy + n);
+	uint8_t *d = (uint8_t *)(hcopy + nheaders);
 	int64_t now = tfs_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		copy[i] = recs[i];
@@ -787,6 +826,22 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 			memcpy(d, recs[i].value, (size_t)recs[i].value_len);
 			copy[i].value = d;
 			d += recs[i].value_len;
+		}
+		copy[i].headers = recs[i].header_count > 0 ? hcopy : NULL;
+		for (int32_t k = 0; k < recs[i].header_count; k++) {
+			const struct rec_header *h = &recs[i].headers[k];
+			*hcopy = *h;
+			if (h->key_len > 0) {
+				memcpy(d, h->key, (size_t)h->key_len);
+				hcopy->key = d;
+				d += h->key_len;
+			}
+			if (h->value_len > 0) {
+				memcpy(d, h->value, (size_t)h->value_len);
+				hcopy->value = d;
+				d += h->value_len;
+			}
+			hcopy++;
 		}
 	}
 	r->recs = copy;

@@ -116,13 +116,26 @@ struct batch_decoded {
 	size_t buf_len;
 };
 
-/* A record to append (the caller owns the memory). */
+/* One record header to append: Kafka's Header, a non-null key (any bytes,
+ * "" allowed; Kafka's clients treat it as UTF-8) and a nullable value. */
+struct rec_header {
+	const void *key;            /* key_len bytes; may be NULL when 0 */
+	int32_t key_len;            /* >= 0 */
+	const void *value;          /* may be NULL when value_len <= 0 */
+	int32_t value_len;          /* -1 = null */
+};
+
+/* A record to append (the caller owns the memory, headers included).
+ * Fields left zero by a designated initialiser or memset mean "no
+ * headers": header_count 0 (headers is then not read). */
 struct rec_in {
 	const void *key;            /* may be NULL with key_len -1 */
 	int32_t key_len;            /* -1 = null */
 	const void *value;
 	int32_t value_len;          /* -1 = null */
 	int64_t timestamp;          /* ms since epoch; < 0 means "now" */
+	const struct rec_header *headers;   /* header_count entries, in order */
+	int32_t header_count;       /* >= 0; 0 = none */
 };
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (start with 0).
@@ -158,7 +171,9 @@ int record_next_header(const struct record *r, size_t *pos,
 
 /* Encode n records as one batch starting at base_offset, compressed with
  * codec (NONE, SNAPPY, LZ4 or ZSTD; -ENOTSUP otherwise).  Timestamps < 0
- * become now_ms.  The caller owns *out (free(3)). */
+ * become now_ms; each record's headers are written in order.  -EINVAL for
+ * a length < -1 (header keys < 0, header_count < 0) or a NULL pointer with
+ * a positive length (or count).  The caller owns *out (free(3)). */
 int batch_encode(const struct rec_in *recs, size_t n, int64_t base_offset,
                  int codec, int64_t now_ms, uint8_t **out, size_t *out_len);
 
@@ -402,8 +417,12 @@ void part_info(struct part *p, struct part_info *out);
  * share batches).  With linger_ms == 0 this returns after the records are
  * written to the segment file (visible to readers, safe from a kill -9).
  * With linger_ms > 0 it may return once they are queued; they reach the
- * file within linger_ms.  Honours flush_messages.  *first_offset (may be
- * NULL) gets the offset of recs[0]. */
+ * file within linger_ms (keys, values and headers are then copied: the
+ * caller's memory is free to go when this returns).  Honours
+ * flush_messages.  Every record is checked before anything is queued
+ * (-EINVAL as batch_encode; -EMSGSIZE when key + value + header bytes
+ * exceed max_message_bytes).  *first_offset (may be NULL) gets the offset
+ * of recs[0]. */
 int part_append(struct part *p, const struct rec_in *recs, size_t n,
                 int64_t *first_offset);
 

@@ -452,7 +452,7 @@ static int reencode_same(const uint8_t *batch, size_t len)
 {
 	struct batch_decoded d;
 	struct rec_in *in = NULL;
-	struct batch_rec_header **hdrs = NULL;
+	struct rec_header **hdrs = NULL;
 	int32_t *counts = NULL;
 	uint8_t *out = NULL;
 	size_t out_len = 0;
@@ -485,7 +485,7 @@ static int reencode_same(const uint8_t *batch, size_t len)
 					rc = -EBADMSG;
 					goto out;
 				}
-				hdrs[i][j] = (struct batch_rec_header){ k, kl, v, vl };
+				hdrs[i][j] = (struct rec_header){ k, kl, v, vl };
 			}
 		}
 	}
@@ -495,7 +495,7 @@ static int reencode_same(const uint8_t *batch, size_t len)
 	p.producer_id = d.h.producer_id;
 	p.producer_epoch = d.h.producer_epoch;
 	p.base_sequence = d.h.base_sequence;
-	p.headers = (const struct batch_rec_header *const *)hdrs;
+	p.headers = (const struct rec_header *const *)hdrs;
 	p.header_counts = counts;
 	rc = batch_encode_ex(in, d.nrecs, &p, &out, &out_len);
 	if (rc < 0)
@@ -603,12 +603,12 @@ static void test_roundtrip_small(void)
 	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
 	                              CODEC_SNAPPY };
 	struct rec_in in[6] = {
-		{ "k", 1, "hello", 5, 1000 },
-		{ NULL, -1, "", 0, 999 },           /* empty value, earlier ts */
-		{ NULL, -1, NULL, -1, -1 },         /* null value, ts = now */
-		{ "", 0, "x", 1, 5000 },            /* empty key */
-		{ "key", 3, NULL, -1, 0 },          /* tombstone */
-		{ NULL, -1, "\n\0\xff", 3, 1001 },
+		{ "k", 1, "hello", 5, 1000, NULL, 0 },
+		{ NULL, -1, "", 0, 999, NULL, 0 },           /* empty value, earlier ts */
+		{ NULL, -1, NULL, -1, -1, NULL, 0 },         /* null value, ts = now */
+		{ "", 0, "x", 1, 5000, NULL, 0 },            /* empty key */
+		{ "key", 3, NULL, -1, 0, NULL, 0 },          /* tombstone */
+		{ NULL, -1, "\n\0\xff", 3, 1001, NULL, 0 },
 	};
 	for (size_t c = 0; c < 4; c++) {
 		roundtrip(codecs[c], in, 6, 0, MAX_BYTES_DEFAULT);
@@ -627,9 +627,9 @@ static void test_roundtrip_large(void)
 	for (size_t i = 0; i < big_len; i++)   /* compressible but not trivial */
 		big[i] = (uint8_t)((rng_next() % 16) + 'a');
 	struct rec_in in[3] = {
-		{ NULL, -1, big, (int32_t)big_len, 1 },
-		{ "k", 1, big, (int32_t)big_len - 1, 2 },
-		{ NULL, -1, "", 0, 3 },
+		{ NULL, -1, big, (int32_t)big_len, 1, NULL, 0 },
+		{ "k", 1, big, (int32_t)big_len - 1, 2, NULL, 0 },
+		{ NULL, -1, "", 0, 3, NULL, 0 },
 	};
 	for (size_t c = 0; c < 4; c++)
 		roundtrip(codecs[c], in, 3, 42, MAX_BYTES_DEFAULT);
@@ -683,9 +683,197 @@ static void test_roundtrip_large(void)
 	free(big);
 }
 
+/* ========================= headers on write ============================== */
+
+/* Check record r's headers against want[0..n) with record_next_header. */
+static int headers_match(const struct record *r, const struct rec_header *want,
+                         int32_t n)
+{
+	size_t pos = 0;
+	const uint8_t *k, *v;
+	int32_t kl, vl;
+
+	if (r->header_count != n)
+		return -1;
+	for (int32_t i = 0; i < n; i++) {
+		if (record_next_header(r, &pos, &k, &kl, &v, &vl) != 1)
+			return -2;
+		if (kl != want[i].key_len || vl != want[i].value_len)
+			return -3;
+		if (kl > 0 && memcmp(k, want[i].key, (size_t)kl))
+			return -4;
+		if ((vl < 0) != (v == NULL))
+			return -5;
+		if (vl > 0 && memcmp(v, want[i].value, (size_t)vl))
+			return -6;
+	}
+	if (record_next_header(r, &pos, &k, &kl, &v, &vl) != 0 ||
+	    pos != r->headers_len)
+		return -7;
+	return 0;
+}
+
+/* Records with headers through every codec: batch_encode writes them,
+ * batch_decode and record_next_header give them back; the bytes are the
+ * same as batch_encode_params' header arrays write (the path the golden
+ * re-encode test checks against kafka-python). */
+static void test_headers_roundtrip(void)
+{
+	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
+	                              CODEC_SNAPPY };
+	static char big[300];
+	memset(big, 'h', sizeof(big));
+	const struct rec_header h0[] = {
+		{ "trace", 5, "abc", 3 },
+		{ "nullv", 5, NULL, -1 },       /* null value */
+		{ "", 0, "emptykey", 8 },       /* empty key */
+		{ NULL, 0, "", 0 },             /* empty key, empty value */
+		{ "bin\0\xff", 5, "\x00\x01\xfe", 3 },
+		{ "trace", 5, "dup", 3 },       /* repeated names are kept */
+		{ big, (int32_t)sizeof(big), big, (int32_t)sizeof(big) },
+	};
+	enum { MANY = 200 };
+	struct rec_header many[MANY];
+	char names[MANY][8];
+	for (int i = 0; i < MANY; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%d", i);
+		many[i] = (struct rec_header){ names[i], (int32_t)strlen(names[i]),
+		                               i % 3 ? names[i] : NULL,
+		                               i % 3 ? (int32_t)strlen(names[i]) : -1 };
+	}
+	struct rec_in in[5] = {
+		{ .key = "k", .key_len = 1, .value = "v", .value_len = 1,
+		  .timestamp = 1000, .headers = h0, .header_count = 7 },
+		{ .key_len = -1, .value = "plain", .value_len = 5, .timestamp = 1001 },
+		{ .key_len = -1, .value_len = -1, .timestamp = -1,
+		  .headers = h0 + 1, .header_count = 1 },
+		{ .key = "", .key_len = 0, .value = "", .value_len = 0,
+		  .timestamp = 5, .headers = many, .header_count = MANY },
+		{ .key = "z", .key_len = 1, .value = "w", .value_len = 1,
+		  .timestamp = 7, .headers = NULL, .header_count = 0 },
+	};
+	const int64_t now_ms = 1763780000000;
+
+	for (size_t c = 0; c < 4; c++) {
+		uint8_t *enc = NULL, *enc2 = NULL;
+		size_t len = 0, len2 = 0;
+		struct batch_decoded d;
+		REQUIRE(batch_encode(in, 5, 42, codecs[c], now_ms, &enc, &len) == 0);
+		REQUIRE(batch_decode(enc, len, MAX_BYTES_DEFAULT, &d) == 0);
+		CHECK_EQ_INT(d.nrecs, 5);
+		for (size_t i = 0; i < d.nrecs && i < 5; i++) {
+			const struct record *r = &d.recs[i];
+			CHECK_EQ_INT(r->offset, 42 + (int64_t)i);
+			CHECK_EQ_INT(r->key_len, in[i].key_len);
+			CHECK_EQ_INT(r->value_len, in[i].value_len);
+			CHECK_EQ_INT(r->timestamp, in[i].timestamp < 0 ? now_ms
+			                                                : in[i].timestamp);
+			int hm = headers_match(r, in[i].headers, in[i].header_count);
+			if (hm)
+				fprintf(stderr, "  codec %s record %zu: %d\n",
+				        codec_name(codecs[c]), i, hm);
+			CHECK_EQ_INT(hm, 0);
+		}
+		batch_decoded_free(&d);
+
+		/* the same records with the headers beside them */
+		struct rec_in plain[5];
+		const struct rec_header *hp[5];
+		int32_t hc[5];
+		for (int i = 0; i < 5; i++) {
+			plain[i] = in[i];
+			plain[i].headers = NULL;
+			plain[i].header_count = 0;
+			hp[i] = in[i].headers;
+			hc[i] = in[i].header_count;
+		}
+		struct batch_encode_params p;
+		batch_encode_params_init(&p, 42, codecs[c], now_ms);
+		p.headers = hp;
+		p.header_counts = hc;
+		REQUIRE(batch_encode_ex(plain, 5, &p, &enc2, &len2) == 0);
+		/* the compressors are deterministic: same input, same bytes */
+		CHECK(len2 == len && memcmp(enc, enc2, len) == 0);
+		free(enc2);
+		enc2 = NULL;
+		/* one source only: headers in both places is refused */
+		CHECK_EQ_INT(batch_encode_ex(in, 5, &p, &enc2, &len2), -EINVAL);
+		free(enc);
+	}
+
+	/* the bytes of one record, by hand: {"h": "x"}, {"n": null}, {"": ""} */
+	const struct rec_header h1[] = {
+		{ "h", 1, "x", 1 }, { "n", 1, NULL, -1 }, { "", 0, "", 0 },
+	};
+	struct rec_in one = { .key_len = -1, .value = "v", .value_len = 1,
+	                      .timestamp = 9, .headers = h1, .header_count = 3 };
+	uint8_t *enc = NULL;
+	size_t len = 0;
+	REQUIRE(batch_encode(&one, 1, 0, CODEC_NONE, 0, &enc, &len) == 0);
+	static const uint8_t rec[] = {
+		0x20,                   /* Length 16 */
+		0x00, 0x00, 0x00,       /* attributes, ts delta, offset delta */
+		0x01,                   /* key null */
+		0x02, 'v',              /* value "v" */
+		0x06,                   /* 3 headers */
+		0x02, 'h', 0x02, 'x',   /* "h": "x" */
+		0x02, 'n', 0x01,        /* "n": null */
+		0x00, 0x00,             /* "": "" */
+	};
+	CHECK_EQ_INT(len, BATCH_HEADER_SIZE + sizeof(rec));
+	CHECK(len == BATCH_HEADER_SIZE + sizeof(rec) &&
+	      memcmp(enc + BATCH_HEADER_SIZE, rec, sizeof(rec)) == 0);
+	free(enc);
+}
+
+/* Invalid headers are refused before anything is written; zeroed fields
+ * (designated initialisers, memset) mean no headers. */
+static void test_headers_args(void)
+{
+	uint8_t *out = (uint8_t *)"untouched";
+	size_t len = 77;
+	const struct rec_header ok = { "k", 1, "v", 1 };
+	const struct rec_header bad[] = {
+		{ "k", -1, "v", 1 },            /* header keys are never null */
+		{ "k", 1, "v", -2 },
+		{ NULL, 1, "v", 1 },
+		{ "k", 1, NULL, 1 },
+	};
+	struct rec_in r = { .key_len = -1, .value = "v", .value_len = 1,
+	                    .timestamp = 5, .headers = &ok, .header_count = -1 };
+	CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
+	r.header_count = 1;
+	r.headers = NULL;
+	CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r.headers = &bad[i];
+		CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_LZ4, 0, &out, &len), -EINVAL);
+	}
+	CHECK(strcmp((char *)out, "untouched") == 0 && len == 77);
+
+	/* memset and a designated initialiser: no headers (headers is not
+	 * read when the count is 0) */
+	struct rec_in z;
+	memset(&z, 0, sizeof(z));
+	z.key_len = -1;
+	z.value_len = -1;
+	struct rec_in pos = { .key_len = -1, .value = "v", .value_len = 1,
+	                      .timestamp = 5 };
+	z.headers = (const struct rec_header *)(uintptr_t)1;   /* never read */
+	struct rec_in both[2] = { z, pos };
+	struct batch_decoded d;
+	REQUIRE(batch_encode(both, 2, 0, CODEC_NONE, 0, &out, &len) == 0);
+	REQUIRE(batch_decode(out, len, MAX_BYTES_DEFAULT, &d) == 0);
+	CHECK_EQ_INT(d.recs[0].header_count, 0);
+	CHECK_EQ_INT(d.recs[1].header_count, 0);
+	CHECK_EQ_INT(d.recs[0].headers_len, 0);
+	batch_decoded_free(&d);
+	free(out);
+}
+
 static void test_encode_args(void)
 {
-	struct rec_in r = { NULL, -1, "v", 1, 5 };
+	struct rec_in r = { NULL, -1, "v", 1, 5, NULL, 0 };
 	uint8_t *out = (uint8_t *)"untouched";
 	size_t len = 77;
 
@@ -693,9 +881,9 @@ static void test_encode_args(void)
 	CHECK_EQ_INT(batch_encode(&r, 1, 0, CODEC_GZIP, 0, &out, &len), -ENOTSUP);
 	CHECK_EQ_INT(batch_encode(&r, 1, 0, 5, 0, &out, &len), -ENOTSUP);
 	CHECK_EQ_INT(batch_encode(&r, 1, -1, CODEC_NONE, 0, &out, &len), -EINVAL);
-	struct rec_in bad = { NULL, -2, "v", 1, 5 };
+	struct rec_in bad = { NULL, -2, "v", 1, 5, NULL, 0 };
 	CHECK_EQ_INT(batch_encode(&bad, 1, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
-	struct rec_in badptr = { NULL, 3, "v", 1, 5 };
+	struct rec_in badptr = { NULL, 3, "v", 1, 5, NULL, 0 };
 	CHECK_EQ_INT(batch_encode(&badptr, 1, 0, CODEC_NONE, 0, &out, &len), -EINVAL);
 	CHECK(strcmp((char *)out, "untouched") == 0 && len == 77);
 
@@ -1289,7 +1477,7 @@ static void test_snappy_framings(void)
 	REQUIRE(big);
 	for (size_t i = 0; i < MIB + 5; i++)
 		big[i] = (uint8_t)((rng_next() % 16) + 'a');
-	struct rec_in in = { NULL, -1, big, (int32_t)(MIB + 5), 1 };
+	struct rec_in in = { NULL, -1, big, (int32_t)(MIB + 5), 1, NULL, 0 };
 	uint8_t *enc;
 	size_t enc_len;
 	REQUIRE(batch_encode(&in, 1, 0, CODEC_SNAPPY, 0, &enc, &enc_len) == 0);
@@ -1555,7 +1743,7 @@ static void test_bomb_snappy(void)
  * count-vs-bytes check stands between the decoder and a 128 GiB calloc. */
 static void test_huge_count(void)
 {
-	struct rec_in r = { NULL, -1, "v", 1, 5 };
+	struct rec_in r = { NULL, -1, "v", 1, 5, NULL, 0 };
 	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
 	                              CODEC_SNAPPY };
 	for (size_t c = 0; c < 4; c++) {
@@ -1582,7 +1770,7 @@ static void test_huge_count(void)
 /* Varint edge cases through a hand-built uncompressed record. */
 static void test_varint_edges(void)
 {
-	struct rec_in r = { NULL, -1, "abc", 3, 5 };
+	struct rec_in r = { NULL, -1, "abc", 3, 5, NULL, 0 };
 	uint8_t *enc;
 	size_t len;
 	struct batch_decoded d;
@@ -1682,7 +1870,7 @@ static int build_segment(const char *dir, int64_t base, int nbatches,
 			int len = snprintf(vals[i], sizeof(vals[i]), "v%lld",
 			                   (long long)(offset + i));
 			in[i] = (struct rec_in){ NULL, -1, vals[i], len,
-			                         1000 + offset + i };
+			                         1000 + offset + i, NULL, 0 };
 		}
 		if (b == 1) {   /* a null and an empty value */
 			in[1].value = NULL;
@@ -1873,6 +2061,8 @@ int main(int argc, char **argv)
 	RUN(test_roundtrip_small);
 	RUN(test_roundtrip_large);
 	RUN(test_encode_args);
+	RUN(test_headers_roundtrip);
+	RUN(test_headers_args);
 	RUN(test_varint_edges);
 	RUN(test_every_truncation);
 	RUN(test_random_flips);

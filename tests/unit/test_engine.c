@@ -1631,6 +1631,119 @@ static void test_hook_wait_linger(void)
 	tdir_remove();
 }
 
+/* Records with headers through part_append: written as given, with and
+ * without linger (which copies them: the caller's memory is scribbled
+ * over as soon as part_append returns); bad headers are refused before
+ * anything is queued; header bytes count against max_message_bytes. */
+static void test_append_headers(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_LZ4);
+	c.max_message_bytes = 1000;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "hd", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+
+	for (int linger = 0; linger < 2; linger++) {
+		if (linger) {
+			c.linger_ms = 50;
+			CHECK_EQ_INT(topic_set_config(t, &c), 0);
+		}
+		char *k0 = strdup("trace"), *v0 = strdup("abc"), *k1 = strdup("n");
+		char *key = strdup("key"), *val = strdup("value");
+		struct rec_header *h = calloc(2, sizeof(*h));
+		struct rec_in *r = calloc(2, sizeof(*r));
+		REQUIRE(k0 && v0 && k1 && key && val && h && r);
+		h[0] = (struct rec_header){ k0, 5, v0, 3 };
+		h[1] = (struct rec_header){ k1, 1, NULL, -1 };
+		r[0] = (struct rec_in){ .key = key, .key_len = 3, .value = val,
+		                        .value_len = 5, .timestamp = 1000 + linger,
+		                        .headers = h, .header_count = 2 };
+		r[1] = (struct rec_in){ .key_len = -1, .value = val, .value_len = 1,
+		                        .timestamp = 2000 + linger };
+		CHECK_EQ_INT(part_append(p, r, 2, NULL), 0);
+		/* the caller's memory goes away at once */
+		memset(k0, 'X', 5);
+		memset(v0, 'X', 3);
+		memset(key, 'X', 3);
+		memset(val, 'X', 5);
+		memset(h, 0x5a, 2 * sizeof(*h));
+		free(k0);
+		free(v0);
+		free(k1);
+		free(key);
+		free(val);
+		free(h);
+		free(r);
+	}
+	CHECK_EQ_INT(part_flush(p), 0);
+
+	/* invalid headers, too large with headers: refused, nothing queued */
+	struct rec_header bad = { "k", -1, "v", 1 };
+	struct rec_in rb = { .key_len = -1, .value = "v", .value_len = 1,
+	                     .timestamp = -1, .headers = &bad, .header_count = 1 };
+	CHECK_EQ_INT(part_append(p, &rb, 1, NULL), -EINVAL);
+	rb.header_count = -1;
+	CHECK_EQ_INT(part_append(p, &rb, 1, NULL), -EINVAL);
+	rb.headers = NULL;
+	rb.header_count = 1;
+	CHECK_EQ_INT(part_append(p, &rb, 1, NULL), -EINVAL);
+	static char big[600];
+	struct rec_header bigh = { big, 500, big, 500 };
+	rb.headers = &bigh;
+	CHECK_EQ_INT(part_append(p, &rb, 1, NULL), -EMSGSIZE);
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.next_offset, 4);
+
+	/* read the batches back */
+	struct part_slice sl;
+	REQUIRE(part_fetch_slice(p, 0, 1 << 20, &sl) == 0);
+	uint8_t *b = malloc(sl.len);
+	REQUIRE(b && pread(sl.fd, b, sl.len, sl.file_pos) == (ssize_t)sl.len);
+	size_t at = 0;
+	int recs = 0;
+	while (at < sl.len) {
+		struct batch_header bh;
+		struct batch_decoded d;
+		REQUIRE(batch_parse_header(b + at, sl.len - at, &bh) == 0);
+		size_t blen = (size_t)bh.length + BATCH_LOG_OVERHEAD;
+		REQUIRE(batch_decode(b + at, blen, 1 << 20, &d) == 0);
+		for (size_t i = 0; i < d.nrecs; i++, recs++) {
+			const struct record *rec = &d.recs[i];
+			int linger = recs / 2;
+			CHECK_EQ_INT(rec->timestamp, (recs % 2 ? 2000 : 1000) + linger);
+			if (recs % 2) {
+				CHECK_EQ_INT(rec->header_count, 0);
+				continue;
+			}
+			CHECK(rec->key_len == 3 && memcmp(rec->key, "key", 3) == 0);
+			CHECK(rec->value_len == 5 && memcmp(rec->value, "value", 5) == 0);
+			REQUIRE(rec->header_count == 2);
+			size_t pos = 0;
+			const uint8_t *hk, *hv;
+			int32_t hkl, hvl;
+			CHECK_EQ_INT(record_next_header(rec, &pos, &hk, &hkl, &hv, &hvl), 1);
+			CHECK(hkl == 5 && memcmp(hk, "trace", 5) == 0 && hvl == 3 &&
+			      memcmp(hv, "abc", 3) == 0);
+			CHECK_EQ_INT(record_next_header(rec, &pos, &hk, &hkl, &hv, &hvl), 1);
+			CHECK(hkl == 1 && hk[0] == 'n' && hvl == -1 && hv == NULL);
+			CHECK_EQ_INT(record_next_header(rec, &pos, &hk, &hkl, &hv, &hvl), 0);
+		}
+		batch_decoded_free(&d);
+		at += blen;
+	}
+	CHECK_EQ_INT(recs, 4);
+	free(b);
+	part_slice_release(&sl);
+	topic_put(t);
+	store_close(st);
+	CHECK_EQ_INT(dump_verify("hd", 0), 0);
+	tdir_remove();
+}
+
 static void test_flush_policy(void)
 {
 	tdir_make();
@@ -2522,6 +2635,7 @@ int main(int argc, char **argv)
 	RUN(test_concurrent_appends);
 	RUN(test_append_batch);
 	RUN(test_hook_wait_linger);
+	RUN(test_append_headers);
 	RUN(test_flush_policy);
 	RUN(test_write_failures);
 	RUN(test_many_segments_fd_limit);
