@@ -95,6 +95,15 @@ static const struct srv_api srv_apis[] = {
 	  srv_api_create_partitions },
 	{ KAPI_DESCRIBE_CLUSTER, 0, 1, 0, "describecluster",
 	  srv_api_describe_cluster },
+	/* consumer groups: membership (srv_group.c) */
+	{ KAPI_JOIN_GROUP, 0, 9, 6, "joingroup", srv_api_join_group },
+	{ KAPI_SYNC_GROUP, 0, 5, 4, "syncgroup", srv_api_sync_group },
+	{ KAPI_HEARTBEAT, 0, 4, 4, "heartbeat", srv_api_heartbeat },
+	{ KAPI_LEAVE_GROUP, 0, 5, 4, "leavegroup", srv_api_leave_group },
+	{ KAPI_DESCRIBE_GROUPS, 0, 5, 5, "describegroups",
+	  srv_api_describe_groups },
+	{ KAPI_LIST_GROUPS, 0, 5, 3, "listgroups", srv_api_list_groups },
+	{ KAPI_DELETE_GROUPS, 0, 2, 2, "deletegroups", srv_api_delete_groups },
 };
 #define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
 

@@ -1376,7 +1376,7 @@ static void test_flex_api_versions(void)
 	/* versions not served: closed, the server keeps serving */
 	static const int16_t bad[][2] = { { KAPI_FETCH, 17 }, { KAPI_PRODUCE, 12 },
 	                                  { KAPI_METADATA, 13 }, { KAPI_LIST_OFFSETS, 9 },
-	                                  { KAPI_FIND_COORDINATOR, 5 }, { 42, 0 } };
+	                                  { KAPI_FIND_COORDINATOR, 5 }, { 42, 3 } };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		fd = tc_connect(g_port);
 		REQUIRE(fd >= 0);
