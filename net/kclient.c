@@ -28,6 +28,12 @@
  * checked); control batches are skipped; records below the start offset
  * (a fetch offset in the middle of a batch returns the whole batch) are
  * skipped.
+ *
+ * Committed offsets (kc_offset_fetch, kc_offset_commit) are a simple
+ * consumer's: OffsetFetch v3 and OffsetCommit v2 (versions every broker
+ * since Kafka 0.11 serves and Kafka 4.0 still does) for one partition,
+ * generation -1 and member "", no metadata.  Use a connection of its own
+ * while a kc_consume loop runs: the loop may have a fetch in flight.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -42,7 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "clock.h"
 #include "kclient_internal.h"
 #include "kwire_internal.h"
@@ -322,6 +327,130 @@ int kc_list_offset(struct kc_conn *c, const char *topic, int32_t partition,
 	return 0;
 }
 
+/* =========================== committed offsets ============================ */
+
+int kc_offset_fetch(struct kc_conn *c, const char *group, const char *topic,
+                    int32_t partition, int64_t *offset, int *kerr)
+{
+	struct kw_writer w;
+	const uint8_t *resp;
+	size_t resp_len;
+	int rc;
+
+	kw_writer_init(&w);
+	kw_put_cstr(&w, group);
+	kw_put_i32(&w, 1);                          /* Topics */
+	kw_put_cstr(&w, topic);
+	kw_put_i32(&w, 1);
+	kw_put_i32(&w, partition);
+	if (w.err) {
+		kw_writer_free(&w);
+		return kc_fail(c, -ENOMEM, "out of memory");
+	}
+	rc = kc_call(c, KAPI_OFFSET_FETCH, 3, w.buf, w.len, 0, &resp, &resp_len);
+	kw_writer_free(&w);
+	if (rc)
+		return rc;
+
+	struct kw_reader r;
+	const char *s;
+	int sl;
+	kw_reader_init(&r, resp, resp_len);
+	kw_i32(&r);                                 /* ThrottleTimeMs */
+	int32_t nt = kw_array(&r, 6, false);
+	int16_t err = 0;
+	int64_t off = -1;
+	int32_t found = 0;
+	for (int32_t i = 0; i < nt && !r.err; i++) {
+		kw_str(&r, &s, &sl);
+		int32_t np = kw_array(&r, 16, false);
+		for (int32_t j = 0; j < np && !r.err; j++) {
+			int32_t p = kw_i32(&r);
+			int64_t o = kw_i64(&r);
+			kw_str(&r, &s, &sl);                /* Metadata */
+			int16_t e = kw_i16(&r);
+			if (p == partition && !found) {
+				off = o;
+				err = e;
+				found = 1;
+			}
+		}
+	}
+	int16_t top = kw_i16(&r);                   /* ErrorCode (v2+) */
+	if (r.err)
+		return kc_fail(c, -EPROTO, "malformed offsetfetch response");
+	if (top)
+		err = top;
+	if (err) {
+		*kerr = err;
+		return kc_fail(c, -EREMOTEIO, "offsetfetch group %s %s/%d: %s (%d)",
+		               group, topic, partition, kw_err_name(err), err);
+	}
+	if (!found)
+		return kc_fail(c, -EPROTO, "offsetfetch response without %s/%d",
+		               topic, partition);
+	*offset = off < 0 ? -1 : off;
+	return 0;
+}
+
+int kc_offset_commit(struct kc_conn *c, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, int *kerr)
+{
+	struct kw_writer w;
+	const uint8_t *resp;
+	size_t resp_len;
+	int rc;
+
+	kw_writer_init(&w);
+	kw_put_cstr(&w, group);
+	kw_put_i32(&w, -1);                         /* GenerationId */
+	kw_put_cstr(&w, "");                        /* MemberId */
+	kw_put_i64(&w, -1);                         /* RetentionTimeMs */
+	kw_put_i32(&w, 1);                          /* Topics */
+	kw_put_cstr(&w, topic);
+	kw_put_i32(&w, 1);
+	kw_put_i32(&w, partition);
+	kw_put_i64(&w, offset);
+	kw_put_str(&w, NULL, -1);                   /* Metadata */
+	if (w.err) {
+		kw_writer_free(&w);
+		return kc_fail(c, -ENOMEM, "out of memory");
+	}
+	rc = kc_call(c, KAPI_OFFSET_COMMIT, 2, w.buf, w.len, 0, &resp, &resp_len);
+	kw_writer_free(&w);
+	if (rc)
+		return rc;
+
+	struct kw_reader r;
+	const char *s;
+	int sl;
+	kw_reader_init(&r, resp, resp_len);
+	int32_t nt = kw_array(&r, 6, false);
+	int16_t err = 0;
+	int32_t found = 0;
+	for (int32_t i = 0; i < nt && !r.err; i++) {
+		kw_str(&r, &s, &sl);
+		int32_t np = kw_array(&r, 6, false);
+		for (int32_t j = 0; j < np && !r.err; j++) {
+			int32_t p = kw_i32(&r);
+			int16_t e = kw_i16(&r);
+			if (p == partition && !found) {
+				err = e;
+				found = 1;
+			}
+		}
+	}
+	if (r.err || !found)
+		return kc_fail(c, -EPROTO, "malformed offsetcommit response");
+	if (err) {
+		*kerr = err;
+		return kc_fail(c, -EREMOTEIO, "offsetcommit group %s %s/%d offset "
+		               "%lld: %s (%d)", group, topic, partition,
+		               (long long)offset, kw_err_name(err), err);
+	}
+	return 0;
+}
+
 /* Send a Fetch v11 for one partition; *corr gets its correlation id. */
 static int kc_fetch_send(struct kc_conn *c, const char *topic, int32_t partition,
                          int64_t offset, int32_t max_wait_ms, int32_t min_bytes,
@@ -446,6 +575,10 @@ int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
 	for (;;) {
 		struct kc_fetch_result fr;
 		int32_t wait = opts->follow ? max_wait : 0;
+		if (opts->stop && *opts->stop) {
+			rc = 0;
+			break;
+		}
 		if (!ahead) {
 			rc = kc_fetch_send(c, topic, partition, next, wait, 1, max_bytes,
 			                   &corr);
@@ -506,6 +639,8 @@ int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
 					next = dec.recs[i].offset + 1;
 					delivered++;
 					int stop = fn(arg, &dec.recs[i]);
+					if (opts->stop && *opts->stop)
+						stop = 1;
 					if (stop || (opts->max_records > 0 &&
 					             delivered >= opts->max_records)) {
 						batch_decoded_free(&dec);

@@ -1,8 +1,10 @@
 /*
  * kclient_internal.h - a minimal blocking Kafka client for the topicfs
  * tools (topicfs-consume, the benchmark) and tests: connect, ListOffsets
- * v1, Fetch v11, and a consume loop that decodes batches with storage's
- * batch_decode and hands each record to a callback.  Not part of net.h.
+ * v1, Fetch v11, a consume loop that decodes batches with storage's
+ * batch_decode and hands each record to a callback, and a simple
+ * consumer's committed offsets (OffsetFetch v3, OffsetCommit v2, no group
+ * membership).  Not part of net.h.
  *
  * Link tfs_net (which links tfs_storage).  A struct kc_conn is one TCP
  * connection with one request in flight at a time; it is not thread-safe
@@ -16,6 +18,7 @@
 #ifndef TOPICFS_KCLIENT_INTERNAL_H
 #define TOPICFS_KCLIENT_INTERNAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,10 +82,29 @@ struct kc_consume_opts {
 	/* Called (if set) after each fetch response's records were handed to
 	 * fn: a place to flush output while following. */
 	void (*fetch_done)(void *arg);
+	/* When set and non-zero (a signal handler sets it), the loop stops
+	 * (kc_consume returns 0) before the next fetch and between records;
+	 * a long poll in progress finishes first (at most max_wait_ms). */
+	const volatile sig_atomic_t *stop;
 };
 int kc_consume(struct kc_conn *c, const char *topic, int32_t partition,
                const struct kc_consume_opts *opts, kc_record_fn fn, void *arg,
                int64_t *next_offset, int *kerr);
+
+/* A simple consumer's committed offsets: a group id, no membership
+ * (generation -1, member ""), as kafka-python and librdkafka commit after
+ * assign().  The connection must be to the group's coordinator (topicfs:
+ * any; a Kafka cluster answers NOT_COORDINATOR from another broker, which
+ * comes back as -EREMOTEIO with the code in *kerr).
+ *
+ * kc_offset_fetch (OffsetFetch v3): *offset gets the committed offset of
+ * one partition, -1 when the group has none.  kc_offset_commit
+ * (OffsetCommit v2, no metadata, the broker's retention): commit offset
+ * (the next record to consume) for one partition. */
+int kc_offset_fetch(struct kc_conn *c, const char *group, const char *topic,
+                    int32_t partition, int64_t *offset, int *kerr);
+int kc_offset_commit(struct kc_conn *c, const char *group, const char *topic,
+                     int32_t partition, int64_t offset, int *kerr);
 
 /* Name of a Kafka error code ("OFFSET_OUT_OF_RANGE"). */
 const char *kc_err_name(int code);

@@ -1,8 +1,7 @@
 /*
  * srv_api.c - the Kafka request handlers of the topicfs server: ApiVersions,
- * Metadata, ListOffsets, Fetch, Produce and the FindCoordinator stub, with
- * the request and response layouts of docs/PROTOCOL.md, and the dispatch
- * table.
+ * Metadata, ListOffsets, Fetch and Produce, with the request and response
+ * layouts of docs/PROTOCOL.md, and the dispatch table.
  *
  * DESIGN
  *
@@ -60,9 +59,6 @@ static enum srv_verdict api_list_offsets(struct srv *, const struct srv_req *,
                                          struct srv_resp *, int *, char *, size_t);
 static enum srv_verdict api_metadata(struct srv *, const struct srv_req *,
                                      struct srv_resp *, int *, char *, size_t);
-static enum srv_verdict api_find_coordinator(struct srv *, const struct srv_req *,
-                                             struct srv_resp *, int *, char *,
-                                             size_t);
 static enum srv_verdict api_versions(struct srv *, const struct srv_req *,
                                      struct srv_resp *, int *, char *, size_t);
 
@@ -75,7 +71,8 @@ static const struct srv_api srv_apis[] = {
 	{ KAPI_FETCH, 4, 16, 12, "fetch", api_fetch },
 	{ KAPI_LIST_OFFSETS, 0, 8, 6, "listoffsets", api_list_offsets },
 	{ KAPI_METADATA, 0, 12, 9, "metadata", api_metadata },
-	{ KAPI_FIND_COORDINATOR, 0, 4, 3, "findcoordinator", api_find_coordinator },
+	{ KAPI_FIND_COORDINATOR, 0, 4, 3, "findcoordinator",
+	  srv_api_find_coordinator },               /* srv_offsets.c */
 	{ KAPI_API_VERSIONS, 0, 4, 3, "apiversions", api_versions },
 	{ KAPI_INIT_PRODUCER_ID, 0, 5, 2, "initproducerid",
 	  srv_api_init_producer_id },               /* srv_idem.c */
@@ -104,6 +101,11 @@ static const struct srv_api srv_apis[] = {
 	  srv_api_describe_groups },
 	{ KAPI_LIST_GROUPS, 0, 5, 3, "listgroups", srv_api_list_groups },
 	{ KAPI_DELETE_GROUPS, 0, 2, 2, "deletegroups", srv_api_delete_groups },
+	/* committed offsets (srv_offsets.c) */
+	{ KAPI_OFFSET_COMMIT, 0, 9, 8, "offsetcommit", srv_api_offset_commit },
+	{ KAPI_OFFSET_FETCH, 0, 9, 6, "offsetfetch", srv_api_offset_fetch },
+	{ KAPI_OFFSET_DELETE, 0, 0, SRV_NEVER_FLEX, "offsetdelete",
+	  srv_api_offset_delete },
 };
 #define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
 
@@ -982,9 +984,10 @@ static int16_t produce_one(struct srv *s, const struct srv_req *req,
 		/* Control batches: Kafka's LogValidator answers INVALID_RECORD
 		 * ("clients are not allowed to write control records").
 		 * Transactional batches: there is no transaction coordinator
-		 * here (FindCoordinator answers COORDINATOR_NOT_AVAILABLE, no
-		 * InitProducerId), so no client can hold a valid transactional
-		 * producer id; stored, such a batch would stay an open
+		 * here (FindCoordinator answers COORDINATOR_NOT_AVAILABLE for
+		 * transactional ids, no InitProducerId), so no client can hold
+		 * a valid transactional producer id; stored, such a batch would
+		 * stay an open
 		 * transaction forever with no marker to end it.  Kafka would
 		 * answer INVALID_TXN_STATE or INVALID_PRODUCER_ID_MAPPING, which
 		 * make clients reset their producer state and retry; the batch
@@ -1125,68 +1128,6 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
 	kw_put_vtags(w, flex);                      /* NodeEndpoints: none */
-	return SRV_RESPOND;
-}
-
-/* ============================ FindCoordinator ============================= */
-
-/* A stub until groups are served: every key gets COORDINATOR_NOT_AVAILABLE,
- * so clients that set a group id work without coordination. */
-static enum srv_verdict api_find_coordinator(struct srv *s,
-                                             const struct srv_req *req,
-                                             struct srv_resp *resp, int *park_ms,
-                                             char *why, size_t why_len)
-{
-	int v = req->api_version;
-	bool flex = req->flexible;
-	struct kw_reader r;
-	struct kw_writer *w = &resp->w;
-	const char *key;
-	int kl;
-	int32_t nkeys = 0;
-	size_t keys_pos = 0;
-	(void)s;
-	(void)park_ms;
-	kw_reader_init(&r, req->body, req->body_len);
-	if (v <= 3)
-		kw_vstr(&r, flex, &key, &kl);           /* Key */
-	if (v >= 1)
-		kw_i8(&r);                              /* KeyType */
-	if (v >= 4) {
-		nkeys = kw_carray(&r, 1, false);        /* CoordinatorKeys */
-		keys_pos = r.pos;
-		for (int32_t i = 0; i < nkeys && !r.err; i++)
-			kw_cstr(&r, &key, &kl);
-	}
-	kw_vtags(&r, flex);
-	if (r.err)
-		return srv_malformed(req, why, why_len);
-	srv_resp_begin_req(resp, req);
-	if (v >= 1)
-		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
-	if (v <= 3) {
-		kw_put_i16(w, KERR_COORDINATOR_NOT_AVAILABLE);
-		if (v >= 1)
-			kw_put_vstr(w, flex, NULL, -1); /* ErrorMessage */
-		kw_put_i32(w, -1);
-		kw_put_vcstr(w, flex, "");
-		kw_put_i32(w, -1);
-	} else {
-		kw_reader_init(&r, req->body, req->body_len);
-		r.pos = keys_pos;
-		kw_put_carray(w, nkeys);
-		for (int32_t i = 0; i < nkeys; i++) {
-			kw_cstr(&r, &key, &kl);
-			kw_put_cstr_compact(w, key, kl);
-			kw_put_i32(w, -1);              /* NodeId */
-			kw_put_cstr_compact(w, "", 0);  /* Host */
-			kw_put_i32(w, -1);              /* Port */
-			kw_put_i16(w, KERR_COORDINATOR_NOT_AVAILABLE);
-			kw_put_cstr_compact(w, NULL, -1); /* ErrorMessage */
-			kw_put_tags0(w);
-		}
-	}
-	kw_put_vtags(w, flex);
 	return SRV_RESPOND;
 }
 

@@ -1048,11 +1048,11 @@ static void test_find_coordinator(void)
 	const char *s;
 	int sl;
 	kw_reader_init(&r, b, len);
-	CHECK_EQ_INT(kw_i16(&r), 15);
-	CHECK_EQ_INT(kw_i32(&r), -1);
+	CHECK_EQ_INT(kw_i16(&r), 0);                /* this node coordinates */
+	CHECK_EQ_INT(kw_i32(&r), 0);
 	kw_str(&r, &s, &sl);
-	CHECK_EQ_INT(sl, 0);
-	CHECK_EQ_INT(kw_i32(&r), -1);
+	CHECK(sl == 9 && !memcmp(s, "127.0.0.1", 9));
+	CHECK_EQ_INT(kw_i32(&r), g_port);
 	CHECK(!r.err && r.pos == len);
 	free(b);
 	close(fd);
@@ -1755,20 +1755,23 @@ static void test_flex_find_coordinator(void)
 			kw_reader_init(&r, b, len);
 		CHECK_EQ_INT(kw_i32(&r), 0);
 		if (v <= 3) {
-			CHECK_EQ_INT(kw_i16(&r), 15);
+			CHECK_EQ_INT(kw_i16(&r), 0);
 			kw_vstr(&r, flex, &s, &sl);
-			CHECK_EQ_INT(kw_i32(&r), -1);
+			CHECK(s == NULL);
+			CHECK_EQ_INT(kw_i32(&r), 0);
 			kw_vstr(&r, flex, &s, &sl);
-			CHECK_EQ_INT(kw_i32(&r), -1);
+			CHECK_EQ_INT(sl, 9);
+			CHECK_EQ_INT(kw_i32(&r), g_port);
 		} else {
 			CHECK_EQ_INT(kw_carray(&r, 1, false), 2);
 			for (int k = 0; k < 2; k++) {
 				kw_cstr(&r, &s, &sl);
 				CHECK(sl == 2 && s[1] == '1' + k);
-				CHECK_EQ_INT(kw_i32(&r), -1);
+				CHECK_EQ_INT(kw_i32(&r), 0);
 				kw_cstr(&r, &s, &sl);
-				CHECK_EQ_INT(kw_i32(&r), -1);
-				CHECK_EQ_INT(kw_i16(&r), 15);
+				CHECK_EQ_INT(sl, 9);
+				CHECK_EQ_INT(kw_i32(&r), g_port);
+				CHECK_EQ_INT(kw_i16(&r), 0);
 				kw_cstr(&r, &s, &sl);
 				kw_tags_skip(&r);
 			}
