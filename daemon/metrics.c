@@ -157,6 +157,70 @@ static int64_t f_last_append(const struct part_info *i)
 	return i->last_append_ms / 1000;
 }
 
+/* Consumer groups as the store keeps them (storage/groups.h): commits,
+ * and the lag of every committed offset.  The group label is the group's
+ * name in the .groups directory (group_name_encode: no quote, backslash or
+ * newline, so nothing to escape).  Lag series are bounded: the first
+ * METRICS_GROUP_LAG_MAX (groups by id, then topic, partition); past it
+ * topicfs_group_lag_series_dropped says how many were left out. */
+#define METRICS_GROUP_LAG_MAX 1000
+static void group_families(FILE *f, struct store *st)
+{
+	struct groups *g = store_groups(st);
+	struct groups_stats gs;
+	struct group_info *gi = NULL;
+	size_t ngroups = 0, series = 0, dropped = 0;
+
+	groups_stats_get(g, &gs);
+	one(f, "topicfs_group_commits_total", "counter",
+	    "Consumer group offsets committed (Kafka clients, @group= views, "
+	    "resets).", gs.commits);
+	one(f, "topicfs_group_offsets", "gauge",
+	    "Committed offsets held, all groups.", gs.offsets);
+	family(f, "topicfs_group_lag", "gauge",
+	       "Log end offset minus the group's committed offset.");
+	if (groups_list(g, &gi, &ngroups))
+		ngroups = 0;
+	for (size_t i = 0; i < ngroups; i++) {
+		struct group_offset *offs = NULL;
+		size_t n = 0;
+		char name[3 * GROUP_ID_MAX + 1];
+		if (series >= METRICS_GROUP_LAG_MAX) {
+			dropped += gi[i].offsets;
+			continue;
+		}
+		if (group_name_encode(gi[i].id, strlen(gi[i].id), name, sizeof name) < 0 ||
+		    groups_fetch_all(g, gi[i].id, &offs, &n))
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			struct topic *t;
+			struct part *p;
+			struct part_info in;
+			if (series >= METRICS_GROUP_LAG_MAX) {
+				dropped++;
+				continue;
+			}
+			if (store_topic_get(st, offs[j].topic, &t))
+				continue;
+			p = topic_part(t, offs[j].partition);
+			if (p) {
+				part_info(p, &in);
+				fprintf(f, "topicfs_group_lag{group=\"%s\",topic=\"%s\","
+				        "partition=\"%" PRId32 "\"} %" PRId64 "\n", name,
+				        offs[j].topic, offs[j].partition,
+				        in.next_offset > offs[j].offset ?
+				        in.next_offset - offs[j].offset : 0);
+				series++;
+			}
+			topic_put(t);
+		}
+		group_offsets_free(offs, n);
+	}
+	group_infos_free(gi, ngroups);
+	one(f, "topicfs_group_lag_series_dropped", "gauge",
+	    "topicfs_group_lag series left out past the bound of 1000.", dropped);
+}
+
 int metrics_render(const struct metrics_sources *src, char **out,
                        size_t *out_len)
 {
@@ -198,6 +262,7 @@ int metrics_render(const struct metrics_sources *src, char **out,
 	    "Torn or invalid segment tails cut by recovery.", ss.truncations);
 	one(f, "topicfs_storage_errors_total", "counter",
 	    "Failed system calls in the log engine.", ss.errors);
+	group_families(f, src->st);
 
 	if (src->ctr) {
 		struct fsv_counters *c = src->ctr;

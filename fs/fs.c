@@ -3,11 +3,16 @@
  *
  * Layout
  * ------
- *   /                  inode 1, lists .status and every topic of the store
+ *   /                  inode 1, lists .status, .groups and every topic
  *   /.status           inode 2, read-only text made at open (status.c)
+ *   /.groups/          inode 3, a file per consumer group (groups.c):
+ *                      read: offsets, lag, members; write: offset resets;
+ *                      rm: delete the group; O_CREAT: name a new group
  *   /<topic>/          a directory per topic (topics made over TCP too)
  *   /<topic>/<p>       partition p = 0..n-1, a regular file, 0644
- *   /<topic>/<p>@<v>   a view (view.c): read-only stream, never listed
+ *   /<topic>/<p>@<v>   a view (view.c): read-only stream, never listed;
+ *                      <p>@group=NAME reads from a group's committed
+ *                      offset and commits one read behind (groups.c)
  *
  * Inodes
  * ------
@@ -78,6 +83,14 @@
  *   unlink (partition, .status, view)       EPERM
  *   create a new file (root or topic dir)   EPERM  (O_CREAT on an existing
  *                                                   partition just opens it)
+ *   create in .groups, not a canonical name EINVAL
+ *   mkdir in .groups, rmdir of .groups      EPERM (mkdir .groups: EEXIST)
+ *   .groups reset or rm while the group has EBUSY
+ *   members or readers
+ *   .groups reset line that does not parse  EINVAL (nothing of the write)
+ *   .groups reset of an unknown topic/part. ENOENT (nothing of the write)
+ *   @group= view another reader or Kafka    EBUSY (at open)
+ *   members hold
  *   setxattr on a partition, removexattr    EPERM
  *   setxattr of a fixed topic setting       EPERM (framing, compression)
  *   setxattr of a bad value / a shrink      EINVAL (logged with the reason)
@@ -135,6 +148,8 @@
 #define FSV_ROOT_INO   1
 #define FSV_STATUS_INO 2
 #define FSV_STATUS_NAME ".status"
+#define FSV_GROUPS_INO 3
+#define FSV_GROUPS_NAME ".groups"
 #define FSV_RECORD_OVERHEAD 128         /* batch header + one record's, max */
 /* The largest write(2) that reaches the daemon as one FUSE request: the
  * kernel splits a larger one at max_write (1 MiB), and an unaligned buffer
@@ -159,7 +174,7 @@ void fsv_log(const char *fmt, ...)
 
 /* ============================== nodes ==================================== */
 
-enum node_kind { N_ROOT, N_STATUS, N_TOPIC, N_PART, N_VIEW };
+enum node_kind { N_ROOT, N_STATUS, N_TOPIC, N_PART, N_VIEW, N_GROUPS, N_GROUP };
 
 struct fsv_node {
 	uint64_t ino;
@@ -168,7 +183,7 @@ struct fsv_node {
 	char *name;                     /* entry name in parent */
 	char topic[256];                /* TOPIC, PART, VIEW */
 	int32_t part;                   /* PART, VIEW */
-	struct fsv_view_spec spec;      /* VIEW */
+	struct fsv_view_spec spec;      /* VIEW; GROUP: spec.group is its id */
 	uint64_t nlookup;               /* guarded by fs->lock */
 	bool dead;                      /* topic deleted; guarded by fs->lock */
 	bool hashed_name;               /* in the name hash; fs->lock */
@@ -203,6 +218,7 @@ struct fsv {
 	_Atomic int64_t root_mtime_ms;  /* atomic (relaxed): topic made/deleted */
 	atomic_bool stopping;
 	struct fsv_counters ctr;
+	struct fsg *groups;             /* the open @group= readers (groups.c) */
 	/* parked view reads (see "parked reads"): park_lock */
 	pthread_mutex_t park_lock;
 	pthread_cond_t park_cond;       /* the waker waits on it */
@@ -379,6 +395,10 @@ static int node_ref(struct fsv *fs, uint64_t ino, struct node_ref *out)
 		out->kind = N_STATUS;
 		return 0;
 	}
+	if (ino == FSV_GROUPS_INO) {
+		out->kind = N_GROUPS;
+		return 0;
+	}
 	pthread_mutex_lock(&fs->lock);
 	n = node_by_ino(fs, ino);
 	if (!n) {
@@ -397,13 +417,13 @@ static void node_forget(struct fsv *fs, uint64_t ino, uint64_t nlookup)
 {
 	struct fsv_node *n;
 
-	if (ino == FSV_ROOT_INO || ino == FSV_STATUS_INO)
+	if (ino == FSV_ROOT_INO || ino == FSV_STATUS_INO || ino == FSV_GROUPS_INO)
 		return;
 	pthread_mutex_lock(&fs->lock);
 	n = node_by_ino(fs, ino);
 	if (n) {
 		n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
-		if (n->nlookup == 0 && (n->kind == N_VIEW || n->dead))
+		if (n->nlookup == 0 && (n->kind == N_VIEW || n->kind == N_GROUP || n->dead))
 			node_free(fs, n);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -418,7 +438,8 @@ static void node_topic_deleted(struct fsv *fs, const char *topic)
 		struct fsv_node *n = fs->ino_tab[b], *next;
 		for (; n; n = next) {
 			next = n->next_ino;
-			if (n->kind == N_ROOT || n->kind == N_STATUS || strcmp(n->topic, topic))
+			if (n->kind == N_ROOT || n->kind == N_STATUS || n->kind == N_GROUPS ||
+			    n->kind == N_GROUP || strcmp(n->topic, topic))
 				continue;
 			n->dead = true;
 			node_unlink_name(fs, n);
@@ -431,7 +452,7 @@ static void node_topic_deleted(struct fsv *fs, const char *topic)
 
 /* ============================== handles ================================== */
 
-enum fh_kind { FH_PART, FH_VIEW, FH_STATUS, FH_ROOTDIR };
+enum fh_kind { FH_PART, FH_VIEW, FH_STATUS, FH_ROOTDIR, FH_GROUP };
 
 struct fsv_handle {
 	enum fh_kind kind;
@@ -463,7 +484,11 @@ struct fsv_handle {
 	int64_t cursor;                 /* next stream position to serve */
 	bool end_known;                 /* bounded: end_pos resolved */
 	int64_t end_pos;
-	/* status file and root dir listing: immutable after open */
+	struct fsg_reader *grp;         /* @group= views: the group reader
+	                                   (thread-safe itself); closed at
+	                                   handle_free or shutdown */
+	char *group_id;                 /* .groups files: the group; immutable */
+	/* status file, group file text and dir listings: immutable after open */
 	char *buf;
 	size_t buf_len;
 	char **names;
@@ -504,8 +529,11 @@ static void handle_free(struct fsv_handle *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fs->lock);
+	/* before the topic reference: the reader's last commit reads it */
+	fsg_reader_close(h->grp);
 	if (h->topic)
 		topic_put(h->topic);
+	free(h->group_id);
 	for (size_t i = 0; i < h->nnames; i++)
 		free(h->names[i]);
 	free(h->names);
@@ -564,6 +592,20 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 		break;
 	case N_STATUS:
 		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		mtime = tfs_now_ms();
+		*timeout = 0;
+		break;
+	case N_GROUPS:
+		/* its content follows commits made anywhere: always now */
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		mtime = tfs_now_ms();
+		*timeout = 0;
+		break;
+	case N_GROUP:
+		/* read it to the end, like .status; written to reset offsets */
+		st->st_mode = S_IFREG | 0644;
 		st->st_nlink = 1;
 		mtime = tfs_now_ms();
 		*timeout = 0;
@@ -639,6 +681,11 @@ static int fsv_do_lookup(struct fsv *fs, uint64_t parent, const char *name,
 			ref.ino = FSV_STATUS_INO;
 			break;
 		}
+		if (!strcmp(name, FSV_GROUPS_NAME)) {
+			ref.kind = N_GROUPS;
+			ref.ino = FSV_GROUPS_INO;
+			break;
+		}
 		if (topic_name_check(name))
 			return -ENOENT;
 		rc = store_topic_get(fs->st, name, &t);
@@ -671,24 +718,33 @@ static int fsv_do_lookup(struct fsv *fs, uint64_t parent, const char *name,
 		ref.part = idx;
 		break;
 	}
+	case N_GROUPS:
+		rc = fsg_name_to_id(fs->st, name, ref.spec.group, sizeof ref.spec.group,
+		                    true);
+		if (rc)
+			return rc;
+		ref.kind = N_GROUP;
+		break;
 	default:
 		return -ENOTDIR;
 	}
-	if (ref.kind != N_STATUS) {
+	if (ref.kind != N_STATUS && ref.kind != N_GROUPS) {
 		rc = node_get(fs, parent, name, &ref, 1, &ref.ino);
 		if (rc)
 			return rc;
 	}
 	rc = fsv_stat(fs, &ref, &e->attr, &timeout);
 	if (rc) {
-		if (ref.kind != N_STATUS)
+		if (ref.kind != N_STATUS && ref.kind != N_GROUPS)
 			node_forget(fs, ref.ino, 1);
 		return rc;
 	}
 	e->ino = ref.ino;
 	e->generation = 1;
 	e->attr_timeout = timeout;
-	e->entry_timeout = 1.0;
+	/* groups come and go with commits, Kafka's DeleteGroups and expiry:
+	 * their names are not cached */
+	e->entry_timeout = ref.kind == N_GROUP ? 0 : 1.0;
 	return 0;
 }
 
@@ -748,6 +804,10 @@ static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *att
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		return -EPERM;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		/* a group file takes `>` (O_TRUNC): writing resets, never
+		 * truncates */
+		if (ref.kind == N_GROUP && attr->st_size == 0)
+			return 0;
 		if (ref.kind != N_PART || attr->st_size != st->st_size)
 			return -EPERM;
 	}
@@ -777,7 +837,7 @@ static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
 
 	if (parent != FSV_ROOT_INO)
 		return -EPERM;
-	if (!strcmp(name, FSV_STATUS_NAME))
+	if (!strcmp(name, FSV_STATUS_NAME) || !strcmp(name, FSV_GROUPS_NAME))
 		return -EEXIST;
 	if (topic_name_check(name))
 		return -EINVAL;
@@ -810,7 +870,7 @@ static int fsv_do_rmdir(struct fsv *fs, fuse_ino_t parent, const char *name)
 
 	if (parent != FSV_ROOT_INO)
 		return -EPERM;
-	if (!fs->opts.allow_delete)
+	if (!fs->opts.allow_delete || !strcmp(name, FSV_GROUPS_NAME))
 		return -EPERM;
 	if (topic_name_check(name))
 		return -ENOENT;
@@ -847,14 +907,19 @@ static int fsv_do_opendir(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info 
 		fi->fh = 0;             /* partitions are generated by index */
 		return 0;
 	}
-	if (ref.kind != N_ROOT)
+	if (ref.kind != N_ROOT && ref.kind != N_GROUPS)
 		return -ENOTDIR;
 	h = handle_new(fs, FH_ROOTDIR);
 	if (!h)
 		return -ENOMEM;
-	rc = store_topic_list(fs->st, &h->names, &h->nnames);
+	if (ref.kind == N_GROUPS)
+		rc = fsg_dir_names(fs->st, &h->names, &h->nnames);
+	else
+		rc = store_topic_list(fs->st, &h->names, &h->nnames);
 	if (rc) {
-		fsv_log("readdir /: store_topic_list: %s", strerror(-rc));
+		fsv_log("readdir %s: %s: %s", ref.kind == N_GROUPS ? "/.groups" : "/",
+		        ref.kind == N_GROUPS ? "groups_list" : "store_topic_list",
+		        strerror(-rc));
 		handle_free(h);
 		return rc;
 	}
@@ -895,12 +960,31 @@ static bool dir_entry(struct fsv *fs, const struct node_ref *ref,
 			st->st_mode = S_IFREG;
 			return true;
 		}
-		if (i - 3 >= h->nnames)
+		if (i == 3) {
+			snprintf(name, namelen, FSV_GROUPS_NAME);
+			st->st_ino = FSV_GROUPS_INO;
+			st->st_mode = S_IFDIR;
+			return true;
+		}
+		if (i - 4 >= h->nnames)
 			return false;
-		snprintf(name, namelen, "%s", h->names[i - 3]);
+		snprintf(name, namelen, "%s", h->names[i - 4]);
 		child.kind = N_TOPIC;
-		snprintf(child.topic, sizeof child.topic, "%s", h->names[i - 3]);
+		snprintf(child.topic, sizeof child.topic, "%s", h->names[i - 4]);
 		st->st_mode = S_IFDIR;
+	} else if (ref->kind == N_GROUPS) {
+		if (i - 2 >= h->nnames)
+			return false;
+		snprintf(name, namelen, "%s", h->names[i - 2]);
+		st->st_mode = S_IFREG;
+		/* no node is made for a listed group (groups come and go; a
+		 * node with no lookups would never be freed): its number when
+		 * the kernel knows it, else "unknown" as libfuse spells it */
+		pthread_mutex_lock(&fs->lock);
+		struct fsv_node *n = node_by_name(fs, ref->ino, name);
+		st->st_ino = n ? n->ino : 0xffffffffu;
+		pthread_mutex_unlock(&fs->lock);
+		return true;
 	} else {
 		if (i - 2 >= (uint64_t)nparts)
 			return false;
@@ -983,10 +1067,16 @@ static void fsv_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 /* ============================== refusals ================================= */
 
-static void fsv_ll_refuse_eperm_name(fuse_req_t req, fuse_ino_t parent,
-                                     const char *name)
+/* rm .groups/NAME deletes an empty group; every other unlink is refused. */
+static void fsv_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	struct fsv *fs = fuse_req_userdata(req);
+
+	if (parent != FSV_GROUPS_INO) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -fsg_delete(fs->groups, fs->st, name));
 }
 
 static void fsv_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -1014,10 +1104,52 @@ static void fsv_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fuse_reply_err(req, EPERM);
 }
 
+static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* O_CREAT of a new name: only in .groups, where it names a group (the
+ * group exists once a reset line written to the new file commits an
+ * offset; see FILE-VIEW.md).  Everywhere else EPERM. */
+static int fsv_do_create(struct fsv *fs, fuse_ino_t parent, const char *name,
+                         struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct node_ref ref;
+	double timeout;
+	int rc;
+
+	if (parent != FSV_GROUPS_INO)
+		return -EPERM;
+	memset(&ref, 0, sizeof ref);
+	memset(e, 0, sizeof *e);
+	ref.kind = N_GROUP;
+	rc = fsg_name_to_id(fs->st, name, ref.spec.group, sizeof ref.spec.group, false);
+	if (rc)
+		return rc;
+	rc = node_get(fs, parent, name, &ref, 1, &ref.ino);
+	if (rc)
+		return rc;
+	rc = fsv_stat(fs, &ref, &e->attr, &timeout);
+	if (!rc)
+		rc = fsv_do_open(fs, ref.ino, fi);
+	if (rc) {
+		node_forget(fs, ref.ino, 1);
+		return rc;
+	}
+	e->ino = ref.ino;
+	e->generation = 1;
+	e->attr_timeout = timeout;
+	e->entry_timeout = 0;
+	return 0;
+}
+
 static void fsv_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                           mode_t mode, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EPERM);
+	struct fuse_entry_param e;
+	int rc = fsv_do_create(fuse_req_userdata(req), parent, name, fi, &e);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_create(req, &e, fi);
 }
 
 /* EPERM, not EOPNOTSUPP: on EOPNOTSUPP glibc's posix_fallocate falls back
@@ -1079,6 +1211,7 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 	int rc;
 
 	switch (h->spec.from) {
+	case FSV_FROM_GROUP:    /* made an offset or earliest at open */
 	case FSV_FROM_EARLIEST:
 		h->cursor = info->stream_start;
 		break;
@@ -1132,7 +1265,29 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 	switch (ref.kind) {
 	case N_ROOT:
 	case N_TOPIC:
+	case N_GROUPS:
 		return -EISDIR;
+	case N_GROUP:
+		h = handle_new(fs, FH_GROUP);
+		if (!h)
+			return -ENOMEM;
+		h->writable = accmode != O_RDONLY;
+		h->group_id = strdup(ref.spec.group);
+		if (!h->group_id) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		if (accmode != O_WRONLY) {
+			/* rendered once, like .status; a group that does not
+			 * exist (yet) reads empty when opened for writing */
+			rc = fsg_render(fs->st, h->group_id, &h->buf, &h->buf_len);
+			if (rc == -ENOENT && h->writable)
+				rc = 0;
+			if (rc)
+				goto fail;
+		}
+		fi->direct_io = 1;
+		break;
 	case N_STATUS:
 		if (accmode != O_RDONLY)
 			return -EACCES;
@@ -1166,6 +1321,16 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 		if (rc)
 			goto fail;
 		h->spec = ref.spec;
+		if (h->spec.from == FSV_FROM_GROUP) {
+			/* from the committed offset, else the log start */
+			int64_t start;
+			rc = fsg_reader_open(fs->groups, fs->st, ref.spec.group,
+			                     ref.topic, ref.part, h->part, &start, &h->grp);
+			if (rc)
+				goto fail;
+			h->spec.from = start < 0 ? FSV_FROM_EARLIEST : FSV_FROM_OFFSET;
+			h->spec.arg = start < 0 ? 0 : start;
+		}
 		part_info(h->part, &info);
 		rc = view_resolve_start(h, &info);
 		if (rc)
@@ -1405,6 +1570,8 @@ static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
 {
 	int rc;
 
+	if (h && h->kind == FH_GROUP && h->writable)
+		return fsg_reset(h->fs->groups, h->fs->st, h->group_id, data, len);
 	if (!h || h->kind != FH_PART || !h->writable)
 		return -EBADF;
 	if (len == 0)
@@ -1452,6 +1619,8 @@ static int fsv_do_flush(struct fsv_handle *h, bool durable)
 {
 	int rc = 0;
 
+	if (h && h->grp)
+		return fsg_reader_flush(h->grp);        /* close(2) commits */
 	if (!h || h->kind != FH_PART)
 		return 0;
 	pthread_mutex_lock(&h->lock);
@@ -1856,6 +2025,8 @@ static void park_serve(struct fsv *fs, struct parked_read *pr, char *buf)
 		free(pr);
 		return;
 	}
+	if (pr->h->grp)         /* a due commit of a reader waiting at the end */
+		fsg_reader_commit(pr->h->grp, false);
 	rc = view_try_read(pr->h, pr->off, buf, pr->size, &n, &wait);
 	if (!rc && wait && !atomic_load(&fs->stopping)) {
 		rc = park(fs, pr);
@@ -1978,6 +2149,20 @@ static void reply_read(struct fsv_handle *h, fuse_req_t req, int rc,
 	fuse_reply_buf(req, buf, n);
 }
 
+/* A new read request on a @group= view: the reader is done with what its
+ * earlier reads returned (groups.c, "one read behind"); commit if due. */
+static void group_read_begins(struct fsv_handle *h, off_t off)
+{
+	int64_t prev_end, pos;
+
+	pthread_mutex_lock(&h->lock);
+	prev_end = h->read_end;
+	pos = h->start_known ? h->origin + off : prev_end;
+	pthread_mutex_unlock(&h->lock);
+	fsg_reader_advance(h->grp, prev_end, pos);
+	fsg_reader_commit(h->grp, false);
+}
+
 static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                         struct fuse_file_info *fi)
 {
@@ -1992,7 +2177,7 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (h->kind == FH_STATUS) {
+	if (h->kind == FH_STATUS || h->kind == FH_GROUP) {
 		/* copied out first: once the kernel has the reply, the reader
 		 * may close and RELEASE may free h->buf while this thread is
 		 * still inside the reply's writev(2) */
@@ -2020,6 +2205,8 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (h->kind == FH_VIEW) {
+		if (h->grp)
+			group_read_begins(h, off);
 		rc = view_try_read(h, off, buf, size, &n, &wait);
 		if (!rc && wait) {
 			struct parked_read *pr = calloc(1, sizeof *pr);
@@ -2312,7 +2499,7 @@ static const struct fuse_lowlevel_ops fsv_ops = {
 	.setattr = fsv_ll_setattr,
 	.mknod = fsv_ll_mknod,
 	.mkdir = fsv_ll_mkdir,
-	.unlink = fsv_ll_refuse_eperm_name,
+	.unlink = fsv_ll_unlink,
 	.rmdir = fsv_ll_rmdir,
 	.symlink = fsv_ll_symlink,
 	.rename = fsv_ll_rename,
@@ -2349,12 +2536,18 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 	if (!fs)
 		return -ENOMEM;
 	fs->opts = *opts;
+	fs->groups = fsg_new();
+	if (!fs->groups) {
+		free(fs);
+		return -ENOMEM;
+	}
 	fs->nbuckets = 256;
 	fs->ino_tab = calloc(fs->nbuckets, sizeof *fs->ino_tab);
 	fs->name_tab = calloc(fs->nbuckets, sizeof *fs->name_tab);
 	if (!fs->ino_tab || !fs->name_tab) {
 		free(fs->ino_tab);
 		free(fs->name_tab);
+		fsg_free(fs->groups);
 		free(fs);
 		return -ENOMEM;
 	}
@@ -2368,7 +2561,7 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 		pthread_cond_init(&fs->park_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	fs->next_ino = 3;
+	fs->next_ino = FSV_GROUPS_INO + 1;
 	fs->start_ms = tfs_now_ms();
 	fs->root_mtime_ms = fs->start_ms;
 	*out = fs;
@@ -2414,6 +2607,11 @@ void fsv_shutdown(struct fsv *fs)
 				fsv_log("shutdown: %s/%d: held partial line lost: %s",
 				        topic_name(h->topic), h->pidx, strerror(-rc));
 		}
+		if (h->grp) {
+			/* the last commit and the hold go before the store */
+			fsg_reader_close(h->grp);
+			h->grp = NULL;
+		}
 		if (h->topic) {
 			topic_put(h->topic);
 			h->topic = NULL;
@@ -2441,6 +2639,7 @@ void fsv_free(struct fsv *fs)
 	}
 	free(fs->ino_tab);
 	free(fs->name_tab);
+	fsg_free(fs->groups);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }

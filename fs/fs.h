@@ -20,7 +20,7 @@
  *      follow, fsv_free() releases it.
  *
  *   3. struct fsv_view_spec: the grammar of view names `<p>@<from>[..<to>]`
- *      (view.c), exported so unit tests can check it.
+ *      and `<p>@group=<name>` (view.c), exported so unit tests can check it.
  *
  * Thread safety: a struct tfs_config is plain data, not thread-safe while it
  * is being built, read-only afterwards.  A struct fsv is thread-safe (FUSE
@@ -49,6 +49,8 @@ enum fsv_from {
 	FSV_FROM_LATEST,
 	FSV_FROM_LAST_N,        /* arg = N: the last N records */
 	FSV_FROM_TIME,          /* arg = ms since the epoch */
+	FSV_FROM_GROUP,         /* group: from the group's committed offset
+	                           (groups.c); never bounded */
 };
 
 struct fsv_view_spec {
@@ -57,10 +59,13 @@ struct fsv_view_spec {
 	int64_t arg;
 	bool bounded;
 	int64_t to;             /* exclusive end offset when bounded */
+	char group[GROUP_ID_MAX + 1];   /* FSV_FROM_GROUP: the decoded id */
 };
 
-/* Parse a view name "<p>@<from>[..<to>]".  0, or -ENOENT when the name is
- * not a view.  The partition index is not checked against the topic. */
+/* Parse a view name "<p>@<from>[..<to>]" or "<p>@group=<name>" (name in
+ * the file-name encoding of group ids, group_name_encode; no range).  0, or
+ * -ENOENT when the name is not a view.  The partition index is not checked
+ * against the topic. */
 int fsv_view_spec_parse(const char *name, struct fsv_view_spec *out);
 
 /* ============================== the file view ============================ */

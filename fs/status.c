@@ -30,12 +30,20 @@
  *   storage_recoveries 0
  *   storage_truncations 0
  *   storage_errors 0
+ *   groups 1                    consumer groups (storage/groups.h)
+ *   group_offsets 4
+ *   group_commits 120           offsets committed since the start
+ *   group_offsets_expired 0
  *   net_connections 3           the TCP server's, when it runs (set by
  *   ...                         main through fsv_status_set_extra)
  *   <empty line>
  *   topic partition log_start_offset next_offset records stream_start
  *       stream_end segments bytes_on_disk codec framing     (one line)
  *   orders 0 0 1000 1000 0 12000 1 73000 none lines
+ *   <empty line>                (only when there are groups)
+ *   group state members readers offsets lag
+ *   billing Stable 2 0 4 17     the first 100 groups by id (encoded, a
+ *   (3 more groups not listed: see .groups)   space shown as '+')
  *
  * Thread-safe: reads storage through its thread-safe API only.
  */
@@ -153,9 +161,11 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	fprintf(f, "storage_recoveries %" PRIu64 "\n", ss.recoveries);
 	fprintf(f, "storage_truncations %" PRIu64 "\n", ss.truncations);
 	fprintf(f, "storage_errors %" PRIu64 "\n", ss.errors);
+	fsg_status_counters(f, st);
 	if (status_extra)
 		status_extra(f, status_extra_arg);
 	fprintf(f, "\n%s", rows);
+	fsg_status_table(f, st);
 	if (fclose(f) != 0) {
 		f = NULL;
 		rc = -ENOMEM;

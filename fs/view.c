@@ -6,6 +6,7 @@
  * is never listed by readdir; it exists when its name parses:
  *
  *   view  := PART "@" from [ ".." to ]
+ *          | PART "@group=" NAME              a consumer group's view
  *   PART  := "0" | [1-9][0-9]*                 the partition index
  *   from  := "earliest"                        the log start
  *          | "latest"                          the end: only new records
@@ -21,6 +22,13 @@
  * Examples: 0@earliest, 0@latest, 0@1500, 0@-10, 0@1763780000000ms,
  * 0@2026-11-22, 0@2026-11-22T05:00:00Z, 0@2026-11-22T07:00:00.250+02:00,
  * 0@100..200 (offsets 100 to 199), 0@earliest..50.
+ *
+ * NAME is a group id in the file-name encoding of storage/groups.h
+ * (group_name_encode: bytes outside [A-Za-z0-9._-] and ' ', and '%', as
+ * %XX), and only its canonical encoding names it (group_name_decode), so
+ * each group has one view name per partition.  It takes the rest of the
+ * name: a group view has no "..to" (an id may hold "..").  Examples:
+ * 0@group=billing, 3@group=team%2Fetl.
  *
  * Anything else is not a view: -ENOENT, so a bad name simply does not exist.
  * Pure functions, thread-safe.
@@ -190,6 +198,16 @@ int fsv_view_spec_parse(const char *name, struct fsv_view_spec *out)
 	if (parse_canonical(buf, &x) || x > INT32_MAX)
 		return -ENOENT;
 	v.partition = (int32_t)x;
+	if (!strncmp(at + 1, "group=", 6)) {
+		/* the whole rest is the encoded id; decode checks that it is
+		 * canonical and group_id_check that it is a possible id */
+		int n = group_name_decode(at + 7, v.group, sizeof v.group);
+		if (n < 0 || group_id_check(v.group, n > 0 ? (size_t)n : strlen(v.group)))
+			return -ENOENT;
+		v.from = FSV_FROM_GROUP;
+		*out = v;
+		return 0;
+	}
 	snprintf(buf, sizeof buf, "%s", at + 1);
 	range = strstr(buf, "..");
 	if (range) {

@@ -1,6 +1,7 @@
 /*
- * topicfs-admin.c - create, describe, list and delete topics without the
- * mount, straight on the data dir.
+ * topicfs-admin.c - create, describe, list and delete topics, and list,
+ * describe, reset and delete consumer groups, without the mount, straight
+ * on the data dir.
  *
  *   topicfs-admin [-c FILE] [--data-dir DIR] [--set S.K=V]... COMMAND
  *     create TOPIC [--partitions N] [--framing lines|writes]
@@ -8,6 +9,17 @@
  *     describe [TOPIC...]
  *     list
  *     delete TOPIC
+ *     groups list
+ *     groups describe GROUP
+ *     groups reset GROUP TOPIC PARTITION|all OFFSET|earliest|latest
+ *     groups delete GROUP
+ *
+ * Groups are consumer groups' committed offsets (storage/groups.h): the
+ * same as the mount's .groups directory shows and resets, offline.  GROUP
+ * is the group id itself; `groups list` prints the names .groups uses
+ * (group_name_encode: bytes other than [A-Za-z0-9._-] and space as %XX).
+ * A reset is clamped to the partition's log, like kafka-consumer-groups
+ * --reset-offsets; all of a reset's partitions are committed in one write.
  *
  * The data dir and the defaults of new topics come from the daemon's own
  * configuration (the same table, file and --set syntax: daemon/config.c), so
@@ -31,6 +43,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "parse.h"
 #include "storage.h"
 
 #ifndef TOPICFS_VERSION
@@ -51,6 +64,12 @@ static void usage(FILE *f)
 	      "  describe [TOPIC...]  settings and per-partition offsets and sizes\n"
 	      "  list                 topic names, one per line\n"
 	      "  delete TOPIC         delete a topic and all its data\n"
+	      "  groups list          consumer groups (their .groups names), one per line\n"
+	      "  groups describe GROUP\n"
+	      "                       committed offsets, log end offsets and lag\n"
+	      "  groups reset GROUP TOPIC PARTITION|all OFFSET|earliest|latest\n"
+	      "                       set committed offsets (clamped to the log)\n"
+	      "  groups delete GROUP  delete a group and its offsets\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE    the daemon's INI (data dir, topic defaults)\n"
@@ -268,6 +287,200 @@ static int cmd_delete(struct store *st, const char *name, bool quiet)
 	return 0;
 }
 
+/* ============================== groups =================================== */
+
+static int cmd_groups_list(struct store *st)
+{
+	struct group_info *gi = NULL;
+	size_t n = 0;
+	int rc = groups_list(store_groups(st), &gi, &n);
+
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: listing groups: %s\n", strerror(-rc));
+		return 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[3 * GROUP_ID_MAX + 1];
+		if (group_name_encode(gi[i].id, strlen(gi[i].id), name, sizeof name) >= 0)
+			printf("%s\n", name);
+	}
+	group_infos_free(gi, n);
+	return 0;
+}
+
+static int cmd_groups_describe(struct store *st, const char *id)
+{
+	struct group_offset *offs = NULL;
+	struct group_info gi;
+	size_t n = 0;
+	int rc;
+
+	memset(&gi, 0, sizeof gi);
+	rc = groups_describe(store_groups(st), id, &gi, NULL);
+	if (!rc)
+		rc = groups_fetch_all(store_groups(st), id, &offs, &n);
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: group %s: %s\n", id,
+		        rc == -ENOENT ? "no such group" : strerror(-rc));
+		free(gi.id);
+		return 1;
+	}
+	printf("group %s: %zu committed offset%s\n", id, n, n == 1 ? "" : "s");
+	printf("  %-24s %9s %16s %16s %12s\n", "TOPIC", "PARTITION", "CURRENT-OFFSET",
+	       "LOG-END-OFFSET", "LAG");
+	for (size_t i = 0; i < n; i++) {
+		struct topic *t;
+		char end[24] = "-", lag[24] = "-";
+		if (store_topic_get(st, offs[i].topic, &t) == 0) {
+			struct part *p = topic_part(t, offs[i].partition);
+			if (p) {
+				struct part_info in;
+				part_info(p, &in);
+				snprintf(end, sizeof end, "%" PRId64, in.next_offset);
+				snprintf(lag, sizeof lag, "%" PRId64,
+				         in.next_offset > offs[i].offset ?
+				         in.next_offset - offs[i].offset : 0);
+			}
+			topic_put(t);
+		}
+		printf("  %-24s %9" PRId32 " %16" PRId64 " %16s %12s\n", offs[i].topic,
+		       offs[i].partition, offs[i].offset, end, lag);
+	}
+	group_offsets_free(offs, n);
+	free(gi.id);
+	return 0;
+}
+
+/* groups reset GROUP TOPIC PARTITION|all OFFSET|earliest|latest */
+static int cmd_groups_reset(struct store *st, char **argv, bool quiet)
+{
+	const char *id = argv[0], *topic = argv[1], *ps = argv[2], *os = argv[3];
+	struct group_commit *c = NULL;
+	struct topic *t = NULL;
+	int64_t want = 0, x;
+	int32_t from, to, np;
+	size_t n = 0;
+	int rc, status = 1;
+
+	if (!strcmp(os, "earliest"))
+		want = -1;
+	else if (!strcmp(os, "latest"))
+		want = -2;
+	else if (tfs_parse_u64(os, &want)) {
+		fprintf(stderr, "topicfs-admin: groups reset: bad offset '%s' (a number, "
+		        "earliest or latest)\n", os);
+		return EXIT_USAGE;
+	}
+	rc = store_topic_get(st, topic, &t);
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: groups reset: %s: %s\n", topic,
+		        rc == -ENOENT || rc == -EINVAL ? "no such topic" : strerror(-rc));
+		return 1;
+	}
+	np = topic_partitions(t);
+	if (!strcmp(ps, "all")) {
+		from = 0;
+		to = np;
+	} else if (tfs_parse_u64(ps, &x) || x >= np) {
+		fprintf(stderr, "topicfs-admin: groups reset: %s has no partition '%s' "
+		        "(0..%" PRId32 " or all)\n", topic, ps, np - 1);
+		goto out;
+	} else {
+		from = (int32_t)x;
+		to = from + 1;
+	}
+	c = calloc((size_t)(to - from) + 1, sizeof *c);
+	if (!c) {
+		fprintf(stderr, "topicfs-admin: out of memory\n");
+		goto out;
+	}
+	for (int32_t p = from; p < to; p++) {
+		struct part *part = topic_part(t, p);
+		struct part_info in;
+		int64_t off;
+		if (!part)
+			continue;
+		part_info(part, &in);
+		off = want == -1 ? in.log_start_offset : want == -2 ? in.next_offset : want;
+		if (off < in.log_start_offset)
+			off = in.log_start_offset;
+		if (off > in.next_offset)
+			off = in.next_offset;
+		c[n++] = (struct group_commit){
+			.topic = topic, .partition = p, .offset = off, .leader_epoch = -1,
+		};
+	}
+	rc = groups_commit(store_groups(st), id, c, n, GROUPS_IF_UNHELD);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = c[i].error;
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: groups reset %s: %s\n", id,
+		        rc == -EINVAL ? "invalid group id" : strerror(-rc));
+		goto out;
+	}
+	if (!quiet)
+		for (size_t i = 0; i < n; i++)
+			printf("group %s: %s %" PRId32 " committed offset %" PRId64 "\n",
+			       id, topic, c[i].partition, c[i].offset);
+	status = 0;
+out:
+	free(c);
+	topic_put(t);
+	return status;
+}
+
+static int cmd_groups_delete(struct store *st, const char *id, bool quiet)
+{
+	int rc = groups_delete(store_groups(st), id);
+
+	if (rc) {
+		fprintf(stderr, "topicfs-admin: groups delete %s: %s\n", id,
+		        rc == -ENOENT ? "no such group" : strerror(-rc));
+		return 1;
+	}
+	if (!quiet)
+		printf("deleted group %s\n", id);
+	return 0;
+}
+
+/* The groups subcommand's arguments: 0 when they are right for its verb,
+ * else EXIT_USAGE after a message. */
+static int groups_args(int argc, char **argv)
+{
+	static const struct { const char *verb; int args; } verbs[] = {
+		{ "list", 0 }, { "describe", 1 }, { "reset", 4 }, { "delete", 1 },
+	};
+	if (argc < 2) {
+		fprintf(stderr, "topicfs-admin: groups needs list, describe, reset or "
+		        "delete\n");
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		if (strcmp(argv[1], verbs[i].verb))
+			continue;
+		if (argc - 2 != verbs[i].args) {
+			fprintf(stderr, "topicfs-admin: groups %s takes %d argument%s\n",
+			        verbs[i].verb, verbs[i].args, verbs[i].args == 1 ? "" : "s");
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
+	fprintf(stderr, "topicfs-admin: unknown groups command '%s' (list, describe, "
+	        "reset, delete)\n", argv[1]);
+	return EXIT_USAGE;
+}
+
+static int cmd_groups(struct store *st, char **argv, bool quiet)
+{
+	if (!strcmp(argv[1], "list"))
+		return cmd_groups_list(st);
+	if (!strcmp(argv[1], "describe"))
+		return cmd_groups_describe(st, argv[2]);
+	if (!strcmp(argv[1], "reset"))
+		return cmd_groups_reset(st, argv + 2, quiet);
+	return cmd_groups_delete(st, argv[2], quiet);
+}
+
 /* ============================== main ===================================== */
 
 int main(int argc, char **argv)
@@ -332,9 +545,15 @@ int main(int argc, char **argv)
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
 	bool is_create = !strcmp(cmd, "create"), is_delete = !strcmp(cmd, "delete");
-	if (!is_create && !is_delete && strcmp(cmd, "describe") && strcmp(cmd, "list")) {
+	bool is_groups = !strcmp(cmd, "groups");
+	if (!is_create && !is_delete && !is_groups && strcmp(cmd, "describe") &&
+	    strcmp(cmd, "list")) {
 		fprintf(stderr, "topicfs-admin: unknown command '%s' (create, describe, "
-		        "list, delete)\n", cmd);
+		        "list, delete, groups)\n", cmd);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (is_groups && groups_args(cargc, cargv)) {
 		status = EXIT_USAGE;
 		goto out;
 	}
@@ -379,6 +598,12 @@ int main(int argc, char **argv)
 
 	so.data_dir = cfg.data_dir;
 	so.max_decompressed_bytes = (size_t)cfg.max_decompressed_bytes;
+	/* the daemon's group settings, so opening here expires nothing the
+	 * daemon would keep */
+	so.offsets_retention_ms = cfg.offsets_retention_ms;
+	so.max_groups = (size_t)cfg.max_groups;
+	so.offsets_flush_messages = cfg.topic_defaults.flush_messages;
+	so.offsets_flush_ms = cfg.topic_defaults.flush_ms;
 	tfs_log_set_level(quiet ? TFS_LOG_ERROR : TFS_LOG_WARN);
 	rc = store_open(&so, &st);
 	if (rc == -EBUSY) {
@@ -396,6 +621,8 @@ int main(int argc, char **argv)
 		status = cmd_create(st, &cfg, cargv[1], quiet);
 	else if (is_delete)
 		status = cmd_delete(st, cargv[1], quiet);
+	else if (is_groups)
+		status = cmd_groups(st, cargv, quiet);
 	else if (!strcmp(cmd, "list"))
 		status = cmd_list(st);
 	else

@@ -88,7 +88,8 @@ class FsDurability(TopicfsTestCase):
         self.assertEqual(xattrs(self.daemon.path("raw", "0"))["user.topicfs.records"], "2")
         append_bytes(self.daemon.path("one", "0"), b"d\n")
         self.assertEqual(read_bytes(self.daemon.path("one", "0")), b"a\nb\nc\nd\n")
-        self.assertEqual(sorted(os.listdir(self.daemon.mnt)), [".status", "one", "raw", "two"])
+        self.assertEqual(sorted(os.listdir(self.daemon.mnt)),
+                         [".groups", ".status", "one", "raw", "two"])
 
     def test_kill_9_while_writing(self):
         self.start()

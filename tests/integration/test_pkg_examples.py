@@ -36,7 +36,7 @@ class PkgExamples(TopicfsTestCase):
         self.demo("demo-replay.sh", env={"TOPICFS_MNT": d.mnt, "TOPICFS_BROKER": broker,
                                          "DEMO_TOPIC": "replay2"})
         self.assertEqual(sorted(os.listdir(d.mnt)),
-                         [".status", "demo-logs", "demo-replay", "replay2"])
+                         [".groups", ".status", "demo-logs", "demo-replay", "replay2"])
         # not a mount: a clear failure
         r = run([os.path.join(EXAMPLES, "demo-replay.sh"), self.root, broker], check=False)
         self.assertEqual(r.returncode, 1)

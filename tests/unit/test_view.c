@@ -1,12 +1,14 @@
 /*
  * test_view.c - the view-name grammar of the file view (fs/view.c):
  * `<p>@<from>[..<to>]` with offsets, earliest, latest, -N, epoch ms and
- * ISO 8601 times, and the names that must not parse.
+ * ISO 8601 times, `<p>@group=<name>` with encoded group ids, and the
+ * names that must not parse.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "fs.h"
 #include "tinytest.h"
@@ -68,9 +70,64 @@ static void test_view_grammar(void)
 	}
 }
 
+static void check_group(const char *name, int32_t part, const char *id)
+{
+	struct fsv_view_spec v;
+	int rc = fsv_view_spec_parse(name, &v);
+	if (rc || v.from != FSV_FROM_GROUP || v.partition != part ||
+	    strcmp(v.group, id) || v.bounded) {
+		fprintf(stderr, "  group view '%s': rc %d from %d part %d group '%s'\n",
+		        name, rc, rc ? -1 : (int)v.from, rc ? -1 : (int)v.partition,
+		        rc ? "" : v.group);
+		CHECK(0);
+	}
+}
+
+/* 0@group=NAME: NAME is the canonical file-name encoding of the id
+ * (storage/groups.h); anything else is not a view. */
+static void test_group_views(void)
+{
+	struct fsv_view_spec v;
+
+	check_group("0@group=billing", 0, "billing");
+	check_group("7@group=team%2Fetl", 7, "team/etl");
+	check_group("0@group=my group", 0, "my group");
+	check_group("0@group=a..b", 0, "a..b");         /* no range for groups */
+	check_group("0@group=100..200", 0, "100..200");
+	check_group("0@group=50%25", 0, "50%");
+	check_group("0@group=%2E", 0, ".");
+	check_group("0@group=%2E%2E", 0, "..");
+	check_group("0@group=x.y_z-W9", 0, "x.y_z-W9");
+	check_group("0@group=caf%C3%A9", 0, "caf\xc3\xa9");
+	check_group("0@group=%3A%40%0A", 0, ":@\n");
+	check_group("0@group=group%3Dx", 0, "group=x");
+
+	static const char *const bad[] = {
+		"0@group=",             /* an empty id */
+		"0@group=a%2f",         /* lower-case hex is not canonical */
+		"0@group=%41",          /* 'A' needs no encoding */
+		"0@group=a%2",          /* truncated */
+		"0@group=a%zz",         /* not hex */
+		"0@group=50%",          /* a bare % */
+		"0@group=a%00b",        /* NUL is not in an id */
+		"0@group=.",            /* "." must be written %2E */
+		"0@group=..",
+		"0@group=a:b",          /* ':' must be written %3A */
+		"0@group=group=x",      /* and '=' %3D */
+		"00@group=a", "x@group=a", "@group=a", "0@group", "0@groups=a",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (fsv_view_spec_parse(bad[i], &v) != -ENOENT) {
+			fprintf(stderr, "  bad group view '%s' parsed\n", bad[i]);
+			CHECK(0);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
 	RUN(test_view_grammar);
+	RUN(test_group_views);
 	return TT_DONE();
 }
