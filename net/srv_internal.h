@@ -80,11 +80,33 @@ int64_t srv_resp_wire_bytes(const struct srv_resp *r);
 
 /* What a connection's client said about itself (ApiVersions v3+), for log
  * lines; sanitized, "" when not sent. */
+/* The security protocol of a listener (Kafka's names). */
+enum srv_sec_proto {
+	SRV_SEC_PLAINTEXT = 0,
+	SRV_SEC_SSL,
+	SRV_SEC_SASL_PLAINTEXT,
+	SRV_SEC_SASL_SSL,
+};
+
 struct srv_client {
 	char software_name[64];
 	char software_version[64];
 	bool txn_refusal_logged;    /* InitProducerId with a transactional id
 	                               was logged (srv_idem.c) */
+	/* security: srv.c sets these at accept from the listener (and the
+	 * TLS handshake: a client certificate's subject); srv_sasl.c completes
+	 * them on SASL listeners */
+	enum srv_sec_proto sec;     /* the listener's protocol */
+	bool authenticated;         /* principal established: at accept on
+	                               PLAINTEXT and SSL listeners, after a
+	                               successful SaslAuthenticate on SASL ones;
+	                               until then only ApiVersions, SaslHandshake
+	                               and SaslAuthenticate are served */
+	bool super;                 /* all rights: a super user, or a loopback
+	                               PLAINTEXT listener (local tools) */
+	char principal[256];        /* "User:NAME"; "User:ANONYMOUS" when none */
+	void *sasl;                 /* srv_sasl.c's per-connection state; freed
+	                               by srv_sasl_conn_free at close */
 };
 
 struct srv_req {
