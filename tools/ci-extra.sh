@@ -20,7 +20,11 @@
 # test did not notice still fails the pass).  Exit status: 0 when clean.
 #
 # Environment: TOPICFS_CI_BUILD_ROOT (default: the checkout) holds the
-# build-* directories; JOBS (default: nproc); TOPICFS_FUZZ_SECONDS.
+# build-* directories; JOBS (default: nproc); TOPICFS_FUZZ_SECONDS;
+# TOPICFS_TIME_SCALE (default 5 for asan, 10 for tsan) multiplies the
+# tests' timeouts and time bounds (tests/integration/harness.py scaled(),
+# tests/unit/testutil.h tu_time_scale()): the instrumented builds run 3-10
+# times slower, on a machine the parallel tests load.
 # Long runs by hand: TOPICFS_FUZZ_SECONDS=3600 tools/ci-extra.sh fuzz;
 # TOPICFS_KILL9_ROUNDS=200 and TOPICFS_FAULT_SCALE=20 work here too.
 set -euo pipefail
@@ -29,6 +33,9 @@ SRC=$PWD
 ROOT=${TOPICFS_CI_BUILD_ROOT:-$SRC}
 JOBS=${JOBS:-$(nproc)}
 export TOPICFS_FUZZ_SECONDS=${TOPICFS_FUZZ_SECONDS:-20}
+
+# a TOPICFS_TIME_SCALE given by the caller wins over the per-pass defaults
+TIME_SCALE_SET=${TOPICFS_TIME_SCALE:-}
 
 passes=("$@")
 [ ${#passes[@]} -eq 0 ] && passes=(asan tsan fuzz)
@@ -63,10 +70,11 @@ run_asan() {
 	export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=86:strict_string_checks=1:detect_stack_use_after_return=1:log_path=$logs/asan"
 	export LSAN_OPTIONS="exitcode=86:log_path=$logs/lsan"
 	export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=87:log_path=$logs/ubsan"
+	export TOPICFS_TIME_SCALE=${TIME_SCALE_SET:-5}
 	local rc=0
 	(cd "$b" && ctest --output-on-failure --timeout 1200 -j"$JOBS") || rc=1
 	check_logs "$logs" || rc=1
-	unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+	unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS TOPICFS_TIME_SCALE
 	return $rc
 }
 
@@ -79,11 +87,12 @@ run_tsan() {
 	rm -rf "$logs"
 	mkdir -p "$logs"
 	export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:log_path=$logs/tsan"
+	export TOPICFS_TIME_SCALE=${TIME_SCALE_SET:-10}
 	local rc=0
 	(cd "$b" && ctest --output-on-failure --timeout 1200 -j"$JOBS" \
 		-E '^unit\.faults$') || rc=1
 	check_logs "$logs" || rc=1
-	unset TSAN_OPTIONS
+	unset TSAN_OPTIONS TOPICFS_TIME_SCALE
 	return $rc
 }
 

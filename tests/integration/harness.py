@@ -8,7 +8,12 @@ one CTest test with a timeout.
 
 Environment (set by CTest): TOPICFS_BIN (the daemon), TOPICFS_TOOLS (the
 tools directory), TOPICFS_TESTDATA (the golden data, tests/golden/ in the
-repository unless set).
+repository unless set).  TOPICFS_TIME_SCALE (default 1; tools/ci-extra.sh
+sets it for the sanitizer passes) multiplies every timeout: wait_for,
+run, the daemon's start and stop, LineReader.get, and the explicit bounds
+the tests pass through scaled().  A bound that is what a test is about
+("answers at once", "does not hang") stays, scaled, below the time the
+bug would take.
 """
 import os
 import shutil
@@ -34,6 +39,23 @@ def tool(name):
     return path
 
 
+def _time_scale():
+    try:
+        v = float(os.environ.get("TOPICFS_TIME_SCALE", "") or 1)
+    except ValueError:
+        raise AssertionError("TOPICFS_TIME_SCALE is not a number: %r"
+                             % os.environ["TOPICFS_TIME_SCALE"])
+    return max(v, 1.0)
+
+
+TIME_SCALE = _time_scale()
+
+
+def scaled(seconds):
+    """seconds times TOPICFS_TIME_SCALE (a slower build, a loaded machine)."""
+    return seconds * TIME_SCALE
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -43,6 +65,8 @@ def free_port():
 
 
 def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Poll pred until true; timeout is scaled by TOPICFS_TIME_SCALE."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
@@ -55,7 +79,7 @@ def run(cmd, timeout=60, check=True, input=None, **kw):
     """Run a command (list or shell string), capture output, with a timeout."""
     shell = isinstance(cmd, str)
     r = subprocess.run(cmd, shell=shell, input=input, capture_output=True,
-                       timeout=timeout, **kw)
+                       timeout=scaled(timeout) if timeout else timeout, **kw)
     if check and r.returncode != 0:
         raise AssertionError("command failed (%d): %s\nstdout: %r\nstderr: %r"
                              % (r.returncode, cmd, r.stdout[-2000:], r.stderr[-2000:]))
@@ -142,10 +166,11 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
                 self.kill()
-                raise AssertionError("topicfs did not exit within %ds of SIGTERM" % timeout)
+                raise AssertionError("topicfs did not exit within %ds of SIGTERM"
+                                     % scaled(timeout))
         rc = self.proc.returncode
         self.unmount()
         self.proc = None
@@ -158,7 +183,7 @@ class Daemon:
         """kill -9 the daemon and lazily unmount what it leaves behind."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
+            self.proc.wait(scaled(10))
         self.unmount()
         self.proc = None
         if self.log:
@@ -253,9 +278,10 @@ class LineReader:
         self.q.put(None)
 
     def get(self, timeout):
+        """The next line, or None after timeout (scaled) seconds."""
         import queue
         try:
-            return self.q.get(timeout=timeout)
+            return self.q.get(timeout=scaled(timeout))
         except queue.Empty:
             return None
 

@@ -10,6 +10,7 @@
  *   struct store *st = tu_store_open(dir);           // NULL (and why) on failure
  *   CHECK_EQ_INT(tu_dump_verify(dir, "t", 0), 0);     // topicfs-dump --verify dir/t-0
  *   tu_tmpdir_remove(dir);                           // TOPICFS_KEEP_DIR=1 keeps it
+ *   usleep(100000 * tu_time_scale());                // TOPICFS_TIME_SCALE
  */
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
@@ -28,6 +29,17 @@ static inline int tu_rm_cb(const char *path, const struct stat *sb, int flag,
 {
 	(void)sb; (void)flag; (void)ftw;
 	return remove(path);
+}
+
+/* $TOPICFS_TIME_SCALE (default 1, at least 1; tools/ci-extra.sh sets it
+ * for the sanitizer passes): what the tests multiply their bounded waits
+ * and their time bounds by, so that a 3-10 times slower build on a loaded
+ * machine waits longer instead of failing. */
+static inline int tu_time_scale(void)
+{
+	const char *s = getenv("TOPICFS_TIME_SCALE");
+	int v = s && *s ? atoi(s) : 1;
+	return v < 1 ? 1 : v > 1000 ? 1000 : v;
 }
 
 /* rm -rf path (no symlinks followed). */
