@@ -499,10 +499,25 @@ static void test_rolls_none(void) { rolls_for_codec(CODEC_NONE); }
 static void test_rolls_lz4(void) { rolls_for_codec(CODEC_LZ4); }
 static void test_rolls_zstd(void) { rolls_for_codec(CODEC_ZSTD); }
 
-/* Poll part_info until cond holds or 3 s pass. */
+/* Poll part_info until cond holds or 3 s pass (times TOPICFS_TIME_SCALE). */
 #define WAIT_FOR(p, pi, cond) do { \
-	for (int w_ = 0; w_ < 300; w_++) { part_info((p), &(pi)); if (cond) break; \
-	usleep(10000); } } while (0)
+	for (int w_ = 0; w_ < 300 * tu_time_scale(); w_++) { part_info((p), &(pi)); \
+	if (cond) break; usleep(10000); } } while (0)
+
+/* Wait, bounded (3 s times TOPICFS_TIME_SCALE), until path is gone: the
+ * log start is published before the files go (stream-start is written and
+ * fsynced in between, retention_run), so a test that saw the new start
+ * must wait for the unlink.  0 when gone, -1 when still there. */
+static int wait_gone(const char *path)
+{
+	struct stat sb;
+	for (int i = 0; i < 300 * tu_time_scale(); i++) {
+		if (stat(path, &sb) != 0)
+			return 0;
+		usleep(10000);
+	}
+	return stat(path, &sb) != 0 ? 0 : -1;
+}
 
 static void test_retention_bytes(void)
 {
@@ -535,8 +550,7 @@ static void test_retention_bytes(void)
 	CHECK(pi.segments < segs_before);
 	CHECK(pi.bytes_on_disk >= 4096);
 	CHECK(pi.bytes_on_disk - 1024 <= 4096 + 1024);
-	struct stat sb;
-	CHECK(stat(path_in("ret-0/00000000000000000000.log"), &sb) != 0);
+	CHECK_EQ_INT(wait_gone(path_in("ret-0/00000000000000000000.log")), 0);
 
 	/* the slice's fd still reads the deleted segment */
 	uint8_t *b = malloc(sl.len);
@@ -614,7 +628,10 @@ static void test_retention_time(void)
 	CHECK_EQ_INT(append_lines_ts(p, 500, 200, 5, now - 5000), 0);
 	c.retention_ms = 3600 * 1000;
 	CHECK_EQ_INT(topic_set_config(t, &c), 0);
-	WAIT_FOR(p, pi, pi.log_start_offset > 0);
+	/* wait for what the checks below need (every all-old sealed segment
+	 * gone), not only for the first deletion; then a while more, in which
+	 * no fresh segment may go */
+	WAIT_FOR(p, pi, pi.log_start_offset > 300);
 	usleep(300000);
 	part_info(p, &pi);
 	CHECK(pi.log_start_offset > 0);
@@ -665,8 +682,10 @@ static void retention_flat_out(int codec)
 			max_bytes = pi.bytes_on_disk;
 	}
 	/* let the maintenance thread's retention settle (it may still delete
-	 * the front once the active segment has grown), then read */
-	usleep(250000);
+	 * the front once the active segment has grown), then read; a slower
+	 * build gets a longer while (a pass after the read begins would delete
+	 * under it) */
+	usleep(250000 * tu_time_scale());
 	part_info(p, &pi);
 	fprintf(stderr, "  %ld appends, %" PRId64 " segments, max %" PRId64
 	        " bytes on disk (bound %" PRId64 ")\n", n, pi.segments, max_bytes,
@@ -762,16 +781,13 @@ static void test_retention_future_timestamp(void)
 	c.retention_ms = 3600 * 1000;
 	CHECK_EQ_INT(topic_set_config(t, &c), 0);
 	CHECK_EQ_INT(topic_set_config(u, &c), 0);
-	WAIT_FOR(p, pi, pi.log_start_offset > 0);
+	WAIT_FOR(p, pi, pi.log_start_offset >= second);
 	usleep(300000);
 	part_info(p, &pi);
 	CHECK_EQ_INT(pi.log_start_offset, second);
 	/* the log start is published before the files go (stream-start is
 	 * written and fsynced in between): wait for the unlink, bounded */
-	struct stat sb;
-	for (int i = 0; i < 1000 && stat(path_in("tsf-0/%020d.log", 0), &sb) == 0; i++)
-		usleep(10000);
-	CHECK(stat(path_in("tsf-0/%020d.log", 0), &sb) != 0);
+	CHECK_EQ_INT(wait_gone(path_in("tsf-0/%020d.log", 0)), 0);
 	part_info(q, &pi);
 	CHECK_EQ_INT(pi.log_start_offset, 0);
 	topic_put(t);
@@ -1552,7 +1568,7 @@ static void *wait_thread(void *arg)
 	struct waiter *w = arg;
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	w->rc = part_wait_stream(w->p, w->pos, 5000);
+	w->rc = part_wait_stream(w->p, w->pos, 5000 * tu_time_scale());
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	w->ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
 	return NULL;
@@ -1583,7 +1599,7 @@ static void test_hook_wait_linger(void)
 	CHECK_EQ_INT(append_str(p, "b", NULL), 0);
 	pthread_join(th, NULL);
 	CHECK_EQ_INT(w.rc, 0);
-	CHECK(w.ms < 1000);
+	CHECK(w.ms < 1000 * tu_time_scale());   /* woken, well before its timeout */
 	CHECK_EQ_INT(part_wait_stream(p, 4, 30), -ETIMEDOUT);
 	CHECK_EQ_INT(part_wait_stream(p, 0, 0), 0);
 	store_remove_append_hook(st, the_hook, &hook_calls);
@@ -1600,7 +1616,7 @@ static void test_hook_wait_linger(void)
 	CHECK_EQ_INT(off, -1);
 	part_info(p, &pi);
 	int64_t end0 = 6;
-	CHECK_EQ_INT(part_wait_stream(p, end0, 3000), 0);
+	CHECK_EQ_INT(part_wait_stream(p, end0, 3000 * tu_time_scale()), 0);
 	part_info(p, &pi);
 	CHECK_EQ_INT(pi.next_offset, 4);
 	/* part_flush writes what is queued at once */
@@ -1770,7 +1786,7 @@ static void test_flush_policy(void)
 	CHECK_EQ_INT(pi.recovery_point, 15);
 	/* the checkpoint follows within about a second */
 	char *ck = NULL;
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 300 * tu_time_scale(); i++) {
 		size_t len;
 		free(ck);
 		ck = NULL;
@@ -2201,6 +2217,7 @@ static void test_lru_reopen_vs_retention(void)
 /* ========================== partition growth ============================ */
 
 static int grow_stop;
+static int grow_started;    /* workers through their first pass */
 
 struct grow_arg {
 	struct topic *t;
@@ -2216,6 +2233,7 @@ static void *grow_worker(void *arg)
 	struct grow_arg *a = arg;
 	int32_t last = 0;
 	long k = 0;
+	bool first = true;
 
 	while (!__atomic_load_n(&grow_stop, __ATOMIC_RELAXED)) {
 		int32_t n = topic_partitions(a->t);
@@ -2246,6 +2264,10 @@ static void *grow_worker(void *arg)
 		}
 		if (topic_part(a->t, n + 1000) != NULL)
 			a->bad++;
+		if (first) {
+			first = false;
+			__atomic_add_fetch(&grow_started, 1, __ATOMIC_RELAXED);
+		}
 	}
 	return NULL;
 }
@@ -2283,10 +2305,18 @@ static void test_grow_partitions(void)
 	struct grow_arg args[4];
 	pthread_t th[4];
 	grow_stop = 0;
+	grow_started = 0;
 	for (int i = 0; i < 4; i++) {
 		args[i] = (struct grow_arg){ .t = t, .id = i };
 		pthread_create(&th[i], NULL, grow_worker, &args[i]);
 	}
+	/* the partitions must grow under running workers (and the writers
+	 * must have appended, checked below): a slow thread start must not
+	 * let the growth finish first */
+	for (int i = 0; i < 1000 * tu_time_scale() &&
+	     __atomic_load_n(&grow_started, __ATOMIC_RELAXED) < 4; i++)
+		usleep(1000);
+	CHECK_EQ_INT(__atomic_load_n(&grow_started, __ATOMIC_RELAXED), 4);
 	for (int32_t n = 3; n <= 12; n++) {
 		CHECK_EQ_INT(topic_add_partitions(t, n), 0);
 		CHECK_EQ_INT(topic_partitions(t), n);
