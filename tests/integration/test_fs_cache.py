@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TopicfsTestCase, main, read_bytes, append_bytes  # noqa: E402
+from harness import TopicfsTestCase, main, read_bytes, append_bytes, scaled  # noqa: E402
 
 KCAT = "/usr/bin/kcat"
 
@@ -75,7 +75,8 @@ class FsCache(TopicfsTestCase):
             os.close(w)
             expect = b"".join(written)
             t0 = time.monotonic()
-            while len(got) < len(expect) and not errors and time.monotonic() - t0 < 10:
+            while (len(got) < len(expect) and not errors and
+                   time.monotonic() - t0 < scaled(10)):
                 time.sleep(0.01)
         finally:
             stop.set()

@@ -5,10 +5,10 @@ import errno
 import os
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TopicfsTestCase, main, run, read_bytes, append_bytes, xattrs  # noqa: E402
+from harness import (TopicfsTestCase, main, run, read_bytes, append_bytes, xattrs,  # noqa: E402
+                     scaled, wait_for)
 
 CONTENT = b"alpha\nbeta\ngamma\n"
 
@@ -207,10 +207,13 @@ class FsDelete(TopicfsTestCase):
                 result.append(e.errno)
         th = threading.Thread(target=reader, daemon=True)
         th.start()
-        time.sleep(0.3)
+        # the read must be parked before the rmdir (a slow thread reading
+        # only after it tested a plain read of a missing topic instead)
+        wait_for(lambda: b"\nblocked_reads 1\n" in read_bytes(self.daemon.path(".status")),
+                 10, what="the view read parked")
         self.assertTrue(th.is_alive())
         os.rmdir(t)
-        th.join(10)
+        th.join(scaled(10))
         self.assertFalse(th.is_alive(), "view reader hangs after rmdir")
         self.assertIn(result[0], (b"", errno.ENOENT, errno.EIO))
         os.close(vfd)

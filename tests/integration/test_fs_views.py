@@ -4,13 +4,15 @@ and being interrupted by signals."""
 import datetime
 import errno
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TopicfsTestCase, main, run, read_bytes, append_bytes  # noqa: E402
+from harness import (TopicfsTestCase, main, run, read_bytes, append_bytes,  # noqa: E402
+                     scaled, wait_for, LineReader)
 
 
 def lines(a, b):
@@ -30,6 +32,18 @@ class FsViews(TopicfsTestCase):
     def v(self, spec):
         return self.daemon.path("t", "0@" + spec)
 
+    def blocked_reads(self):
+        for line in read_bytes(self.daemon.path(".status")).decode().splitlines():
+            if line.startswith("blocked_reads "):
+                return int(line.split()[1])
+        raise AssertionError("no blocked_reads in .status")
+
+    def wait_parked(self, n=1):
+        """Until n view reads are parked at the end of the stream: a
+        reader started in the background has really blocked (a fixed sleep
+        let a slow reader come late, and the test checked nothing)."""
+        wait_for(lambda: self.blocked_reads() >= n, 10, what="%d parked view reads" % n)
+
     def test_bounded_ranges(self):
         self.assertEqual(read_bytes(self.v("50..60")), lines(50, 60))
         self.assertEqual(read_bytes(self.v("0..100")), lines(0, 100))
@@ -40,15 +54,36 @@ class FsViews(TopicfsTestCase):
         self.assertEqual(run(["grep", "-c", "line-7", self.v("0..100")]).stdout, b"11\n")
 
     def test_unbounded_views_block_at_the_end(self):
-        # cat never ends on a view: timeout ends it, the output is complete
+        # cat never ends on a view: it prints everything, then blocks (parked
+        # at the end, still running) until a signal ends it, at once; the
+        # output is complete.  (`timeout 1 cat` assumed cat got it all out
+        # within a second.)
         for spec, expect in (("50", lines(50, 100)), ("-10", lines(90, 100)),
                              ("earliest", lines(0, 100)), ("latest", b""),
                              ("99", lines(99, 100))):
-            t0 = time.monotonic()
-            r = run(["timeout", "1", "cat", self.v(spec)], check=False, timeout=20)
-            self.assertEqual(r.returncode, 124, spec)
-            self.assertEqual(r.stdout, expect, spec)
-            self.assertLess(time.monotonic() - t0, 5, spec)
+            proc = subprocess.Popen(["cat", self.v(spec)], stdout=subprocess.PIPE)
+            try:
+                rd = LineReader(proc.stdout)
+                got = b""
+                while len(got) < len(expect):
+                    line = rd.get(10)
+                    self.assertIsNotNone(line, "%s: output stopped at %r" % (spec, got[-40:]))
+                    got += line
+                self.assertEqual(got, expect, spec)
+                self.wait_parked()
+                self.assertIsNone(proc.poll(), spec)
+                t0 = time.monotonic()
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(scaled(5))
+                self.assertLess(time.monotonic() - t0, scaled(4), spec)
+                self.assertEqual(proc.returncode, -signal.SIGTERM, spec)
+                self.assertIsNone(rd.get(5), spec)       # nothing after it: EOF
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+            wait_for(lambda: self.blocked_reads() == 0, 10, what="the reader unparked")
         self.assertEqual(run(["head", "-n", "2", self.v("30")]).stdout, lines(30, 32))
 
     def test_views_are_seekable_from_their_start(self):
@@ -90,20 +125,22 @@ class FsViews(TopicfsTestCase):
         try:
             th = threading.Thread(target=reader, daemon=True)
             th.start()
-            time.sleep(0.3)
+            # the read must really be parked before the append (a slow
+            # thread reading after it measured no wake-up at all)
+            self.wait_parked()
             self.assertTrue(th.is_alive(), "a read at the end must block")
             t0 = time.monotonic()
             append_bytes(self.p, b"wake up\n")
-            th.join(5)
+            th.join(scaled(5))
             self.assertFalse(th.is_alive(), "blocked reader did not wake")
             data, t1 = got[0]
             self.assertEqual(data, b"wake up\n")
-            self.assertLess(t1 - t0, 1.0)
+            self.assertLess(t1 - t0, scaled(1.0))
             # and the next appends arrive in order
             append_bytes(self.p, b"two\n")
             append_bytes(self.p, b"three\n")
             buf = b""
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + scaled(5)
             while buf != b"two\nthree\n" and time.monotonic() < deadline:
                 buf += os.read(fd, 65536)
             self.assertEqual(buf, b"two\nthree\n")
@@ -114,10 +151,10 @@ class FsViews(TopicfsTestCase):
         # a range whose end is not written yet: serves what exists, waits
         proc = subprocess.Popen(["cat", self.v("98..105")], stdout=subprocess.PIPE)
         try:
-            time.sleep(0.5)
+            self.wait_parked()          # served 98 and 99, waiting for 100
             self.assertIsNone(proc.poll(), "bounded view ended before its end offset")
             append_bytes(self.p, lines(100, 110))
-            out, _ = proc.communicate(timeout=10)
+            out, _ = proc.communicate(timeout=scaled(10))
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -127,9 +164,10 @@ class FsViews(TopicfsTestCase):
         # a start offset in the future waits for that record
         proc = subprocess.Popen(["head", "-n", "1", self.v("115")], stdout=subprocess.PIPE)
         try:
-            time.sleep(0.3)
+            self.wait_parked()          # waiting for record 115
+            self.assertIsNone(proc.poll())
             append_bytes(self.p, lines(110, 120))
-            out, _ = proc.communicate(timeout=10)
+            out, _ = proc.communicate(timeout=scaled(10))
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -140,23 +178,29 @@ class FsViews(TopicfsTestCase):
         t0 = time.monotonic()
         r = run(["timeout", "1", "cat", self.v("latest")], check=False, timeout=20)
         self.assertEqual(r.returncode, 124)
-        self.assertLess(time.monotonic() - t0, 4)
+        self.assertLess(time.monotonic() - t0, 1 + scaled(3))
         proc = subprocess.Popen(["cat", self.v("latest")], stdout=subprocess.PIPE)
-        time.sleep(0.3)
-        proc.send_signal(2)
-        proc.wait(5)
+        try:
+            self.wait_parked()          # the signal must hit a blocked read
+            proc.send_signal(2)
+            proc.wait(scaled(5))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
         self.assertNotEqual(proc.returncode, 0)
 
     def test_shutdown_with_a_blocked_reader(self):
         proc = subprocess.Popen(["cat", self.v("latest")], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            self.wait_parked()          # a reader really blocked at the stop
             self.assertIsNone(proc.poll())
             t0 = time.monotonic()
             self.assertEqual(self.daemon.stop(), 0)
-            self.assertLess(time.monotonic() - t0, 10)
-            proc.wait(10)
+            self.assertLess(time.monotonic() - t0, scaled(10))
+            proc.wait(scaled(10))
         finally:
             if proc.poll() is None:
                 proc.kill()
