@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, read_bytes  # noqa: E402
+from harness import main, read_bytes, scaled  # noqa: E402
 from netutil import NetTestCase, node_client  # noqa: E402
 
 KAFKAJS = """
@@ -25,7 +25,7 @@ const kafka = new Kafka({{ clientId: 'topicfs-admin-test', brokers: ['127.0.0.1:
 
 
 def wait_for(cond, timeout=10):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         if cond():
             return True

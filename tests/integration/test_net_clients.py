@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main  # noqa: E402
+from harness import main, scaled  # noqa: E402
 from netutil import NetTestCase, kcat, kcat_lines, node_client  # noqa: E402
 
 NTOPICS = 500
@@ -82,14 +82,14 @@ class NetClients(NetTestCase):
         for i in range(100):
             p.produce("rt", value=b"ck %d" % i, partition=0,
                       on_delivery=lambda err, msg: err and errors.append(err))
-        self.assertEqual(p.flush(30), 0)
+        self.assertEqual(p.flush(scaled(30)), 0)
         self.assertEqual(errors, [])
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "g",
                       "enable.auto.commit": False})
         try:
             c.assign([TopicPartition("rt", 0, OFFSET_BEGINNING)])
             got = []
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + scaled(30)
             while len(got) < 100 and time.monotonic() < deadline:
                 m = c.poll(0.5)
                 if m is None:
@@ -119,7 +119,7 @@ class NetClients(NetTestCase):
         try:
             for i in range(100):
                 prod.send("rt", value=b"kp %d" % i, partition=0)
-            prod.flush(10)
+            prod.flush(scaled(10))
         finally:
             prod.close(5)
         c = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
@@ -129,7 +129,7 @@ class NetClients(NetTestCase):
             c.assign([tp])
             c.seek_to_beginning(tp)
             got = []
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + scaled(20)
             while len(got) < 100 and time.monotonic() < deadline:
                 for recs in c.poll(timeout_ms=500).values():
                     got.extend(r.value.decode() for r in recs)

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, run, tool  # noqa: E402
+from harness import main, run, tool, scaled  # noqa: E402
 from netutil import (NetTestCase, KCAT, kcat, kcat_lines, metadata_ok, append_line,  # noqa: E402
                      LineReader, median)
 
@@ -96,12 +96,12 @@ class NetKcat(NetTestCase):
             line = None
             for k in range(20):
                 append_line(p, "new %d" % k)
-                line = rd.readline(0.5)
+                line = rd.readline(scaled(0.5))
                 if line is not None:
                     break
             self.assertIsNotNone(line, "kcat -o end printed nothing")
             self.assertTrue(line.startswith("new "), line)
-            proc.wait(10)
+            proc.wait(scaled(10))
         finally:
             stop(proc)
 
@@ -155,25 +155,30 @@ class NetKcat(NetTestCase):
             # wait until kcat is consuming: warm-up lines until one shows up
             for k in range(40):
                 append_line(p, "warm %d" % k)
-                if rd.readline(0.5) is not None:
+                line = rd.readline(scaled(0.5))
+                if line is not None:
                     break
             else:
                 self.fail("kcat never printed a warm-up line")
-            while rd.readline(0.3) is not None:
-                pass
+            # then read up to the last warm-up line (waiting for 0.3 s of
+            # silence let a late one be taken for a tick)
+            last = "warm %d" % k
+            while line != last:
+                line = rd.readline(scaled(5.0))
+                self.assertIsNotNone(line, "kcat stopped before %r" % last)
             lat = []
             for i in range(15):
                 time.sleep(0.05)
                 t0 = time.monotonic()
                 append_line(p, "tick %d" % i)
-                line = rd.readline(2.0)
+                line = rd.readline(scaled(2.0))
                 t1 = time.monotonic()
                 self.assertEqual(line, "tick %d" % i)
                 lat.append((t1 - t0) * 1000.0)
             sys.stderr.write("append -> kcat latency ms: median %.2f max %.2f %s\n"
                              % (median(lat), max(lat),
                                 " ".join("%.2f" % x for x in sorted(lat))))
-            self.assertLess(median(lat), 100.0)
+            self.assertLess(median(lat), scaled(100.0))
         finally:
             stop(proc)
 
@@ -195,7 +200,7 @@ class NetKcat(NetTestCase):
             c.assign([tp])
             c.seek_to_beginning(tp)
             got = []
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + scaled(20)
             while len(got) < len(lines) and time.monotonic() < deadline:
                 for recs in c.poll(timeout_ms=500).values():
                     got.extend(r.value.decode() for r in recs)

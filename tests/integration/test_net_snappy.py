@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import main, run, tool  # noqa: E402
+from harness import main, run, tool, scaled  # noqa: E402
 from netutil import NetTestCase, kcat, kcat_lines  # noqa: E402
 
 
@@ -128,7 +128,7 @@ class NetSnappy(NetTestCase):
             c.assign([tp])
             c.seek_to_beginning(tp)
             got = []
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + scaled(20)
             while len(got) < len(lines) and time.monotonic() < deadline:
                 for recs in c.poll(timeout_ms=500).values():
                     got.extend(r.value.decode() for r in recs)

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TopicfsTestCase, main, free_port  # noqa: E402
+from harness import TopicfsTestCase, main, free_port, scaled  # noqa: E402
 from pkgutil import mounted  # noqa: E402
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
@@ -44,7 +44,7 @@ class PkgService(TopicfsTestCase):
             d.start(["--set", "metrics.listen=127.0.0.1:%d" % metrics], wait=False)
         finally:
             del os.environ["NOTIFY_SOCKET"]
-        sock.settimeout(20)
+        sock.settimeout(scaled(20))
         msg = sock.recv(4096).decode()
         # the moment READY=1 arrives, everything it promises is up
         up = (mounted(d.mnt), port_open(d.port), port_open(metrics),
@@ -54,7 +54,7 @@ class PkgService(TopicfsTestCase):
         d.proc.send_signal(signal.SIGTERM)
         msg = sock.recv(4096).decode()
         self.assertIn("STOPPING=1", msg.split("\n"))
-        self.assertEqual(d.proc.wait(20), 0)
+        self.assertEqual(d.proc.wait(scaled(20)), 0)
         self.assertFalse(mounted(d.mnt))
 
     def test_notify_ready_after_mount_and_ports_then_stopping(self):
