@@ -501,8 +501,13 @@ static void test_rolls_zstd(void) { rolls_for_codec(CODEC_ZSTD); }
 
 /* Poll part_info until cond holds or 3 s pass (times TOPICFS_TIME_SCALE). */
 #define WAIT_FOR(p, pi, cond) do { \
-	for (int w_ = 0; w_ < 300 * tu_time_scale(); w_++) { part_info((p), &(pi)); \
-	if (cond) break; usleep(10000); } } while (0)
+	for (int w_ = 0; w_ < 300 * tu_time_scale(); w_++) { \
+		part_info((p), &(pi)); \
+		if (cond) \
+			break; \
+		usleep(10000); \
+	} \
+} while (0)
 
 /* Wait, bounded (3 s times TOPICFS_TIME_SCALE), until path is gone: the
  * log start is published before the files go (stream-start is written and
