@@ -68,6 +68,7 @@ enum cfg_type {
 	CT_HOST,        /* host or host:port, may be empty */
 	CT_LISTEN_OPT,  /* host:port, or empty for "off" */
 	CT_LOGLEVEL,    /* error | warn | info | debug */
+	CT_TEXT,        /* free text, may be empty, no control characters */
 };
 
 /* A global (not per-topic) setting. */
@@ -158,6 +159,18 @@ static const struct cfg_key cfg_keys[] = {
 	{ "groups", "max_session_timeout_ms", CT_MS, "1800000", 1, INT32_MAX,
 	  FC(group_max_session_timeout_ms), "longest session timeout a member "
 	  "may ask for" },
+	/* [sasl] (net/srv_sasl.c) */
+	{ "sasl", "mechanisms", CT_TEXT, "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN",
+	  0, 0, FC(sasl_mechanisms), "what SASL listeners offer, in this "
+	  "order: SCRAM-SHA-512, SCRAM-SHA-256, PLAIN" },
+	{ "sasl", "users_file", CT_TEXT, "", 0, 0, FC(sasl_users_file),
+	  "salted SCRAM verifiers (topicfs-admin user add), mode 0600, "
+	  "empty = DATA_DIR/sasl-users" },
+	{ "sasl", "super_users", CT_TEXT, "", 0, 0, FC(sasl_super_users),
+	  "principals with every right: User:NAME, ..." },
+	{ "sasl", "failed_delay_ms", CT_MS, "1000", 0, 60000,
+	  FC(sasl_failed_delay_ms), "a failed login is answered this much "
+	  "later, then the connection closes" },
 	/* [log] */
 	{ "log", "level", CT_LOGLEVEL, "info", 0, 0, FC(log_level),
 	  "error, warn, info or debug" },
@@ -307,6 +320,19 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 		}
 		strcpy(field, value);
 		return 0;
+	case CT_TEXT:
+		for (const char *p = value; *p; p++) {
+			if (iscntrl((unsigned char)*p)) {
+				snprintf(why, whylen, "control character in value");
+				return -EINVAL;
+			}
+		}
+		if (strlen(value) >= k->size) {
+			snprintf(why, whylen, "longer than %zu characters", k->size - 1);
+			return -EINVAL;
+		}
+		strcpy(field, value);
+		return 0;
 	case CT_LOGLEVEL:
 		v = tfs_log_level_from_name(value);
 		if (v < 0) {
@@ -386,6 +412,8 @@ static bool topic_name_ok(const char *name)
 
 static bool section_known(const char *s)
 {
+	if (!strcmp(s, "sasl"))
+		return true;
 	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net") ||
 	       !strcmp(s, "groups") || !strcmp(s, "log") || !strcmp(s, "metrics");
 }
@@ -813,6 +841,18 @@ int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 	if (make_absolute(cfg->data_dir, sizeof cfg->data_dir) ||
 	    make_absolute(cfg->mountpoint, sizeof cfg->mountpoint)) {
 		snprintf(err, errlen, "cannot make data_dir or mountpoint absolute");
+		return -EINVAL;
+	}
+	if (!cfg->sasl_users_file[0]) {
+		if ((size_t)snprintf(cfg->sasl_users_file, sizeof cfg->sasl_users_file,
+		                     "%s/sasl-users", cfg->data_dir) >=
+		    sizeof cfg->sasl_users_file) {
+			snprintf(err, errlen, "[sasl] users_file: DATA_DIR/sasl-users "
+			         "is too long");
+			return -EINVAL;
+		}
+	} else if (make_absolute(cfg->sasl_users_file, sizeof cfg->sasl_users_file)) {
+		snprintf(err, errlen, "cannot make [sasl] users_file absolute");
 		return -EINVAL;
 	}
 	size_t dl = strlen(cfg->data_dir), ml = strlen(cfg->mountpoint);

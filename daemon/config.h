@@ -73,6 +73,12 @@ struct tfs_config {
 	int64_t group_initial_rebalance_delay_ms;
 	int64_t group_min_session_timeout_ms;
 	int64_t group_max_session_timeout_ms;
+	/* [sasl] (net/srv_sasl.c) */
+	char sasl_mechanisms[128];              /* "SCRAM-SHA-512, ..." */
+	char sasl_users_file[TFS_PATH_MAX];     /* absolute after finish (default
+	                                           DATA_DIR/sasl-users) */
+	char sasl_super_users[1024];            /* "User:a, User:b" */
+	int64_t sasl_failed_delay_ms;
 	/* [log] */
 	int32_t log_level;                      /* enum tfs_log_level */
 	/* [metrics] */

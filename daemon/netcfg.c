@@ -42,4 +42,11 @@ void tfs_config_srv(const struct tfs_config *cfg, struct srv_config *out)
 	out->group_initial_rebalance_delay_ms = (int)cfg->group_initial_rebalance_delay_ms;
 	out->group_min_session_timeout_ms = (int)cfg->group_min_session_timeout_ms;
 	out->group_max_session_timeout_ms = (int)cfg->group_max_session_timeout_ms;
+	snprintf(out->sasl_mechanisms, sizeof out->sasl_mechanisms, "%s",
+	         cfg->sasl_mechanisms);
+	snprintf(out->sasl_users_file, sizeof out->sasl_users_file, "%s",
+	         cfg->sasl_users_file);
+	snprintf(out->sasl_super_users, sizeof out->sasl_super_users, "%s",
+	         cfg->sasl_super_users);
+	out->sasl_failed_delay_ms = (int)cfg->sasl_failed_delay_ms;
 }

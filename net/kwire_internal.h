@@ -56,6 +56,9 @@ enum {
 	KAPI_OFFSET_FETCH = 9,
 	KAPI_OFFSET_DELETE = 47,
 	KAPI_API_VERSIONS = 18,
+	/* SASL (srv_sasl.c) */
+	KAPI_SASL_HANDSHAKE = 17,
+	KAPI_SASL_AUTHENTICATE = 36,
 };
 
 /* Kafka error codes used here. */
@@ -107,6 +110,10 @@ enum {
 	KERR_FENCED_INSTANCE_ID = 82,
 	KERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
 	KERR_UNSTABLE_OFFSET_COMMIT = 88,
+	/* SASL (srv_sasl.c) */
+	KERR_UNSUPPORTED_SASL_MECHANISM = 33,
+	KERR_ILLEGAL_SASL_STATE = 34,
+	KERR_SASL_AUTHENTICATION_FAILED = 58,
 };
 
 /* The upper-case Kafka name of an error code ("OFFSET_OUT_OF_RANGE"), or

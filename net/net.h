@@ -54,6 +54,17 @@ struct srv_config {
 	int group_initial_rebalance_delay_ms; /* default 3000 */
 	int group_min_session_timeout_ms;     /* default 6000 */
 	int group_max_session_timeout_ms;     /* default 1800000 */
+	/* SASL ([sasl]; net/srv_sasl.c) */
+	char sasl_mechanisms[128];  /* enabled, in the order SaslHandshake
+	                               lists them; default "SCRAM-SHA-512,
+	                               SCRAM-SHA-256, PLAIN" */
+	char sasl_users_file[1024]; /* salted SCRAM verifiers (topicfs-admin
+	                               user add); "" = none */
+	char sasl_super_users[1024]; /* "User:admin, User:ops": all rights */
+	int sasl_failed_delay_ms;   /* default 1000: a failed login is answered
+	                               (bare: closed) this much later */
+	bool sasl_listener;         /* a listener speaks SASL_PLAINTEXT or
+	                               SASL_SSL: the users file must exist */
 };
 
 void srv_config_defaults(struct srv_config *cfg);

@@ -606,6 +606,7 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 		return;
 	if (c->state == CONN_HELD)
 		srv_group_conn_closed(s, c, c->serial);     /* forgets the hold */
+	srv_sasl_conn_free(s, &c->client);  /* SASL state, a delayed answer */
 	if (c->state == CONN_PARKED)
 		park_unlink(s, c);
 	if (c->mem_wait)
@@ -803,11 +804,34 @@ bool srv_conn_reply(struct srv *s, struct srv_conn *c, uint64_t serial,
 	return true;
 }
 
+/* SASL (srv_sasl.c): a delayed failed login that ends without an answer. */
+bool srv_conn_drop(struct srv *s, struct srv_conn *c, uint64_t serial)
+{
+	if (!c || c->closed || c->state != CONN_HELD || c->serial != serial)
+		return false;
+	conn_close(s, c);
+	return true;
+}
+
 static void conn_handle_request(struct srv *s, struct srv_conn *c)
 {
 	struct kw_reader r;
 	char why[160] = "";
 	int park_ms = 0;
+	uint64_t gen = 0;
+	enum srv_verdict v;
+
+	if (srv_sasl_intercepts(&c->client)) {
+		/* SASL (srv_sasl.c): a bare token after SaslHandshake v0, or
+		 * any request after a failed login; client, peer and conn stay
+		 * from the handshake's header */
+		c->hdr.api_key = KAPI_SASL_AUTHENTICATE;
+		c->hdr.api_version = -1;
+		c->hdr.body = c->req;
+		c->hdr.body_len = c->req_len;
+		v = srv_sasl_bare(s, &c->hdr, &c->resp, why, sizeof why);
+		goto verdict;
+	}
 
 	kw_reader_init(&r, c->req, c->req_len);
 	c->hdr.api_key = kw_i16(&r);
@@ -833,13 +857,13 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		return;
 	}
 
-	uint64_t gen = atomic_load(&s->append_gen);
+	gen = atomic_load(&s->append_gen);
 	atomic_fetch_add_explicit(&s->stats[c->hdr.api_key == KAPI_FETCH ? SRV_STAT_FETCHES :
 	                                    c->hdr.api_key == KAPI_PRODUCE ? SRV_STAT_PRODUCES :
 	                                    SRV_STAT_OTHER_REQUESTS], 1,
 	                          memory_order_relaxed);
-	enum srv_verdict v = srv_api_dispatch(s, &c->hdr, &c->resp, &park_ms,
-	                                      why, sizeof why);
+	v = srv_api_dispatch(s, &c->hdr, &c->resp, &park_ms, why, sizeof why);
+verdict:
 	switch (v) {
 	case SRV_RESPOND:
 		conn_start_write(s, c);
@@ -1161,6 +1185,9 @@ static void *srv_thread(void *arg)
 		if (now >= s->next_sweep_ms)
 			srv_sweep(s, now);
 		group_next = srv_group_tick(s, now);
+		int64_t sasl_next = srv_sasl_tick(s, now);  /* failed logins */
+		if (sasl_next < group_next)
+			group_next = sasl_next;
 		if (s->mem_released)
 			srv_mem_resume(s);  /* last: everything released above */
 		srv_free_dead(s);
@@ -1207,6 +1234,9 @@ void srv_config_defaults(struct srv_config *cfg)
 	cfg->group_initial_rebalance_delay_ms = 3000;
 	cfg->group_min_session_timeout_ms = 6000;
 	cfg->group_max_session_timeout_ms = 1800000;
+	snprintf(cfg->sasl_mechanisms, sizeof cfg->sasl_mechanisms,
+	         "SCRAM-SHA-512, SCRAM-SHA-256, PLAIN");
+	cfg->sasl_failed_delay_ms = 1000;
 }
 
 static int srv_check_config(const struct srv_config *cfg)
@@ -1414,6 +1444,10 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		goto fail;
 	}
 
+	rc = srv_sasl_init(s);      /* logs what is wrong */
+	if (rc)
+		goto fail;
+
 	rc = store_add_append_hook(st, srv_append_hook, s);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "net: store_add_append_hook: %s", strerror(-rc));
@@ -1449,6 +1483,7 @@ fail:
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	srv_group_free(s);
+	srv_sasl_free(s);
 	free(s);
 	return rc;
 }
@@ -1473,6 +1508,7 @@ void srv_stop(struct srv *s)
 	close(s->epoll_fd);
 	close(s->listen_fd);
 	srv_group_free(s);          /* after the thread closed every connection */
+	srv_sasl_free(s);
 	srv_topic_ids_free(s);
 	free(s);
 }

@@ -104,6 +104,11 @@ static const struct srv_api srv_apis[] = {
 	/* committed offsets (srv_offsets.c) */
 	{ KAPI_OFFSET_COMMIT, 0, 9, 8, "offsetcommit", srv_api_offset_commit },
 	{ KAPI_OFFSET_FETCH, 0, 9, 6, "offsetfetch", srv_api_offset_fetch },
+	/* SASL (srv_sasl.c) */
+	{ KAPI_SASL_HANDSHAKE, 0, 1, SRV_NEVER_FLEX, "saslhandshake",
+	  srv_api_sasl_handshake },
+	{ KAPI_SASL_AUTHENTICATE, 0, 2, 2, "saslauthenticate",
+	  srv_api_sasl_authenticate },
 	{ KAPI_OFFSET_DELETE, 0, 0, SRV_NEVER_FLEX, "offsetdelete",
 	  srv_api_offset_delete },
 };

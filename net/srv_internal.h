@@ -279,6 +279,36 @@ enum srv_verdict srv_api_offset_fetch(struct srv *, const struct srv_req *,
 enum srv_verdict srv_api_offset_delete(struct srv *, const struct srv_req *,
                                        struct srv_resp *, int *, char *, size_t);
 
+/* SASL (srv_sasl.c), server thread only.  Init at srv_start: the
+ * mechanisms, super users and the users file (-EINVAL, logged, when they
+ * are bad or a SASL listener has no users file); free at srv_stop. */
+int srv_sasl_init(struct srv *s);
+void srv_sasl_free(struct srv *s);
+/* At a connection's close: forget its SASL state (and a delayed answer). */
+void srv_sasl_conn_free(struct srv *s, struct srv_client *cl);
+/* Re-read the users file now (SIGHUP); a bad file keeps the old table. */
+void srv_sasl_reload(struct srv *s);
+/* Timers: delayed answers to failed logins.  Returns the next deadline
+ * (monotonic ms), INT64_MAX when none. */
+int64_t srv_sasl_tick(struct srv *s, int64_t now_ms);
+/* Must the core hand the next request to srv_sasl_bare instead of parsing
+ * a request header?  (A bare token is due after SaslHandshake v0, or the
+ * connection failed to authenticate.) */
+bool srv_sasl_intercepts(const struct srv_client *cl);
+/* Answer it: req->body/body_len is the whole request (no header),
+ * req->client, peer, conn and conn_serial set; the response is finished
+ * here (a bare token), or SRV_HOLD / SRV_CLOSE. */
+enum srv_verdict srv_sasl_bare(struct srv *s, const struct srv_req *req,
+                               struct srv_resp *resp, char *why, size_t why_len);
+enum srv_verdict srv_api_sasl_handshake(struct srv *, const struct srv_req *,
+                                        struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_sasl_authenticate(struct srv *, const struct srv_req *,
+                                           struct srv_resp *, int *, char *,
+                                           size_t);
+/* Close connection c holding a request (serial must match) without an
+ * answer (srv.c); false when c is gone or holds nothing. */
+bool srv_conn_drop(struct srv *s, struct srv_conn *c, uint64_t serial);
+
 struct srv;
 
 /* Dispatch one request.  why (at least 160 bytes) gets the reason when the
@@ -382,6 +412,8 @@ struct srv {
 	uint64_t tids_built_seq;    /* req_seq of the last rebuild */
 	bool tids_built;
 	struct srv_groups *grp;     /* the group coordinator (srv_group.c) */
+	struct srv_sasl *sasl;      /* mechanisms, users, delayed failed logins
+	                               (srv_sasl.c) */
 	int32_t admin_max_partitions; /* CreateTopics/CreatePartitions bound; 0 =
 	                               the partitions setting's (the fuzz
 	                               harness lowers it) */
