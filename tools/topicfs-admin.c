@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_users.h"
 #include "config.h"
 #include "parse.h"
 #include "storage.h"
@@ -70,6 +71,10 @@ static void usage(FILE *f)
 	      "  groups reset GROUP TOPIC PARTITION|all OFFSET|earliest|latest\n"
 	      "                       set committed offsets (clamped to the log)\n"
 	      "  groups delete GROUP  delete a group and its offsets\n"
+	      "  user add NAME        add a SASL user, or change its password (read\n"
+	      "                       from stdin); the daemon may be running\n"
+	      "  user delete NAME     delete a SASL user\n"
+	      "  user list            SASL users and their mechanisms\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE    the daemon's INI (data dir, topic defaults)\n"
@@ -544,6 +549,10 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
+	if (!strcmp(cmd, "user")) {     /* SASL users, daemon running or not */
+		status = admin_users_main(config, data_dir, sets, nsets, cargc, cargv, quiet);
+		goto out;
+	}
 	bool is_create = !strcmp(cmd, "create"), is_delete = !strcmp(cmd, "delete");
 	bool is_groups = !strcmp(cmd, "groups");
 	if (!is_create && !is_delete && !is_groups && strcmp(cmd, "describe") &&
