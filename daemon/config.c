@@ -437,6 +437,223 @@ static struct tfs_topic_override *cfg_topic(struct tfs_config *cfg,
 	return t;
 }
 
+/* ========================== [mirror.NAME] sections ======================== */
+
+/*
+ * A [mirror.NAME] section (or --set mirror.NAME.KEY=VALUE) describes one
+ * link to a Kafka cluster (daemon/mirror.c runs it).  Keys are ours, in
+ * snake_case; the security ones pass through to librdkafka under its
+ * dotted name (sasl_username -> sasl.username).  Values are kept as text
+ * here; what can be checked without the network is checked once, in
+ * mirror_check (from tfs_config_finish): direction, bootstrap_servers and
+ * topics are required, topics is a comma list of names and globs (* and ?),
+ * acks is all/-1/0/1 and only for push, group_id only for pull, the
+ * password given at most one way.  Mirror names follow the topic name rule,
+ * at most 63 characters (they name the checkpoint file).
+ */
+
+struct mirror_key {
+	const char *key;
+	size_t offset, size;    /* into struct tfs_mirror_config; 0 = direction */
+	const char *doc;
+};
+
+#define FM(f) offsetof(struct tfs_mirror_config, f), \
+	sizeof(((struct tfs_mirror_config *)0)->f)
+
+static const struct mirror_key mirror_keys[] = {
+	{ "direction", 0, 0, "push (local topics -> cluster) or pull (cluster "
+	  "-> local topics); required" },
+	{ "bootstrap_servers", FM(bootstrap_servers), "host:port[,host:port...] "
+	  "of the cluster; required" },
+	{ "topics", FM(topics), "local topic names and globs (* ?), comma "
+	  "separated, e.g. orders,logs.*; required" },
+	{ "remote_prefix", FM(remote_prefix), "the remote name is this prefix + "
+	  "the local name (default none)" },
+	{ "acks", FM(acks), "push: all (default), -1, 1 or 0" },
+	{ "group_id", FM(group_id), "pull: consumer group on the cluster "
+	  "(default topicfs-mirror-NAME)" },
+	{ "security_protocol", FM(security_protocol), "plaintext (default), ssl, "
+	  "sasl_plaintext or sasl_ssl" },
+	{ "sasl_mechanism", FM(sasl_mechanism), "PLAIN, SCRAM-SHA-256 or "
+	  "SCRAM-SHA-512" },
+	{ "sasl_username", FM(sasl_username), "SASL user" },
+	{ "sasl_password", FM(sasl_password), "SASL password" },
+	{ "sasl_password_file", FM(sasl_password_file), "file holding the SASL "
+	  "password (first line), instead of sasl_password" },
+	{ "ssl_ca_location", FM(ssl_ca_location), "CA certificate(s) (PEM) to "
+	  "verify the brokers" },
+	{ "ssl_certificate_location", FM(ssl_certificate_location), "client "
+	  "certificate (PEM)" },
+	{ "ssl_key_location", FM(ssl_key_location), "client key (PEM)" },
+	{ "ssl_key_password", FM(ssl_key_password), "password of the client key" },
+};
+
+#define MIRROR_NKEYS (sizeof mirror_keys / sizeof mirror_keys[0])
+
+static struct tfs_mirror_config *cfg_mirror(struct tfs_config *cfg,
+                                            const char *name, int line)
+{
+	for (size_t i = 0; i < cfg->nmirrors; i++)
+		if (!strcmp(cfg->mirrors[i].name, name))
+			return &cfg->mirrors[i];
+	struct tfs_mirror_config *m = realloc(cfg->mirrors,
+	                                      (cfg->nmirrors + 1) * sizeof *m);
+	if (!m)
+		return NULL;
+	cfg->mirrors = m;
+	m = &cfg->mirrors[cfg->nmirrors++];
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	m->line = line;
+	return m;
+}
+
+static bool mirror_name_ok(const char *name)
+{
+	return strlen(name) < TFS_MIRROR_NAME_MAX && topic_name_ok(name);
+}
+
+/* One key of a [mirror.NAME] section.  0 or -EINVAL with why set. */
+static int cfg_apply_mirror(struct tfs_config *cfg, const char *section,
+                            const char *key, const char *value, int line,
+                            char *why, size_t whylen)
+{
+	const struct mirror_key *k = NULL;
+	struct tfs_mirror_config *m;
+
+	for (size_t i = 0; i < MIRROR_NKEYS && !k; i++)
+		if (!strcmp(mirror_keys[i].key, key))
+			k = &mirror_keys[i];
+	if (!k) {
+		snprintf(why, whylen, "[%s] %s: unknown mirror key", section, key);
+		return -EINVAL;
+	}
+	m = cfg_mirror(cfg, section + 7, line);
+	if (!m) {
+		snprintf(why, whylen, "[%s] %s: out of memory", section, key);
+		return -ENOMEM;
+	}
+	if (k->size == 0) {
+		if (!strcmp(value, "push")) {
+			m->direction = TFS_MIRROR_PUSH;
+		} else if (!strcmp(value, "pull")) {
+			m->direction = TFS_MIRROR_PULL;
+		} else {
+			snprintf(why, whylen, "[%s] %s: '%s' is not push or pull",
+			         section, key, value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (strlen(value) >= k->size) {
+		snprintf(why, whylen, "[%s] %s: value too long (at most %zu "
+		         "characters)", section, key, k->size - 1);
+		return -EINVAL;
+	}
+	memcpy((char *)m + k->offset, value, strlen(value) + 1);
+	return 0;
+}
+
+/* One entry of topics: a topic name, with * and ? allowed. */
+static bool mirror_glob_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > 249)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-*?", s[i]))
+			return false;
+	return true;
+}
+
+static bool one_of(const char *v, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcasecmp(v, *list))
+			return true;
+	return false;
+}
+
+/* The cross-field checks of one mirror; fills the defaults. */
+static int mirror_check(const struct tfs_config *cfg, struct tfs_mirror_config *m,
+                        char *err, size_t errlen)
+{
+	static const char *const acks[] = { "all", "-1", "0", "1", NULL };
+	static const char *const protos[] = { "plaintext", "ssl", "sasl_plaintext",
+	                                      "sasl_ssl", NULL };
+	static const char *const mechs[] = { "PLAIN", "SCRAM-SHA-256",
+	                                     "SCRAM-SHA-512", NULL };
+	char where[TFS_PATH_MAX + 100];
+	const char *why = NULL;
+
+	if (m->line > 0)
+		snprintf(where, sizeof where, "%s:%d: [mirror.%s]", cfg->source,
+		         m->line, m->name);
+	else
+		snprintf(where, sizeof where, "--set mirror.%s", m->name);
+	if (m->direction == TFS_MIRROR_UNSET)
+		why = "direction is missing (push or pull)";
+	else if (!m->bootstrap_servers[0])
+		why = "bootstrap_servers is missing";
+	else if (!m->topics[0])
+		why = "topics is missing";
+	else if (m->acks[0] && m->direction != TFS_MIRROR_PUSH)
+		why = "acks is for push mirrors";
+	else if (m->acks[0] && !one_of(m->acks, acks))
+		why = "acks must be all, -1, 0 or 1";
+	else if (m->group_id[0] && m->direction != TFS_MIRROR_PULL)
+		why = "group_id is for pull mirrors";
+	else if (m->security_protocol[0] && !one_of(m->security_protocol, protos))
+		why = "security_protocol must be plaintext, ssl, sasl_plaintext or "
+		      "sasl_ssl";
+	else if (m->sasl_mechanism[0] && !one_of(m->sasl_mechanism, mechs))
+		why = "sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512";
+	else if (m->sasl_password[0] && m->sasl_password_file[0])
+		why = "give sasl_password or sasl_password_file, not both";
+	else if (m->remote_prefix[0] && !mirror_glob_ok(m->remote_prefix,
+	                                                strlen(m->remote_prefix)))
+		why = "remote_prefix may hold only A-Z a-z 0-9 . _ -";
+	else if (strpbrk(m->remote_prefix, "*?"))
+		why = "remote_prefix may hold only A-Z a-z 0-9 . _ -";
+	if (!why) {
+		/* topics: non-empty entries, each a name or a glob */
+		const char *s = m->topics;
+		while (!why) {
+			const char *comma = strchr(s, ',');
+			size_t n = comma ? (size_t)(comma - s) : strlen(s);
+			while (n > 0 && isspace((unsigned char)*s)) {
+				s++;
+				n--;
+			}
+			while (n > 0 && isspace((unsigned char)s[n - 1]))
+				n--;
+			if (!mirror_glob_ok(s, n))
+				why = "topics: each entry must be a topic name, * and ? "
+				      "allowed (A-Z a-z 0-9 . _ - * ?)";
+			if (!comma)
+				break;
+			s = comma + 1;
+		}
+	}
+	if (why) {
+		snprintf(err, errlen, "%s: %s", where, why);
+		return -EINVAL;
+	}
+	if (!m->acks[0])
+		snprintf(m->acks, sizeof m->acks, "all");
+	if (m->direction == TFS_MIRROR_PULL && !m->group_id[0])
+		snprintf(m->group_id, sizeof m->group_id, "topicfs-mirror-%s", m->name);
+	return 0;
+}
+
+static void mirror_print_keys(FILE *out)
+{
+	fprintf(out, "  [mirror.NAME]  a link to a Kafka cluster (README, \"Beyond "
+	        "one machine\"); keys:\n");
+	for (size_t i = 0; i < MIRROR_NKEYS; i++)
+		fprintf(out, "      %-26s %s\n", mirror_keys[i].key, mirror_keys[i].doc);
+}
+
 /* Check a section name: 0, or -EINVAL with why set. */
 static int cfg_check_section(const char *section, char *why, size_t whylen)
 {
@@ -449,8 +666,15 @@ static int cfg_check_section(const char *section, char *why, size_t whylen)
 		         "A-Z a-z 0-9 . _ -, not . or ..)", section, section + 6);
 		return -EINVAL;
 	}
+	if (!strncmp(section, "mirror.", 7)) {
+		if (mirror_name_ok(section + 7))
+			return 0;
+		snprintf(why, whylen, "[%s]: invalid mirror name '%s' (1..63 of "
+		         "A-Z a-z 0-9 . _ -, not . or ..)", section, section + 7);
+		return -EINVAL;
+	}
 	snprintf(why, whylen, "[%s]: unknown section (storage, fs, net, "
-	         "groups, log, metrics, topic.NAME)", section);
+	         "groups, log, metrics, topic.NAME, mirror.NAME)", section);
 	return -EINVAL;
 }
 
@@ -468,6 +692,8 @@ static int cfg_apply(struct tfs_config *cfg, const char *section,
 	rc = cfg_check_section(section, why, whylen);
 	if (rc)
 		return rc;
+	if (!strncmp(section, "mirror.", 7))
+		return cfg_apply_mirror(cfg, section, key, value, line, why, whylen);
 	if (!strncmp(section, "topic.", 6)) {
 		ts = cfg_find_topic(key);
 		if (!ts) {
@@ -530,6 +756,9 @@ void tfs_config_free(struct tfs_config *cfg)
 	free(cfg->topics);
 	cfg->topics = NULL;
 	cfg->ntopics = 0;
+	free(cfg->mirrors);
+	cfg->mirrors = NULL;
+	cfg->nmirrors = 0;
 }
 
 /* ============================== the INI file ============================= */
@@ -631,6 +860,11 @@ static char *cfg_reader(char *str, int num, void *stream)
 			}
 			if (!strncmp(section, "topic.", 6) &&
 			    !cfg_topic(ps->cfg, section + 6, ps->lineno)) {
+				cfg_fail(ps, "out of memory");
+				return NULL;
+			}
+			if (!strncmp(section, "mirror.", 7) &&
+			    !cfg_mirror(ps->cfg, section + 7, ps->lineno)) {
 				cfg_fail(ps, "out of memory");
 				return NULL;
 			}
@@ -898,6 +1132,11 @@ int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	for (size_t i = 0; i < cfg->nmirrors; i++) {
+		rc = mirror_check(cfg, &cfg->mirrors[i], err, errlen);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -955,4 +1194,5 @@ void tfs_config_print_keys(FILE *out)
 			fprintf(out, "; %s is called %s there", ts->global_key, ts->name);
 	}
 	fprintf(out, "\n");
+	mirror_print_keys(out);
 }

@@ -38,6 +38,40 @@ struct tfs_topic_override {
 	struct topic_config values;     /* only the fields in set_mask count */
 };
 
+/* One [mirror.NAME] section (or --set mirror.NAME.KEY=...): a link to a
+ * Kafka cluster, run by daemon/mirror.c.  Every value is kept as text,
+ * checked by tfs_config_finish; "" = not given. */
+enum tfs_mirror_direction {
+	TFS_MIRROR_UNSET = 0,
+	TFS_MIRROR_PUSH,                /* local topics -> the cluster */
+	TFS_MIRROR_PULL,                /* the cluster -> local topics */
+};
+
+#define TFS_MIRROR_NAME_MAX 64
+#define TFS_MIRROR_STR_MAX 1024
+
+struct tfs_mirror_config {
+	char name[TFS_MIRROR_NAME_MAX]; /* [A-Za-z0-9._-], 1..63 */
+	int line;                       /* line of its first section header, 0
+	                                   when it came from --set only */
+	enum tfs_mirror_direction direction;
+	char bootstrap_servers[TFS_MIRROR_STR_MAX];
+	char topics[TFS_MIRROR_STR_MAX];        /* names and globs, comma list */
+	char remote_prefix[128];
+	char acks[8];                           /* all | -1 | 0 | 1 */
+	char group_id[256];                     /* pull; default
+	                                           topicfs-mirror-NAME */
+	char security_protocol[32];
+	char sasl_mechanism[32];
+	char sasl_username[256];
+	char sasl_password[256];
+	char sasl_password_file[TFS_PATH_MAX];
+	char ssl_ca_location[TFS_PATH_MAX];
+	char ssl_certificate_location[TFS_PATH_MAX];
+	char ssl_key_location[TFS_PATH_MAX];
+	char ssl_key_password[256];
+};
+
 struct tfs_config {
 	/* [storage] */
 	char data_dir[TFS_PATH_MAX];            /* absolute after finish */
@@ -86,6 +120,9 @@ struct tfs_config {
 	/* [topic.NAME] */
 	struct tfs_topic_override *topics;      /* owned, ntopics entries */
 	size_t ntopics;
+	/* [mirror.NAME] (daemon/mirror.c) */
+	struct tfs_mirror_config *mirrors;      /* owned, nmirrors entries */
+	size_t nmirrors;
 	/* where the file came from, for messages */
 	char source[TFS_PATH_MAX];
 };

@@ -27,6 +27,8 @@
  *      [topic.NAME] sections: missing topics are created, existing ones get
  *      their mutable settings with topic_set_config (partitions, framing
  *      and codec stay as created).
+ *   4b. the mirrors ([mirror.NAME]): their threads start; a pull mirror
+ *      marks its local topics read-only before anything can write them.
  *   5. srv_start when [net] enabled.
  *   5b. the metrics endpoint when [metrics] listen is set.
  *   6. fuse_session_new / mount, then ready: the parent of the fork is told,
@@ -34,7 +36,8 @@
  * Shutdown: SIGTERM, SIGINT and SIGHUP end the loop through libfuse's
  * handlers, `fusermount3 -u` ends it by closing the channel.  Then: unmount,
  * srv_stop, fsv_shutdown (held partial lines become records, references
- * are put back), store_close (flush, checkpoint, clean-shutdown marker).
+ * are put back), mirrors_stop (a push mirror gets 2 s to deliver what is in
+ * flight, then writes its checkpoint), store_close (flush, checkpoint, clean-shutdown marker).
  * systemd gets STOPPING=1 when the shutdown starts.
  *
  * Logs: stderr in the foreground, syslog (LOG_DAEMON) once daemonised;
@@ -64,6 +67,7 @@
 #include "net.h"
 #include "netcfg.h"
 #include "metrics.h"
+#include "mirror.h"
 #include "svc.h"
 
 #ifndef TOPICFS_VERSION
@@ -707,6 +711,7 @@ int main(int argc, char **argv)
 	struct store *st = NULL;
 	struct srv *srv = NULL;
 	struct metrics *metrics = NULL;
+	struct mirrors *mirrors = NULL;
 	struct fsv *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
@@ -791,6 +796,10 @@ int main(int argc, char **argv)
 	}
 	if (apply_topics(st, &cfg))
 		goto out;
+	if (mirrors_start(st, &cfg, &mirrors))
+		goto out;
+	if (mirrors)
+		fsv_status_set_tail(mirrors_status, mirrors);
 	rc = fsv_set_store(fs, st);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "cannot start the file view: %s", strerror(-rc));
@@ -811,7 +820,7 @@ int main(int argc, char **argv)
 	if (cfg.metrics_listen[0]) {
 		struct metrics_sources msrc = {
 			.st = st, .ctr = fsv_counters_of(fs), .srv = srv,
-			.start_ms = tfs_now_ms(),
+			.start_ms = tfs_now_ms(), .mirrors = mirrors,
 		};
 		if (metrics_start(cfg.metrics_listen, &msrc, &metrics))
 			goto out;
@@ -865,6 +874,8 @@ out:
 		srv_stop(srv);
 	if (fs)
 		fsv_shutdown(fs);
+	/* after the held lines became records, before the store closes */
+	mirrors_stop(mirrors);
 	if (st)
 		store_close(st);
 	if (se)

@@ -46,6 +46,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "mirror.h"
 
 #ifndef TOPICFS_VERSION
 #define TOPICFS_VERSION "0.1.0"
@@ -318,6 +319,8 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		    "Consumer group rebalances completed (new generations).",
 		    ns.group_rebalances);
 	}
+
+	mirrors_metrics(f, src->mirrors);
 
 	one(f, "topicfs_topics", "gauge", "Topics.", ntopics);
 	one(f, "topicfs_partitions", "gauge", "Partitions.", nrows);

@@ -26,6 +26,7 @@ struct metrics_sources {
 	struct fsv_counters *ctr;       /* may be NULL */
 	struct srv *srv;                /* may be NULL ([net] enabled = false) */
 	int64_t start_ms;               /* wall clock at start */
+	struct mirrors *mirrors;        /* may be NULL (mirror.h) */
 };
 
 /* Render the Prometheus text exposition (version 0.0.4) into *out (the

@@ -1576,6 +1576,8 @@ static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
 		return -EBADF;
 	if (len == 0)
 		return 0;
+	if (h->topic && topic_is_mirror_target(h->topic))
+		return -EROFS;          /* a pull mirror's target (daemon/mirror.c) */
 	pthread_mutex_lock(&h->lock);
 	if (!h->part) {
 		rc = -EIO;      /* shut down */

@@ -104,6 +104,9 @@ void fsv_set_session(struct fsv *fs, struct fuse_session *se);
 /* Extra "key value\n" lines for .status, written by fn(f, arg) (the daemon
  * registers the TCP server's counters).  Set before mounting. */
 void fsv_status_set_extra(void (*fn)(FILE *f, void *arg), void *arg);
+/* A block appended at the end of .status, written by fn(f, arg) (the
+ * daemon registers its mirrors' state and lag).  Set before mounting. */
+void fsv_status_set_tail(void (*fn)(FILE *f, void *arg), void *arg);
 
 /* Daemon counters shown in .status.  Relaxed atomics: statistics only. */
 struct fsv_counters {

@@ -72,6 +72,16 @@ void fsv_status_set_extra(void (*fn)(FILE *f, void *arg), void *arg)
 	status_extra_arg = arg;
 }
 
+/* The block after the tables (the daemon's mirrors): as status_extra. */
+static void (*status_tail)(FILE *f, void *arg);
+static void *status_tail_arg;
+
+void fsv_status_set_tail(void (*fn)(FILE *f, void *arg), void *arg)
+{
+	status_tail = fn;
+	status_tail_arg = arg;
+}
+
 static uint64_t ld(atomic_uint_fast64_t *v)
 {
 	return atomic_load_explicit(v, memory_order_relaxed);
@@ -166,6 +176,8 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 		status_extra(f, status_extra_arg);
 	fprintf(f, "\n%s", rows);
 	fsg_status_table(f, st);
+	if (status_tail)
+		status_tail(f, status_tail_arg);
 	if (fclose(f) != 0) {
 		f = NULL;
 		rc = -ENOMEM;

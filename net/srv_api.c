@@ -1017,6 +1017,12 @@ static int16_t produce_one(struct srv *s, const struct srv_req *req,
 	if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_ZSTD &&
 	    req->api_version < 7)
 		return KERR_UNSUPPORTED_COMPRESSION_TYPE;
+	if (topic_is_mirror_target(t)) {
+		/* a pull mirror writes it (daemon/mirror.c): non-retriable */
+		srv_log(s, "produce %s: refused (POLICY_VIOLATION): the topic is "
+		        "a pull mirror's target", topic_name(t));
+		return KERR_POLICY_VIOLATION;
+	}
 	rc = part_append_batch(p, rec, (size_t)rec_len, base_offset);
 	if (rc) {
 		int16_t code = (int16_t)kw_err_from_errno(rc, false);

@@ -378,6 +378,12 @@ void topic_get_config(struct topic *t, struct topic_config *out);
  * pass topic_config_check_limits.  The .topic file is rewritten, so the
  * change survives a restart. */
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
+/* A pull mirror's target (daemon/mirror.c): while set, the file view
+ * refuses writes (EROFS) and Produce refuses batches (POLICY_VIOLATION);
+ * the mirror itself appends with part_append, which does not look at it.
+ * In memory only (the mirror sets it again at every start); lock-free. */
+void topic_set_mirror_target(struct topic *t, bool on);
+bool topic_is_mirror_target(const struct topic *t);
 /* The partition count: lock-free, and it may grow while the topic is
  * held (topic_add_partitions), never shrink. */
 int32_t topic_partitions(const struct topic *t);

@@ -1409,6 +1409,16 @@ int topic_set_config(struct topic *t, const struct topic_config *cfg)
 	return rc;
 }
 
+void topic_set_mirror_target(struct topic *t, bool on)
+{
+	__atomic_store_n(&t->mirror_target, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+bool topic_is_mirror_target(const struct topic *t)
+{
+	return __atomic_load_n(&t->mirror_target, __ATOMIC_RELAXED) != 0;
+}
+
 int32_t topic_partitions(const struct topic *t)
 {
 	return topic_nparts(t);
