@@ -1175,8 +1175,15 @@ void tfs_config_print_keys(FILE *out)
 			const struct cfg_key *kj = &cfg_keys[j];
 			if (strcmp(kj->section, k->section))
 				continue;
-			fprintf(out, "    %-22s = %-18s %s\n", kj->key,
-			        *kj->def ? kj->def : "\"\"", kj->doc);
+			/* a default with spaces is quoted, so the value column
+			 * parses (test_fs_config reads it) */
+			char dq[128];
+			const char *d = kj->def;
+			if (!*d || strchr(d, ' ')) {
+				snprintf(dq, sizeof dq, "\"%s\"", d);
+				d = dq;
+			}
+			fprintf(out, "    %-22s = %-18s %s\n", kj->key, d, kj->doc);
 		}
 		for (size_t j = 0; j < TS_NROWS; j++) {
 			const struct topic_setting *ts = topic_setting_at(j);

@@ -107,10 +107,11 @@ class FsConfig(TopicfsTestCase):
             if m:
                 section = m.group(1)
                 continue
-            m = re.match(r"^    (\w+)\s+= (\S+)", line)
+            m = re.match(r'^    (\w+)\s+= ("[^"]*"|\S+)', line)
             if m and section:
+                v = m.group(2)
                 help_defaults[(section, m.group(1))] = \
-                    "" if m.group(2) == '""' else m.group(2)
+                    v[1:-1] if v.startswith('"') else v
         self.assertGreaterEqual(len(help_defaults), 25)
         example_values = {}
         section = None
