@@ -55,7 +55,11 @@
  * record, and every removal was a tombstone in the older files, so the
  * result is the same.  Such superseded files (more than one file at open)
  * are removed by compacting at open.  A failed compaction is logged, its
- * temp file removed, and retried at most once a minute.
+ * temp file removed, and retried at most once a minute.  Compaction runs
+ * from the maintenance thread (about once a second), from a commit that
+ * takes the log past twice the threshold (a burst between two passes), and
+ * at close: so what a start replays is bounded by the live table, never by
+ * the commits made (topicfs-bench-groups measures it).
  *
  * Expiry (groups_maintain).  A group with no Kafka members and no shell
  * readers whose last commit is older than offsets_retention_ms loses every
@@ -1396,6 +1400,7 @@ void groups_close(struct groups *g)
 	if (!g)
 		return;
 	g_lock(g);
+	maybe_compact(g, false);    /* the next start replays the live table */
 	if (g->fd >= 0)
 		log_fsync(g);           /* always: the last commits are durable */
 	g_unlock(g);
@@ -1547,6 +1552,13 @@ int groups_commit(struct groups *g, const char *group, struct group_commit *c,
 	for (size_t i = 0; i < nvalid; i++)
 		offs_set(g, gr, &vals[i]);     /* takes the strings */
 	g->commits += nvalid;
+	/* The maintenance thread compacts about once a second; a burst of
+	 * commits in between must not grow what the next start replays
+	 * (also after a kill -9), so past twice the threshold the commit
+	 * that crossed it compacts.  Amortized: the threshold is at least
+	 * COMPACT_RATIO times the live table. */
+	if (g->log_bytes > 2 * compact_threshold(g))
+		maybe_compact(g, false);
 	free(vals);
 	vals = NULL;
 	j = 0;

@@ -297,7 +297,7 @@ static int phase_throughput(long calls)
 	       calls / 10, c100.calls_s, c100.items_s, c100.cpu_us_call,
 	       c100.calls_s / a100.calls_s);
 	printf("\nOffsets log after both commit runs: %" PRIu64 " bytes, %" PRIu64
-	       " live offsets, %" PRIu64 " compactions by the maintenance thread "
+	       " live offsets, %" PRIu64 " compactions (maintenance thread or commit path) "
 	       "while committing.\n", gs.log_bytes, gs.offsets, gs.compactions);
 	return 0;
 }
