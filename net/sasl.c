@@ -25,8 +25,10 @@
  * CRYPTO_memcmp.  Refused: channel binding ("p=" flag: we offer no -PLUS
  * mechanism), a mandatory extension ("m="), any extension after the nonce
  * (Kafka's tokenauth=true: no delegation tokens here), an authzid other
- * than the user name, a nonce that is not the one this server completed
- * (so a client-final replayed from another exchange fails), a saslname
+ * than the user name, a nonce that does not end with the one this server
+ * completed (Kafka's rule, "ends with": librdkafka 2.0 repeats its client
+ * nonce in front; a client-final replayed from another exchange fails
+ * either way, the server nonce being random), a saslname
  * with a bad '=' escape (only =2C and =3D exist).  An unknown user gets a
  * server-first with a salt derived from the name and a process secret,
  * and the default iteration count, so the answer does not tell whether
@@ -925,7 +927,11 @@ static enum sasl_status scram_final(struct sasl_session *ss, const char *in,
 	if (rest < 2 || memcmp(r, "r=", 2))
 		goto out;
 	const char *rend = memchr(r + 2, ',', rest - 2);
-	if (!rend || (size_t)(rend - r - 2) != nl || memcmp(r + 2, ss->nonce, nl)) {
+	/* Kafka's check: the nonce ends with this exchange's (librdkafka 2.0
+	 * sends its client nonce once more in front) */
+	size_t rl = rend ? (size_t)(rend - r - 2) : 0;
+	if (!rend || rl < nl || rl > sizeof ss->nonce * 2 ||
+	    memcmp(r + 2 + (rl - nl), ss->nonce, nl)) {
 		what = "client-final message: nonce is not this exchange's "
 		       "(replayed or forged)";
 		goto out;

@@ -26,6 +26,8 @@
 /* ============================ helpers ===================================== */
 
 static struct sasl_users *g_users;      /* what lookup reads */
+static const char *g_nonce_prefix = ""; /* client_final: librdkafka 2.0's
+                                           repeated client nonce */
 
 static bool lookup(void *arg, const char *user, enum sasl_mech m,
                    struct sasl_verifier *out)
@@ -92,7 +94,7 @@ static void client_final(enum sasl_mech m, const char *pw, const char *gs2,
 	EVP_Digest(ckey, kl, stored, &l, md_of(m), NULL);
 	char cb[128], without[1024], auth[4096];
 	sasl_b64_encode((const uint8_t *)gs2, strlen(gs2), cb, sizeof cb);
-	snprintf(without, sizeof without, "c=%s,r=%s", cb, nonce);
+	snprintf(without, sizeof without, "c=%s,r=%s%s", cb, g_nonce_prefix, nonce);
 	snprintf(auth, sizeof auth, "%s,%s,%s", bare, sfirst, without);
 	HMAC(md_of(m), stored, (int)kl, (const uint8_t *)auth, strlen(auth), sig, &l);
 	for (size_t i = 0; i < kl; i++)
@@ -251,6 +253,16 @@ static void test_replayed_nonce(void)
 	client_final(SASL_MECH_SCRAM_SHA_256, "pw", "n,,", bare, sf1, fin, sizeof fin,
 	             ev, sizeof ev);
 	CHECK(step(s1, fin, out, &ol, why) == SASL_OK);
+	/* librdkafka 2.0 sends r=CLIENTNONCE + the server's r=: accepted, as
+	 * Kafka does (the nonce must end with this exchange's) */
+	struct sasl_session *s0 = sasl_session_new(SASL_MECH_SCRAM_SHA_256);
+	CHECK(step(s0, "n,,n=alice,r=clientnonce", sf1, &ol, why) == SASL_CONTINUE);
+	g_nonce_prefix = "clientnonce";
+	client_final(SASL_MECH_SCRAM_SHA_256, "pw", "n,,", bare, sf1, fin, sizeof fin,
+	             ev, sizeof ev);
+	g_nonce_prefix = "";
+	CHECK(step(s0, fin, out, &ol, why) == SASL_OK);
+	sasl_session_free(s0);
 	/* the same client-final against a new exchange (same client nonce) */
 	struct sasl_session *s2 = sasl_session_new(SASL_MECH_SCRAM_SHA_256);
 	CHECK(step(s2, "n,,n=alice,r=clientnonce", sf2, &ol, why) == SASL_CONTINUE);
