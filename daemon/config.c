@@ -69,6 +69,10 @@ enum cfg_type {
 	CT_LISTEN_OPT,  /* host:port, or empty for "off" */
 	CT_LOGLEVEL,    /* error | warn | info | debug */
 	CT_TEXT,        /* free text, may be empty, no control characters */
+	CT_PATH_OPT,    /* a path, or empty for "none" */
+	CT_LISTENERS,   /* NAME://host:port, ... (tfs_parse_listeners), may be
+	                   empty */
+	CT_CLIENT_AUTH, /* none | requested | required */
 };
 
 /* A global (not per-topic) setting. */
@@ -140,6 +144,15 @@ static const struct cfg_key cfg_keys[] = {
 	{ "net", "allow_wildcard_bind", CT_BOOL, "false", 0, 0,
 	  FC(allow_wildcard_bind),
 	  "allow listen (and [metrics] listen) on 0.0.0.0 or ::" },
+	{ "net", "listeners", CT_LISTENERS, "", 0, 0, FC(listeners),
+	  "NAME://host:port, ... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); "
+	  "empty = one PLAINTEXT listener at listen" },
+	{ "net", "advertised_listeners", CT_LISTENERS, "", 0, 0,
+	  FC(advertised_listeners), "NAME://host:port given to clients per "
+	  "listener, empty = each listener's own address" },
+	{ "net", "allow_anonymous", CT_BOOL, "false", 0, 0, FC(allow_anonymous),
+	  "allow listeners (and [metrics] listen) beyond loopback without "
+	  "authentication" },
 	/* [groups] */
 	{ "groups", "offsets_retention_ms", CT_MS, "7d", -1, INT64_MAX,
 	  FC(offsets_retention_ms), "committed offsets of a group with no "
@@ -177,9 +190,25 @@ static const struct cfg_key cfg_keys[] = {
 	/* [metrics] */
 	{ "metrics", "listen", CT_LISTEN_OPT, "", 0, 0, FC(metrics_listen),
 	  "host:port serving GET /metrics, empty = off" },
+	{ "metrics", "token_file", CT_PATH_OPT, "", 0, 0, FC(metrics_token_file),
+	  "file holding the bearer token /metrics requires, empty = none" },
+	{ "metrics", "tls", CT_BOOL, "false", 0, 0, FC(metrics_tls),
+	  "serve HTTPS with the [tls] certificate" },
+	/* [tls] */
+	{ "tls", "cert_file", CT_PATH_OPT, "", 0, 0, FC(tls_cert_file),
+	  "PEM certificate chain of SSL and SASL_SSL listeners" },
+	{ "tls", "key_file", CT_PATH_OPT, "", 0, 0, FC(tls_key_file),
+	  "PEM private key of cert_file" },
+	{ "tls", "ca_file", CT_PATH_OPT, "", 0, 0, FC(tls_ca_file),
+	  "PEM CA certificates that client certificates must chain to" },
+	{ "tls", "client_auth", CT_CLIENT_AUTH, "none", 0, 0,
+	  FC(tls_client_auth), "client certificates: none, requested or "
+	  "required" },
 };
 
 #define CFG_NKEYS (sizeof cfg_keys / sizeof cfg_keys[0])
+_Static_assert(CFG_NKEYS <= sizeof ((struct tfs_config *)0)->key_lines /
+               sizeof(int), "key_lines has a slot per row");
 
 /* The per-topic settings: topic_setting_at(0 .. TS_NROWS-1). */
 #define TS_ONE_(...) + 1
@@ -303,6 +332,12 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 		}
 		*(bool *)field = b;
 		return 0;
+	case CT_PATH_OPT:
+		if (!*value) {
+			*(char *)field = '\0';
+			return 0;
+		}
+		/* fall through */
 	case CT_PATH:
 		if (!*value) {
 			snprintf(why, whylen, "empty path");
@@ -320,6 +355,31 @@ static int cfg_parse_value(const struct cfg_key *k, const char *value,
 		}
 		strcpy(field, value);
 		return 0;
+	case CT_LISTENERS: {
+		struct tfs_listener l[TFS_MAX_LISTENERS];
+		size_t n;
+		if (strlen(value) >= k->size) {
+			snprintf(why, whylen, "longer than %zu characters", k->size - 1);
+			return -EINVAL;
+		}
+		rc = tfs_parse_listeners(value, l, TFS_MAX_LISTENERS, &n, why, whylen);
+		if (rc)
+			return rc;
+		strcpy(field, value);
+		return 0;
+	}
+	case CT_CLIENT_AUTH: {
+		static const char *const names[] = { "none", "requested", "required" };
+		for (size_t i = 0; i < 3; i++) {
+			if (!strcasecmp(value, names[i])) {
+				store_int(field, k->size, (int64_t)i);
+				return 0;
+			}
+		}
+		snprintf(why, whylen, "value '%s' is not none, requested or required",
+		         value);
+		return -EINVAL;
+	}
 	case CT_TEXT:
 		for (const char *p = value; *p; p++) {
 			if (iscntrl((unsigned char)*p)) {
@@ -415,7 +475,8 @@ static bool section_known(const char *s)
 	if (!strcmp(s, "sasl"))
 		return true;
 	return !strcmp(s, "storage") || !strcmp(s, "fs") || !strcmp(s, "net") ||
-	       !strcmp(s, "groups") || !strcmp(s, "log") || !strcmp(s, "metrics");
+	       !strcmp(s, "groups") || !strcmp(s, "log") || !strcmp(s, "metrics") ||
+	       !strcmp(s, "tls");
 }
 
 static struct tfs_topic_override *cfg_topic(struct tfs_config *cfg,
@@ -674,7 +735,7 @@ static int cfg_check_section(const char *section, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	snprintf(why, whylen, "[%s]: unknown section (storage, fs, net, "
-	         "groups, log, metrics, topic.NAME, mirror.NAME)", section);
+	         "groups, log, metrics, tls, topic.NAME, mirror.NAME)", section);
 	return -EINVAL;
 }
 
@@ -727,6 +788,8 @@ static int cfg_apply(struct tfs_config *cfg, const char *section,
 		snprintf(why, whylen, "[%s] %s: %s", section, key, reason);
 		return rc;
 	}
+	if (k)
+		cfg->key_lines[k - cfg_keys] = line;
 	return 0;
 }
 
@@ -1039,12 +1102,226 @@ static bool listen_is_wildcard(const char *hostport)
 	return wild;
 }
 
-/* Cross-field checks of the global [net] and [metrics] keys. */
+/* ------------------------------ listeners -------------------------------- */
+
+static const char *const sec_proto_names[] = {
+	[TFS_SEC_PLAINTEXT] = "PLAINTEXT",
+	[TFS_SEC_SSL] = "SSL",
+	[TFS_SEC_SASL_PLAINTEXT] = "SASL_PLAINTEXT",
+	[TFS_SEC_SASL_SSL] = "SASL_SSL",
+};
+
+const char *tfs_sec_proto_name(enum tfs_sec_proto p)
+{
+	return (unsigned)p < 4 ? sec_proto_names[p] : "?";
+}
+
+int tfs_parse_listeners(const char *text, struct tfs_listener *out,
+                        size_t max, size_t *n, char *why, size_t whylen)
+{
+	const char *p = text;
+	size_t count = 0;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p) {
+		*n = 0;
+		return 0;
+	}
+	for (;;) {
+		char item[TFS_LISTENERS_MAX];
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0) {
+			snprintf(why, whylen, "empty entry (two commas, or a comma at "
+			         "the end)");
+			return -EINVAL;
+		}
+		if (len >= sizeof item) {
+			snprintf(why, whylen, "entry too long");
+			return -EINVAL;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *sep = strstr(item, "://");
+		if (!sep) {
+			snprintf(why, whylen, "'%s' is not NAME://host:port (NAME: "
+			         "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", item);
+			return -EINVAL;
+		}
+		*sep = '\0';
+		struct tfs_listener l = { .proto = TFS_SEC_PLAINTEXT };
+		bool known = false;
+		for (size_t i = 0; i < 4; i++) {
+			if (!strcasecmp(item, sec_proto_names[i])) {
+				l.proto = (enum tfs_sec_proto)i;
+				known = true;
+			}
+		}
+		if (!known) {
+			snprintf(why, whylen, "unknown security protocol '%s' (PLAINTEXT, "
+			         "SSL, SASL_PLAINTEXT or SASL_SSL)", item);
+			return -EINVAL;
+		}
+		if (tfs_parse_hostport(sep + 3, true, l.host, sizeof l.host, &l.port)) {
+			snprintf(why, whylen, "%s://%s: not host:port (port 0..65535, "
+			         "[addr]:port for IPv6)", sec_proto_names[l.proto], sep + 3);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < count; i++) {
+			if (out[i].proto == l.proto) {
+				snprintf(why, whylen, "%s given twice (one listener per "
+				         "security protocol)", sec_proto_names[l.proto]);
+				return -EINVAL;
+			}
+		}
+		if (count == max) {
+			snprintf(why, whylen, "more than %zu listeners", max);
+			return -EINVAL;
+		}
+		out[count++] = l;
+		if (!end)
+			break;
+		p = end + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+	}
+	*n = count;
+	return 0;
+}
+
+bool tfs_host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_NUMERICHOST };
+	struct addrinfo *res = NULL;
+	bool loop = true;
+
+	if (!strcasecmp(host, "localhost"))
+		return true;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)ai->ai_addr;
+			loop &= (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+		} else if (ai->ai_family == AF_INET6) {
+			const struct in6_addr *a =
+				&((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+			loop &= IN6_IS_ADDR_LOOPBACK(a) ||
+			        (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+		} else {
+			loop = false;
+		}
+	}
+	freeaddrinfo(res);
+	return loop;
+}
+
+/* "FILE:LINE: [SECTION] KEY" when the key came from the file, else
+ * "[SECTION] KEY". */
+static void key_where(const struct tfs_config *cfg, const char *section,
+                      const char *key, char *buf, size_t len)
+{
+	const struct cfg_key *k = cfg_find(section, key);
+	int line = k ? cfg->key_lines[k - cfg_keys] : 0;
+	if (line > 0 && cfg->source[0])
+		snprintf(buf, len, "%s:%d: [%s] %s", cfg->source, line, section, key);
+	else
+		snprintf(buf, len, "[%s] %s", section, key);
+}
+
+/* Hook for the SASL part of issue 14: true once a [sasl] section
+ * configures the mechanisms and users SASL_PLAINTEXT and SASL_SSL
+ * listeners need.  Until then such listeners are refused. */
+static bool cfg_sasl_configured(const struct tfs_config *cfg)
+{
+	(void)cfg;
+	return false;
+}
+
+/* Fill cfg->lst and cfg->adv from [net] listeners, advertised_listeners,
+ * listen and advertised_host, and check them with [tls]. */
+static int cfg_resolve_listeners(struct tfs_config *cfg, char *err,
+                                 size_t errlen)
+{
+	char where[TFS_PATH_MAX + 64], why[400];
+	struct tfs_listener adv[TFS_MAX_LISTENERS];
+	size_t nadv = 0;
+
+	memset(cfg->adv, 0, sizeof cfg->adv);
+	cfg->nlst = 0;
+	if (!cfg->listeners[0]) {
+		/* the default: one PLAINTEXT listener at [net] listen */
+		struct tfs_listener *l = &cfg->lst[0];
+		l->proto = TFS_SEC_PLAINTEXT;
+		if (tfs_parse_hostport(cfg->listen, true, l->host, sizeof l->host,
+		                       &l->port))
+			return -EINVAL;         /* checked when parsed */
+		cfg->nlst = 1;
+		if (cfg->advertised_listeners[0]) {
+			key_where(cfg, "net", "advertised_listeners", where, sizeof where);
+			snprintf(err, errlen, "%s: needs [net] listeners (with [net] "
+			         "listen only, use advertised_host)", where);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (cfg->advertised_host[0]) {
+		key_where(cfg, "net", "advertised_host", where, sizeof where);
+		snprintf(err, errlen, "%s: goes with [net] listen; with [net] "
+		         "listeners, use advertised_listeners", where);
+		return -EINVAL;
+	}
+	key_where(cfg, "net", "listeners", where, sizeof where);
+	if (tfs_parse_listeners(cfg->listeners, cfg->lst, TFS_MAX_LISTENERS,
+	                        &cfg->nlst, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", where, why);
+		return -EINVAL;
+	}
+	key_where(cfg, "net", "advertised_listeners", where, sizeof where);
+	if (tfs_parse_listeners(cfg->advertised_listeners, adv, TFS_MAX_LISTENERS,
+	                        &nadv, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", where, why);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nadv; i++) {
+		size_t j = 0;
+		while (j < cfg->nlst && cfg->lst[j].proto != adv[i].proto)
+			j++;
+		if (j == cfg->nlst) {
+			snprintf(err, errlen, "%s: %s is not in [net] listeners", where,
+			         tfs_sec_proto_name(adv[i].proto));
+			return -EINVAL;
+		}
+		char hp[300];
+		snprintf(hp, sizeof hp, "%s:0", adv[i].host);
+		if (strchr(adv[i].host, ':'))
+			snprintf(hp, sizeof hp, "[%s]:0", adv[i].host);
+		if (listen_is_wildcard(hp)) {
+			snprintf(err, errlen, "%s: %s://%s:%d: a wildcard is not an "
+			         "address clients can connect to", where,
+			         tfs_sec_proto_name(adv[i].proto), adv[i].host,
+			         adv[i].port);
+			return -EINVAL;
+		}
+		cfg->adv[j] = adv[i];
+	}
+	return 0;
+}
+
+/* Cross-field checks of the global [net], [tls] and [metrics] keys (after
+ * cfg_resolve_listeners). */
 static int cfg_check_net(const struct tfs_config *cfg, char *err, size_t errlen)
 {
 	static const char *const what[] = { "[net] listen", "[metrics] listen" };
-	const char *addr[] = { cfg->net_enabled ? cfg->listen : "",
+	const char *addr[] = { cfg->net_enabled && !cfg->listeners[0] ? cfg->listen : "",
 	                       cfg->metrics_listen };
+	char where[TFS_PATH_MAX + 64], hp[300];
+	bool metrics_tls = cfg->metrics_listen[0] && cfg->metrics_tls;
+	bool listener_tls = false;
 
 	for (size_t i = 0; i < 2; i++) {
 		if (!addr[i][0] || cfg->allow_wildcard_bind || !listen_is_wildcard(addr[i]))
@@ -1055,6 +1332,74 @@ static int cfg_check_net(const struct tfs_config *cfg, char *err, size_t errlen)
 		         "allow it, or listen on one address such as 127.0.0.1",
 		         what[i], addr[i]);
 		return -EINVAL;
+	}
+	for (size_t i = 0; cfg->net_enabled && i < cfg->nlst; i++) {
+		const struct tfs_listener *l = &cfg->lst[i];
+		const char *name = tfs_sec_proto_name(l->proto);
+		bool tls = l->proto == TFS_SEC_SSL || l->proto == TFS_SEC_SASL_SSL;
+		bool sasl = l->proto == TFS_SEC_SASL_PLAINTEXT ||
+		            l->proto == TFS_SEC_SASL_SSL;
+		bool authenticated = sasl || (l->proto == TFS_SEC_SSL &&
+		                     cfg->tls_client_auth == TFS_CLIENT_AUTH_REQUIRED);
+		if (cfg->listeners[0])
+			key_where(cfg, "net", "listeners", where, sizeof where);
+		else
+			key_where(cfg, "net", "listen", where, sizeof where);
+		snprintf(hp, sizeof hp, strchr(l->host, ':') ? "[%s]:%d" : "%s:%d",
+		         l->host, l->port);
+		if (cfg->listeners[0] && !cfg->allow_wildcard_bind &&
+		    listen_is_wildcard(hp)) {
+			snprintf(err, errlen, "%s: %s://%s binds every interface (a "
+			         "wildcard address): set [net] allow_wildcard_bind = "
+			         "true to allow it, or listen on one address", where,
+			         name, hp);
+			return -EINVAL;
+		}
+		if (sasl && !cfg_sasl_configured(cfg)) {
+			snprintf(err, errlen, "%s: %s://%s: SASL not configured (no "
+			         "[sasl] section: mechanisms and users_file)", where,
+			         name, hp);
+			return -EINVAL;
+		}
+		if (!authenticated && !cfg->allow_anonymous &&
+		    !tfs_host_is_loopback(l->host)) {
+			snprintf(err, errlen, "%s: %s://%s is not on loopback and has "
+			         "no authentication (anyone who reaches it could read, "
+			         "write and create every topic): use SASL_SSL, or SSL "
+			         "with [tls] client_auth = required, or set [net] "
+			         "allow_anonymous = true", where, name, hp);
+			return -EINVAL;
+		}
+		listener_tls |= tls;
+	}
+	if ((listener_tls || metrics_tls) &&
+	    (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0])) {
+		key_where(cfg, "tls", cfg->tls_cert_file[0] ? "key_file" : "cert_file",
+		          where, sizeof where);
+		snprintf(err, errlen, "%s: not set, but %s needs a certificate and "
+		         "its key ([tls] cert_file and key_file)", where,
+		         listener_tls ? "an SSL or SASL_SSL listener" : "[metrics] tls");
+		return -EINVAL;
+	}
+	if (cfg->tls_client_auth != TFS_CLIENT_AUTH_NONE && !cfg->tls_ca_file[0]) {
+		key_where(cfg, "tls", "client_auth", where, sizeof where);
+		snprintf(err, errlen, "%s: client certificates need [tls] ca_file "
+		         "(the CA they must chain to)", where);
+		return -EINVAL;
+	}
+	if (cfg->metrics_listen[0] && !cfg->metrics_token_file[0] &&
+	    !cfg->allow_anonymous) {
+		char host[256];
+		int port;
+		if (tfs_parse_hostport(cfg->metrics_listen, true, host, sizeof host,
+		                       &port) == 0 && !tfs_host_is_loopback(host)) {
+			key_where(cfg, "metrics", "listen", where, sizeof where);
+			snprintf(err, errlen, "%s: %s is not on loopback and has no "
+			         "[metrics] token_file: set one (a bearer token), or "
+			         "[net] allow_anonymous = true", where,
+			         cfg->metrics_listen);
+			return -EINVAL;
+		}
 	}
 	if (cfg->queued_max_request_bytes < cfg->max_request_bytes) {
 		snprintf(err, errlen, "[net] queued_max_request_bytes %" PRId64
@@ -1106,6 +1451,17 @@ int tfs_config_finish(struct tfs_config *cfg, char *err, size_t errlen)
 		         cfg->max_decompressed_bytes);
 		return -EINVAL;
 	}
+	char *paths[] = { cfg->tls_cert_file, cfg->tls_key_file, cfg->tls_ca_file,
+	                  cfg->metrics_token_file };
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		if (paths[i][0] && make_absolute(paths[i], TFS_PATH_MAX)) {
+			snprintf(err, errlen, "cannot make %s absolute", paths[i]);
+			return -EINVAL;
+		}
+	}
+	rc = cfg_resolve_listeners(cfg, err, errlen);
+	if (rc)
+		return rc;
 	rc = cfg_check_net(cfg, err, errlen);
 	if (rc)
 		return rc;

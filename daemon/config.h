@@ -72,6 +72,32 @@ struct tfs_mirror_config {
 	char ssl_key_password[256];
 };
 
+/* A listener of [net] listeners / advertised_listeners, as Kafka spells
+ * it: NAME://host:port, where NAME is the security protocol (one listener
+ * per protocol, as Kafka's default listener.security.protocol.map). */
+enum tfs_sec_proto {
+	TFS_SEC_PLAINTEXT = 0,
+	TFS_SEC_SSL,
+	TFS_SEC_SASL_PLAINTEXT,
+	TFS_SEC_SASL_SSL,
+};
+
+#define TFS_MAX_LISTENERS 8
+#define TFS_LISTENERS_MAX 1024          /* the text of the key */
+
+struct tfs_listener {
+	enum tfs_sec_proto proto;
+	char host[256];                 /* as written, brackets removed */
+	int port;                       /* 0 = pick a free port */
+};
+
+/* [tls] client_auth */
+enum tfs_client_auth {
+	TFS_CLIENT_AUTH_NONE = 0,
+	TFS_CLIENT_AUTH_REQUESTED,
+	TFS_CLIENT_AUTH_REQUIRED,
+};
+
 struct tfs_config {
 	/* [storage] */
 	char data_dir[TFS_PATH_MAX];            /* absolute after finish */
@@ -100,6 +126,21 @@ struct tfs_config {
 	int32_t auto_create_max_per_request;
 	int32_t auto_create_max_topics;
 	bool allow_wildcard_bind;               /* [net] and [metrics] listen */
+	char listeners[TFS_LISTENERS_MAX];      /* "" = one PLAINTEXT at listen */
+	char advertised_listeners[TFS_LISTENERS_MAX];
+	bool allow_anonymous;                   /* non-loopback listeners (and
+	                                           metrics) without authentication */
+	/* the parsed listeners (tfs_config_finish): [net] listeners, or the one
+	 * PLAINTEXT listener at [net] listen when it is empty */
+	struct tfs_listener lst[TFS_MAX_LISTENERS];
+	size_t nlst;
+	struct tfs_listener adv[TFS_MAX_LISTENERS];     /* adv[i] for lst[i];
+	                                           host "" = not given */
+	/* [tls] */
+	char tls_cert_file[TFS_PATH_MAX];       /* "" = none */
+	char tls_key_file[TFS_PATH_MAX];
+	char tls_ca_file[TFS_PATH_MAX];
+	int32_t tls_client_auth;                /* enum tfs_client_auth */
 	/* [groups] */
 	int64_t offsets_retention_ms;           /* -1 = never */
 	int32_t max_groups;
@@ -117,6 +158,8 @@ struct tfs_config {
 	int32_t log_level;                      /* enum tfs_log_level */
 	/* [metrics] */
 	char metrics_listen[TFS_ADDR_MAX];      /* host:port, "" = off */
+	char metrics_token_file[TFS_PATH_MAX];  /* bearer token, "" = none */
+	bool metrics_tls;                       /* HTTPS with [tls] cert/key */
 	/* [topic.NAME] */
 	struct tfs_topic_override *topics;      /* owned, ntopics entries */
 	size_t ntopics;
@@ -125,6 +168,9 @@ struct tfs_config {
 	size_t nmirrors;
 	/* where the file came from, for messages */
 	char source[TFS_PATH_MAX];
+	/* line of each key of the table in the file (index: the table row),
+	 * 0 = not from the file; for the messages of tfs_config_finish */
+	int key_lines[128];
 };
 
 /* Fill *cfg with the embedded defaults (every key of the table). */
@@ -153,6 +199,17 @@ bool tfs_config_topic(const struct tfs_config *cfg, const char *name,
  * need_port false a bare host is accepted and *port is -1.  0 or -EINVAL. */
 int tfs_parse_hostport(const char *s, bool need_port, char *host,
                        size_t hostlen, int *port);
+
+/* Parse a listener list, "NAME://host:port, ..." (NAME: PLAINTEXT, SSL,
+ * SASL_PLAINTEXT, SASL_SSL; "[v6]" hosts; at most TFS_MAX_LISTENERS, each
+ * NAME once).  "" is an empty list.  0 or -EINVAL with why set. */
+int tfs_parse_listeners(const char *text, struct tfs_listener *out,
+                        size_t max, size_t *n, char *why, size_t whylen);
+/* "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL". */
+const char *tfs_sec_proto_name(enum tfs_sec_proto p);
+/* host is loopback: "localhost", 127.0.0.0/8, ::1 or ::ffff:127.x (numeric
+ * only; other names are not resolved and count as not loopback). */
+bool tfs_host_is_loopback(const char *host);
 
 /* Print every key with its section, default and bounds (for --help). */
 void tfs_config_print_keys(FILE *out);

@@ -33,8 +33,12 @@
  *   5b. the metrics endpoint when [metrics] listen is set.
  *   6. fuse_session_new / mount, then ready: the parent of the fork is told,
  *      and systemd gets READY=1 on $NOTIFY_SOCKET (Type=notify units).
- * Shutdown: SIGTERM, SIGINT and SIGHUP end the loop through libfuse's
- * handlers, `fusermount3 -u` ends it by closing the channel.  Then: unmount,
+ * Shutdown: SIGTERM and SIGINT end the loop through libfuse's handlers,
+ * `fusermount3 -u` ends it by closing the channel.  SIGHUP does not: it
+ * asks the TCP server to reload what it reads from files (the [tls]
+ * certificate, key and CA for new connections, the [sasl] users file;
+ * srv_reload), as daemons usually do (systemctl reload).  Shutting down:
+ * unmount,
  * srv_stop, fsv_shutdown (held partial lines become records, references
  * are put back), mirrors_stop (a push mirror gets 2 s to deliver what is in
  * flight, then writes its checkpoint), store_close (flush, checkpoint, clean-shutdown marker).
@@ -505,6 +509,15 @@ static void raise_nofile_limit(void)
 	        (unsigned long long)old, hard);
 }
 
+/* SIGHUP: reload, see the top of this file.  Set before the handler. */
+static struct srv *reload_srv;
+
+static void on_sighup(int sig)
+{
+	(void)sig;
+	srv_reload(reload_srv);     /* async-signal-safe; NULL: nothing */
+}
+
 static void status_net(FILE *f, void *srv)
 {
 	metrics_status_net(f, srv);
@@ -810,7 +823,8 @@ int main(int argc, char **argv)
 		tfs_config_srv(&cfg, &scfg);
 		rc = srv_start(st, &scfg, &srv);
 		if (rc) {
-			tfs_log(TFS_LOG_ERROR, "cannot start the TCP server on %s: %s", cfg.listen,
+			tfs_log(TFS_LOG_ERROR, "cannot start the TCP server on %s: %s",
+			        cfg.listeners[0] ? cfg.listeners : cfg.listen,
 			        strerror(-rc));
 			goto out;
 		}
@@ -822,7 +836,11 @@ int main(int argc, char **argv)
 			.st = st, .ctr = fsv_counters_of(fs), .srv = srv,
 			.start_ms = tfs_now_ms(), .mirrors = mirrors,
 		};
-		if (metrics_start(cfg.metrics_listen, &msrc, &metrics))
+		struct metrics_access macc = {
+			.token_file = cfg.metrics_token_file, .tls = cfg.metrics_tls,
+			.cert_file = cfg.tls_cert_file, .key_file = cfg.tls_key_file,
+		};
+		if (metrics_start(cfg.metrics_listen, &msrc, &macc, &metrics))
 			goto out;
 	}
 
@@ -831,6 +849,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	handlers = true;
+	/* after libfuse's: SIGHUP reloads instead of ending the loop */
+	reload_srv = srv;
+	struct sigaction hup = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
+	sigemptyset(&hup.sa_mask);
+	if (sigaction(SIGHUP, &hup, NULL) != 0)
+		tfs_log(TFS_LOG_WARN, "sigaction(SIGHUP): %s", strerror(errno));
 	if (fuse_session_mount(se, cfg.mountpoint) != 0) {
 		tfs_log(TFS_LOG_ERROR, "cannot mount on %s", cfg.mountpoint);
 		goto out;

@@ -25,8 +25,14 @@
  * a consistent-enough snapshot without holding any lock across families.
  *
  * The listen address is loopback by default ([metrics] listen =
- * 127.0.0.1:9101 in the example config); the endpoint is read-only and
- * unauthenticated, like Kafka's JMX exporter.
+ * 127.0.0.1:9101 in the example config); the endpoint is read-only.
+ * Access: with [metrics] token_file, every request must carry
+ * "Authorization: Bearer <the file's first line>" (401 otherwise; the
+ * token is read once at start, compared in constant time); a bind beyond
+ * loopback without a token is refused by the configuration unless [net]
+ * allow_anonymous.  With [metrics] tls the endpoint speaks HTTPS with the
+ * [tls] certificate and key (TLS 1.2+, a blocking handshake bounded by
+ * the same I/O timeouts; the context is built once at start).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +49,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -318,6 +327,23 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		one(f, "topicfs_group_rebalances_total", "counter",
 		    "Consumer group rebalances completed (new generations).",
 		    ns.group_rebalances);
+		family(f, "topicfs_tls_connections", "gauge",
+		       "TLS connections open now, by how file slices are sent: "
+		       "kernel (kTLS, SSL_sendfile) or user (read and encrypted "
+		       "in user space).");
+		fprintf(f, "topicfs_tls_connections{mode=\"kernel\"} %" PRIu64 "\n",
+		        ns.tls_kernel_connections);
+		fprintf(f, "topicfs_tls_connections{mode=\"user\"} %" PRIu64 "\n",
+		        ns.tls_connections - ns.tls_kernel_connections);
+		family(f, "topicfs_tls_mode", "gauge",
+		       "What new TLS connections use to send file slices (1 for "
+		       "the mode in use: kernel, user, or off without a TLS "
+		       "listener).");
+		fprintf(f, "topicfs_tls_mode{mode=\"%s\"} 1\n", ns.tls_mode);
+		one(f, "topicfs_tls_handshake_failures_total", "counter",
+		    "TLS handshakes that failed or timed out (plaintext clients "
+		    "on TLS listeners, refused client certificates, ...).",
+		    ns.tls_handshake_failures);
 	}
 
 	mirrors_metrics(f, src->mirrors);
@@ -382,22 +408,55 @@ void metrics_status_net(FILE *f, struct srv *srv)
 	fprintf(f, "net_groups %" PRIu64 "\n", ns.groups);
 	fprintf(f, "net_group_members %" PRIu64 "\n", ns.group_members);
 	fprintf(f, "net_group_rebalances %" PRIu64 "\n", ns.group_rebalances);
+	fprintf(f, "net_listeners %s\n", ns.listeners);
+	fprintf(f, "tls_mode %s\n", ns.tls_mode);
+	fprintf(f, "tls_connections %" PRIu64 "\n", ns.tls_connections);
+	fprintf(f, "tls_kernel_connections %" PRIu64 "\n",
+	        ns.tls_kernel_connections);
+	fprintf(f, "tls_handshake_failures %" PRIu64 "\n",
+	        ns.tls_handshake_failures);
 }
 
 /* ============================== the server =============================== */
 
 struct metrics {
 	struct metrics_sources src;  /* immutable */
+	char token[512];                 /* immutable: bearer token, "" = none */
+	SSL_CTX *tls;                    /* immutable: HTTPS, NULL = HTTP */
 	int listen_fd;                   /* immutable */
 	int port;                        /* immutable */
 	int stop_pipe[2];                /* [1] written by metrics_stop */
 	pthread_t thread;
 };
 
-static void send_all(int fd, const char *buf, size_t len)
+/* One scraper's connection: a socket, with TLS when [metrics] tls. */
+struct mconn {
+	int fd;
+	SSL *ssl;
+};
+
+static ssize_t mconn_recv(struct mconn *c, char *buf, size_t len)
+{
+	if (!c->ssl)
+		return recv(c->fd, buf, len, 0);
+	size_t n = 0;
+	ERR_clear_error();
+	return SSL_read_ex(c->ssl, buf, len, &n) == 1 ? (ssize_t)n : -1;
+}
+
+static ssize_t mconn_send(struct mconn *c, const char *buf, size_t len)
+{
+	if (!c->ssl)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	size_t n = 0;
+	ERR_clear_error();
+	return SSL_write_ex(c->ssl, buf, len, &n) == 1 ? (ssize_t)n : -1;
+}
+
+static void send_all(struct mconn *fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = mconn_send(fd, buf, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -407,19 +466,49 @@ static void send_all(int fd, const char *buf, size_t len)
 	}
 }
 
-static void answer(int fd, const char *status, const char *ctype,
+static void answer(struct mconn *fd, const char *status, const char *ctype,
                    const char *body, size_t body_len, bool head_only)
 {
-	char hdr[256];
+	char hdr[320];
 	int n = snprintf(hdr, sizeof hdr, "HTTP/1.0 %s\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	                 status, ctype, body_len);
+	                 "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+	                 status, ctype, body_len, !strncmp(status, "401", 3) ?
+	                 "WWW-Authenticate: Bearer realm=\"topicfs\"\r\n" : "");
 	send_all(fd, hdr, (size_t)n);
 	if (!head_only)
 		send_all(fd, body, body_len);
 }
 
-static void serve_one(struct metrics *m, int fd)
+/* The request head carries "Authorization: Bearer <token>" (the header
+ * name in any case; compared in constant time). */
+static bool token_ok(const struct metrics *m, const char *req)
+{
+	static const char name[] = "\nauthorization:";
+	const char *p = req;
+	size_t want = strlen(m->token);
+
+	for (; (p = strchr(p, '\n')) != NULL; p++) {
+		if (strncasecmp(p, name, sizeof name - 1))
+			continue;
+		p += sizeof name - 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, "bearer ", 7))
+			return false;
+		p += 7;
+		while (*p == ' ')
+			p++;
+		size_t len = strcspn(p, " \t\r\n");
+		unsigned char diff = len != want;
+		for (size_t i = 0; i < want; i++)
+			diff |= (unsigned char)(i < len ? p[i] : 0) ^
+			        (unsigned char)m->token[i];
+		return diff == 0;
+	}
+	return false;
+}
+
+static void serve_one(struct metrics *m, struct mconn *fd)
 {
 	char req[METRICS_REQ_MAX + 1];
 	size_t got = 0;
@@ -428,10 +517,24 @@ static void serve_one(struct metrics *m, int fd)
 	char method[16], path[256];
 	bool head;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	setsockopt(fd->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (m->tls) {
+		fd->ssl = SSL_new(m->tls);
+		ERR_clear_error();
+		if (!fd->ssl || SSL_set_fd(fd->ssl, fd->fd) != 1 ||
+		    SSL_accept(fd->ssl) != 1) {
+			char err[256] = "no TLS handshake";
+			unsigned long e = ERR_get_error();
+			if (e)
+				ERR_error_string_n(e, err, sizeof err);
+			tfs_log(TFS_LOG_DEBUG, "metrics: TLS handshake failed: %s", err);
+			ERR_clear_error();
+			return;         /* the caller frees fd->ssl */
+		}
+	}
 	for (;;) {
-		ssize_t n = recv(fd, req + got, METRICS_REQ_MAX - got, 0);
+		ssize_t n = mconn_recv(fd, req + got, METRICS_REQ_MAX - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -461,6 +564,12 @@ static void serve_one(struct metrics *m, int fd)
 	char *q = strchr(path, '?');
 	if (q)
 		*q = '\0';
+	if (m->token[0] && !token_ok(m, req)) {
+		static const char msg[] = "a bearer token is required "
+		                          "([metrics] token_file)\n";
+		answer(fd, "401 Unauthorized", "text/plain", msg, sizeof msg - 1, head);
+		return;
+	}
 	if (!strcmp(path, "/metrics")) {
 		char *text = NULL;
 		size_t len = 0;
@@ -509,14 +618,68 @@ static void *metrics_main(void *arg)
 				usleep(100 * 1000);
 			continue;
 		}
-		serve_one(m, fd);
+		struct mconn c = { .fd = fd };
+		serve_one(m, &c);
+		SSL_free(c.ssl);
 		close(fd);
 	}
 	return NULL;
 }
 
+/* The token of a token file: its first line without blanks around it. */
+static int read_token(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+		tfs_log(TFS_LOG_ERROR, "metrics: cannot read token_file %s: %s", path,
+		        strerror(e));
+		return -e;
+	}
+	char line[1024] = "";
+	if (!fgets(line, sizeof line, f))
+		line[0] = '\0';
+	fclose(f);
+	char *p = line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t n = strcspn(p, "\r\n");
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	const char *blank = strpbrk(p, " \t");
+	if (n == 0 || n >= len || (blank && blank - p < (ptrdiff_t)n)) {
+		tfs_log(TFS_LOG_ERROR, "metrics: token_file %s: the first line must "
+		        "hold the token (1..%zu characters, no blanks)", path, len - 1);
+		return -EINVAL;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static SSL_CTX *metrics_tls_ctx(const struct metrics_access *acc)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char err[256] = "out of memory";
+
+	ERR_clear_error();
+	if (ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+	    SSL_CTX_use_certificate_chain_file(ctx, acc->cert_file) == 1 &&
+	    SSL_CTX_use_PrivateKey_file(ctx, acc->key_file, SSL_FILETYPE_PEM) == 1 &&
+	    SSL_CTX_check_private_key(ctx) == 1)
+		return ctx;
+	unsigned long e = ERR_get_error();
+	if (e)
+		ERR_error_string_n(e, err, sizeof err);
+	tfs_log(TFS_LOG_ERROR, "metrics: tls with %s and %s: %s", acc->cert_file,
+	        acc->key_file, err);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
 int metrics_start(const char *listen_addr, const struct metrics_sources *src,
-                      struct metrics **out)
+                  const struct metrics_access *acc, struct metrics **out)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -538,6 +701,18 @@ int metrics_start(const char *listen_addr, const struct metrics_sources *src,
 	m->src = *src;
 	m->listen_fd = -1;
 	m->stop_pipe[0] = m->stop_pipe[1] = -1;
+	if (acc && acc->token_file && acc->token_file[0]) {
+		rc = read_token(acc->token_file, m->token, sizeof m->token);
+		if (rc)
+			goto fail;
+	}
+	if (acc && acc->tls) {
+		m->tls = metrics_tls_ctx(acc);
+		if (!m->tls) {
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	snprintf(port_s, sizeof port_s, "%d", port);
 	rc = getaddrinfo(host, port_s, &hints, &res);
 	if (rc) {
@@ -579,13 +754,15 @@ int metrics_start(const char *listen_addr, const struct metrics_sources *src,
 		goto fail_log;
 	}
 	freeaddrinfo(res);
-	tfs_log(TFS_LOG_INFO, "metrics: serving http://%s%s%s:%d/metrics",
+	tfs_log(TFS_LOG_INFO, "metrics: serving %s://%s%s%s:%d/metrics%s",
+	        m->tls ? "https" : "http",
 	        strchr(bound, ':') ? "[" : "", bound, strchr(bound, ':') ? "]" : "",
-	        m->port);
+	        m->port, m->token[0] ? " (bearer token required)" : "");
 	if (wildcard)
 		tfs_log(TFS_LOG_WARN, "metrics: listening on every interface "
 		        "([net] allow_wildcard_bind): the metrics port is reachable "
-		        "from other machines without authentication");
+		        "from other machines%s", m->token[0] ? "" :
+		        " without authentication");
 	*out = m;
 	return 0;
 
@@ -601,6 +778,7 @@ fail:
 		close(m->stop_pipe[0]);
 		close(m->stop_pipe[1]);
 	}
+	SSL_CTX_free(m->tls);
 	free(m);
 	return rc;
 }
@@ -623,5 +801,6 @@ void metrics_stop(struct metrics *m)
 	close(m->listen_fd);
 	close(m->stop_pipe[0]);
 	close(m->stop_pipe[1]);
+	SSL_CTX_free(m->tls);
 	free(m);
 }

@@ -14,6 +14,7 @@
 #ifndef TOPICFS_METRICS_H
 #define TOPICFS_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,10 +40,18 @@ void metrics_status_net(FILE *f, struct srv *srv);
 
 struct metrics;
 
+/* Who may scrape ([metrics] token_file, tls); NULL = anyone, over HTTP. */
+struct metrics_access {
+	const char *token_file;         /* "" or NULL = no token */
+	bool tls;                       /* HTTPS with cert_file and key_file */
+	const char *cert_file, *key_file;
+};
+
 /* Listen on listen ("host:port"; port 0 picks one) and serve GET /metrics
- * from a thread of its own.  src is copied.  0 or -errno (logged). */
+ * from a thread of its own.  src is copied, acc read at once (may be
+ * NULL).  0 or -errno (logged). */
 int metrics_start(const char *listen, const struct metrics_sources *src,
-                      struct metrics **out);
+                  const struct metrics_access *acc, struct metrics **out);
 /* The bound port. */
 int metrics_port(const struct metrics *m);
 /* Stop the thread, close the socket, free.  NULL is a no-op. */

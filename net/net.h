@@ -16,7 +16,50 @@
 extern "C" {
 #endif
 
+/* The security protocol of a listener (Kafka's names). */
+enum srv_sec_proto {
+	SRV_SEC_PLAINTEXT = 0,
+	SRV_SEC_SSL,
+	SRV_SEC_SASL_PLAINTEXT,
+	SRV_SEC_SASL_SSL,
+};
+
+/* "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL". */
+const char *srv_sec_proto_name(enum srv_sec_proto p);
+
+#define SRV_MAX_LISTENERS 8
+
+struct srv_listener_config {
+	enum srv_sec_proto sec;
+	char host[256];             /* address to bind */
+	int port;                   /* 0 = pick a free port */
+	char advertised_host[256];  /* "" = host, or the machine's host name
+	                               when bound to a wildcard */
+	int advertised_port;        /* 0 = the bound port */
+};
+
+enum srv_client_auth {
+	SRV_CLIENT_AUTH_NONE = 0,   /* no certificate asked */
+	SRV_CLIENT_AUTH_REQUESTED,  /* asked; verified when sent */
+	SRV_CLIENT_AUTH_REQUIRED,   /* a verified certificate or no handshake */
+};
+
+/* TLS of SSL and SASL_SSL listeners (net/srv_tls.c, OpenSSL 3, TLS 1.2+). */
+struct srv_tls_config {
+	char cert_file[1024];       /* PEM chain, the server's first */
+	char key_file[1024];        /* PEM private key */
+	char ca_file[1024];         /* PEM CAs for client certificates, "" */
+	enum srv_client_auth client_auth;
+};
+
 struct srv_config {
+	/* listeners: with nlisteners 0, one PLAINTEXT listener at
+	 * listen_host:listen_port advertised as advertised_host:port (the
+	 * default); otherwise listeners[0..nlisteners-1], and the four
+	 * listen/advertised fields are ignored */
+	struct srv_listener_config listeners[SRV_MAX_LISTENERS];
+	int nlisteners;
+	struct srv_tls_config tls;  /* needed by SSL and SASL_SSL listeners */
 	char listen_host[256];      /* default "127.0.0.1" */
 	int listen_port;            /* default 9092; 0 = pick a free port */
 	char advertised_host[256];  /* "" = listen_host, or the machine's
@@ -75,8 +118,15 @@ struct srv;
  * are logged with the address).  The caller owns *out. */
 int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out);
 
-/* The port actually bound (useful with listen_port 0). */
+/* The port actually bound (useful with listen_port 0): the first
+ * listener's. */
 int srv_port(const struct srv *s);
+
+/* Ask the server thread to reload what it reads from files: the TLS
+ * certificate, key and CA (a failure keeps the old ones, logged), the SASL
+ * users file.
+ * Async-signal-safe (an atomic and a write to an eventfd): for SIGHUP. */
+void srv_reload(struct srv *s);
 
 /* Stop the thread, close every connection, free.  Safe before store_close. */
 void srv_stop(struct srv *s);
@@ -102,6 +152,15 @@ struct srv_stats {
 	char listen_addr[80];       /* the bound address, "127.0.0.1:9092" or
 	                               "[::]:9092" (fixed after srv_start) */
 	char advertised[300];       /* host:port given to clients in Metadata */
+	char listeners[600];        /* "PLAINTEXT://127.0.0.1:9092 SSL://..." as
+	                               bound (fixed after srv_start) */
+	const char *tls_mode;       /* what new TLS connections use to send
+	                               file slices: "kernel" (kTLS, sendfile),
+	                               "user" (read, encrypt, write), "off" (no
+	                               TLS listener) */
+	uint64_t tls_connections;   /* TLS connections open now (gauge) */
+	uint64_t tls_kernel_connections; /* those sending with kernel TLS */
+	uint64_t tls_handshake_failures; /* since start */
 };
 void srv_stats_get(const struct srv *s, struct srv_stats *out);
 

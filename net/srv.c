@@ -5,7 +5,7 @@
  *
  * DESIGN
  *
- * One thread runs epoll_wait over the listening socket, an eventfd (wake_fd)
+ * One thread runs epoll_wait over the listening sockets, an eventfd (wake_fd)
  * and every connection.  Storage calls made from it are mostly short (an
  * index lookup, part_append_batch's write and, with a flush-every-message
  * policy, an fsync), but some are not: the CRC check of fetch bytes not yet
@@ -15,8 +15,29 @@
  * server, which is acceptable for one machine's worth of clients and keeps
  * the server free of locks.
  *
+ * Listeners.  srv_start binds every listener of the config (Kafka's
+ * PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; at most SRV_MAX_LISTENERS, or
+ * the one PLAINTEXT listener of listen_host), each with its own advertised
+ * address; epoll's data pointer of a listening socket is its struct
+ * srv_listener.  A connection remembers its listener: Metadata,
+ * FindCoordinator and DescribeCluster answer with that listener's address
+ * (srv_advertised; Kafka gives the endpoint of the same listener name), and
+ * its security fields (struct srv_client) are set at accept: PLAINTEXT and
+ * SSL connections are authenticated at once as User:ANONYMOUS (SSL: the
+ * client certificate's subject after the handshake), a loopback PLAINTEXT
+ * listener's with all rights (super: local tools); SASL ones are not
+ * authenticated, and srv_api_dispatch serves them nothing but ApiVersions,
+ * SaslHandshake and SaslAuthenticate until they are.  accept hitting
+ * EMFILE pauses every listener for 100 ms.
+ *
  * A connection is always in exactly one state:
  *
+ *   HANDSHAKE a TLS handshake (SSL and SASL_SSL listeners, srv_tls.c), the
+ *             first state of those connections, stepped on every event
+ *             with the epoll interest the handshake asks for.  Bounded by
+ *             request_timeout_ms like a request; a first byte that is not
+ *             a TLS record, a failed handshake or the timeout close the
+ *             connection with a rate-limited line.  Then READING.
  *   READING   reading the int32 size prefix, then the body.  The size is
  *             checked (0 < size <= max_request_bytes) before anything is
  *             allocated; a bad size closes the connection.  Epoll: EPOLLIN.
@@ -95,6 +116,24 @@
  * sendmsg uses MSG_NOSIGNAL; a client that disappears mid-send costs one
  * EPIPE/ECONNRESET and the release of its slices.
  *
+ * TLS.  A TLS connection reads requests with SSL_read (exactly the bytes
+ * of the request, like recv) and sends its response queue through a 64
+ * KiB staging buffer: memory runs are copied in, file slices are pread in
+ * (user space) and the buffer is SSL_written, retried on EPOLLOUT with
+ * the same pointer and length; with kernel TLS (the kernel offers the
+ * "tls" ULP and the handshake's cipher suits it) slices go out with
+ * SSL_sendfile instead, zero-copy as on plaintext sockets.  An SSL_read
+ * that must write first (a TLS 1.3 key update) waits for EPOLLOUT while
+ * READING, an SSL_write that must read for EPOLLIN while WRITING.  OpenSSL
+ * may hold decrypted bytes of the next pipelined request that epoll cannot
+ * see (SSL_pending): such a connection, back in READING, is listed in
+ * tls_pending and read after the epoll batch (the poll timeout is then
+ * 0).  srv_reload (SIGHUP) sets a flag and writes wake_fd; the loop then
+ * loads the certificate again (srv_tls_reload: a new SSL_CTX for new
+ * connections, the old one kept when the files are bad).  A plaintext
+ * listener that reads a size prefix starting 16 03 (a TLS record) closes
+ * the connection saying "TLS client on a PLAINTEXT listener".
+ *
  * Closing.  A connection closed while handling an epoll batch is moved to
  * the `dead` list and freed only after the batch, so later events in the
  * same batch never touch freed memory.
@@ -123,6 +162,7 @@
 #include <unistd.h>
 
 #include "srv_internal.h"
+#include "srv_tls.h"
 
 #define SRV_EPOLL_BATCH      64
 #define SRV_SWEEP_MIN_MS     20     /* sweep granularity for deadlines */
@@ -135,6 +175,7 @@
 #define SRV_FD_RESERVE       256    /* descriptors kept for storage, FUSE */
 
 enum conn_state {
+	CONN_HANDSHAKE,
 	CONN_READING,
 	CONN_WRITING,
 	CONN_PARKED,
@@ -152,7 +193,17 @@ struct srv_conn {
 	uint64_t serial;            /* unique, for held requests */
 	char peer[64];              /* "127.0.0.1:5555" */
 	char client_id[48];         /* sanitized, for log lines */
-	struct srv_client client;   /* software name/version (ApiVersions v3+) */
+	struct srv_client client;   /* software name/version (ApiVersions v3+),
+	                               security (listener, principal) */
+	const struct srv_listener *listener; /* accepted on */
+	/* TLS (SSL and SASL_SSL listeners) */
+	SSL *ssl;                   /* NULL on plaintext listeners */
+	bool tls_kernel;            /* kTLS sends: slices with SSL_sendfile */
+	bool tls_counted;           /* in the TLS gauges (handshake done) */
+	bool tls_pending_listed;    /* in s->tls_pending */
+	uint8_t *tls_out;           /* staging buffer, SRV_TLS_BUF_BYTES */
+	size_t tls_out_len;         /* bytes staged */
+	size_t tls_out_sent;        /* of which written with SSL_write */
 	uint32_t ep_events;         /* what epoll watches now */
 	bool mem_wait;              /* READING, waiting for request memory for
 	                               req_len bytes (in s->memwait list) */
@@ -173,6 +224,7 @@ struct srv_conn {
 	struct srv_conn *pnext, *pprev; /* s->park_head..park_tail */
 	struct srv_conn *dnext;         /* s->dead */
 	struct srv_conn *mnext, *mprev; /* s->memwait_head..memwait_tail */
+	struct srv_conn *rnext;         /* s->tls_pending */
 };
 
 /* ================================ utils =================================== */
@@ -455,6 +507,7 @@ static void conn_set_deadline(struct srv *s, struct srv_conn *c, int64_t when)
 /* ============================ request memory ============================= */
 
 static void conn_close(struct srv *s, struct srv_conn *c);
+static void conn_tls_check_pending(struct srv *s, struct srv_conn *c);
 
 static void mem_add(struct srv *s, int64_t delta)
 {
@@ -565,6 +618,7 @@ static void srv_mem_resume(struct srv *s)
 		c->req_got = 0;
 		conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.request_timeout_ms);
 		conn_want(s, c, EPOLLIN);       /* level-triggered: fires if data */
+		conn_tls_check_pending(s, c);   /* ... but not for OpenSSL's */
 	}
 }
 
@@ -611,6 +665,22 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 		park_unlink(s, c);
 	if (c->mem_wait)
 		memwait_unlink(s, c);
+	if (c->tls_pending_listed) {
+		struct srv_conn **pp = &s->tls_pending;
+		while (*pp && *pp != c)
+			pp = &(*pp)->rnext;
+		if (*pp)
+			*pp = c->rnext;
+		c->tls_pending_listed = false;
+	}
+	if (c->tls_counted) {
+		atomic_fetch_sub_explicit(&s->stats[SRV_STAT_TLS_OPEN], 1,
+		                          memory_order_relaxed);
+		if (c->tls_kernel)
+			atomic_fetch_sub_explicit(&s->stats[SRV_STAT_TLS_KERNEL], 1,
+			                          memory_order_relaxed);
+		c->tls_counted = false;
+	}
 	c->closed = true;
 	close(c->fd);                       /* also leaves the epoll set */
 	c->fd = -1;
@@ -631,8 +701,23 @@ static void conn_close(struct srv *s, struct srv_conn *c)
 static void conn_free(struct srv_conn *c)
 {
 	srv_resp_free(&c->resp);
+	SSL_free(c->ssl);           /* no close_notify: the socket is closed */
+	free(c->tls_out);
 	free(c->req);
 	free(c);
+}
+
+/* A TLS connection back to reading may hold decrypted bytes in OpenSSL
+ * that epoll cannot see (a pipelined request in the same record): list it
+ * for the loop to read. */
+static void conn_tls_check_pending(struct srv *s, struct srv_conn *c)
+{
+	if (!c->ssl || c->closed || c->state != CONN_READING || c->mem_wait ||
+	    c->tls_pending_listed || SSL_pending(c->ssl) <= 0)
+		return;
+	c->tls_pending_listed = true;
+	c->rnext = s->tls_pending;
+	s->tls_pending = c;
 }
 
 static void srv_free_dead(struct srv *s)
@@ -656,6 +741,134 @@ static void conn_request_done(struct srv *s, struct srv_conn *c)
 	srv_resp_reset(&c->resp);
 	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	conn_want(s, c, EPOLLIN);
+	conn_tls_check_pending(s, c);
+}
+
+static void count_sent(struct srv *s, size_t n)
+{
+	atomic_fetch_add_explicit(&s->stats[SRV_STAT_BYTES_SENT], (uint64_t)n,
+	                          memory_order_relaxed);
+}
+
+/* conn_flush for a TLS connection.  The queue goes through the staging
+ * buffer c->tls_out: memory runs are copied into it and, in user space,
+ * file slices are read into it with pread (CONVENTIONS 9: like sendfile,
+ * a read of a pinned slice, not a storage operation); the buffer is then
+ * SSL_written, retried on WANT_WRITE with the same pointer and length
+ * until it is all out, and only then refilled.  With kernel TLS, slices
+ * go out with SSL_sendfile (zero-copy) and only memory runs are staged.
+ * A slice shorter than promised closes the connection, as for sendfile. */
+static void conn_flush_tls(struct srv *s, struct srv_conn *c)
+{
+	struct srv_resp *r = &c->resp;
+	enum srv_tls_io io = SRV_TLS_OK;
+	bool progress = false;
+	char why[400] = "";
+
+	if (!c->tls_out) {
+		c->tls_out = malloc(SRV_TLS_BUF_BYTES);
+		if (!c->tls_out) {
+			srv_log(s, "%s: closing: out of memory for a TLS buffer", c->peer);
+			conn_close(s, c);
+			return;
+		}
+	}
+	for (;;) {
+		size_t n = 0;
+		if (c->tls_out_sent < c->tls_out_len) {
+			io = srv_tls_write(c->ssl, c->tls_out + c->tls_out_sent,
+			                   c->tls_out_len - c->tls_out_sent, &n, why,
+			                   sizeof why);
+			if (io != SRV_TLS_OK)
+				break;
+			c->tls_out_sent += n;
+			count_sent(s, n);
+			progress = true;
+			continue;
+		}
+		c->tls_out_len = c->tls_out_sent = 0;
+		while (r->cur < r->nsegs && r->segs[r->cur].len == r->cur_done) {
+			r->cur++;
+			r->cur_done = 0;
+		}
+		if (r->cur >= r->nsegs)
+			break;
+		struct srv_seg *seg = &r->segs[r->cur];
+		if (seg->kind == SRV_SEG_FILE && c->tls_kernel) {
+			off_t pos = (off_t)(seg->slice.file_pos + (int64_t)r->cur_done);
+			io = srv_tls_sendfile(c->ssl, seg->slice.fd, pos,
+			                      seg->len - r->cur_done, &n, why, sizeof why);
+			if (io != SRV_TLS_OK)
+				break;
+			if (n == 0)
+				goto short_file;
+			r->cur_done += n;
+			count_sent(s, n);
+			progress = true;
+			continue;
+		}
+		while (c->tls_out_len < SRV_TLS_BUF_BYTES && r->cur < r->nsegs) {
+			seg = &r->segs[r->cur];
+			size_t want = seg->len - r->cur_done;
+			if (want > SRV_TLS_BUF_BYTES - c->tls_out_len)
+				want = SRV_TLS_BUF_BYTES - c->tls_out_len;
+			if (seg->kind == SRV_SEG_MEM) {
+				memcpy(c->tls_out + c->tls_out_len,
+				       r->w.buf + seg->off + r->cur_done, want);
+			} else if (c->tls_kernel) {
+				break;          /* SSL_sendfile once the buffer is out */
+			} else if (want > 0) {
+				off_t pos = (off_t)(seg->slice.file_pos + (int64_t)r->cur_done);
+				ssize_t got = pread(seg->slice.fd, c->tls_out + c->tls_out_len,
+				                    want, pos);
+				if (got < 0 && errno == EINTR)
+					continue;
+				if (got == 0)
+					goto short_file;
+				if (got < 0) {
+					srv_log(s, "%s: closing: pread of a segment: %s",
+					        c->peer, strerror(errno));
+					conn_close(s, c);
+					return;
+				}
+				want = (size_t)got;
+			}
+			c->tls_out_len += want;
+			r->cur_done += want;
+			if (r->cur_done == seg->len) {
+				r->cur++;
+				r->cur_done = 0;
+			}
+		}
+	}
+
+	uint32_t events = EPOLLOUT;
+	switch (io) {
+	case SRV_TLS_OK:
+		conn_request_done(s, c);
+		return;
+	case SRV_TLS_WANT_WRITE:
+		break;
+	case SRV_TLS_WANT_READ:
+		events = EPOLLIN;
+		break;
+	case SRV_TLS_ERROR:
+		srv_log(s, "%s: closing: %s", c->peer, why);
+		/* fall through */
+	case SRV_TLS_EOF:
+		conn_close(s, c);
+		return;
+	}
+	if (progress || c->ep_events != events)
+		c->deadline_ms = tfs_mono_ms() + s->cfg.idle_timeout_ms;
+	conn_want(s, c, events);
+	return;
+
+short_file:
+	srv_log(s, "%s: closing: segment file shorter than its slice during a "
+	        "TLS send (%zu of %zu bytes sent)", c->peer, r->cur_done,
+	        r->segs[r->cur].len);
+	conn_close(s, c);
 }
 
 /* Send as much of the response queue as the socket takes. */
@@ -663,6 +876,11 @@ static void conn_flush(struct srv *s, struct srv_conn *c)
 {
 	struct srv_resp *r = &c->resp;
 	bool progress = false;
+
+	if (c->ssl) {
+		conn_flush_tls(s, c);
+		return;
+	}
 
 	while (r->cur < r->nsegs) {
 		struct srv_seg *seg = &r->segs[r->cur];
@@ -747,6 +965,7 @@ static void conn_start_write(struct srv *s, struct srv_conn *c)
 	c->state = CONN_WRITING;
 	c->resp.cur = 0;
 	c->resp.cur_done = 0;
+	c->tls_out_len = c->tls_out_sent = 0;
 	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
 	conn_flush(s, c);
 }
@@ -847,6 +1066,7 @@ static void conn_handle_request(struct srv *s, struct srv_conn *c)
 		c->hdr.peer = c->peer;
 		c->hdr.conn = c;
 		c->hdr.conn_serial = c->serial;
+		c->hdr.listener = c->listener;
 	}
 	if (r.err || !srv_req_header_finish(&c->hdr)) {
 		snprintf(why, sizeof why, "malformed request header (%zu bytes)",
@@ -893,6 +1113,30 @@ verdict:
 static int conn_recv(struct srv *s, struct srv_conn *c, void *buf, size_t len,
                      size_t *got)
 {
+	if (c->ssl) {
+		char why[400] = "";
+		switch (srv_tls_read(c->ssl, buf, len, got, why, sizeof why)) {
+		case SRV_TLS_OK:
+			conn_want(s, c, EPOLLIN);
+			return 0;
+		case SRV_TLS_WANT_READ:
+			conn_want(s, c, EPOLLIN);
+			return 1;
+		case SRV_TLS_WANT_WRITE:        /* e.g. a TLS 1.3 key update */
+			conn_want(s, c, EPOLLIN | EPOLLOUT);
+			return 1;
+		case SRV_TLS_EOF:
+			if (c->size_got > 0)
+				srv_log(s, "%s: client closed mid-request (%zu of %zu "
+				        "body bytes)", c->peer, c->req_got, c->req_len);
+			conn_close(s, c);
+			return -1;
+		case SRV_TLS_ERROR:
+			srv_log(s, "%s: closing: %s", c->peer, why);
+			conn_close(s, c);
+			return -1;
+		}
+	}
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, len, 0);
 		if (n > 0) {
@@ -936,6 +1180,16 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 			if (c->size_got < 4)
 				continue;
 			int32_t size = (int32_t)be32_get(c->size_buf);
+			if (!c->ssl && c->size_buf[0] == 0x16 && c->size_buf[1] == 0x03) {
+				srv_log(s, "%s: closing: TLS client on a %s listener (%s): "
+				        "the request starts like a TLS handshake record "
+				        "(16 03 %02x)", c->peer,
+				        srv_sec_proto_name(c->client.sec),
+				        c->listener ? c->listener->bound_addr : "?",
+				        c->size_buf[2]);
+				conn_close(s, c);
+				return;
+			}
 			if (size <= 0 || size > s->cfg.max_request_bytes) {
 				srv_log(s, "%s: closing: request size %d out of range "
 				        "(1..%lld)", c->peer, size,
@@ -969,17 +1223,69 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 	}
 }
 
+/* One step of the TLS handshake (CONN_HANDSHAKE); on to READING when it
+ * is done, with the principal of a client certificate on SSL listeners. */
+static void conn_handshake(struct srv *s, struct srv_conn *c)
+{
+	char why[600] = "", desc[128];
+	enum srv_tls_io io = srv_tls_handshake(c->ssl, why, sizeof why);
+
+	if (io == SRV_TLS_WANT_READ || io == SRV_TLS_WANT_WRITE) {
+		conn_want(s, c, io == SRV_TLS_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	if (io == SRV_TLS_EOF) {
+		conn_close(s, c);           /* closed before a byte: a port probe */
+		return;
+	}
+	if (io != SRV_TLS_OK) {
+		atomic_fetch_add_explicit(&s->stats[SRV_STAT_TLS_HANDSHAKE_FAILED], 1,
+		                          memory_order_relaxed);
+		srv_log(s, "%s: closing: %s (%s listener %s)", c->peer,
+		        why[0] ? why : "TLS handshake failed: the client closed the "
+		        "connection", srv_sec_proto_name(c->client.sec),
+		        c->listener->bound_addr);
+		conn_close(s, c);
+		return;
+	}
+	c->tls_kernel = srv_tls_conn_kernel(c->ssl);
+	c->tls_counted = true;
+	atomic_fetch_add_explicit(&s->stats[SRV_STAT_TLS_OPEN], 1,
+	                          memory_order_relaxed);
+	if (c->tls_kernel)
+		atomic_fetch_add_explicit(&s->stats[SRV_STAT_TLS_KERNEL], 1,
+		                          memory_order_relaxed);
+	if (c->client.sec == SRV_SEC_SSL)
+		srv_tls_principal(c->ssl, c->client.principal,
+		                  sizeof c->client.principal);
+	srv_tls_describe(c->ssl, desc, sizeof desc);
+	tfs_log(TFS_LOG_DEBUG, "net: %s: TLS handshake done on %s listener %s: "
+	        "%s, principal %s, %s", c->peer, srv_sec_proto_name(c->client.sec),
+	        c->listener->bound_addr, desc, c->client.principal,
+	        c->tls_kernel ? "kernel TLS" : "user-space TLS");
+	c->state = CONN_READING;
+	conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
+	conn_want(s, c, EPOLLIN);
+	conn_on_readable(s, c);     /* the first request may be in OpenSSL */
+	conn_tls_check_pending(s, c);
+}
+
 static void conn_on_event(struct srv *s, struct srv_conn *c, uint32_t events)
 {
 	if (c->closed)
 		return;
+	if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(s, c);       /* errors surface from the handshake */
+		return;
+	}
 	if (c->state == CONN_PARKED || c->state == CONN_HELD) {
 		if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			conn_close(s, c);       /* a consumer that went away */
 		return;
 	}
 	if (c->state == CONN_WRITING) {
-		if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		/* EPOLLIN: a TLS write that wanted to read first */
+		if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR | EPOLLIN))
 			conn_flush(s, c);       /* errors surface from the send */
 		return;
 	}
@@ -988,18 +1294,65 @@ static void conn_on_event(struct srv *s, struct srv_conn *c, uint32_t events)
 			conn_close(s, c);       /* gave up waiting for memory */
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+	/* EPOLLOUT: a TLS read that wanted to write first */
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP | EPOLLOUT)) {
 		conn_on_readable(s, c);
+		conn_tls_check_pending(s, c);
+	}
+}
+
+/* Read what OpenSSL holds decrypted for the connections that were listed
+ * (conn_tls_check_pending). */
+static void srv_tls_read_pending(struct srv *s)
+{
+	struct srv_conn *list = s->tls_pending;
+
+	s->tls_pending = NULL;
+	while (list) {
+		struct srv_conn *c = list;
+		list = c->rnext;
+		c->rnext = NULL;
+		c->tls_pending_listed = false;
+		if (c->closed || c->state != CONN_READING || c->mem_wait)
+			continue;
+		conn_on_readable(s, c);
+		conn_tls_check_pending(s, c);
+	}
 }
 
 /* ================================ accept ================================== */
 
-static void srv_accept(struct srv *s)
+/* Stop (events 0) or resume (EPOLLIN) accepting on every listener. */
+static void srv_listeners_want(struct srv *s, uint32_t events)
+{
+	for (int i = 0; i < s->nlisteners; i++) {
+		struct epoll_event ev = { .events = events,
+		                          .data.ptr = &s->listeners[i] };
+		epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listeners[i].fd, &ev);
+	}
+}
+
+/* A new connection's security, from its listener: PLAINTEXT and SSL
+ * connections are authenticated at once as User:ANONYMOUS (SSL: the
+ * client certificate's subject once the handshake is done), with all
+ * rights on a loopback PLAINTEXT listener (local tools); SASL ones are not
+ * authenticated until SaslAuthenticate succeeds (srv_sasl.c). */
+static void conn_security_init(struct srv_conn *c, const struct srv_listener *l)
+{
+	c->listener = l;
+	c->client.sec = l->sec;
+	c->client.authenticated = l->sec == SRV_SEC_PLAINTEXT ||
+	                          l->sec == SRV_SEC_SSL;
+	c->client.super = l->sec == SRV_SEC_PLAINTEXT && l->loopback;
+	snprintf(c->client.principal, sizeof c->client.principal, "User:ANONYMOUS");
+}
+
+static void srv_accept(struct srv *s, struct srv_listener *l)
 {
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &sl,
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
@@ -1008,11 +1361,9 @@ static void srv_accept(struct srv *s)
 				return;
 			/* EMFILE, ENFILE, ENOBUFS, ENOMEM: stop accepting for a
 			 * moment instead of spinning on a readable listener */
-			srv_log(s, "accept: %s (pausing the listener for 100 ms)",
+			srv_log(s, "accept: %s (pausing the listeners for 100 ms)",
 			        strerror(errno));
-			struct epoll_event ev = { .events = 0,
-			                          .data.ptr = &s->listen_fd };
-			epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+			srv_listeners_want(s, 0);
 			s->listen_paused = true;
 			s->listen_resume_ms = tfs_mono_ms() + 100;
 			return;
@@ -1047,9 +1398,22 @@ static void srv_accept(struct srv *s)
 		snprintf(c->peer, sizeof c->peer, "%s", peer);
 		snprintf(c->client_id, sizeof c->client_id, "?");
 		srv_resp_init(&c->resp);
+		conn_security_init(c, l);
+		if (l->sec == SRV_SEC_SSL || l->sec == SRV_SEC_SASL_SSL) {
+			c->ssl = srv_tls_conn_new(s->tls, fd);
+			if (!c->ssl) {
+				srv_log(s, "%s: closing: out of memory for a TLS "
+				        "session", peer);
+				close(fd);
+				free(c);
+				continue;
+			}
+			c->state = CONN_HANDSHAKE;
+		}
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			srv_log(s, "%s: epoll_ctl add: %s", peer, strerror(errno));
+			SSL_free(c->ssl);
 			close(fd);
 			free(c);
 			continue;
@@ -1063,7 +1427,9 @@ static void srv_accept(struct srv *s)
 		atomic_fetch_add_explicit(&s->stats[SRV_STAT_CONNECTIONS], 1,
 		                          memory_order_relaxed);
 		atomic_store_explicit(&s->open_conns, s->nconns, memory_order_relaxed);
-		conn_set_deadline(s, c, tfs_mono_ms() + s->cfg.idle_timeout_ms);
+		/* a handshake is bounded like a request */
+		conn_set_deadline(s, c, tfs_mono_ms() + (c->ssl ?
+		                  s->cfg.request_timeout_ms : s->cfg.idle_timeout_ms));
 	}
 }
 
@@ -1078,7 +1444,16 @@ static void srv_sweep(struct srv *s, int64_t now)
 		if (c->state == CONN_PARKED || c->state == CONN_HELD)
 			continue;
 		if (c->deadline_ms <= now) {
-			if (c->state == CONN_WRITING)
+			if (c->state == CONN_HANDSHAKE) {
+				atomic_fetch_add_explicit(
+					&s->stats[SRV_STAT_TLS_HANDSHAKE_FAILED], 1,
+					memory_order_relaxed);
+				srv_log(s, "%s: closing: TLS handshake not complete "
+				        "after %d ms (request_timeout_ms; %s listener %s)",
+				        c->peer, s->cfg.request_timeout_ms,
+				        srv_sec_proto_name(c->client.sec),
+				        c->listener->bound_addr);
+			} else if (c->state == CONN_WRITING)
 				srv_log(s, "%s: closing: no write progress for %d ms "
 				        "(client \"%s\")", c->peer, s->cfg.idle_timeout_ms,
 				        c->client_id);
@@ -1103,9 +1478,8 @@ static void srv_sweep(struct srv *s, int64_t now)
 		next = now + SRV_SWEEP_MIN_MS;
 	s->next_sweep_ms = next;
 	if (s->listen_paused && now >= s->listen_resume_ms) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
-		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev) == 0)
-			s->listen_paused = false;
+		srv_listeners_want(s, EPOLLIN);
+		s->listen_paused = false;
 	}
 	if (s->listen_paused && s->listen_resume_ms < s->next_sweep_ms)
 		s->next_sweep_ms = s->listen_resume_ms;
@@ -1136,7 +1510,7 @@ static int srv_poll_timeout(struct srv *s, int64_t now, int64_t group_next)
 	if (group_next < next)
 		next = group_next;
 	int64_t wait = next - now;
-	if (wait < 0)
+	if (wait < 0 || s->tls_pending)
 		wait = 0;
 	if (wait > SRV_MAX_POLL_MS)
 		wait = SRV_MAX_POLL_MS;
@@ -1165,8 +1539,9 @@ static void *srv_thread(void *arg)
 		bool woke = false;
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
-			if (p == &s->listen_fd) {
-				srv_accept(s);
+			if (p >= (void *)s->listeners &&
+			    p < (void *)(s->listeners + s->nlisteners)) {
+				srv_accept(s, p);
 			} else if (p == &s->wake_fd) {
 				uint64_t v;
 				while (read(s->wake_fd, &v, sizeof v) == (ssize_t)sizeof v)
@@ -1175,6 +1550,14 @@ static void *srv_thread(void *arg)
 			} else {
 				conn_on_event(s, p, evs[i].events);
 			}
+		}
+		if (s->tls_pending)
+			srv_tls_read_pending(s);
+		if (woke && atomic_exchange(&s->reload, false)) {
+			/* SIGHUP (srv_reload): what the server reads from files */
+			if (s->tls)
+				srv_tls_reload(s->tls);
+			srv_sasl_reload(s);
 		}
 		if (woke || s->recheck_parked) {
 			s->recheck_parked = false;
@@ -1264,6 +1647,21 @@ static int srv_check_config(const struct srv_config *cfg)
 		      "must not be negative";
 	else if (cfg->message_timestamp_after_max_ms < -1)
 		why = "message_timestamp_after_max_ms must be -1 or more";
+	else if (cfg->nlisteners < 0 || cfg->nlisteners > SRV_MAX_LISTENERS)
+		why = "between 0 and 8 listeners";
+	for (int i = 0; !why && i < cfg->nlisteners; i++) {
+		const struct srv_listener_config *l = &cfg->listeners[i];
+		bool tls = l->sec == SRV_SEC_SSL || l->sec == SRV_SEC_SASL_SSL;
+		if (l->port < 0 || l->port > 65535 || l->advertised_port < 0 ||
+		    l->advertised_port > 65535)
+			why = "listener port out of range 0..65535";
+		else if (!l->host[0])
+			why = "empty listener host";
+		else if ((unsigned)l->sec > SRV_SEC_SASL_SSL)
+			why = "unknown listener security protocol";
+		else if (tls && (!cfg->tls.cert_file[0] || !cfg->tls.key_file[0]))
+			why = "an SSL or SASL_SSL listener needs a certificate and a key";
+	}
 	if (why) {
 		tfs_log(TFS_LOG_ERROR, "net: bad configuration: %s", why);
 		return -EINVAL;
@@ -1303,7 +1701,23 @@ static void srv_check_fd_budget(const struct srv_config *cfg)
 		        (unsigned long long)rl.rlim_cur);
 }
 
-static int srv_listen(struct srv *s)
+/* A loopback address: 127.0.0.0/8, ::1, ::ffff:127.x. */
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24)
+		       == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* Bind and listen for one listener (lc), filling l. */
+static int srv_listen(struct srv *s, const struct srv_listener_config *lc,
+                      struct srv_listener *l)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -1311,11 +1725,11 @@ static int srv_listen(struct srv *s)
 	char port[16];
 	int rc, fd = -1, saved = 0;
 
-	snprintf(port, sizeof port, "%d", s->cfg.listen_port);
-	rc = getaddrinfo(s->cfg.listen_host, port, &hints, &res);
+	snprintf(port, sizeof port, "%d", lc->port);
+	rc = getaddrinfo(lc->host, port, &hints, &res);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "net: cannot resolve listen address %s:%s: %s",
-		        s->cfg.listen_host, port, gai_strerror(rc));
+		        lc->host, port, gai_strerror(rc));
 		return -EINVAL;
 	}
 	bool refused_wildcard = false;
@@ -1344,12 +1758,12 @@ static int srv_listen(struct srv *s)
 		        "(every interface, reachable from other machines without "
 		        "authentication): set [net] allow_wildcard_bind = true to "
 		        "allow it, or listen on one address (127.0.0.1)",
-		        s->cfg.listen_host, port);
+		        lc->host, port);
 		return -EPERM;
 	}
 	if (fd < 0) {
 		tfs_log(TFS_LOG_ERROR, "net: cannot listen on %s:%s: %s",
-		        s->cfg.listen_host, port, strerror(saved));
+		        lc->host, port, strerror(saved));
 		return saved ? -saved : -EADDRNOTAVAIL;
 	}
 
@@ -1361,39 +1775,77 @@ static int srv_listen(struct srv *s)
 		close(fd);
 		return -saved;
 	}
-	s->port = ss.ss_family == AF_INET6
+	l->sec = lc->sec;
+	l->fd = fd;
+	l->port = ss.ss_family == AF_INET6
 		? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 		: ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	s->listen_fd = fd;
-	format_peer(&ss, s->bound_addr, sizeof s->bound_addr);
-	s->wildcard = addr_is_wildcard((struct sockaddr *)&ss);
-	if (s->wildcard)
+	format_peer(&ss, l->bound_addr, sizeof l->bound_addr);
+	l->wildcard = addr_is_wildcard((struct sockaddr *)&ss);
+	l->loopback = addr_is_loopback((struct sockaddr *)&ss);
+	if (l->wildcard)
 		tfs_log(TFS_LOG_WARN, "net: listening on %s, every interface "
 		        "([net] allow_wildcard_bind): the port is reachable from "
-		        "other machines, and the Kafka protocol here has no "
-		        "authentication", s->bound_addr);
+		        "other machines%s", l->bound_addr,
+		        l->sec == SRV_SEC_PLAINTEXT || l->sec == SRV_SEC_SSL ?
+		        ", and clients of this listener are not authenticated"
+		        " unless by a client certificate" : "");
 	return 0;
 }
 
-static void srv_pick_advertised(struct srv *s)
+static void srv_pick_advertised(const struct srv_listener_config *lc,
+                                struct srv_listener *l)
 {
-	const char *h = s->cfg.advertised_host[0] ? s->cfg.advertised_host
-	                                          : s->cfg.listen_host;
-	if (!s->cfg.advertised_host[0] && s->wildcard) {
+	if (!lc->advertised_host[0] && l->wildcard) {
 		/* a wildcard ("0", "0.0.0.0", "::", ...: judged by the bound
 		 * address, not the spelling) is not an address a client can
 		 * reach: give the machine's name */
-		memset(s->adv_host, 0, sizeof s->adv_host);
-		if (gethostname(s->adv_host, sizeof s->adv_host - 1) != 0 ||
-		    !s->adv_host[0])
-			snprintf(s->adv_host, sizeof s->adv_host, "localhost");
+		memset(l->adv_host, 0, sizeof l->adv_host);
+		if (gethostname(l->adv_host, sizeof l->adv_host - 1) != 0 ||
+		    !l->adv_host[0])
+			snprintf(l->adv_host, sizeof l->adv_host, "localhost");
 		tfs_log(TFS_LOG_WARN, "net: listening on a wildcard address; "
-		        "advertising host name %s (set [net] advertised_host to "
-		        "override)", s->adv_host);
+		        "advertising host name %s (set [net] advertised_host or "
+		        "advertised_listeners to override)", l->adv_host);
 	} else {
-		snprintf(s->adv_host, sizeof s->adv_host, "%s", h);
+		snprintf(l->adv_host, sizeof l->adv_host, "%s",
+		         lc->advertised_host[0] ? lc->advertised_host : lc->host);
 	}
-	s->adv_port = s->cfg.advertised_port ? s->cfg.advertised_port : s->port;
+	l->adv_port = lc->advertised_port ? lc->advertised_port : l->port;
+}
+
+const char *srv_sec_proto_name(enum srv_sec_proto p)
+{
+	static const char *const names[] = { "PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+	                                     "SASL_SSL" };
+	return (unsigned)p < 4 ? names[p] : "?";
+}
+
+void srv_advertised(const struct srv *s, const struct srv_req *req,
+                    const char **host, int *port)
+{
+	const struct srv_listener *l = req && req->listener ? req->listener : NULL;
+	*host = l ? l->adv_host : s->adv_host;
+	*port = l ? l->adv_port : s->adv_port;
+}
+
+/* The listeners srv_start opens: cfg's list, or the one PLAINTEXT
+ * listener of listen_host/listen_port. */
+static int srv_listener_configs(const struct srv_config *cfg,
+                                struct srv_listener_config *out)
+{
+	if (cfg->nlisteners > 0) {
+		memcpy(out, cfg->listeners, (size_t)cfg->nlisteners * sizeof *out);
+		return cfg->nlisteners;
+	}
+	memset(out, 0, sizeof *out);
+	out->sec = SRV_SEC_PLAINTEXT;
+	snprintf(out->host, sizeof out->host, "%s", cfg->listen_host);
+	out->port = cfg->listen_port;
+	snprintf(out->advertised_host, sizeof out->advertised_host, "%s",
+	         cfg->advertised_host);
+	out->advertised_port = cfg->advertised_port;
+	return 1;
 }
 
 int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
@@ -1415,11 +1867,35 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	s->cfg = *cfg;
 	s->listen_fd = s->epoll_fd = s->wake_fd = -1;
 	s->next_sweep_ms = INT64_MAX;
+	for (int i = 0; i < SRV_MAX_LISTENERS; i++)
+		s->listeners[i].fd = -1;
 
-	rc = srv_listen(s);
-	if (rc)
-		goto fail;
-	srv_pick_advertised(s);
+	struct srv_listener_config lcs[SRV_MAX_LISTENERS];
+	int nl = srv_listener_configs(cfg, lcs);
+	bool need_tls = false;
+	for (int i = 0; i < nl; i++)
+		need_tls |= lcs[i].sec == SRV_SEC_SSL || lcs[i].sec == SRV_SEC_SASL_SSL;
+	if (need_tls) {
+		rc = srv_tls_new(&cfg->tls, &s->tls);
+		if (rc)
+			goto fail;
+	}
+	for (int i = 0; i < nl; i++) {
+		rc = srv_listen(s, &lcs[i], &s->listeners[i]);
+		if (rc)
+			goto fail;
+		s->nlisteners = i + 1;
+		srv_pick_advertised(&lcs[i], &s->listeners[i]);
+	}
+	/* the first listener's, for srv_port, the stats and requests without
+	 * a listener (the fuzz harness) */
+	s->listen_fd = s->listeners[0].fd;
+	s->port = s->listeners[0].port;
+	s->wildcard = s->listeners[0].wildcard;
+	snprintf(s->bound_addr, sizeof s->bound_addr, "%s",
+	         s->listeners[0].bound_addr);
+	snprintf(s->adv_host, sizeof s->adv_host, "%s", s->listeners[0].adv_host);
+	s->adv_port = s->listeners[0].adv_port;
 	srv_check_fd_budget(cfg);
 
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -1429,10 +1905,14 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		tfs_log(TFS_LOG_ERROR, "net: epoll/eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->listen_fd };
 	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &s->wake_fd };
-	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listen_fd, &ev) < 0 ||
-	    epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev) < 0) {
+	rc = epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->wake_fd, &wev);
+	for (int i = 0; rc == 0 && i < s->nlisteners; i++) {
+		struct epoll_event ev = { .events = EPOLLIN,
+		                          .data.ptr = &s->listeners[i] };
+		rc = epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->listeners[i].fd, &ev);
+	}
+	if (rc < 0) {
 		rc = -errno;
 		tfs_log(TFS_LOG_ERROR, "net: epoll_ctl: %s", strerror(errno));
 		goto fail;
@@ -1467,9 +1947,13 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 		goto fail;
 	}
 	s->thread_started = true;
-	tfs_log(TFS_LOG_INFO, "net: listening on %s (advertised %s:%d; request "
-	        "memory budget %lld bytes)", s->bound_addr, s->adv_host,
-	        s->adv_port, (long long)s->cfg.queued_max_request_bytes);
+	for (int i = 0; i < s->nlisteners; i++)
+		tfs_log(TFS_LOG_INFO, "net: listening on %s (%s, advertised %s:%d)",
+		        s->listeners[i].bound_addr,
+		        srv_sec_proto_name(s->listeners[i].sec),
+		        s->listeners[i].adv_host, s->listeners[i].adv_port);
+	tfs_log(TFS_LOG_INFO, "net: request memory budget %lld bytes",
+	        (long long)s->cfg.queued_max_request_bytes);
 	*out = s;
 	return 0;
 
@@ -1480,8 +1964,10 @@ fail:
 		close(s->wake_fd);
 	if (s->epoll_fd >= 0)
 		close(s->epoll_fd);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
+	for (int i = 0; i < SRV_MAX_LISTENERS; i++)
+		if (s->listeners[i].fd >= 0)
+			close(s->listeners[i].fd);
+	srv_tls_free(s->tls);
 	srv_group_free(s);
 	srv_sasl_free(s);
 	free(s);
@@ -1491,6 +1977,16 @@ fail:
 int srv_port(const struct srv *s)
 {
 	return s ? s->port : 0;
+}
+
+void srv_reload(struct srv *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->reload, true);
+	uint64_t one = 1;
+	ssize_t n = write(s->wake_fd, &one, sizeof one);
+	(void)n;        /* EAGAIN: the counter is already non-zero */
 }
 
 void srv_stop(struct srv *s)
@@ -1506,7 +2002,9 @@ void srv_stop(struct srv *s)
 		pthread_join(s->thread, NULL);
 	close(s->wake_fd);
 	close(s->epoll_fd);
-	close(s->listen_fd);
+	for (int i = 0; i < s->nlisteners; i++)
+		close(s->listeners[i].fd);
+	srv_tls_free(s->tls);       /* after the connections' SSL_free */
 	srv_group_free(s);          /* after the thread closed every connection */
 	srv_sasl_free(s);
 	srv_topic_ids_free(s);
@@ -1546,4 +2044,22 @@ void srv_stats_get(const struct srv *s, struct srv_stats *out)
 	snprintf(out->listen_addr, sizeof out->listen_addr, "%s", m->bound_addr);
 	snprintf(out->advertised, sizeof out->advertised, "%s:%d", m->adv_host,
 	         m->adv_port);
+	size_t len = 0;
+	for (int i = 0; i < m->nlisteners && len < sizeof out->listeners; i++) {
+		int w = snprintf(out->listeners + len, sizeof out->listeners - len,
+		                 "%s%s://%s", i ? " " : "",
+		                 srv_sec_proto_name(m->listeners[i].sec),
+		                 m->listeners[i].bound_addr);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	out->tls_mode = !m->tls ? "off" :
+	                srv_tls_kernel_available(m->tls) ? "kernel" : "user";
+	out->tls_connections = atomic_load_explicit(&m->stats[SRV_STAT_TLS_OPEN],
+	                                            memory_order_relaxed);
+	out->tls_kernel_connections = atomic_load_explicit(
+		&m->stats[SRV_STAT_TLS_KERNEL], memory_order_relaxed);
+	out->tls_handshake_failures = atomic_load_explicit(
+		&m->stats[SRV_STAT_TLS_HANDSHAKE_FAILED], memory_order_relaxed);
 }

@@ -850,9 +850,12 @@ enum srv_verdict srv_api_describe_cluster(struct srv *s,
 	kw_put_cstr_compact(w, "topicfs", 7);       /* ClusterId, as Metadata */
 	kw_put_i32(w, 0);                           /* ControllerId */
 	kw_put_carray(w, 1);
+	const char *adv_host;
+	int adv_port;
+	srv_advertised(s, req, &adv_host, &adv_port);  /* this listener's */
 	kw_put_i32(w, 0);                           /* BrokerId */
-	kw_put_cstr_compact(w, s->adv_host, (int)strlen(s->adv_host));
-	kw_put_i32(w, s->adv_port);
+	kw_put_cstr_compact(w, adv_host, (int)strlen(adv_host));
+	kw_put_i32(w, adv_port);
 	kw_put_cstr_compact(w, NULL, -1);           /* Rack */
 	kw_put_tags0(w);
 	kw_put_i32(w, ops ? CLUSTER_OPS : INT32_MIN);

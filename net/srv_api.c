@@ -501,10 +501,13 @@ static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
 	srv_resp_begin_req(resp, req);
 	if (v >= 3)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
+	const char *adv_host;
+	int adv_port;
+	srv_advertised(s, req, &adv_host, &adv_port);  /* this listener's */
 	kw_put_varray(w, flex, 1);                  /* Brokers */
 	kw_put_i32(w, 0);
-	kw_put_vcstr(w, flex, s->adv_host);
-	kw_put_i32(w, s->adv_port);
+	kw_put_vcstr(w, flex, adv_host);
+	kw_put_i32(w, adv_port);
 	if (v >= 1)
 		kw_put_vstr(w, flex, NULL, -1);         /* Rack */
 	kw_put_vtags(w, flex);
@@ -1148,6 +1151,18 @@ enum srv_verdict srv_api_dispatch(struct srv *s, const struct srv_req *req,
                                   struct srv_resp *resp, int *park_ms,
                                   char *why, size_t why_len)
 {
+	/* SASL listeners: nothing but ApiVersions, SaslHandshake (17) and
+	 * SaslAuthenticate (36) before a successful SaslAuthenticate, as
+	 * Kafka (which closes the connection too) */
+	if (req->client && !req->client->authenticated &&
+	    req->api_key != KAPI_API_VERSIONS && req->api_key != 17 &&
+	    req->api_key != 36) {
+		snprintf(why, why_len, "%s (api %d) before authentication on a %s "
+		         "listener (only ApiVersions, SaslHandshake and "
+		         "SaslAuthenticate until then)", srv_api_name(req->api_key),
+		         req->api_key, srv_sec_proto_name(req->client->sec));
+		return SRV_CLOSE;
+	}
 	const struct srv_api *a = srv_api_find(req->api_key);
 	if (!a) {
 		snprintf(why, why_len, "unsupported api %d v%d", req->api_key,

@@ -80,14 +80,6 @@ int64_t srv_resp_wire_bytes(const struct srv_resp *r);
 
 /* What a connection's client said about itself (ApiVersions v3+), for log
  * lines; sanitized, "" when not sent. */
-/* The security protocol of a listener (Kafka's names). */
-enum srv_sec_proto {
-	SRV_SEC_PLAINTEXT = 0,
-	SRV_SEC_SSL,
-	SRV_SEC_SASL_PLAINTEXT,
-	SRV_SEC_SASL_SSL,
-};
-
 struct srv_client {
 	char software_name[64];
 	char software_version[64];
@@ -125,6 +117,8 @@ struct srv_req {
 	const char *peer;           /* "addr:port" of the connection; may be NULL */
 	struct srv_conn *conn;      /* the connection (for SRV_HOLD); may be NULL
 	                               (the fuzz harness, unit tests) */
+	const struct srv_listener *listener; /* the listener the connection
+	                               came in on; NULL = the first (fuzz) */
 	uint64_t conn_serial;       /* the connection's serial: a held request is
 	                               answered only while it still matches */
 };
@@ -165,6 +159,12 @@ bool srv_req_header_finish(struct srv_req *req);
 enum srv_verdict srv_api_init_producer_id(struct srv *, const struct srv_req *,
                                           struct srv_resp *, int *, char *,
                                           size_t);
+
+/* The address Metadata, FindCoordinator and DescribeCluster give a client
+ * for this broker: the advertised address of the listener its request came
+ * in on (Kafka: the endpoint of the same listener name). */
+void srv_advertised(const struct srv *s, const struct srv_req *req,
+                    const char **host, int *port);
 
 /* The topic with this id (a reference), NULL when none (the id cache of
  * srv_api.c, rebuilt on a miss at most once per request). */
@@ -339,16 +339,41 @@ enum srv_stat {
 	SRV_STAT_GROUPS,            /* gauge: groups the coordinator holds */
 	SRV_STAT_GROUP_MEMBERS,     /* gauge: members of those groups */
 	SRV_STAT_REBALANCES,        /* rebalances completed (new generations) */
+	SRV_STAT_TLS_OPEN,          /* gauge: TLS connections past the handshake */
+	SRV_STAT_TLS_KERNEL,        /* gauge: those sending with kernel TLS */
+	SRV_STAT_TLS_HANDSHAKE_FAILED, /* handshakes that failed or timed out */
 	SRV_STAT_COUNT
 };
+
+/* A listening socket (srv.c), fixed after srv_start. */
+struct srv_listener {
+	enum srv_sec_proto sec;
+	int fd;
+	int port;                   /* bound port */
+	char bound_addr[80];        /* "127.0.0.1:9092", "[::]:9092" */
+	bool wildcard;              /* bound to 0.0.0.0 or :: */
+	bool loopback;              /* bound to a loopback address */
+	char adv_host[256];         /* what Metadata advertises to its clients */
+	int adv_port;
+};
+
+struct srv_tls;
 
 struct srv {
 	struct store *st;
 	struct srv_config cfg;
-	char adv_host[256];         /* what Metadata advertises */
-	int adv_port;
-	int port;                   /* bound port */
-	int listen_fd;
+	char adv_host[256];         /* the first listener's advertised address */
+	int adv_port;               /* (requests without a listener: fuzz) */
+	int port;                   /* the first listener's bound port */
+	int listen_fd;              /* the first listener's socket */
+	struct srv_listener listeners[SRV_MAX_LISTENERS];
+	int nlisteners;
+	struct srv_tls *tls;        /* NULL without SSL/SASL_SSL listeners */
+	atomic_bool reload;         /* atomic: srv_reload asked (SIGHUP) */
+	struct srv_conn *tls_pending; /* TLS connections with decrypted bytes
+	                               buffered in OpenSSL: epoll cannot see
+	                               them, the loop reads them (rnext) */
+	int64_t tls_log_ms;         /* rate limit of per-listener TLS lines */
 	int epoll_fd;
 	int wake_fd;                /* eventfd: appends and stop */
 	pthread_t thread;

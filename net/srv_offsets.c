@@ -187,6 +187,9 @@ enum srv_verdict srv_api_find_coordinator(struct srv *s, const struct srv_req *r
 
 	int err = fc_error(key_type);
 	bool ok = err == KERR_NONE;
+	const char *adv_host;
+	int adv_port;
+	srv_advertised(s, req, &adv_host, &adv_port);  /* this listener's */
 	srv_resp_begin_req(resp, req);
 	if (v >= 1)
 		kw_put_i32(w, 0);                       /* ThrottleTimeMs */
@@ -196,8 +199,8 @@ enum srv_verdict srv_api_find_coordinator(struct srv *s, const struct srv_req *r
 			kw_put_vstr(w, flex, fc_message(err),
 			            fc_message(err) ? (int)strlen(fc_message(err)) : -1);
 		kw_put_i32(w, ok ? OFFS_NODE_ID : -1);
-		kw_put_vcstr(w, flex, ok ? s->adv_host : "");
-		kw_put_i32(w, ok ? s->adv_port : -1);
+		kw_put_vcstr(w, flex, ok ? adv_host : "");
+		kw_put_i32(w, ok ? adv_port : -1);
 	} else {
 		kw_reader_init(&r, req->body, req->body_len);
 		r.pos = keys_pos;
@@ -206,9 +209,9 @@ enum srv_verdict srv_api_find_coordinator(struct srv *s, const struct srv_req *r
 			kw_cstr(&r, &key, &kl);
 			kw_put_cstr_compact(w, key, kl);
 			kw_put_i32(w, ok ? OFFS_NODE_ID : -1);
-			kw_put_cstr_compact(w, ok ? s->adv_host : "",
-			                    ok ? (int)strlen(s->adv_host) : 0);
-			kw_put_i32(w, ok ? s->adv_port : -1);
+			kw_put_cstr_compact(w, ok ? adv_host : "",
+			                    ok ? (int)strlen(adv_host) : 0);
+			kw_put_i32(w, ok ? adv_port : -1);
 			kw_put_i16(w, (int16_t)err);
 			kw_put_cstr_compact(w, fc_message(err),
 			                    fc_message(err) ? (int)strlen(fc_message(err)) : -1);

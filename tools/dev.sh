@@ -34,7 +34,7 @@ JOBS=${JOBS:-$(nproc)}
 PACKAGES=(build-essential cmake pkg-config fuse3 libfuse3-dev libzstd-dev
           liblz4-dev libinih-dev zlib1g-dev libsnappy-dev libssl-dev python3 python3-kafka
           librdkafka-dev python3-snappy python3-lz4 python3-zstandard python3-confluent-kafka
-          kcat attr
+          kcat attr openssl
           clang libclang-rt-14-dev procps psmisc groff-base man-db)
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }

@@ -68,7 +68,10 @@ class NetLimits(NetTestCase):
         d = self.daemon
         mport = free_port()
         # "0" is 0.0.0.0 to inet_aton: the case that advertised host "0"
-        self.start({"net": {"listen": "0:%d" % d.port, "allow_wildcard_bind": "true"},
+        # (allow_anonymous: a listener and a metrics endpoint beyond loopback
+        # without authentication, issue 14)
+        self.start({"net": {"listen": "0:%d" % d.port, "allow_wildcard_bind": "true",
+                            "allow_anonymous": "true"},
                     "metrics": {"listen": "0.0.0.0:%d" % mport}})
         host, bport = metadata_broker(d.port)
         self.assertEqual(host, socket.gethostname())

@@ -215,8 +215,10 @@ static void test_net_limits(void)
 	struct tfs_config cfg;
 	struct srv_config srv;
 	char err[1200];
-	/* with the key: accepted, and handed to the server */
+	/* with the key: accepted, and handed to the server (allow_anonymous:
+	 * neither has authentication) */
 	int rc = load(&cfg, "[net]\nlisten = 0.0.0.0:9092\nallow_wildcard_bind = true\n"
+	              "allow_anonymous = true\n"
 	              "[metrics]\nlisten = [::]:9101\n", err, sizeof err);
 	CHECK_EQ_INT(rc, 0);
 	if (rc)
@@ -266,6 +268,166 @@ static void test_net_limits(void)
 	             "max_request_bytes");
 	expect_error("[net]\nauto_create_max_per_request = 0\n", "out of range (1 ..");
 	expect_error("[storage]\nmessage_timestamp_after_max_ms = -2\n", "out of range (-1 ..");
+}
+
+/* [net] listeners and advertised_listeners, allow_anonymous, [tls] and
+ * the [metrics] token: the parser, the cross-field checks (with the file's
+ * line), and what reaches the server settings. */
+static void test_listeners(void)
+{
+	struct tfs_listener l[TFS_MAX_LISTENERS];
+	struct tfs_config cfg;
+	struct srv_config srv;
+	char why[400], err[1200];
+	size_t n = 99;
+	int rc;
+
+	/* the parser */
+	CHECK_EQ_INT(tfs_parse_listeners("", l, TFS_MAX_LISTENERS, &n, why, sizeof why), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(tfs_parse_listeners("  PLAINTEXT://127.0.0.1:9092 ,ssl://[::1]:9093,"
+	                                 "SASL_PLAINTEXT://host-1.example:0, "
+	                                 "SASL_SSL://0.0.0.0:9095", l,
+	                                 TFS_MAX_LISTENERS, &n, why, sizeof why), 0);
+	CHECK_EQ_INT(n, 4);
+	CHECK_EQ_INT(l[0].proto, TFS_SEC_PLAINTEXT);
+	CHECK(strcmp(l[0].host, "127.0.0.1") == 0);
+	CHECK_EQ_INT(l[0].port, 9092);
+	CHECK_EQ_INT(l[1].proto, TFS_SEC_SSL);
+	CHECK(strcmp(l[1].host, "::1") == 0);
+	CHECK_EQ_INT(l[2].proto, TFS_SEC_SASL_PLAINTEXT);
+	CHECK_EQ_INT(l[2].port, 0);
+	CHECK_EQ_INT(l[3].proto, TFS_SEC_SASL_SSL);
+	CHECK(strcmp(tfs_sec_proto_name(TFS_SEC_SASL_SSL), "SASL_SSL") == 0);
+	static const struct { const char *text, *want; } bad[] = {
+		{ "PLAINTEXT://127.0.0.1", "not host:port" },
+		{ "PLAINTEXT://127.0.0.1:70000", "not host:port" },
+		{ "PLAINTEXT://:9092", "not host:port" },
+		{ "127.0.0.1:9092", "is not NAME://host:port" },
+		{ "TLS://127.0.0.1:9092", "unknown security protocol 'TLS'" },
+		{ "SSL://a:1,SSL://b:2", "SSL given twice" },
+		{ "SSL://a:1,", "empty entry" },
+		{ "SSL://a:1,,PLAINTEXT://b:2", "empty entry" },
+		{ "PLAINTEXT://::1:9092", "not host:port" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		CHECK_EQ_INT(tfs_parse_listeners(bad[i].text, l, TFS_MAX_LISTENERS, &n,
+		                                 why, sizeof why), -EINVAL);
+		if (!strstr(why, bad[i].want)) {
+			fprintf(stderr, "  '%s': '%s' lacks '%s'\n", bad[i].text, why,
+			        bad[i].want);
+			CHECK(strstr(why, bad[i].want) != NULL);
+		}
+	}
+	CHECK_EQ_INT(tfs_parse_listeners("SSL://a:1", l, 0, &n, why, sizeof why), -EINVAL);
+	CHECK(strstr(why, "more than 0 listeners") != NULL);
+	CHECK(tfs_host_is_loopback("127.0.0.1") && tfs_host_is_loopback("127.3.4.5") &&
+	      tfs_host_is_loopback("::1") && tfs_host_is_loopback("localhost") &&
+	      tfs_host_is_loopback("::ffff:127.0.0.1"));
+	CHECK(!tfs_host_is_loopback("0.0.0.0") && !tfs_host_is_loopback("::") &&
+	      !tfs_host_is_loopback("10.1.2.3") && !tfs_host_is_loopback("example.org"));
+
+	/* the default: one loopback PLAINTEXT listener, as before */
+	tfs_config_init(&cfg);
+	CHECK_EQ_INT(tfs_config_finish(&cfg, err, sizeof err), 0);
+	CHECK_EQ_INT(cfg.nlst, 1);
+	CHECK_EQ_INT(cfg.lst[0].proto, TFS_SEC_PLAINTEXT);
+	CHECK(!cfg.allow_anonymous);
+	CHECK_EQ_INT(cfg.tls_client_auth, TFS_CLIENT_AUTH_NONE);
+	tfs_config_srv(&cfg, &srv);
+	CHECK_EQ_INT(srv.nlisteners, 0);
+	CHECK(strcmp(srv.listen_host, "127.0.0.1") == 0);
+	tfs_config_free(&cfg);
+
+	/* two listeners, advertised, TLS: reach the server settings */
+	rc = load(&cfg, "[net]\nlisteners = PLAINTEXT://127.0.0.1:9092, "
+	          "SSL://0.0.0.0:9093\nallow_wildcard_bind = true\n"
+	          "advertised_listeners = SSL://broker.example:19093\n"
+	          "[tls]\ncert_file = /etc/t/c.pem\nkey_file = /etc/t/k.pem\n"
+	          "ca_file = /etc/t/ca.pem\nclient_auth = required\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	tfs_config_srv(&cfg, &srv);
+	CHECK_EQ_INT(srv.nlisteners, 2);
+	CHECK_EQ_INT(srv.listeners[0].sec, SRV_SEC_PLAINTEXT);
+	CHECK_EQ_INT(srv.listeners[0].port, 9092);
+	CHECK(srv.listeners[0].advertised_host[0] == '\0');
+	CHECK_EQ_INT(srv.listeners[1].sec, SRV_SEC_SSL);
+	CHECK(strcmp(srv.listeners[1].host, "0.0.0.0") == 0);
+	CHECK(strcmp(srv.listeners[1].advertised_host, "broker.example") == 0);
+	CHECK_EQ_INT(srv.listeners[1].advertised_port, 19093);
+	CHECK(strcmp(srv.tls.cert_file, "/etc/t/c.pem") == 0);
+	CHECK(strcmp(srv.tls.ca_file, "/etc/t/ca.pem") == 0);
+	CHECK_EQ_INT(srv.tls.client_auth, SRV_CLIENT_AUTH_REQUIRED);
+	tfs_config_free(&cfg);
+
+	/* no authentication beyond loopback: refused, with the file's line */
+	expect_error("[net]\nallow_wildcard_bind = true\n"
+	             "listeners = PLAINTEXT://0.0.0.0:9092\n",
+	             "t.ini:3: [net] listeners: PLAINTEXT://0.0.0.0:9092 is not on "
+	             "loopback and has no authentication");
+	expect_error("[net]\nlisteners = PLAINTEXT://10.0.0.5:9092\n", "allow_anonymous");
+	expect_error("[net]\nlisteners = PLAINTEXT://kafka.example:9092\n",
+	             "allow_anonymous");
+	expect_error("[net]\nlisten = 10.0.0.5:9092\n",
+	             "[net] listen: PLAINTEXT://10.0.0.5:9092 is not on loopback");
+	expect_error("[net]\nlisteners = SSL://10.0.0.5:9093\n[tls]\ncert_file = c\n"
+	             "key_file = k\nclient_auth = requested\nca_file = ca\n",
+	             "use SASL_SSL, or SSL with [tls] client_auth = required");
+	rc = load(&cfg, "[net]\nlisteners = SSL://10.0.0.5:9093\n[tls]\ncert_file = c\n"
+	          "key_file = k\nclient_auth = required\nca_file = ca\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	tfs_config_free(&cfg);
+	rc = load(&cfg, "[net]\nlisteners = PLAINTEXT://10.0.0.5:9092\n"
+	          "allow_anonymous = yes\n", err, sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	tfs_config_free(&cfg);
+	/* the wildcard key is still needed */
+	expect_error("[net]\nlisteners = PLAINTEXT://0.0.0.0:9092\nallow_anonymous = true\n",
+	             "binds every interface");
+	/* TLS needs its files; client certificates need a CA */
+	expect_error("[net]\nlisteners = SSL://127.0.0.1:9093\n",
+	             "[tls] cert_file: not set, but an SSL or SASL_SSL listener needs");
+	expect_error("[net]\nlisteners = SSL://127.0.0.1:9093\n[tls]\ncert_file = c\n",
+	             "[tls] key_file: not set");
+	expect_error("[tls]\nclient_auth = required\n",
+	             "[tls] client_auth: client certificates need [tls] ca_file");
+	expect_error("[tls]\nclient_auth = maybe\n",
+	             "t.ini:2: [tls] client_auth: value 'maybe' is not none, requested or "
+	             "required");
+	expect_error("[metrics]\nlisten = 127.0.0.1:9101\ntls = true\n",
+	             "[metrics] tls");
+	/* advertised_listeners */
+	expect_error("[net]\nlisteners = PLAINTEXT://127.0.0.1:9092\n"
+	             "advertised_listeners = SSL://h:1\n",
+	             "[net] advertised_listeners: SSL is not in [net] listeners");
+	expect_error("[net]\nadvertised_listeners = PLAINTEXT://h:1\n",
+	             "[net] advertised_listeners: needs [net] listeners");
+	expect_error("[net]\nlisteners = PLAINTEXT://127.0.0.1:9092\n"
+	             "advertised_host = h\n", "[net] advertised_host: goes with [net] listen");
+	expect_error("[net]\nlisteners = PLAINTEXT://127.0.0.1:9092\n"
+	             "advertised_listeners = PLAINTEXT://0.0.0.0:9092\n",
+	             "a wildcard is not an address clients can connect to");
+	expect_error("[net]\nlisteners = bogus\n",
+	             "t.ini:2: [net] listeners: 'bogus' is not NAME://host:port");
+	/* the metrics endpoint beyond loopback needs a token */
+	expect_error("[metrics]\nlisten = 10.0.0.5:9101\n",
+	             "[metrics] listen: 10.0.0.5:9101 is not on loopback and has no "
+	             "[metrics] token_file");
+	rc = load(&cfg, "[metrics]\nlisten = 10.0.0.5:9101\ntoken_file = tok\n", err,
+	          sizeof err);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(cfg.metrics_token_file[0] == '/');        /* made absolute */
+	tfs_config_free(&cfg);
+	/* --set reaches the keys too */
+	tfs_config_init(&cfg);
+	CHECK_EQ_INT(tfs_config_set(&cfg, "net.listeners=SSL://127.0.0.1:1", err,
+	                            sizeof err), 0);
+	CHECK_EQ_INT(tfs_config_finish(&cfg, err, sizeof err), -EINVAL);
+	CHECK(strstr(err, "[tls] cert_file: not set") != NULL);
+	tfs_config_free(&cfg);
 }
 
 /* A config that never ends (-c /dev/zero, a huge file, a huge line) is
@@ -321,6 +483,7 @@ int main(int argc, char **argv)
 	RUN(test_errors);
 	RUN(test_bounded_reads);
 	RUN(test_net_limits);
+	RUN(test_listeners);
 	char path[300];
 	snprintf(path, sizeof path, "%s/t.ini", tmpdir);
 	unlink(path);
