@@ -29,7 +29,12 @@
  *               loop (kc_consume of net/kclient.c: Fetch v11, 1 MiB per
  *               fetch, every batch CRC-checked and decoded), vs a plain
  *               sendfile(2) of the same .log bytes to a loopback socket read
- *               by recv(2) into a 1 MiB buffer; and kcat -C ... -e end to end
+ *               by recv(2) into a 1 MiB buffer; and kcat -C ... -e end to end,
+ *               over the plaintext listener and over an SSL listener (a
+ *               self-signed certificate made with openssl(1) in the temp
+ *               root; the row's note says whether the daemon sent file
+ *               slices with kernel TLS or encrypted them in user space,
+ *               .status tls_mode); the TLS row is skipped without openssl
  *
  * then once (codec none): latency (one write(2) per record at --rate for
  * --latency-s seconds; time from just before write(2) to the record being
@@ -140,6 +145,7 @@ struct bench_opts {
 
 static struct bench_opts opt;
 static char root[PATH_MAX];         /* the temp root */
+static char tls_cert[PATH_MAX], tls_key[PATH_MAX]; /* "" = no TLS listener */
 static char input_path[PATH_MAX];
 static int64_t input_bytes, input_lines;
 static int failures;
@@ -364,6 +370,7 @@ struct daemon {
 	char data[PATH_MAX], mnt[PATH_MAX], ini[PATH_MAX], log[PATH_MAX];
 	const char *codec;
 	int port;
+	int tls_port;                   /* the SSL listener, when tls_cert */
 	pid_t pid;                      /* 0 = not running */
 	int64_t hwm_kb;                 /* peak VmHWM over its lifetimes */
 };
@@ -410,6 +417,7 @@ static void daemon_init(struct daemon *d, const char *name, const char *codec)
 	mkdir(d->mnt, 0755);
 	d->codec = codec;
 	d->port = free_port();
+	d->tls_port = free_port();
 	d->hwm_kb = -1;
 }
 
@@ -448,6 +456,10 @@ static int daemon_start(struct daemon *d, double *secs)
 	        "[net]\nlisten = 127.0.0.1:%d\n\n"
 	        "[topic.%s]\nframing = writes\n", d->data, d->codec, d->mnt, d->port,
 	        WRITES_TOPIC);
+	if (tls_cert[0])
+		fprintf(f, "\n[net]\nlisteners = PLAINTEXT://127.0.0.1:%d, "
+		        "SSL://127.0.0.1:%d\n\n[tls]\ncert_file = %s\nkey_file = %s\n",
+		        d->port, d->tls_port, tls_cert, tls_key);
 	fclose(f);
 	t0 = now_ns();
 	d->pid = fork();
@@ -1316,9 +1328,65 @@ static double kcat_drain(int port, const char *topic)
 	return run_prog(argv, -1, -1, &secs) == 0 ? secs : -1;
 }
 
+/* kcat over the daemon's SSL listener (no certificate check: the bench's
+ * own self-signed certificate). */
+static double kcat_drain_tls(int port, const char *topic)
+{
+	char broker[64];
+	char *argv[] = { opt.kcat, (char *)"-C", (char *)"-b", broker, (char *)"-t",
+	                 (char *)topic, (char *)"-p", (char *)"0", (char *)"-o",
+	                 (char *)"beginning", (char *)"-e", (char *)"-q",
+	                 (char *)"-X", (char *)"security.protocol=SSL",
+	                 (char *)"-X", (char *)"enable.ssl.certificate.verification=false",
+	                 NULL };
+	double secs;
+	snprintf(broker, sizeof broker, "127.0.0.1:%d", port);
+	return run_prog(argv, -1, -1, &secs) == 0 ? secs : -1;
+}
+
+static bool find_in_path(const char *name, char *out, size_t cap);
+
+/* A self-signed certificate for the SSL listener, once; "" when openssl
+ * is missing or fails (the TLS row is then skipped). */
+static void tls_setup(void)
+{
+	char openssl[PATH_MAX], subj[] = "/CN=localhost";
+	double secs;
+
+	if (!find_in_path("openssl", openssl, sizeof openssl))
+		return;
+	pjoin(tls_cert, sizeof tls_cert, root, "bench-cert.pem");
+	pjoin(tls_key, sizeof tls_key, root, "bench-key.pem");
+	char *argv[] = { openssl, (char *)"req", (char *)"-x509", (char *)"-newkey",
+	                 (char *)"rsa:2048", (char *)"-nodes", (char *)"-keyout", tls_key,
+	                 (char *)"-out", tls_cert, (char *)"-days", (char *)"2",
+	                 (char *)"-subj", subj, NULL };
+	if (run_prog(argv, -1, -1, &secs) != 0) {
+		complain("openssl req failed: no TLS fetch row");
+		tls_cert[0] = tls_key[0] = '\0';
+	}
+}
+
+/* The daemon's .status tls_mode ("kernel", "user"), or "?". */
+static void tls_mode_of(const struct daemon *d, char *out, size_t len)
+{
+	char path[PATH_MAX], line[256];
+	FILE *f;
+
+	snprintf(out, len, "?");
+	pjoin(path, sizeof path, d->mnt, ".status");
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "tls_mode ", 9))
+			snprintf(out, len, "%.*s", (int)strcspn(line + 9, "\n"), line + 9);
+	fclose(f);
+}
+
 static void run_fetch(struct codec_ctx *c, const char *codec)
 {
-	struct row *rf = NULL, *rk = NULL;
+	struct row *rf = NULL, *rk = NULL, *rt = NULL;
 	char dir[PATH_MAX], name[96], **files = NULL;
 	size_t nfiles = 0;
 	int64_t lb;
@@ -1333,10 +1401,25 @@ static void run_fetch(struct codec_ctx *c, const char *codec)
 	}
 	if (opt.only & W_KCAT) {
 		rk = row_new("kcat", "remote fetch (kcat -C -e)", codec, "MB/s", "sendfile", false);
+		rt = row_new("kcat_tls", "remote fetch (kcat, SSL)", codec, "MB/s",
+		             "sendfile", false);
 		if (!opt.kcat[0]) {
 			snprintf(rk->status, sizeof rk->status, "skipped");
 			snprintf(rk->note, sizeof rk->note, "kcat not found (--kcat PATH)");
 			rk = NULL;
+		}
+		if (!opt.kcat[0] || !tls_cert[0]) {
+			snprintf(rt->status, sizeof rt->status, "skipped");
+			snprintf(rt->note, sizeof rt->note, "%s", !opt.kcat[0] ?
+			         "kcat not found (--kcat PATH)" : "openssl not found");
+			rt = NULL;
+		} else {
+			char mode[16];
+			tls_mode_of(&c->d, mode, sizeof mode);
+			snprintf(rt->note, sizeof rt->note, "%s", !strcmp(mode, "kernel") ?
+			         "kernel TLS: slices with SSL_sendfile" : !strcmp(mode, "user") ?
+			         "user-space TLS: slices read and encrypted (no kernel TLS)" :
+			         "TLS mode unknown");
 		}
 	}
 	if (lb <= 0) {
@@ -1344,15 +1427,19 @@ static void run_fetch(struct codec_ctx *c, const char *codec)
 			row_fail(rf, "no .log files");
 		if (rk)
 			row_fail(rk, "no .log files");
+		if (rt)
+			row_fail(rt, "no .log files");
 		goto out;
 	}
-	for (int i = 0; i < opt.repeat && (rf || rk); i++) {
+	for (int i = 0; i < opt.repeat && (rf || rk || rt); i++) {
 		double tb = plain_sendfile(files, nfiles, lb);
 		if (tb <= 0) {
 			if (rf)
 				row_fail(rf, "plain sendfile baseline failed");
 			if (rk)
 				row_fail(rk, "plain sendfile baseline failed");
+			if (rt)
+				row_fail(rt, "plain sendfile baseline failed");
 			break;
 		}
 		if (rf) {
@@ -1376,6 +1463,17 @@ static void run_fetch(struct codec_ctx *c, const char *codec)
 				series_add(&rk->base, (double)lb / tb / 1e6);
 				series_add(&rk->val, (double)lb / t / 1e6);
 				say("kcat %s #%d: %.0f MB/s", codec, i + 1, (double)lb / t / 1e6);
+			}
+		}
+		if (rt) {
+			double t = kcat_drain_tls(c->d.tls_port, c->topic);
+			if (t <= 0) {
+				row_fail(rt, "kcat over SSL failed");
+				rt = NULL;
+			} else {
+				series_add(&rt->base, (double)lb / tb / 1e6);
+				series_add(&rt->val, (double)lb / t / 1e6);
+				say("kcat tls %s #%d: %.0f MB/s", codec, i + 1, (double)lb / t / 1e6);
 			}
 		}
 	}
@@ -2215,6 +2313,8 @@ int main(int argc, char **argv)
 	say("daemon %s, temp root %s (%s on %s)", opt.daemon, root, mach.fs_type, mach.fs_dev);
 	if (make_input() < 0)
 		goto out;
+	if ((opt.only & W_KCAT) && opt.kcat[0])
+		tls_setup();
 	say("input: %" PRId64 " bytes, %" PRId64 " lines", input_bytes, input_lines);
 
 	for (int k = 0; k < 3; k++)
