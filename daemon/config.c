@@ -1238,8 +1238,9 @@ static void key_where(const struct tfs_config *cfg, const char *section,
  * listeners need.  Until then such listeners are refused. */
 static bool cfg_sasl_configured(const struct tfs_config *cfg)
 {
-	(void)cfg;
-	return false;
+	/* [sasl] (net/srv_sasl.c): mechanisms has a default, users_file
+	 * defaults to DATA_DIR/sasl-users; the server checks both at start */
+	return cfg->sasl_mechanisms[0] != '\0';
 }
 
 /* Fill cfg->lst and cfg->adv from [net] listeners, advertised_listeners,

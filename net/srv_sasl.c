@@ -203,9 +203,13 @@ int srv_sasl_init(struct srv *s)
 	rc = parse_supers(ss, s->cfg.sasl_super_users);
 	if (rc)
 		return rc;
+	bool needed = s->cfg.sasl_listener;     /* a SASL listener needs users */
+	for (int i = 0; i < s->cfg.nlisteners; i++)
+		needed |= s->cfg.listeners[i].sec == SRV_SEC_SASL_PLAINTEXT ||
+		          s->cfg.listeners[i].sec == SRV_SEC_SASL_SSL;
 	snprintf(ss->users_path, sizeof ss->users_path, "%s", s->cfg.sasl_users_file);
 	if (!ss->users_path[0]) {
-		if (s->cfg.sasl_listener) {
+		if (needed) {
 			tfs_log(TFS_LOG_ERROR, "net: a SASL listener needs [sasl] "
 			        "users_file (created with topicfs-admin user add NAME)");
 			return -EINVAL;
@@ -215,7 +219,7 @@ int srv_sasl_init(struct srv *s)
 	struct sasl_users *u = NULL;
 	char err[600];
 	rc = sasl_users_load(ss->users_path, &u, &ss->users_id, err, sizeof err);
-	if (rc == -ENOENT && !s->cfg.sasl_listener)
+	if (rc == -ENOENT && !needed)
 		return 0;               /* no SASL listener: nothing needs it yet */
 	if (rc) {
 		if (rc == -ENOENT)
