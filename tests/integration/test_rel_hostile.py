@@ -302,10 +302,12 @@ class MountDefaults(NetTestCase):
             self.daemon.net = True
         else:
             sys.stderr.write("port 9092 busy: default listener not started\n")
-        # explicitly configured: a wildcard address is honoured
+        # explicitly configured: a wildcard address is honoured (with no
+        # authentication on it, only when anonymous access is allowed too)
         port = self.daemon.port
         self.daemon.config["net"] = {"listen": "0.0.0.0:%d" % port,
-                                     "allow_wildcard_bind": "true"}
+                                     "allow_wildcard_bind": "true",
+                                     "allow_anonymous": "true"}
         self.daemon.start()
         self.assertEqual(listeners(port), ["00000000"])
 
