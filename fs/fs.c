@@ -12,7 +12,12 @@
  *   /<topic>/<p>       partition p = 0..n-1, a regular file, 0644
  *   /<topic>/<p>@<v>   a view (view.c): read-only stream, never listed;
  *                      <p>@group=NAME reads from a group's committed
- *                      offset and commits one read behind (groups.c)
+ *                      offset and commits one read behind (groups.c);
+ *                      <p>@<v>.json: the same records as JSON lines
+ *                      (records.c)
+ *   /<topic>/@keyed    write-only (0200), never listed: KEY<sep>VALUE
+ *   /<topic>/@json     lines, JSON lines; the key picks the partition
+ *                      (records.c)
  *
  * Inodes
  * ------
@@ -101,6 +106,10 @@
  *   mkdir of an existing topic              EEXIST
  *   rmdir of a topic                        EPERM unless [fs] allow_delete
  *   open a view or .status for writing      EACCES
+ *   open @keyed or @json for reading        EACCES (read on O_RDWR: EBADF)
+ *   a @json line that does not parse, names EINVAL (nothing of the write)
+ *   another topic or a partition >= count
+ *   setxattr of partitioner on a topic      EPERM (fixed: murmur2_random)
  *   write to a read-only handle             EBADF
  *   partition name not a number / >= n      ENOENT
  *   view name that does not parse           ENOENT
@@ -159,6 +168,10 @@
 #define FSV_PARK_BUCKETS 1024           /* parked reads, by partition */
 #define FSV_MAX_PARKED 1000000          /* blocked view reads at once */
 #define FSV_XATTR_PREFIX "user.topicfs."
+#define FSV_KEYED_NAME "@keyed"
+#define FSV_JSON_NAME  "@json"
+#define FSV_PARTITIONER "murmur2_random"        /* records.c's, librdkafka's
+                                                   name for it */
 
 /* ============================== logging ================================== */
 
@@ -174,7 +187,9 @@ void fsv_log(const char *fmt, ...)
 
 /* ============================== nodes ==================================== */
 
-enum node_kind { N_ROOT, N_STATUS, N_TOPIC, N_PART, N_VIEW, N_GROUPS, N_GROUP };
+/* N_TOPICW: <topic>/@keyed or <topic>/@json, part = enum fsr_form */
+enum node_kind { N_ROOT, N_STATUS, N_TOPIC, N_PART, N_VIEW, N_GROUPS, N_GROUP,
+                 N_TOPICW };
 
 struct fsv_node {
 	uint64_t ino;
@@ -423,7 +438,8 @@ static void node_forget(struct fsv *fs, uint64_t ino, uint64_t nlookup)
 	n = node_by_ino(fs, ino);
 	if (n) {
 		n->nlookup = n->nlookup > nlookup ? n->nlookup - nlookup : 0;
-		if (n->nlookup == 0 && (n->kind == N_VIEW || n->kind == N_GROUP || n->dead))
+		if (n->nlookup == 0 && (n->kind == N_VIEW || n->kind == N_GROUP ||
+		                        n->kind == N_TOPICW || n->dead))
 			node_free(fs, n);
 	}
 	pthread_mutex_unlock(&fs->lock);
@@ -452,7 +468,7 @@ static void node_topic_deleted(struct fsv *fs, const char *topic)
 
 /* ============================== handles ================================== */
 
-enum fh_kind { FH_PART, FH_VIEW, FH_STATUS, FH_ROOTDIR, FH_GROUP };
+enum fh_kind { FH_PART, FH_VIEW, FH_STATUS, FH_ROOTDIR, FH_GROUP, FH_TOPICW };
 
 struct fsv_handle {
 	enum fh_kind kind;
@@ -484,6 +500,10 @@ struct fsv_handle {
 	int64_t cursor;                 /* next stream position to serve */
 	bool end_known;                 /* bounded: end_pos resolved */
 	int64_t end_pos;
+	struct fsr_view *jv;            /* .json views: the JSON stream state
+	                                   (records.c); lock */
+	struct fsr_writer *tw;          /* @keyed, @json: the writer (records.c);
+	                                   lock */
 	struct fsg_reader *grp;         /* @group= views: the group reader
 	                                   (thread-safe itself); closed at
 	                                   handle_free or shutdown */
@@ -498,6 +518,11 @@ struct fsv_handle {
 };
 
 static bool held_reserve(struct fsv *fs, ssize_t delta);
+
+bool fsv_held_reserve(struct fsv *fs, ssize_t delta)
+{
+	return held_reserve(fs, delta);
+}
 
 static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
 {
@@ -531,6 +556,8 @@ static void handle_free(struct fsv_handle *h)
 	pthread_mutex_unlock(&fs->lock);
 	/* before the topic reference: the reader's last commit reads it */
 	fsg_reader_close(h->grp);
+	fsr_view_free(h->jv);
+	fsr_writer_free(h->tw);
 	if (h->topic)
 		topic_put(h->topic);
 	free(h->group_id);
@@ -617,6 +644,15 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
 		break;
+	case N_TOPICW:
+		/* write-only: a reader gets EACCES at open */
+		rc = store_topic_get(fs->st, ref->topic, &t);
+		if (rc)
+			goto out;
+		st->st_mode = S_IFREG | 0200;
+		st->st_nlink = 1;
+		*timeout = 0;
+		break;
 	case N_PART:
 	case N_VIEW:
 		rc = store_topic_get(fs->st, ref->topic, &t);
@@ -698,6 +734,15 @@ static int fsv_do_lookup(struct fsv *fs, uint64_t parent, const char *name,
 	case N_TOPIC: {
 		int32_t idx;
 		snprintf(ref.topic, sizeof ref.topic, "%s", pref.topic);
+		if (!strcmp(name, FSV_KEYED_NAME) || !strcmp(name, FSV_JSON_NAME)) {
+			rc = store_topic_get(fs->st, pref.topic, &t);
+			if (rc)
+				return rc;
+			topic_put(t);
+			ref.kind = N_TOPICW;
+			ref.part = !strcmp(name, FSV_JSON_NAME) ? FSR_JSON : FSR_KEYED;
+			break;
+		}
 		if (strchr(name, '@')) {
 			if (fsv_view_spec_parse(name, &ref.spec))
 				return -ENOENT;
@@ -806,7 +851,8 @@ static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *att
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		/* a group file takes `>` (O_TRUNC): writing resets, never
 		 * truncates */
-		if (ref.kind == N_GROUP && attr->st_size == 0)
+		if ((ref.kind == N_GROUP || ref.kind == N_TOPICW) &&
+		    attr->st_size == 0)
 			return 0;
 		if (ref.kind != N_PART || attr->st_size != st->st_size)
 			return -EPERM;
@@ -1210,6 +1256,12 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 	int64_t offset, pos;
 	int rc;
 
+	if (h->jv) {            /* the record view: positions are JSON's */
+		rc = fsr_view_resolve(h->jv, h->part, &h->spec, info);
+		if (!rc && fsr_view_started(h->jv))
+			h->start_known = true;
+		return rc;
+	}
 	switch (h->spec.from) {
 	case FSV_FROM_GROUP:    /* made an offset or earliest at open */
 	case FSV_FROM_EARLIEST:
@@ -1267,6 +1319,20 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 	case N_TOPIC:
 	case N_GROUPS:
 		return -EISDIR;
+	case N_TOPICW:
+		if (accmode == O_RDONLY)
+			return -EACCES;
+		h = handle_new(fs, FH_TOPICW);
+		if (!h)
+			return -ENOMEM;
+		h->writable = true;
+		rc = store_topic_get(fs->st, ref.topic, &h->topic);
+		if (!rc)
+			rc = fsr_writer_new(fs, (enum fsr_form)ref.part, &h->tw);
+		if (rc)
+			goto fail;
+		fi->direct_io = 1;
+		break;
 	case N_GROUP:
 		h = handle_new(fs, FH_GROUP);
 		if (!h)
@@ -1330,6 +1396,11 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 				goto fail;
 			h->spec.from = start < 0 ? FSV_FROM_EARLIEST : FSV_FROM_OFFSET;
 			h->spec.arg = start < 0 ? 0 : start;
+		}
+		if (h->spec.json) {
+			rc = fsr_view_new(ref.topic, ref.part, &h->jv);
+			if (rc)
+				goto fail;
 		}
 		part_info(h->part, &info);
 		rc = view_resolve_start(h, &info);
@@ -1572,6 +1643,14 @@ static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
 
 	if (h && h->kind == FH_GROUP && h->writable)
 		return fsg_reset(h->fs->groups, h->fs->st, h->group_id, data, len);
+	if (h && h->kind == FH_TOPICW) {
+		if (len == 0)
+			return 0;
+		pthread_mutex_lock(&h->lock);
+		rc = h->topic ? fsr_writer_write(h->tw, h->topic, data, len) : -EIO;
+		pthread_mutex_unlock(&h->lock);
+		return rc;
+	}
 	if (!h || h->kind != FH_PART || !h->writable)
 		return -EBADF;
 	if (len == 0)
@@ -1623,6 +1702,12 @@ static int fsv_do_flush(struct fsv_handle *h, bool durable)
 
 	if (h && h->grp)
 		return fsg_reader_flush(h->grp);        /* close(2) commits */
+	if (h && h->kind == FH_TOPICW) {
+		pthread_mutex_lock(&h->lock);
+		rc = fsr_writer_flush(h->tw, h->topic, durable);
+		pthread_mutex_unlock(&h->lock);
+		return rc;
+	}
 	if (!h || h->kind != FH_PART)
 		return 0;
 	pthread_mutex_lock(&h->lock);
@@ -1661,7 +1746,11 @@ static void fsv_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 
 	if (h) {
 		int rc = fsv_do_flush(h, false);
-		if (rc)
+		if (rc && h->kind == FH_TOPICW)
+			fsv_log("release of %s/@keyed or @json: held partial line "
+			        "lost: %s", h->topic ? topic_name(h->topic) : "?",
+			        strerror(-rc));
+		else if (rc)
 			fsv_log("release of %s/%d: held partial line lost: %s",
 			        h->topic ? topic_name(h->topic) : "?", h->pidx,
 			        strerror(-rc));
@@ -1806,6 +1895,25 @@ static int view_try_read(struct fsv_handle *h, off_t off, char *buf, size_t size
 	*nread = 0;
 	*wait = false;
 	pthread_mutex_lock(&h->lock);
+	if (h->jv) {
+		/* the record view (records.c): JSON positions, not the stream's */
+		if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
+			goto unlock;
+		part_info(h->part, &info);
+		if (!h->start_known) {
+			rc = view_resolve_start(h, &info);
+			if (rc)
+				goto unlock;
+		}
+		if (!h->start_known) {
+			/* a start not written yet; a deleted topic ends it */
+			if (part_wait_stream(h->part, info.stream_end, 0) != -ENOENT)
+				*wait = true;
+			goto unlock;
+		}
+		rc = fsr_view_read(h->jv, h->part, &fs->ctr, off, buf, size, nread, wait);
+		goto unlock;
+	}
 	for (int attempt = 0; attempt < 8; attempt++) {
 		int64_t wait_pos;
 		if (atomic_load(&fs->stopping) || (fs->se && fuse_session_exited(fs->se)))
@@ -1868,6 +1976,7 @@ static int view_try_read(struct fsv_handle *h, off_t off, char *buf, size_t size
 		*wait = true;
 		break;
 	}
+unlock:
 	pthread_mutex_unlock(&h->lock);
 	return rc;
 }
@@ -2157,6 +2266,15 @@ static void group_read_begins(struct fsv_handle *h, off_t off)
 {
 	int64_t prev_end, pos;
 
+	if (h->jv) {            /* the JSON form knows its records' offsets */
+		pthread_mutex_lock(&h->lock);
+		int64_t consumed = fsr_view_consumed(h->jv, off);
+		pthread_mutex_unlock(&h->lock);
+		if (consumed >= 0)
+			fsg_reader_advance_offset(h->grp, consumed);
+		fsg_reader_commit(h->grp, false);
+		return;
+	}
 	pthread_mutex_lock(&h->lock);
 	prev_end = h->read_end;
 	pos = h->start_known ? h->origin + off : prev_end;
@@ -2195,6 +2313,10 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		memcpy(buf, h->buf + off, n);
 		fuse_reply_buf(req, buf, n);
+		return;
+	}
+	if (h->kind == FH_TOPICW) {
+		fuse_reply_err(req, EBADF);     /* write-only */
 		return;
 	}
 	if (!h->part) {
@@ -2276,6 +2398,11 @@ static int topic_xattr_set(struct fsv *fs, const char *topic, const char *name,
 	if (strncmp(name, FSV_XATTR_PREFIX, strlen(FSV_XATTR_PREFIX)))
 		return -EPERM;
 	attr = name + strlen(FSV_XATTR_PREFIX);
+	if (!strcmp(attr, "partitioner")) {
+		fsv_log("setxattr %s on topic %s: the partitioner is fixed (%s)",
+		        name, topic, FSV_PARTITIONER);
+		return -EPERM;
+	}
 	s = topic_xattr_setting(attr);
 	if (!s) {
 		fsv_log("setxattr %s on topic %s: no such setting", name, topic);
@@ -2391,6 +2518,9 @@ static int xattr_value(struct fsv *fs, const struct node_ref *ref, const char *n
 			snprintf(val, vlen, "%s", framing_name(in.framing));
 		else
 			rc = -ENODATA;
+	} else if (!strcmp(attr, "partitioner")) {
+		/* what @keyed and @json use for keys (records.c) */
+		snprintf(val, vlen, "%s", FSV_PARTITIONER);
 	} else {
 		struct topic_config tc;
 		const struct topic_setting *s = topic_xattr_setting(attr);
@@ -2447,6 +2577,8 @@ static void fsv_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		for (size_t i = 0; i < topic_setting_count() && len < sizeof buf - 64; i++)
 			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
 			                        FSV_XATTR_PREFIX, topic_setting_at(i)->name) + 1;
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%spartitioner",
+		                        FSV_XATTR_PREFIX) + 1;
 	}
 	for (size_t i = 0; i < count; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s",
@@ -2608,6 +2740,13 @@ void fsv_shutdown(struct fsv *fs)
 			if (rc)
 				fsv_log("shutdown: %s/%d: held partial line lost: %s",
 				        topic_name(h->topic), h->pidx, strerror(-rc));
+		}
+		if (h->kind == FH_TOPICW && h->topic) {
+			int rc = fsr_writer_flush(h->tw, h->topic, false);
+			if (rc)
+				fsv_log("shutdown: %s/%s: held partial line lost: %s",
+				        topic_name(h->topic), "@keyed or @json",
+				        strerror(-rc));
 		}
 		if (h->grp) {
 			/* the last commit and the hold go before the store */

@@ -60,13 +60,21 @@ struct fsv_view_spec {
 	bool bounded;
 	int64_t to;             /* exclusive end offset when bounded */
 	char group[GROUP_ID_MAX + 1];   /* FSV_FROM_GROUP: the decoded id */
+	bool json;              /* the name ends in ".json": the record view,
+	                           JSON lines (fs/records.c) */
 };
 
-/* Parse a view name "<p>@<from>[..<to>]" or "<p>@group=<name>" (name in
- * the file-name encoding of group ids, group_name_encode; no range).  0, or
- * -ENOENT when the name is not a view.  The partition index is not checked
- * against the topic. */
+/* Parse a view name "<p>@<from>[..<to>][.json]" or
+ * "<p>@group=<name>[.json]" (name in the file-name encoding of group ids,
+ * group_name_encode, except that a final ".json" of an encoded id is
+ * written "%2Ejson": see view.c; no range).  0, or -ENOENT when the name
+ * is not a view.  The partition index is not checked against the topic. */
 int fsv_view_spec_parse(const char *name, struct fsv_view_spec *out);
+
+/* The NAME of group id[0..id_len) in a view name (what follows
+ * "<p>@group="): group_name_encode's, with a final ".json" written
+ * "%2Ejson".  The length, or -EINVAL (not an id), -ENAMETOOLONG. */
+int fsv_view_group_name(const char *id, size_t id_len, char *out, size_t out_len);
 
 /* ============================== the file view ============================ */
 

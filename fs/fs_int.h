@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "fs.h"
 
 /* Render the status text into a new buffer (*out, owned by the caller,
@@ -66,6 +67,61 @@ int fsg_delete(struct fsg *g, struct store *st, const char *name);
 /* .status: "key value" lines, and the per-group table. */
 void fsg_status_counters(FILE *f, struct store *st);
 void fsg_status_table(FILE *f, struct store *st);
+
+/* The JSON form of a group view (<p>@group=NAME.json) commits by offset:
+ * every record below offset was wholly returned by the reader's earlier
+ * reads (records.c, fsr_view_consumed).  Never moves back. */
+void fsg_reader_advance_offset(struct fsg_reader *r, int64_t offset);
+
+/* ============================ records.c =================================
+ * Records through the mount (issue 17): the record view <p>@<spec>.json
+ * and the writable <topic>/@keyed and <topic>/@json.  Each object belongs
+ * to one handle and is used under its lock (fs.c h->lock). */
+
+struct fsr_view;        /* the JSON rendering state of one open view */
+struct fsr_writer;      /* one open @keyed or @json */
+enum fsr_form { FSR_KEYED, FSR_JSON };
+
+int fsr_view_new(const char *topic, int32_t partition, struct fsr_view **out);
+void fsr_view_free(struct fsr_view *v);
+/* Resolve the view's first offset from spec (FSV_FROM_GROUP already made
+ * an offset or earliest).  0 with fsr_view_started() true, or 0 and not
+ * started (a future offset or time: wait), or -errno. */
+int fsr_view_resolve(struct fsr_view *v, struct part *p,
+                     const struct fsv_view_spec *spec,
+                     const struct part_info *info);
+bool fsr_view_started(const struct fsr_view *v);
+/* One attempt to serve a read of size bytes at JSON position off, never
+ * waiting: 0 with *nread bytes (0: end of file: a bounded view done, the
+ * topic deleted), 0 with *wait (nothing yet: park), or -errno (ENODATA:
+ * retention removed the record the reader was in; EIO: a corrupt batch).
+ * Retention shifts and ENODATA are counted in ctr. */
+int fsr_view_read(struct fsr_view *v, struct part *p, struct fsv_counters *ctr,
+                  int64_t off, char *buf, size_t size, size_t *nread, bool *wait);
+/* A read request at JSON position pos on a group view: the offset of the
+ * first record not wholly before min(end of the previous read, pos), or
+ * -1 (no read yet, or a position the view cannot place). */
+int64_t fsr_view_consumed(const struct fsr_view *v, int64_t pos);
+
+int fsr_writer_new(struct fsv *fs, enum fsr_form form, struct fsr_writer **out);
+/* Gives back the held bytes of a partial line still held. */
+void fsr_writer_free(struct fsr_writer *w);
+/* A write(2) to @keyed or @json of topic t: see records.c.  0 (all of it
+ * taken: complete lines appended, the partial held) or -errno (EMSGSIZE,
+ * EINVAL, ENOENT, ENOMEM, storage errors). */
+int fsr_writer_write(struct fsr_writer *w, struct topic *t, const char *data,
+                     size_t len);
+/* close, fsync, release: the held partial line becomes a record (a bad
+ * one is dropped with a log line and its error returned); with durable
+ * (fsync) or linger_ms > 0, the partitions this file appended to are
+ * flushed. */
+int fsr_writer_flush(struct fsr_writer *w, struct topic *t, bool durable);
+const char *fsr_form_name(enum fsr_form form);
+
+/* fs.c: the bound on held partial lines, all handles together ([fs]
+ * max_held_bytes): reserve delta bytes (may be negative); false when it
+ * does not fit. */
+bool fsv_held_reserve(struct fsv *fs, ssize_t delta);
 
 /* Log one line ("topicfs: ..." on stderr, or syslog once daemonised). */
 void fsv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -17,7 +17,9 @@
  * is the reader saying it has dealt with what the earlier reads returned:
  * fsg_reader_advance moves the consumed frontier (a stream position) to
  * min(end of the previous read, position of the new read), never back.
- * Only whole records before the frontier count: the committed offset is
+ * (The JSON form, <p>@group=NAME.json, hands over the consumed point as an
+ * offset instead, fsg_reader_advance_offset: records.c knows which JSON
+ * line is which record.)  Only whole records before the frontier count: the committed offset is
  * that of the first record not wholly before it, found by a binary search
  * over part_stream_pos_for_offset (positions of records never change, and
  * a record r is wholly returned when pos(r + 1) <= frontier, so the commit
@@ -94,6 +96,8 @@ struct fsg_reader {
 	int64_t frontier;               /* consumed up to this stream position,
 	                                   -1 nothing; lock */
 	int64_t committed_pos;          /* frontier at the last commit; lock */
+	int64_t frontier_offset;        /* the JSON form's consumed point: an
+	                                   offset, -1 none; lock */
 	int64_t last_commit_ms;         /* monotonic; lock */
 	bool flushed;                   /* closed once, release may follow;
 	                                   g->lock */
@@ -201,6 +205,7 @@ int fsg_reader_open(struct fsg *g, struct store *st, const char *group,
 	r->committed = -1;
 	r->frontier = -1;
 	r->committed_pos = -1;
+	r->frontier_offset = -1;
 	pthread_mutex_init(&r->lock, NULL);
 
 	pthread_mutex_lock(&g->lock);
@@ -249,6 +254,17 @@ void fsg_reader_advance(struct fsg_reader *r, int64_t prev_end, int64_t pos)
 	pthread_mutex_lock(&r->lock);
 	if (f > r->frontier)
 		r->frontier = f;
+	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->g->lock);
+	r->flushed = false;             /* a dup'ed descriptor reads on */
+	pthread_mutex_unlock(&r->g->lock);
+}
+
+void fsg_reader_advance_offset(struct fsg_reader *r, int64_t offset)
+{
+	pthread_mutex_lock(&r->lock);
+	if (offset > r->frontier_offset)
+		r->frontier_offset = offset;
 	pthread_mutex_unlock(&r->lock);
 	pthread_mutex_lock(&r->g->lock);
 	r->flushed = false;             /* a dup'ed descriptor reads on */
@@ -322,6 +338,15 @@ int fsg_reader_commit(struct fsg_reader *r, bool force)
 	int rc = 0;
 
 	pthread_mutex_lock(&r->lock);
+	if (r->frontier_offset >= 0) {
+		/* the JSON form: the offset is known */
+		if (r->frontier_offset <= r->committed)
+			goto unlock;
+		if (!force && now - r->last_commit_ms < FSG_COMMIT_INTERVAL_MS)
+			goto unlock;
+		off = r->frontier_offset;
+		goto commit;
+	}
 	if (r->frontier <= r->committed_pos)
 		goto unlock;
 	if (!force && now - r->last_commit_ms < FSG_COMMIT_INTERVAL_MS)
@@ -335,6 +360,7 @@ int fsg_reader_commit(struct fsg_reader *r, bool force)
 	}
 	if (rc)
 		goto failed;
+commit:
 	c = (struct group_commit){
 		.topic = r->topic, .partition = r->partition, .offset = off,
 		.leader_epoch = -1, .metadata = NULL, .metadata_len = 0,

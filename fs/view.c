@@ -5,8 +5,8 @@
  * partition from a chosen record on and, at the end, blocks for more.  It
  * is never listed by readdir; it exists when its name parses:
  *
- *   view  := PART "@" from [ ".." to ]
- *          | PART "@group=" NAME              a consumer group's view
+ *   view  := PART "@" from [ ".." to ] [ ".json" ]
+ *          | PART "@group=" NAME [ ".json" ]  a consumer group's view
  *   PART  := "0" | [1-9][0-9]*                 the partition index
  *   from  := "earliest"                        the log start
  *          | "latest"                          the end: only new records
@@ -29,6 +29,17 @@
  * each group has one view name per partition.  It takes the rest of the
  * name: a group view has no "..to" (an id may hold "..").  Examples:
  * 0@group=billing, 3@group=team%2Fetl.
+ *
+ * THE RECORD VIEW.  Any view name followed by ".json" is the same view
+ * rendered as JSON lines (fs/records.c): 0@earliest.json, 0@-10.json,
+ * 0@100..200.json, 0@2026-11-22T05:00:00.250Z.json, 0@group=billing.json.
+ * A final ".json" is always this suffix.  So that a group whose id ends
+ * in ".json" still has exactly one name per view, its NAME in a view
+ * (only there, not in .groups) writes that last '.' as "%2E": the values
+ * of group "x.json" are 0@group=x%2Ejson, its records 0@group=x%2Ejson.json;
+ * "0@group=x.json" is group "x" as JSON, and "0@group=x.json.json" is no
+ * name at all (a NAME ending in an unencoded ".json" is not canonical).
+ * fsv_view_group_name writes the view spelling of an id.
  *
  * Anything else is not a view: -ENOENT, so a bad name simply does not exist.
  * Pure functions, thread-safe.
@@ -183,32 +194,94 @@ static int parse_from(const char *s, struct fsv_view_spec *v)
 	return -EINVAL;
 }
 
+#define JSON_SUFFIX ".json"
+#define JSON_SUFFIX_LEN 5
+#define ESCAPED_JSON "%2Ejson"          /* a group NAME's final ".json" */
+
+static bool ends_with(const char *s, size_t n, const char *suffix, size_t sn)
+{
+	return n >= sn && !memcmp(s + n - sn, suffix, sn);
+}
+
+/* The group NAME of a view (the rest of the name, ".json" suffix already
+ * taken off) into the id: a final "%2Ejson" is ".json", a final ".json"
+ * is not canonical, the rest is group_name_decode's. */
+static int parse_view_group(const char *name, size_t n, char *id, size_t idlen)
+{
+	char enc[256 + 8];
+	int len;
+
+	if (n >= sizeof enc || ends_with(name, n, JSON_SUFFIX, JSON_SUFFIX_LEN))
+		return -ENOENT;
+	memcpy(enc, name, n);
+	enc[n] = '\0';
+	if (ends_with(enc, n, ESCAPED_JSON, strlen(ESCAPED_JSON))) {
+		n -= strlen(ESCAPED_JSON);
+		memcpy(enc + n, JSON_SUFFIX, JSON_SUFFIX_LEN + 1);
+	}
+	/* decode checks that it is canonical, group_id_check that it is a
+	 * possible id */
+	len = group_name_decode(enc, id, idlen);
+	if (len < 0 || group_id_check(id, (size_t)len))
+		return -ENOENT;
+	return 0;
+}
+
+int fsv_view_group_name(const char *id, size_t id_len, char *out, size_t out_len)
+{
+	char enc[256 + 1];
+	int n = group_name_encode(id, id_len, enc, sizeof enc);
+
+	if (n < 0)
+		return n;
+	if (ends_with(enc, (size_t)n, JSON_SUFFIX, JSON_SUFFIX_LEN)) {
+		if ((size_t)n + 2 >= out_len)
+			return -ENAMETOOLONG;
+		n -= JSON_SUFFIX_LEN;
+		enc[n] = '\0';
+		n = snprintf(out, out_len, "%s%s", enc, ESCAPED_JSON);
+		return n;
+	}
+	if ((size_t)n >= out_len)
+		return -ENAMETOOLONG;
+	memcpy(out, enc, (size_t)n + 1);
+	return n;
+}
+
 int fsv_view_spec_parse(const char *name, struct fsv_view_spec *out)
 {
 	struct fsv_view_spec v = { 0 };
 	char buf[256];
 	const char *at = strchr(name, '@');
+	size_t len = strlen(name);
 	char *range;
 	int64_t x;
 
-	if (!at || strlen(name) >= sizeof buf)
+	if (!at || len >= sizeof buf)
 		return -ENOENT;
 	memcpy(buf, name, (size_t)(at - name));
 	buf[at - name] = '\0';
 	if (parse_canonical(buf, &x) || x > INT32_MAX)
 		return -ENOENT;
 	v.partition = (int32_t)x;
+	if (ends_with(name, len, JSON_SUFFIX, JSON_SUFFIX_LEN)) {
+		v.json = true;
+		len -= JSON_SUFFIX_LEN;
+	}
 	if (!strncmp(at + 1, "group=", 6)) {
-		/* the whole rest is the encoded id; decode checks that it is
-		 * canonical and group_id_check that it is a possible id */
-		int n = group_name_decode(at + 7, v.group, sizeof v.group);
-		if (n < 0 || group_id_check(v.group, n > 0 ? (size_t)n : strlen(v.group)))
+		/* the whole rest is the group NAME (a group view has no range) */
+		size_t start = (size_t)(at + 7 - name);
+		if (len < start ||
+		    parse_view_group(at + 7, len - start, v.group, sizeof v.group))
 			return -ENOENT;
 		v.from = FSV_FROM_GROUP;
 		*out = v;
 		return 0;
 	}
-	snprintf(buf, sizeof buf, "%s", at + 1);
+	if (len <= (size_t)(at + 1 - name))
+		return -ENOENT;
+	memcpy(buf, at + 1, len - (size_t)(at + 1 - name));
+	buf[len - (size_t)(at + 1 - name)] = '\0';
 	range = strstr(buf, "..");
 	if (range) {
 		*range = '\0';

@@ -230,6 +230,9 @@ enum topic_setting_kind {
 	TS_MS,          /* milliseconds: integer with optional ms/s/min/h/d */
 	TS_CODEC,       /* none | snappy | lz4 | zstd */
 	TS_FRAMING,     /* lines | writes */
+	TS_BYTE,        /* one byte 0..255 but '\n', as text: a graphic ASCII
+	                   byte but '\\' itself, \t, \\ or \xHH
+	                   (topic_settings.h: key_separator) */
 };
 
 enum topic_setting_change {
@@ -270,8 +273,9 @@ int64_t topic_setting_get(const struct topic_config *cfg,
 int topic_setting_set(struct topic_config *cfg, const struct topic_setting *s,
                       int64_t v, char *why, size_t whylen);
 
-/* Write s's value in cfg as text: a plain integer, or the codec/framing
- * name.  Returns the length (like snprintf) or -ENOSPC if it did not fit
+/* Write s's value in cfg as text: a plain integer, the codec/framing
+ * name, or a TS_BYTE's canonical escaped form (":", "\t", "\x00").
+ * Returns the length (like snprintf) or -ENOSPC if it did not fit
  * (buf then holds a truncated NUL-terminated string, when len > 0). */
 int topic_setting_format(const struct topic_config *cfg,
                          const struct topic_setting *s, char *buf, size_t len);

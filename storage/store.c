@@ -84,6 +84,7 @@
 #include "engine.h"
 #include "sysio.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -219,6 +220,40 @@ static const char *framing_str(int64_t v)
 	return v == FRAMING_LINES ? "lines" : v == FRAMING_WRITES ? "writes" : NULL;
 }
 
+/* TS_BYTE's text (topic_settings.h, key_separator): a graphic ASCII byte
+ * other than '\\' as itself, "\t", "\\" or "\xHH".  The byte, or -1. */
+static int ts_byte_parse(const char *s)
+{
+	size_t n = strlen(s);
+	int h, l;
+
+	if (n == 1 && s[0] > 0x20 && s[0] < 0x7f && s[0] != '\\')
+		return (unsigned char)s[0];
+	if (n == 2 && s[0] == '\\' && s[1] == 't')
+		return '\t';
+	if (n == 2 && s[0] == '\\' && s[1] == '\\')
+		return '\\';
+	if (n != 4 || s[0] != '\\' || s[1] != 'x' || !isxdigit((unsigned char)s[2]) ||
+	    !isxdigit((unsigned char)s[3]))
+		return -1;
+	h = isdigit((unsigned char)s[2]) ? s[2] - '0' : (tolower((unsigned char)s[2]) - 'a' + 10);
+	l = isdigit((unsigned char)s[3]) ? s[3] - '0' : (tolower((unsigned char)s[3]) - 'a' + 10);
+	return h * 16 + l;
+}
+
+/* The canonical text of a TS_BYTE value (at most 5 bytes with the NUL). */
+static void ts_byte_format(int64_t v, char out[5])
+{
+	if (v > 0x20 && v < 0x7f && v != '\\')
+		snprintf(out, 5, "%c", (char)v);
+	else if (v == '\t')
+		snprintf(out, 5, "\\t");
+	else if (v == '\\')
+		snprintf(out, 5, "\\\\");
+	else
+		snprintf(out, 5, "\\x%02x", (unsigned)(v & 0xff));
+}
+
 /* v against s: user bounds or (limits) the engine's.  0 or -EINVAL with
  * the reason in why[] (may be NULL). */
 static int ts_value_check(const struct topic_setting *s, int64_t v, bool limits,
@@ -239,6 +274,14 @@ static int ts_value_check(const struct topic_setting *s, int64_t v, bool limits,
 			return 0;
 		if (why)
 			snprintf(why, whylen, "%s must be lines or writes", s->name);
+		return -EINVAL;
+	}
+	if (s->kind == TS_BYTE) {
+		if (v >= lo && v <= hi && v != '\n')
+			return 0;
+		if (why)
+			snprintf(why, whylen, "%s must be one byte other than a newline",
+			         s->name);
 		return -EINVAL;
 	}
 	if (v >= lo && v <= hi)
@@ -335,7 +378,11 @@ int topic_setting_format(const struct topic_config *cfg,
 		n = snprintf(buf, len, "%s", codec_name((int)v));
 	else if (s->kind == TS_FRAMING)
 		n = snprintf(buf, len, "%s", framing_str(v) ? framing_str(v) : "unknown");
-	else
+	else if (s->kind == TS_BYTE) {
+		char b[5];
+		ts_byte_format(v, b);
+		n = snprintf(buf, len, "%s", b);
+	} else
 		n = snprintf(buf, len, "%" PRId64, v);
 	if (n < 0)
 		return -EINVAL;
@@ -436,6 +483,14 @@ int topic_setting_parse(struct topic_config *cfg, const struct topic_setting *s,
 		else {
 			snprintf(why, whylen, "value '%s' is not a framing (lines, writes)",
 			         text);
+			return -EINVAL;
+		}
+		break;
+	case TS_BYTE:
+		v = ts_byte_parse(text);
+		if (v < 0 || v == '\n') {
+			snprintf(why, whylen, "value '%s' is not one byte (a graphic "
+			         "character, \\t, \\\\ or \\xHH; not a newline)", text);
 			return -EINVAL;
 		}
 		break;
@@ -791,6 +846,12 @@ static int topic_meta_parse(const char *path, char *data, size_t len,
 			}
 		} else if (s->kind == TS_CODEC) {
 			v = codec_from_name(val);
+			if (v < 0) {
+				META_BAD("line %d: %s '%s'", lineno, key, val);
+				continue;
+			}
+		} else if (s->kind == TS_BYTE) {
+			v = ts_byte_parse(val);
 			if (v < 0) {
 				META_BAD("line %d: %s '%s'", lineno, key, val);
 				continue;

@@ -24,7 +24,8 @@
  *   ctype       its C type (int32_t, int64_t, int for the enums)
  *   kind        TS_COUNT (plain integer), TS_SIZE (bytes; K/M/G/T suffixes
  *               in the INI), TS_MS (milliseconds; ms/s/min/h/d suffixes),
- *               TS_CODEC (none|snappy|lz4|zstd), TS_FRAMING (lines|writes)
+ *               TS_CODEC (none|snappy|lz4|zstd), TS_FRAMING (lines|writes),
+ *               TS_BYTE (one byte, written escaped: see below)
  *   key         our name: the [topic.NAME] key, the .topic file key, the
  *               name topic_setting_find() knows
  *   section, global_key
@@ -81,6 +82,16 @@
  * Kafka's max.message.bytes default is 1048588, ours 1048576.  No Kafka
  * name: partitions (not a topic config in Kafka), framing, batch_bytes and
  * linger_ms (producer-side settings in Kafka).
+ *
+ * key_separator (TS_BYTE) is the byte between key and value in the lines
+ * of <topic>/@keyed (fs/records.c; docs/FILE-VIEW.md): tab by default.
+ * Its text form, everywhere (INI, setfattr, getfattr, the .topic file,
+ * topicfs --help): a graphic ASCII byte other than '\' as itself (":",
+ * "|", "="), "\t" for tab, "\\" for a backslash, "\xHH" (two hex
+ * digits) for any other byte; topic_setting_format writes exactly that
+ * canonical form (hex in lower case), topic_setting_parse also takes
+ * upper-case hex.  A newline (0x0a) is refused: lines end there.  Not a
+ * Kafka config (no Kafka name: DescribeConfigs does not list it).
  *
  * partitions is TS_GROW (Kafka's rule: CreatePartitions only adds): it
  * changes only through topic_add_partitions (storage.h), and
@@ -143,6 +154,9 @@
 	X(max_message_bytes, int32_t, TS_SIZE, "max_message_bytes",           \
 	  "storage", "max_message_bytes", 1 * TS_MiB, 1 * TS_KiB,             \
 	  64 * TS_MiB, 1, 64 * TS_MiB, "max.message.bytes", TS_DYNAMIC,       \
-	  "largest batch accepted from a producer")
+	  "largest batch accepted from a producer")                           \
+	X(key_separator, int32_t, TS_BYTE, "key_separator", "fs",             \
+	  "key_separator", '\t', 0, 255, 0, 255, NULL, TS_DYNAMIC,            \
+	  "byte between key and value in <topic>/@keyed lines (\\t, :, \\xHH)")
 
 #endif /* TOPICFS_TOPIC_SETTINGS_H */

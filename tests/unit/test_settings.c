@@ -39,7 +39,7 @@ static void test_table(void)
 	topic_config_defaults(&d);
 	CHECK_EQ_INT(topic_config_check(&d, &why), 0);
 	CHECK_EQ_INT(topic_config_check_limits(&d, &why), 0);
-	CHECK(n == 13);
+	CHECK(n == 14);
 	CHECK(topic_setting_at(n) == NULL);
 	for (size_t i = 0; i < n; i++) {
 		const struct topic_setting *s = topic_setting_at(i);
@@ -133,7 +133,7 @@ static void test_ini_and_engine_agree(void)
 {
 	for (size_t i = 0; i < topic_setting_count(); i++) {
 		const struct topic_setting *s = topic_setting_at(i);
-		if (s->kind == TS_CODEC || s->kind == TS_FRAMING)
+		if (s->kind == TS_CODEC || s->kind == TS_FRAMING || s->kind == TS_BYTE)
 			continue;
 		agree(i, s->min, 1);
 		agree(i, s->max, 1);
@@ -165,6 +165,15 @@ static void test_ini_and_engine_agree(void)
 		{ "framing", "lines", FRAMING_LINES, 1 },
 		{ "framing", "writes", FRAMING_WRITES, 1 },
 		{ "framing", "bytes", 2, 0 },
+		/* TS_BYTE: escaped text, the byte in the struct */
+		{ "key_separator", "\\t", '\t', 1 },
+		{ "key_separator", ":", ':', 1 },
+		{ "key_separator", "\\\\", '\\', 1 },
+		{ "key_separator", "\\x00", 0, 1 },
+		{ "key_separator", "\\xFF", 255, 1 },
+		{ "key_separator", "\\x0a", '\n', 0 },
+		{ "key_separator", "ab", 256, 0 },
+		{ "key_separator", "\\x1", -1, 0 },
 	};
 	for (size_t k = 0; k < sizeof e / sizeof e[0]; k++) {
 		const struct topic_setting *s = topic_setting_find(e[k].key);
@@ -234,6 +243,26 @@ static void test_format_parse(void)
 	CHECK_EQ_INT(topic_setting_set(&c, sb, 63, why, sizeof why), -EINVAL);
 	CHECK(!strcmp(why, "segment_bytes must be 1024..1073741824"));
 	CHECK(memcmp(&before, &c, sizeof c) == 0);
+	/* TS_BYTE: the canonical escaped text */
+	const struct topic_setting *ks = topic_setting_find("key_separator");
+	static const struct { int64_t v; const char *text; } bt[] = {
+		{ '\t', "\\t" }, { ':', ":" }, { '\\', "\\\\" }, { ' ', "\\x20" },
+		{ 0, "\\x00" }, { 0xff, "\\xff" }, { '\r', "\\x0d" }, { '~', "~" },
+	};
+	for (size_t k = 0; k < sizeof bt / sizeof bt[0]; k++) {
+		struct topic_config d;
+		topic_config_defaults(&d);
+		CHECK_EQ_INT(topic_setting_set(&d, ks, bt[k].v, NULL, 0), 0);
+		topic_setting_format(&d, ks, buf, sizeof buf);
+		CHECK(!strcmp(buf, bt[k].text));
+		d.key_separator = 'x';
+		CHECK_EQ_INT(topic_setting_parse(&d, ks, bt[k].text, why, sizeof why), 0);
+		CHECK_EQ_INT(d.key_separator, bt[k].v);
+	}
+	CHECK_EQ_INT(topic_setting_parse(&c, ks, " ", why, sizeof why), -EINVAL);
+	CHECK_EQ_INT(topic_setting_set(&c, ks, '\n', why, sizeof why), -EINVAL);
+	CHECK(!strcmp(why, "key_separator must be one byte other than a newline"));
+	CHECK(memcmp(&before, &c, sizeof c) == 0);
 	/* format: too small a buffer */
 	CHECK_EQ_INT(topic_setting_format(&c, sb, buf, 3), -ENOSPC);
 	/* topic_config_check names the field */
@@ -284,6 +313,8 @@ static int64_t other_value(const struct topic_setting *s)
 		return CODEC_LZ4;
 	case TS_FRAMING:
 		return FRAMING_WRITES;
+	case TS_BYTE:
+		return ' ';             /* written "\x20" in the .topic file */
 	default:
 		if (!strcmp(s->name, "partitions"))
 			return 3;
@@ -416,9 +447,12 @@ static void test_old_file_loads(void)
 	topic_put(t);
 	snprintf(path, sizeof path, "%s/old.topic", tmpdir);
 	const char *now = read_all(path);
+	/* rows added since (key_separator) follow, with their defaults */
+	static const char added[] = "key_separator=\\t\n";
 	CHECK(now && !strncmp(now, old_file, strlen(old_file)));
-	CHECK(now && strlen(now) == strlen(old_file) + 9 + 22 + 1 &&
-	      !strncmp(now + strlen(old_file), "topic_id=", 9) &&
+	CHECK(now && !strncmp(now + strlen(old_file), added, strlen(added)));
+	CHECK(now && strlen(now) == strlen(old_file) + strlen(added) + 9 + 22 + 1 &&
+	      !strncmp(now + strlen(old_file) + strlen(added), "topic_id=", 9) &&
 	      now[strlen(now) - 1] == '\n');
 
 	REQUIRE(store_topic_get(st, "small", &t) == 0);

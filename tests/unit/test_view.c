@@ -1,8 +1,9 @@
 /*
  * test_view.c - the view-name grammar of the file view (fs/view.c):
  * `<p>@<from>[..<to>]` with offsets, earliest, latest, -N, epoch ms and
- * ISO 8601 times, `<p>@group=<name>` with encoded group ids, and the
- * names that must not parse.
+ * ISO 8601 times, `<p>@group=<name>` with encoded group ids, the record
+ * view's ".json" suffix on both (and the %2Ejson spelling of a group id
+ * ending in ".json"), and the names that must not parse.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -124,10 +125,121 @@ static void test_group_views(void)
 	}
 }
 
+/* The record view: any view name + ".json" (issue 17). */
+static void test_json_views(void)
+{
+	static const struct {
+		const char *name;
+		int from;
+		int64_t arg;
+		bool bounded;
+		int64_t to;
+	} ok[] = {
+		{ "0@earliest.json", FSV_FROM_EARLIEST, 0, false, 0 },
+		{ "0@latest.json", FSV_FROM_LATEST, 0, false, 0 },
+		{ "3@1500.json", FSV_FROM_OFFSET, 1500, false, 0 },
+		{ "0@-10.json", FSV_FROM_LAST_N, 10, false, 0 },
+		{ "0@1763780000000ms.json", FSV_FROM_TIME, 1763780000000LL, false, 0 },
+		{ "0@2026-11-22T05:00:00.250Z.json", FSV_FROM_TIME, 1795323600250LL, false, 0 },
+		{ "0@2026-11-22.json", FSV_FROM_TIME, 1795305600000LL, false, 0 },
+		{ "12@100..200.json", FSV_FROM_OFFSET, 100, true, 200 },
+		{ "0@earliest..5.json", FSV_FROM_EARLIEST, 0, true, 5 },
+	};
+	struct fsv_view_spec v;
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		check_view(ok[i].name, ok[i].from, ok[i].arg, ok[i].bounded, ok[i].to);
+		CHECK_EQ_INT(fsv_view_spec_parse(ok[i].name, &v), 0);
+		CHECK(v.json);
+	}
+	/* without the suffix: not JSON */
+	CHECK_EQ_INT(fsv_view_spec_parse("0@earliest", &v), 0);
+	CHECK(!v.json);
+	CHECK_EQ_INT(fsv_view_spec_parse("0@group=g", &v), 0);
+	CHECK(!v.json);
+
+	static const char *const bad[] = {
+		"0@.json", "0@json", "0@earliest.JSON", "0@earliest.json.json",
+		"0@1.json..2", "0@earliest..5.json.json", "0.json", "0@1..json",
+		"0@group=.json", "0@earliestjson",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (fsv_view_spec_parse(bad[i], &v) != -ENOENT) {
+			fprintf(stderr, "  bad json view '%s' parsed\n", bad[i]);
+			CHECK(0);
+		}
+	}
+}
+
+static void check_group_json(const char *name, const char *id, bool json)
+{
+	struct fsv_view_spec v;
+	int rc = fsv_view_spec_parse(name, &v);
+	if (rc || v.from != FSV_FROM_GROUP || strcmp(v.group, id) || v.json != json) {
+		fprintf(stderr, "  group view '%s': rc %d group '%s' json %d\n", name,
+		        rc, rc ? "" : v.group, rc ? -1 : (int)v.json);
+		CHECK(0);
+	}
+}
+
+/* Group views and ".json": a final ".json" is always the format suffix;
+ * an id ending in ".json" writes that '.' as %2E in view names. */
+static void test_group_json_views(void)
+{
+	struct fsv_view_spec v;
+	char name[300];
+
+	check_group_json("0@group=billing.json", "billing", true);
+	check_group_json("0@group=team%2Fetl.json", "team/etl", true);
+	check_group_json("0@group=a.b.json", "a.b", true);
+	check_group_json("0@group=a..b.json", "a..b", true);
+	check_group_json("0@group=x.json", "x", true);
+	check_group_json("0@group=x%2Ejson", "x.json", false);
+	check_group_json("0@group=x%2Ejson.json", "x.json", true);
+	check_group_json("0@group=%2Ejson", ".json", false);
+	check_group_json("0@group=%2E.json", ".", true);
+	check_group_json("0@group=x.jsonl", "x.jsonl", false);
+	check_group_json("0@group=x.json%2Ejson", "x.json.json", false);
+
+	static const char *const bad[] = {
+		"0@group=x.json.json",  /* group "x.json" must be x%2Ejson */
+		"0@group=.json",        /* the empty id */
+		"0@group=x%2Ejson%2Ejson", /* only the final ".json" is %2E */
+		"0@group=x%2ejson",     /* lower-case hex */
+		"0@group=a%2Eb.json",   /* %2E anywhere else is not canonical */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (fsv_view_spec_parse(bad[i], &v) != -ENOENT) {
+			fprintf(stderr, "  bad group json view '%s' parsed\n", bad[i]);
+			CHECK(0);
+		}
+	}
+
+	/* fsv_view_group_name is the inverse, for values and .json alike */
+	static const char *const ids[] = {
+		"billing", "x.json", ".json", "a.json.json", "team/etl.json", ".",
+		"..", "json", "x.JSON",
+	};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		char enc[280];
+		int n = fsv_view_group_name(ids[i], strlen(ids[i]), enc, sizeof enc);
+		REQUIRE(n > 0);
+		snprintf(name, sizeof name, "0@group=%s", enc);
+		check_group_json(name, ids[i], false);
+		snprintf(name, sizeof name, "0@group=%s.json", enc);
+		check_group_json(name, ids[i], true);
+	}
+	char small[6];
+	CHECK_EQ_INT(fsv_view_group_name("x.json", 6, small, sizeof small), -ENAMETOOLONG);
+	CHECK_EQ_INT(fsv_view_group_name("", 0, small, sizeof small), -EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
 	RUN(test_view_grammar);
 	RUN(test_group_views);
+	RUN(test_json_views);
+	RUN(test_group_json_views);
 	return TT_DONE();
 }
