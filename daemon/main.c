@@ -750,6 +750,8 @@ int main(int argc, char **argv)
 	struct fsv_options fopts = {
 		.data_dir = cfg.data_dir,
 		.allow_delete = cfg.allow_delete,
+		.allow_other = cfg.allow_other ||
+		               (cli.fuse_opts && strstr(cli.fuse_opts, "allow_other")),
 		.held_max = (size_t)cfg.max_held_bytes,
 		.topic_settings = topic_settings_of,
 		.arg = &cfg,

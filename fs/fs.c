@@ -8,14 +8,16 @@
  *   /.groups/          inode 3, a file per consumer group (groups.c):
  *                      read: offsets, lag, members; write: offset resets;
  *                      rm: delete the group; O_CREAT: name a new group
- *   /<topic>/          a directory per topic (topics made over TCP too)
- *   /<topic>/<p>       partition p = 0..n-1, a regular file, 0644
+ *   /<topic>/          a directory per topic (topics made over TCP too),
+ *                      owned by its creator, with its stored mode
+ *   /<topic>/<p>       partition p = 0..n-1, a regular file, the topic's
+ *                      mode & 0666 (owner.c has the rules)
  *   /<topic>/<p>@<v>   a view (view.c): read-only stream, never listed;
  *                      <p>@group=NAME reads from a group's committed
  *                      offset and commits one read behind (groups.c);
  *                      <p>@<v>.json: the same records as JSON lines
  *                      (records.c)
- *   /<topic>/@keyed    write-only (0200), never listed: KEY<sep>VALUE
+ *   /<topic>/@keyed    write-only (topic mode & 0222), unlisted: KEY<sep>VALUE
  *   /<topic>/@json     lines, JSON lines; the key picks the partition
  *                      (records.c)
  *
@@ -82,7 +84,8 @@
  *   --------------------------------------  -----------------------------
  *   truncate/ftruncate to another size      EPERM  (same size: success)
  *   open with O_TRUNC                       accepted, nothing truncated
- *   chmod, chown (any inode)                EPERM
+ *   chmod, chown of a topic dir by others   EPERM (owner.c has the rules)
+ *   chmod, chown of any other inode         EPERM
  *   utimens / touch                         success, no change (no-op)
  *   rename, link, symlink, mknod            EPERM
  *   unlink (partition, .status, view)       EPERM
@@ -600,6 +603,7 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
                     double *timeout)
 {
 	struct topic *t = NULL;
+	struct topic_owner owner;
 	struct part *p;
 	struct part_info info;
 	int64_t mtime = fs->start_ms;
@@ -613,7 +617,7 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 	*timeout = 1.0;
 	switch (ref->kind) {
 	case N_ROOT:
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | fso_root_mode(fs->opts.allow_other);
 		st->st_nlink = 2;
 		mtime = atomic_load_explicit(&fs->root_mtime_ms, memory_order_relaxed);
 		break;
@@ -641,15 +645,18 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 		rc = store_topic_get(fs->st, ref->topic, &t);
 		if (rc)
 			goto out;
-		st->st_mode = S_IFDIR | 0755;
+		topic_get_owner(t, &owner);
+		fso_fill_stat(&owner, FSO_TOPIC_DIR, st);
 		st->st_nlink = 2;
 		break;
 	case N_TOPICW:
-		/* write-only: a reader gets EACCES at open */
+		/* write-only: a reader gets EACCES at open; the topic's
+		 * write permission (owner.c) */
 		rc = store_topic_get(fs->st, ref->topic, &t);
 		if (rc)
 			goto out;
-		st->st_mode = S_IFREG | 0200;
+		topic_get_owner(t, &owner);
+		fso_fill_stat(&owner, FSO_WRITER, st);
 		st->st_nlink = 1;
 		*timeout = 0;
 		break;
@@ -668,8 +675,9 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 		if (info.last_append_ms > 0)
 			mtime = info.last_append_ms;
 		*timeout = 0;
+		topic_get_owner(t, &owner);
+		fso_fill_stat(&owner, ref->kind == N_PART ? FSO_PARTITION : FSO_VIEW, st);
 		if (ref->kind == N_PART) {
-			st->st_mode = S_IFREG | 0644;
 			st->st_size = info.stream_end;
 			st->st_blocks = (info.bytes_on_disk + 511) / 512;
 			/* the preferred I/O size: cat, cp and dd use it for their
@@ -681,7 +689,6 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 			st->st_blksize = info.framing == FRAMING_WRITES ?
 			                 FSV_IO_SIZE / 2 : FSV_IO_SIZE;
 		} else {
-			st->st_mode = S_IFREG | 0444;
 			st->st_size = 0;
 		}
 		break;
@@ -835,9 +842,11 @@ static void fsv_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 }
 
 /* setattr: sizes may only be "set" to what they are; times are accepted
- * and ignored (touch works); modes and owners are refused. */
+ * and ignored (touch works); modes and owners change on a topic directory
+ * only (owner.c), elsewhere they are refused. */
 static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *attr,
-                          int to_set, struct stat *st, double *timeout)
+                          int to_set, const struct fso_caller *caller,
+                          struct stat *st, double *timeout)
 {
 	struct node_ref ref;
 	int rc = node_ref(fs, ino, &ref);
@@ -846,7 +855,8 @@ static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *att
 	rc = fsv_stat(fs, &ref, st, timeout);
 	if (rc)
 		return rc;
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+	if ((to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    ref.kind != N_TOPIC)
 		return -EPERM;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		/* a group file takes `>` (O_TRUNC): writing resets, never
@@ -857,15 +867,31 @@ static int fsv_do_setattr(struct fsv *fs, fuse_ino_t ino, const struct stat *att
 		if (ref.kind != N_PART || attr->st_size != st->st_size)
 			return -EPERM;
 	}
-	return 0;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		struct topic *t;
+		rc = store_topic_get(fs->st, ref.topic, &t);
+		if (rc)
+			return rc;
+		rc = fso_topic_setattr(t, attr, to_set, caller);
+		topic_put(t);
+		if (rc)
+			return rc;
+		rc = fsv_stat(fs, &ref, st, timeout);
+	}
+	return rc;
 }
 
 static void fsv_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                            int to_set, struct fuse_file_info *fi)
 {
+	struct fso_caller caller;
 	struct stat st;
 	double timeout;
-	int rc = fsv_do_setattr(fuse_req_userdata(req), ino, attr, to_set, &st, &timeout);
+	int rc;
+
+	fso_caller_get(req, &caller);
+	rc = fsv_do_setattr(fuse_req_userdata(req), ino, attr, to_set, &caller, &st,
+	                    &timeout);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -875,6 +901,7 @@ static void fsv_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 /* ============================== directories ============================== */
 
 static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
+                        const struct topic_owner *owner,
                         struct fuse_entry_param *e)
 {
 	struct topic_config tc;
@@ -888,7 +915,7 @@ static int fsv_do_mkdir(struct fsv *fs, fuse_ino_t parent, const char *name,
 	if (topic_name_check(name))
 		return -EINVAL;
 	fs->opts.topic_settings(fs->opts.arg, name, &tc);
-	rc = store_topic_create(fs->st, name, &tc, &t);
+	rc = store_topic_create_owned(fs->st, name, &tc, owner, &t);
 	if (rc) {
 		if (rc != -EEXIST)
 			fsv_log("mkdir %s: store_topic_create: %s", name, strerror(-rc));
@@ -903,7 +930,13 @@ static void fsv_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
                          mode_t mode)
 {
 	struct fuse_entry_param e;
-	int rc = fsv_do_mkdir(fuse_req_userdata(req), parent, name, &e);
+	struct topic_owner owner;
+	struct fso_caller caller;
+	int rc;
+
+	fso_caller_get(req, &caller);
+	fso_owner_for_mkdir(&caller, (uint32_t)mode, &owner);
+	rc = fsv_do_mkdir(fuse_req_userdata(req), parent, name, &owner, &e);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

@@ -86,6 +86,8 @@ struct fuse_lowlevel_ops;
 struct fsv_options {
 	const char *data_dir;   /* for statfs(2) and .status; must outlive fsv */
 	bool allow_delete;      /* rmdir of a topic deletes it (else EPERM) */
+	bool allow_other;       /* mounted with allow_other (and so
+	                           default_permissions): the root is 1777 */
 	size_t held_max;        /* bound on partial lines held for writers,
 	                           all handles together ([fs] max_held_bytes) */
 	/* The settings of a topic made by mkdir: the defaults, then its

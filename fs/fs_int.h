@@ -126,4 +126,38 @@ bool fsv_held_reserve(struct fsv *fs, ssize_t delta);
 /* Log one line ("topicfs: ..." on stderr, or syslog once daemonised). */
 void fsv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ============================== owner.c =================================
+ * Owners and modes in the mount (issue 14): the rules are in owner.c's
+ * design comment.  No state; thread-safe. */
+
+struct fuse_req;
+struct stat;
+
+/* Who asks: from fuse_req_ctx; req is kept for the supplementary groups
+ * (asked only when needed). */
+struct fso_caller {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t umask;
+	struct fuse_req *req;   /* NULL: the primary group only */
+};
+enum fso_object { FSO_TOPIC_DIR, FSO_PARTITION, FSO_VIEW, FSO_WRITER };
+
+void fso_caller_get(struct fuse_req *req, struct fso_caller *out);
+/* gid is the caller's primary group or one of its supplementary groups. */
+bool fso_caller_in_group(const struct fso_caller *c, uint32_t gid);
+/* The owner a mkdir by c with this mode stores. */
+void fso_owner_for_mkdir(const struct fso_caller *c, uint32_t mode,
+                         struct topic_owner *out);
+/* st_uid, st_gid and st_mode (type bits included) of a topic's object. */
+void fso_fill_stat(const struct topic_owner *o, enum fso_object what,
+                   struct stat *st);
+/* The mount root's permission bits. */
+uint32_t fso_root_mode(bool allow_other);
+/* chmod / chown of topic t's directory (to_set: FUSE_SET_ATTR_MODE, _UID,
+ * _GID) by c: 0 (changed and written, or nothing to change), -EPERM (not
+ * allowed), -EINVAL, -ENOENT (deleted), I/O errors (nothing changed). */
+int fso_topic_setattr(struct topic *t, const struct stat *attr, int to_set,
+                      const struct fso_caller *c);
+
 #endif /* TOPICFS_FS_INT_H */

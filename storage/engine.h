@@ -358,6 +358,9 @@ struct topic {
 	struct part_vec *pv;          /* atomic pointer: >= nparts entries */
 	uint8_t id[16];               /* immutable once loaded or created: the
 	                                 topic id (.topic's topic_id=) */
+	struct topic_owner owner;     /* cfg_mu: the mount's owner and mode
+	                                 (.topic's owner_uid=, owner_gid=,
+	                                 mode=) */
 	int mirror_target;            /* atomic (relaxed): a flag, read by
 	                                 the write paths of fs/ and net/ */
 };

@@ -360,6 +360,32 @@ void store_remove_append_hook(struct store *st, store_append_hook fn, void *arg)
 int store_topic_create(struct store *st, const char *name,
                        const struct topic_config *cfg, struct topic **out);
 
+/* A topic's owner in the mount: its user, its group and the permission
+ * bits of its directory (fs/owner.c derives those of the files in it).
+ * Kept in the .topic file (owner_uid=, owner_gid=, mode=; FORMAT.md
+ * section 5) once stored: a mkdir through the mount stores the caller's,
+ * chmod and chown store the new ones.  A topic without them (created over
+ * TCP, by a [topic.NAME] section, or by a topicfs before owners) belongs
+ * to the daemon's effective user and group with mode 0755, and its file
+ * is written without the keys. */
+#define TOPIC_MODE_DEFAULT 0755
+#define TOPIC_MODE_MASK    07777
+struct topic_owner {
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t mode;          /* permission bits, within TOPIC_MODE_MASK */
+	bool stored;            /* false: the defaults above, not in the file */
+};
+/* The defaults: geteuid(), getegid(), TOPIC_MODE_DEFAULT, not stored. */
+void topic_owner_default(struct topic_owner *out);
+/* store_topic_create with an owner (NULL: the defaults, not stored; else
+ * stored as given).  -EINVAL also for a mode outside TOPIC_MODE_MASK or
+ * the uid or gid (uint32_t)-1. */
+int store_topic_create_owned(struct store *st, const char *name,
+                             const struct topic_config *cfg,
+                             const struct topic_owner *owner,
+                             struct topic **out);
+
 /* Look a topic up and take a reference (release with topic_put). */
 int store_topic_get(struct store *st, const char *name, struct topic **out);
 void topic_put(struct topic *t);
@@ -382,6 +408,15 @@ void topic_get_config(struct topic *t, struct topic_config *out);
  * pass topic_config_check_limits.  The .topic file is rewritten, so the
  * change survives a restart. */
 int topic_set_config(struct topic *t, const struct topic_config *cfg);
+/* The owner (a copy).  Thread-safe. */
+void topic_get_owner(struct topic *t, struct topic_owner *out);
+/* Change the owner (stored from then on, whatever o->stored says): the
+ * .topic file is rewritten atomically first, as by topic_set_config, and
+ * nothing changes when that fails.  -EINVAL for a mode outside
+ * TOPIC_MODE_MASK or the uid or gid (uint32_t)-1, -ENOENT for a deleted
+ * topic, I/O errors.  Who may change what is the caller's business
+ * (fs/owner.c). */
+int topic_set_owner(struct topic *t, const struct topic_owner *o);
 /* A pull mirror's target (daemon/mirror.c): while set, the file view
  * refuses writes (EROFS) and Produce refuses batches (POLICY_VIOLATION);
  * the mirror itself appends with part_append, which does not look at it.

@@ -13,7 +13,10 @@
  *                       compression, segment_bytes, segment_ms,
  *                       index_interval_bytes, retention_bytes,
  *                       retention_ms, flush_messages, flush_ms,
- *                       batch_bytes, linger_ms, max_message_bytes).
+ *                       batch_bytes, linger_ms, max_message_bytes),
+ *                       then the mount's owner when one is stored
+ *                       (owner_uid=, owner_gid=, mode=: topic_owner_*),
+ *                       then topic_id=.
  *                       Written with sio_write_atomic.  Its presence IS
  *                       the topic: creation makes the partition
  *                       directories (each with an empty first segment,
@@ -667,26 +670,80 @@ void topic_id(struct topic *t, uint8_t out[16])
 }
 
 static int topic_meta_write_id(struct store *st, const char *name,
-                               const struct topic_config *c, const uint8_t id[16]);
+                               const struct topic_config *c,
+                               const struct topic_owner *o, const uint8_t id[16]);
 
-/* Rewrite <name>.topic with these settings, keeping the file's topic id
- * (a new one if it has none). */
+/* Rewrite <name>.topic with these settings and owner, keeping the file's
+ * topic id (a new one if it has none). */
 static int topic_meta_write(struct store *st, const char *name,
-                            const struct topic_config *c)
+                            const struct topic_config *c,
+                            const struct topic_owner *o)
 {
 	uint8_t id[16];
 	if (topic_meta_read_id(st, name, id) < 0)
 		topic_id_generate(id);
-	return topic_meta_write_id(st, name, c, id);
+	return topic_meta_write_id(st, name, c, o, id);
+}
+
+/* ------------------------------ owners ----------------------------------
+ * The mount's owner of a topic (storage.h, struct topic_owner): three
+ * lines between the settings and topic_id=, only when stored:
+ * "owner_uid=<decimal>", "owner_gid=<decimal>", "mode=<octal, 4 digits>"
+ * (0 .. 07777).  A missing key takes its default (the daemon's euid or
+ * egid, 0755); any of the three makes the owner stored.  A value that
+ * does not parse (or the uid or gid 4294967295, which means "none" to
+ * chown) is damage, like a setting's (topic_meta_parse). */
+void topic_owner_default(struct topic_owner *out)
+{
+	out->uid = (uint32_t)geteuid();
+	out->gid = (uint32_t)getegid();
+	out->mode = TOPIC_MODE_DEFAULT;
+	out->stored = false;
+}
+
+static bool topic_owner_ok(const struct topic_owner *o)
+{
+	return o->mode <= TOPIC_MODE_MASK && o->uid != UINT32_MAX &&
+	       o->gid != UINT32_MAX;
+}
+
+/* One owner line of a .topic file: 1 when key is one of the three (value
+ * in *o, or -EINVAL for a bad value), 0 when it is not an owner key. */
+static int topic_owner_parse_line(const char *key, const char *val,
+                                  struct topic_owner *o)
+{
+	bool octal = !strcmp(key, "mode");
+	unsigned long long v;
+	char *end;
+
+	if (!octal && strcmp(key, "owner_uid") && strcmp(key, "owner_gid"))
+		return 0;
+	if (!*val || strspn(val, octal ? "01234567" : "0123456789") != strlen(val) ||
+	    strlen(val) > 10)
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(val, &end, octal ? 8 : 10);
+	if (errno || *end || v >= (octal ? TOPIC_MODE_MASK + 1ull : UINT32_MAX))
+		return -EINVAL;
+	if (octal)
+		o->mode = (uint32_t)v;
+	else if (key[6] == 'u')
+		o->uid = (uint32_t)v;
+	else
+		o->gid = (uint32_t)v;
+	o->stored = true;
+	return 1;
 }
 
 /* The .topic file: "version=1", then "KEY=VALUE" per row of
  * topic_settings.h in row order, values as topic_setting_format writes
- * them (plain integers, codec and framing names), then "topic_id=".  Byte
- * for byte what earlier versions wrote up to the ids, as long as rows are
- * only ever appended. */
+ * them (plain integers, codec and framing names), then the owner lines
+ * when o is stored (see "owners"), then "topic_id=".  Byte for byte what
+ * earlier versions wrote up to the ids for a topic without a stored
+ * owner, as long as rows are only ever appended. */
 static int topic_meta_write_id(struct store *st, const char *name,
-                               const struct topic_config *c, const uint8_t id[16])
+                               const struct topic_config *c,
+                               const struct topic_owner *o, const uint8_t id[16])
 {
 	char buf[2048], *path = dir_file(st->dir, name, ".topic");
 	size_t n;
@@ -706,6 +763,14 @@ static int topic_meta_write_id(struct store *st, const char *name,
 			goto toolong;
 		n += (size_t)k;
 		buf[n++] = '\n';
+	}
+	if (o && o->stored) {
+		int k = snprintf(buf + n, sizeof(buf) - n, "owner_uid=%" PRIu32
+		                 "\nowner_gid=%" PRIu32 "\nmode=%04" PRIo32 "\n",
+		                 o->uid, o->gid, o->mode & TOPIC_MODE_MASK);
+		if (k < 0 || (size_t)k >= sizeof(buf) - n)
+			goto toolong;
+		n += (size_t)k;
 	}
 	{
 		char txt[23];
@@ -763,9 +828,12 @@ static char *trim(char *s)
  *
  * salvage = false: 0, or -EINVAL with the first damage in why[].
  * salvage = true: every legible setting is kept, the rest are defaults;
- * returns 0 (or META_NEWER).  *seen: bit i set when row i was read. */
+ * returns 0 (or META_NEWER).  *seen: bit i set when row i was read.  The
+ * owner lines go to *o (the defaults, not stored, when there are none;
+ * salvage keeps the legible ones). */
 static int topic_meta_parse(const char *path, char *data, size_t len,
                             bool salvage, struct topic_config *c,
+                            struct topic_owner *o,
                             uint64_t *seen, char *why, size_t whylen)
 {
 	char *line = data, *end = data + len;
@@ -774,6 +842,7 @@ static int topic_meta_parse(const char *path, char *data, size_t len,
 
 	_Static_assert(TS_N <= 64, "seen is a 64-bit mask");
 	topic_config_defaults(c);
+	topic_owner_default(o);
 	*seen = 0;
 	why[0] = '\0';
 #define META_BAD(...) do {                                                  \
@@ -828,6 +897,13 @@ static int topic_meta_parse(const char *path, char *data, size_t len,
 		s = ts_find_key(key);
 		if (!s && !strcmp(key, "topic_id"))
 			continue;               /* topic_meta_read_id's */
+		if (!s) {
+			int orc = topic_owner_parse_line(key, val, o);
+			if (orc < 0)
+				META_BAD("line %d: %s '%s'", lineno, key, val);
+			if (orc != 0)
+				continue;
+		}
 		if (!s) {
 			if (!salvage)
 				tfs_log(TFS_LOG_WARN, "storage: %s line %d: unknown setting "
@@ -933,7 +1009,8 @@ static void damaged_name(struct store *st, const char *fn, char *out, size_t cap
 }
 
 static int topic_meta_write(struct store *st, const char *name,
-                            const struct topic_config *c);
+                            const struct topic_config *c,
+                            const struct topic_owner *o);
 
 /* Read <name>.topic for store_load.  0 with *c filled; META_NEWER (the
  * start is refused); -errno when it cannot be read (the start fails: an
@@ -942,9 +1019,11 @@ static int topic_meta_write(struct store *st, const char *name,
  * is the larger of a legible "partitions" line and the highest "<name>-N"
  * directory + 1 (missing directories below it start empty), the rest are
  * defaults; the damaged file is kept as <name>.topic.damaged (or
- * .damaged.<ms>) and the new one written atomically. */
+ * .damaged.<ms>) and the new one written atomically.  *o: the owner
+ * lines (the legible ones of a damaged file). */
 static int topic_meta_load(struct store *st, const char *name, char *const *ents,
-                           size_t nents, struct topic_config *c)
+                           size_t nents, struct topic_config *c,
+                           struct topic_owner *o)
 {
 	char *path = dir_file(st->dir, name, ".topic"), *data = NULL, *copy = NULL;
 	char why[200], dname[NAME_MAX + 1], fn[NAME_MAX + 1];
@@ -968,7 +1047,8 @@ static int topic_meta_load(struct store *st, const char *name, char *const *ents
 			goto out;
 		}
 		memcpy(copy, data, len + 1);
-		rc = topic_meta_parse(path, copy, len, false, c, &seen, why, sizeof(why));
+		rc = topic_meta_parse(path, copy, len, false, c, o, &seen, why,
+		                      sizeof(why));
 	} else {
 		/* an I/O error is not "no topic": starting without it would
 		 * let a new topic of that name take its directories */
@@ -995,10 +1075,11 @@ static int topic_meta_load(struct store *st, const char *name, char *const *ents
 	/* damaged: rebuild from what is legible and what the data dir shows */
 	if (data) {
 		memcpy(copy, data, len + 1);
-		rc = topic_meta_parse(path, copy, len, true, c, &seen, dname,
+		rc = topic_meta_parse(path, copy, len, true, c, o, &seen, dname,
 		                      sizeof(dname));
 	} else {
 		topic_config_defaults(c);
+		topic_owner_default(o);
 		rc = 0;
 	}
 	if (rc == META_NEWER) {
@@ -1037,7 +1118,7 @@ static int topic_meta_load(struct store *st, const char *name, char *const *ents
 		if (rc < 0)
 			goto out;
 	}
-	rc = topic_meta_write(st, name, c);
+	rc = topic_meta_write(st, name, c, o);
 	if (rc < 0)
 		goto out;
 	{
@@ -1415,6 +1496,7 @@ static struct topic *topic_alloc(struct store *st, const char *name,
 	t->framing = cfg->framing;
 	t->codec = cfg->codec;
 	t->nparts = cfg->partitions;
+	topic_owner_default(&t->owner);
 	pthread_mutex_init(&t->cfg_mu, NULL);
 	t->pv = part_vec_new(NULL, 0, cfg->partitions);
 	if (!t->name || !t->pv || topic_parts_init(t, t->pv, 0) < 0) {
@@ -1463,10 +1545,42 @@ int topic_set_config(struct topic *t, const struct topic_config *cfg)
 		    topic_setting_get(cfg, &ts_rows[i]) != topic_setting_get(&t->cfg, &ts_rows[i]))
 			rc = -EINVAL;
 	if (rc == 0)
-		rc = topic_meta_write(t->st, t->name, cfg);
+		rc = topic_meta_write(t->st, t->name, cfg, &t->owner);
 	if (rc == 0)
 		t->cfg = *cfg;
 	unlock_rank(&t->cfg_mu);
+	return rc;
+}
+
+void topic_get_owner(struct topic *t, struct topic_owner *out)
+{
+	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
+	*out = t->owner;
+	unlock_rank(&t->cfg_mu);
+}
+
+/* Like topic_set_config: the file first (under cfg_mu, which every
+ * rewrite holds, so two changes cannot interleave), then the memory. */
+int topic_set_owner(struct topic *t, const struct topic_owner *o)
+{
+	struct topic_owner n;
+	int rc;
+
+	if (!t || !o || !topic_owner_ok(o))
+		return -EINVAL;
+	if (__atomic_load_n(&t->deleted, __ATOMIC_RELAXED))
+		return -ENOENT;
+	n = *o;
+	n.stored = true;
+	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
+	rc = topic_meta_write(t->st, t->name, &t->cfg, &n);
+	if (rc == 0)
+		t->owner = n;
+	unlock_rank(&t->cfg_mu);
+	if (rc < 0)
+		tfs_log(TFS_LOG_ERROR, "storage: topic %s: cannot write its owner "
+		        "(uid %" PRIu32 " gid %" PRIu32 " mode %04" PRIo32 "): %s",
+		        t->name, n.uid, n.gid, n.mode, strerror(-rc));
 	return rc;
 }
 
@@ -1548,7 +1662,7 @@ int topic_add_partitions(struct topic *t, int32_t new_count)
 	lock_rank(&t->cfg_mu, RANK_TOPIC_CFG_MU);
 	cfg = t->cfg;
 	cfg.partitions = new_count;
-	rc = topic_meta_write(st, t->name, &cfg);      /* the commit point */
+	rc = topic_meta_write(st, t->name, &cfg, &t->owner); /* the commit point */
 	if (rc == 0)
 		t->cfg.partitions = new_count;
 	unlock_rank(&t->cfg_mu);
@@ -1625,11 +1739,20 @@ static bool name_deleting(struct store *st, const char *name)
 int store_topic_create(struct store *st, const char *name,
                        const struct topic_config *cfg, struct topic **out)
 {
+	return store_topic_create_owned(st, name, cfg, NULL, out);
+}
+
+int store_topic_create_owned(struct store *st, const char *name,
+                             const struct topic_config *cfg,
+                             const struct topic_owner *owner,
+                             struct topic **out)
+{
 	struct topic *t;
 	int32_t made = 0;
 	int rc;
 
-	if (!st || topic_name_check(name) < 0 || topic_config_check_limits(cfg, NULL) < 0)
+	if (!st || topic_name_check(name) < 0 || topic_config_check_limits(cfg, NULL) < 0 ||
+	    (owner && !topic_owner_ok(owner)))
 		return -EINVAL;
 	lock_rank(&st->mu, RANK_STORE_MU);
 	while (name_deleting(st, name))
@@ -1651,8 +1774,12 @@ int store_topic_create(struct store *st, const char *name,
 	rc = sio_fsync_dir(st->dir);
 	if (rc < 0)
 		goto remove_parts;
+	if (owner) {
+		t->owner = *owner;
+		t->owner.stored = true;
+	}
 	topic_id_generate(t->id);
-	rc = topic_meta_write_id(st, name, cfg, t->id); /* the topic exists now */
+	rc = topic_meta_write_id(st, name, cfg, &t->owner, t->id); /* the topic exists now */
 	if (rc < 0)
 		goto remove_parts;
 	rc = topic_insert(st, t);
@@ -2189,6 +2316,7 @@ static int store_load(struct store *st, bool clean)
 		size_t n = strlen(fn);
 		char name[256], *path;
 		struct topic_config cfg;
+		struct topic_owner owner;
 		struct topic *t;
 
 		if (n > 4 && !strcmp(fn + n - 4, ".tmp")) {
@@ -2209,7 +2337,7 @@ static int store_load(struct store *st, bool clean)
 			        "loaded", st->dir, fn);
 			continue;
 		}
-		rc = topic_meta_load(st, name, ents, nents, &cfg);
+		rc = topic_meta_load(st, name, ents, nents, &cfg, &owner);
 		if (rc < 0)
 			break;
 		t = topic_alloc(st, name, &cfg);
@@ -2217,11 +2345,12 @@ static int store_load(struct store *st, bool clean)
 			rc = -ENOMEM;
 			break;
 		}
+		t->owner = owner;
 		rc = topic_meta_read_id(st, name, t->id);
 		if (rc == -ENOENT) {
 			/* written before topic ids: make one, keep it */
 			topic_id_generate(t->id);
-			rc = topic_meta_write_id(st, name, &cfg, t->id);
+			rc = topic_meta_write_id(st, name, &cfg, &t->owner, t->id);
 			if (rc < 0)
 				tfs_log(TFS_LOG_WARN, "storage: %s/%s.topic: cannot add "
 				        "a topic id: %s (a new one each start until it "

@@ -55,7 +55,11 @@ class FsRefusals(TopicfsTestCase):
         self.assertErrno(errno.EPERM, os.symlink, "0", os.path.join(t, "s"))
         self.assertErrno(errno.EPERM, os.symlink, "t", self.daemon.path("s"))
         self.assertErrno(errno.EPERM, os.chmod, p, 0o600)
-        self.assertErrno(errno.EPERM, os.chmod, t, 0o700)
+        # a topic directory takes chmod and chown (test_fs_owners.py);
+        # nothing else does
+        self.assertErrno(errno.EPERM, os.chmod, p + "@earliest", 0o400)
+        self.assertErrno(errno.EPERM, os.chmod, self.daemon.path(".status"), 0o400)
+        self.assertErrno(errno.EPERM, os.chmod, self.daemon.mnt, 0o700)
         self.assertErrno(errno.EPERM, os.chown, p, 1, 1)
         self.assertErrno(errno.EPERM, os.mkfifo, os.path.join(t, "f"))
         self.assertErrno(errno.EPERM, os.mknod, os.path.join(t, "n"))

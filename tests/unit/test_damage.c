@@ -663,6 +663,111 @@ static void test_data_dir_permissions(void)
 	tu_tmpdir_remove(tdir);
 }
 
+/* The mount's owner (issue 14): a topic without one (made by
+ * store_topic_create, or by a topicfs before owners) is the process's,
+ * 0755, and its file has no owner lines; topic_set_owner writes them
+ * (before topic_id=), every later rewrite keeps them, a restart loads
+ * them; a bad value is damage like a setting's (rebuilt, the legible
+ * owner lines kept); a single key makes the owner stored, the others
+ * defaults; store_topic_create_owned stores the owner at once. */
+static void owner_is(struct store *st, const char *name, uint32_t uid,
+                     uint32_t gid, uint32_t mode, bool stored)
+{
+	struct topic *t = NULL;
+	struct topic_owner o;
+	CHECK_EQ_INT(store_topic_get(st, name, &t), 0);
+	if (!t)
+		return;
+	topic_get_owner(t, &o);
+	CHECK_EQ_INT(o.uid, uid);
+	CHECK_EQ_INT(o.gid, gid);
+	CHECK_EQ_INT(o.mode, mode);
+	CHECK_EQ_INT(o.stored, stored);
+	topic_put(t);
+}
+
+static void test_topicfile_owner(void)
+{
+	tu_tmpdir_make(tdir, sizeof(tdir), "test_damage");
+	make_topic("o", FRAMING_LINES);
+	char *f = read_file(path_in("o.topic"), NULL);
+	CHECK(f && !strstr(f, "owner_uid") && !strstr(f, "mode="));
+	free(f);
+	struct store *st = tu_store_open(tdir);
+	REQUIRE(st);
+	owner_is(st, "o", (uint32_t)geteuid(), (uint32_t)getegid(), 0755, false);
+
+	struct topic *t = NULL;
+	REQUIRE(store_topic_get(st, "o", &t) == 0);
+	struct topic_owner o = { .uid = 1234, .gid = 5678, .mode = 01750 };
+	struct topic_owner bad = o;
+	bad.mode = 010000;
+	CHECK_EQ_INT(topic_set_owner(t, &bad), -EINVAL);
+	bad = o;
+	bad.uid = UINT32_MAX;
+	CHECK_EQ_INT(topic_set_owner(t, &bad), -EINVAL);
+	CHECK_EQ_INT(topic_set_owner(t, &o), 0);
+	f = read_file(path_in("o.topic"), NULL);
+	CHECK(f && strstr(f, "\nowner_uid=1234\nowner_gid=5678\nmode=1750\ntopic_id="));
+	free(f);
+	/* a settings change and a growth keep the owner lines */
+	struct topic_config c;
+	topic_get_config(t, &c);
+	c.retention_ms = 3600000;
+	CHECK_EQ_INT(topic_set_config(t, &c), 0);
+	f = read_file(path_in("o.topic"), NULL);
+	CHECK(f && strstr(f, "\nowner_uid=1234\nowner_gid=5678\nmode=1750\ntopic_id="));
+	CHECK(f && strstr(f, "retention_ms=3600000\n"));
+	free(f);
+	topic_put(t);
+	owner_is(st, "o", 1234, 5678, 01750, true);
+	/* created with an owner */
+	topic_config_defaults(&c);
+	struct topic_owner mine = { .uid = 42, .gid = 43, .mode = 0700 };
+	bad = mine;
+	bad.gid = UINT32_MAX;
+	CHECK_EQ_INT(store_topic_create_owned(st, "mine", &c, &bad, NULL), -EINVAL);
+	CHECK_EQ_INT(store_topic_create_owned(st, "mine", &c, &mine, NULL), 0);
+	owner_is(st, "mine", 42, 43, 0700, true);
+	store_close(st);
+
+	st = tu_store_open(tdir);
+	REQUIRE(st);
+	owner_is(st, "o", 1234, 5678, 01750, true);
+	owner_is(st, "mine", 42, 43, 0700, true);
+	store_close(st);
+	CHECK(!exists(path_in("o.topic.damaged")));
+
+	/* a mode that does not parse: rebuilt, uid and gid kept, the mode
+	 * back to 0755, every record still there */
+	f = read_file(path_in("o.topic"), NULL);
+	REQUIRE(f);
+	char *m = strstr(f, "mode=1750");
+	REQUIRE(m);
+	memcpy(m, "mode=9x50", 9);
+	write_file(path_in("o.topic"), f, strlen(f));
+	free(f);
+	st = tu_store_open(tdir);
+	REQUIRE(st);
+	owner_is(st, "o", 1234, 5678, 0755, true);
+	check_all_records(st, "o");
+	store_close(st);
+	CHECK(exists(path_in("o.topic.damaged")));
+	f = read_file(path_in("o.topic"), NULL);
+	CHECK(f && strstr(f, "\nowner_uid=1234\nowner_gid=5678\nmode=0755\ntopic_id="));
+	free(f);
+
+	/* one key alone: stored, the others defaults; blanks and CRLF as
+	 * for settings */
+	write_file(path_in("mine.topic"), "version=1\r\n owner_gid = 77 \r\n", 29);
+	st = tu_store_open(tdir);
+	REQUIRE(st);
+	owner_is(st, "mine", (uint32_t)geteuid(), 77, 0755, true);
+	store_close(st);
+	CHECK(!exists(path_in("mine.topic.damaged")));
+	tu_tmpdir_remove(tdir);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -683,5 +788,6 @@ int main(int argc, char **argv)
 	RUN(test_symlink_partition_dir_load);
 	RUN(test_symlink_lock_and_marker);
 	RUN(test_data_dir_permissions);
+	RUN(test_topicfile_owner);
 	return TT_DONE();
 }
