@@ -8,7 +8,8 @@
 #   asan  gcc, -DTOPICFS_SANITIZE=ON in build-asan, every CTest test (unit,
 #         integration with the instrumented daemon, faults, kill -9 loop)
 #   tsan  gcc, -DTOPICFS_TSAN=ON in build-tsan, every test but unit.faults
-#         (its workload is single-threaded and forks; 200 s under TSan):
+#         (its workload is single-threaded and forks; 200 s under TSan) and
+#         integration.test_net_mirror (librdkafka, see run_tsan):
 #         concurrent appends, the maintenance thread, the server thread and
 #         its append hook, FUSE threads, all with the real daemon
 #   fuzz  clang, -DTOPICFS_FUZZ=ON in build-fuzz, each libFuzzer target for
@@ -89,8 +90,13 @@ run_tsan() {
 	export TSAN_OPTIONS="halt_on_error=1:exitcode=66:second_deadlock_stack=1:log_path=$logs/tsan"
 	export TOPICFS_TIME_SCALE=${TIME_SCALE_SET:-10}
 	local rc=0
+	# integration.test_net_mirror is left to the plain and ASan passes: the
+	# mirror runs librdkafka (not instrumented, with its own atomics) in the
+	# daemon, and TSan's report on memory librdkafka frees crashes TSan's
+	# own unwinder (SIGSEGV in VarSizeStackTrace::Init, also with
+	# ignore_noninstrumented_modules and called_from_lib suppressions)
 	(cd "$b" && ctest --output-on-failure --timeout 1200 -j"$JOBS" \
-		-E '^unit\.faults$') || rc=1
+		-E '^(unit\.faults|integration\.test_net_mirror)$') || rc=1
 	check_logs "$logs" || rc=1
 	unset TSAN_OPTIONS TOPICFS_TIME_SCALE
 	return $rc
