@@ -69,23 +69,22 @@ struct mirrors {
 
 /* ============================== errors =================================== */
 
-void mirror_error(struct mirror *m, const char *fmt, ...)
+/* An error for .status and the counters; logged (rate-limited) unless
+ * logged_already. */
+static void mirror_record(struct mirror *m, const char *msg, bool logged_already)
 {
-	char msg[512];
-	va_list ap;
 	int64_t now = tfs_now_ms();
 	uint64_t suppressed = 0;
 	bool log = false;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	atomic_fetch_add_explicit(&m->errors, 1, memory_order_relaxed);
 	pthread_mutex_lock(&m->mu);
 	m->state = "error";
 	snprintf(m->last_error, sizeof m->last_error, "%s", msg);
 	m->last_error_ms = now;
-	if (now - m->last_log_ms >= MIRROR_LOG_EVERY_MS) {
+	if (logged_already) {
+		/* counted in errors and .status; the caller logged it */
+	} else if (now - m->last_log_ms >= MIRROR_LOG_EVERY_MS) {
 		log = true;
 		suppressed = m->suppressed;
 		m->suppressed = 0;
@@ -99,6 +98,17 @@ void mirror_error(struct mirror *m, const char *fmt, ...)
 		        "since the last line)", m->cfg.name, msg, suppressed);
 	else if (log)
 		tfs_log(TFS_LOG_WARN, "mirror %s: %s", m->cfg.name, msg);
+}
+
+void mirror_error(struct mirror *m, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	mirror_record(m, msg, false);
 }
 
 void mirror_ok(struct mirror *m)
@@ -159,7 +169,26 @@ static void rk_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 static void rk_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct mirror *m = opaque;
-	mirror_error(m, "%s: %s", rd_kafka_err2name(err), reason);
+	int64_t now = tfs_now_ms();
+	bool log = false;
+
+	(void)rk;
+	/* A wrong password or certificate is the cause of the transport and
+	 * metadata errors that follow it: logged in a window of its own. */
+	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+		pthread_mutex_lock(&m->mu);
+		if (now - m->last_auth_log_ms >= MIRROR_LOG_EVERY_MS) {
+			m->last_auth_log_ms = now;
+			log = true;
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s: %s", rd_kafka_err2name(err), reason);
+	if (log)
+		tfs_log(TFS_LOG_ERROR, "mirror %s: %s (check the mirror's "
+		        "security_protocol, sasl_* and ssl_* settings)", m->cfg.name, msg);
+	mirror_record(m, msg, log);
 }
 
 /* ============================== checkpoint ================================ */

@@ -51,6 +51,7 @@ struct mirror {
 	int64_t last_error_ms;          /* mu: wall clock, 0 = never */
 	int64_t last_log_ms;            /* mu: last warning logged */
 	uint64_t suppressed;            /* mu: warnings not logged since */
+	int64_t last_auth_log_ms;       /* mu: last authentication error logged */
 	struct mirror_lag *lag;         /* mu: the thread's last snapshot */
 	size_t nlag;                    /* mu */
 
@@ -61,7 +62,10 @@ struct mirror {
 
 /* An error: counted, kept for .status, logged at warn level at most once
  * per MIRROR_LOG_EVERY_MS per mirror (with the count of the ones not
- * logged). */
+ * logged).  librdkafka's authentication and TLS errors have a window of
+ * their own (rk_error_cb), so the consequences they cause (metadata
+ * failures, "Broker transport failure") cannot keep the cause out of the
+ * log. */
 void mirror_error(struct mirror *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Something worked: the state is "ok" again (logged once after errors). */

@@ -39,8 +39,10 @@
  *             a TLS record, a failed handshake or the timeout close the
  *             connection with a rate-limited line.  Then READING.
  *   READING   reading the int32 size prefix, then the body.  The size is
- *             checked (0 < size <= max_request_bytes) before anything is
- *             allocated; a bad size closes the connection.  Epoll: EPOLLIN.
+ *             checked (0 < size <= max_request_bytes, and at most 512 KiB,
+ *             SRV_SASL_MAX_RECEIVE, on a SASL connection not yet logged
+ *             in) before anything is reserved or allocated; a bad size
+ *             closes the connection.  Epoll: EPOLLIN.
  *             A request that needs a larger buffer than the connection has
  *             first reserves its announced size from the request memory
  *             budget (below); when it cannot, the connection waits for
@@ -173,6 +175,10 @@
 #define SRV_IOV_MAX          64
 #define SRV_MAX_PARK_MS      300000
 #define SRV_FD_RESERVE       256    /* descriptors kept for storage, FUSE */
+/* Largest request of a SASL connection before it has logged in: Kafka's
+ * sasl.server.max.receive.size default.  SaslHandshake and SaslAuthenticate
+ * are small; anything larger is refused before memory is reserved. */
+#define SRV_SASL_MAX_RECEIVE (512 * 1024)
 
 enum conn_state {
 	CONN_HANDSHAKE,
@@ -1194,6 +1200,15 @@ static void conn_on_readable(struct srv *s, struct srv_conn *c)
 				srv_log(s, "%s: closing: request size %d out of range "
 				        "(1..%lld)", c->peer, size,
 				        (long long)s->cfg.max_request_bytes);
+				conn_close(s, c);
+				return;
+			}
+			if (!c->client.authenticated && size > SRV_SASL_MAX_RECEIVE) {
+				srv_log(s, "%s: closing: request of %d bytes before "
+				        "SASL authentication on a %s listener (at most "
+				        "%d until logged in)", c->peer, size,
+				        srv_sec_proto_name(c->client.sec),
+				        SRV_SASL_MAX_RECEIVE);
 				conn_close(s, c);
 				return;
 			}

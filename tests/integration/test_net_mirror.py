@@ -20,7 +20,11 @@ cluster to librdkafka), each with its own temp dirs and port.
   mount while new records arrive; keys, headers and timestamps kept; the
   local topic refuses writes through the mount (EROFS) and Produce
   (POLICY_VIOLATION); a restart resumes from the group's committed
-  offsets without duplicates.
+  offsets without duplicates;
+- SASL: a remote with a SASL_PLAINTEXT listener and a mirror with a wrong
+  password: the authentication error in the edge's log and .status, no
+  crash, the mount keeps working; restarted with the right password, the
+  records written meanwhile arrive.
 """
 import errno
 import os
@@ -32,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Daemon, LineReader, free_port, main, read_bytes,  # noqa: E402
-                     scaled, wait_for)
+                     scaled, tool, wait_for)
 from netutil import NetTestCase  # noqa: E402
 
 from confluent_kafka import KafkaError, Producer, TopicPartition, Consumer  # noqa: E402
@@ -258,6 +262,49 @@ class NetMirror(NetTestCase):
                  b"small\n" + b"x" * 3000 + b"\nafter\n", 30, what="the refused record")
         self.assertIsNone(self.daemon.proc.poll())
         self.assertEqual(self.daemon.stop(), 0)
+
+    def test_push_sasl_wrong_then_right_password(self):
+        """The remote listens on SASL_PLAINTEXT (loopback) with a user made by
+        topicfs-admin; a mirror with a wrong password shows the
+        authentication error in the log and .status and the edge keeps
+        serving its mount; restarted with the right password, the records
+        written meanwhile arrive."""
+        remote = self.remote_daemon({"sasl": {"super_users": "User:edge",
+                                              "failed_delay_ms": "100"}})
+        remote.config["net"]["listeners"] = "SASL_PLAINTEXT://127.0.0.1:%d" % remote.port
+        remote.write_config()
+        subprocess.run([tool("topicfs-admin"), "-c", remote.ini, "user", "add", "edge"],
+                       input=b"right-pw\n", check=True, capture_output=True, timeout=30)
+        remote.start()
+        mirror = {"direction": "push", "topics": "ev",
+                  "bootstrap_servers": "127.0.0.1:%d" % remote.port,
+                  "security_protocol": "sasl_plaintext",
+                  "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "edge",
+                  "sasl_password": "wrong-pw"}
+        self.start({"topic.ev": {"partitions": "1"}, "mirror.up": mirror})
+        src = self.daemon.path("ev", "0")
+        append_lines(src, 0, 10)
+        wait_for(lambda: "authentication failed" in (mirror_row(self.daemon, "up") or {})
+                 .get("error", "").lower(), 20, what="the authentication error in .status")
+        self.assertEqual(mirror_row(self.daemon, "up")["state"], "error")
+        self.assertRegex(self.log(self.daemon),
+                         r"mirror up: .*Authentication failed: Invalid username or password")
+        wait_for(lambda: 'authentication failed: user "edge", SCRAM-SHA-512'
+                 in self.log(remote), 10, what="the remote's log line")
+        # no crash, the mount keeps working, nothing reached the remote
+        append_lines(src, 10, 20)
+        self.assertEqual(read_bytes(src), lines(0, 20))
+        self.assertIsNone(self.daemon.proc.poll())
+        self.assertFalse(os.path.exists(remote.path("ev")))
+        # the right password: what was written meanwhile arrives
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.config["mirror.up"]["sasl_password"] = "right-pw"
+        self.daemon.start()
+        append_lines(src, 20, 30)
+        wait_for(lambda: os.path.exists(remote.path("ev", "0")) and
+                 read_bytes(remote.path("ev", "0")) == lines(0, 30), 30,
+                 what="the records at the remote")
+        wait_for(lambda: mirror_row(self.daemon, "up")["state"] == "ok", 20, what="ok")
 
     # ------------------------------------------------------------------ pull
 
