@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base64.h"
 #include "recjson.h"
 
 /* ============================== UTF-8 ==================================== */
@@ -163,25 +164,17 @@ static void put_jstr(struct emit *e, const uint8_t *s, size_t n)
 	put(e, "\"", 1);
 }
 
-/* {"base64":"..."}: RFC 4648 section 4, with padding. */
+/* {"base64":"..."}: RFC 4648 section 4, with padding (common/base64.c),
+ * 48 bytes (64 characters) at a time. */
 static void put_b64obj(struct emit *e, const uint8_t *s, size_t n)
 {
-	static const char al[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char q[4];
+	char q[64 + 1];
 
 	put_lit(e, "{\"base64\":\"");
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= s[i + 2];
-		q[0] = al[v >> 18];
-		q[1] = al[(v >> 12) & 63];
-		q[2] = i + 1 < n ? al[(v >> 6) & 63] : '=';
-		q[3] = i + 2 < n ? al[v & 63] : '=';
-		put(e, q, 4);
+	for (size_t i = 0; i < n; i += 48) {
+		size_t k = n - i < 48 ? n - i : 48;
+		int len = tfs_b64_encode(s + i, k, q, sizeof q);
+		put(e, q, (size_t)len);
 	}
 	put_lit(e, "\"}");
 }
@@ -437,55 +430,15 @@ static int parse_string(struct jp *j, const uint8_t **p, size_t *n)
 	return 0;
 }
 
-static int b64val(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode canonical padded base64 s[0..n) in place (the output never
- * overtakes the input); *out_n its length. */
+/* Decode canonical padded base64 s[0..n) in place (common/base64.c: the
+ * output never overtakes the input); *out_n its length. */
 static int b64_decode_inplace(struct jp *j, uint8_t *s, size_t n, size_t *out_n)
 {
-	size_t o = 0;
+	int got = tfs_b64_decode((const char *)s, n, s, n);
 
-	if (n % 4)
-		return fail(j, "base64: length not a multiple of 4");
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-		for (int k = 0; k < 4; k++) {
-			uint8_t c = s[i + k];
-			if (c == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad)
-				return fail(j, "base64: data after padding");
-			v[k] = b64val(c);
-			if (v[k] < 0)
-				return fail(j, "base64: not in the alphabet");
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		             (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-			return fail(j, "base64: non-zero trailing bits");
-		s[o++] = (uint8_t)(w >> 16);
-		if (pad < 2)
-			s[o++] = (uint8_t)(w >> 8);
-		if (pad < 1)
-			s[o++] = (uint8_t)w;
-	}
-	*out_n = o;
+	if (got < 0)
+		return fail(j, "base64: not canonical padded base64");
+	*out_n = (size_t)got;
 	return 0;
 }
 

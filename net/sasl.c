@@ -63,6 +63,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "sasl.h"
 
 #define SASL_NONCE_MAX   256        /* client nonce characters */
@@ -135,83 +136,6 @@ bool sasl_name_valid(const char *name, size_t len)
 			return false;
 	}
 	return true;
-}
-
-/* ================================ base64 ================================== */
-
-static const char b64_alpha[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int sasl_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_len)
-{
-	size_t need = (n + 2) / 3 * 4;
-	if (need + 1 > out_len)
-		return -ENOSPC;
-	size_t j = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[j++] = b64_alpha[(v >> 18) & 63];
-		out[j++] = b64_alpha[(v >> 12) & 63];
-		out[j++] = i + 1 < n ? b64_alpha[(v >> 6) & 63] : '=';
-		out[j++] = i + 2 < n ? b64_alpha[v & 63] : '=';
-	}
-	out[j] = '\0';
-	return (int)j;
-}
-
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int sasl_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_len)
-{
-	if (n % 4)
-		return -EINVAL;
-	size_t j = 0;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4], pad = 0;
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == n && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else {
-				if (pad)
-					return -EINVAL;         /* "=" then a digit */
-				v[k] = b64_val(in[i + k]);
-				if (v[k] < 0)
-					return -EINVAL;
-			}
-		}
-		uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		             (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		size_t bytes = 3 - (size_t)pad;
-		/* canonical: the bits padding drops are zero */
-		if ((pad == 1 && (x & 0xff)) || (pad == 2 && (x & 0xffff)))
-			return -EINVAL;
-		if (j + bytes > out_len)
-			return -ENOSPC;
-		out[j++] = (uint8_t)(x >> 16);
-		if (bytes > 1)
-			out[j++] = (uint8_t)(x >> 8);
-		if (bytes > 2)
-			out[j++] = (uint8_t)x;
-	}
-	return (int)j;
 }
 
 /* =============================== crypto =================================== */
@@ -415,9 +339,9 @@ int sasl_users_format(const char *name, const struct sasl_verifier *v,
 {
 	char salt[128], stored[128], server[128];
 	size_t kl = sasl_key_len(v->mech);
-	if (!kl || sasl_b64_encode(v->salt, v->salt_len, salt, sizeof salt) < 0 ||
-	    sasl_b64_encode(v->stored_key, kl, stored, sizeof stored) < 0 ||
-	    sasl_b64_encode(v->server_key, kl, server, sizeof server) < 0)
+	if (!kl || tfs_b64_encode(v->salt, v->salt_len, salt, sizeof salt) < 0 ||
+	    tfs_b64_encode(v->stored_key, kl, stored, sizeof stored) < 0 ||
+	    tfs_b64_encode(v->server_key, kl, server, sizeof server) < 0)
 		return -EINVAL;
 	int n = snprintf(buf, len, "%s %s iterations=%d salt=%s stored_key=%s "
 	                 "server_key=%s\n", name, sasl_mech_name(v->mech),
@@ -482,7 +406,7 @@ static int parse_line(char *line, struct sasl_user_entry *e, char *why,
 			e->v.iterations = (int32_t)it;
 		} else if (!strcmp(f, "salt")) {
 			have = &have_salt;
-			n = sasl_b64_decode(val, vl, e->v.salt, sizeof e->v.salt);
+			n = tfs_b64_decode(val, vl, e->v.salt, sizeof e->v.salt);
 			if (n < SASL_SALT_MIN) {
 				snprintf(why, why_len, "user %s: salt must be base64 of "
 				         "%d..%d bytes", name, SASL_SALT_MIN, SASL_SALT_MAX);
@@ -492,7 +416,7 @@ static int parse_line(char *line, struct sasl_user_entry *e, char *why,
 		} else if (!strcmp(f, "stored_key") || !strcmp(f, "server_key")) {
 			bool stored = f[1] == 't';
 			have = stored ? &have_stored : &have_server;
-			n = sasl_b64_decode(val, vl, stored ? e->v.stored_key : e->v.server_key,
+			n = tfs_b64_decode(val, vl, stored ? e->v.stored_key : e->v.server_key,
 			                    SASL_KEY_MAX);
 			if (n < 0 || (size_t)n != kl) {
 				snprintf(why, why_len, "user %s: %s must be base64 of %zu "
@@ -881,12 +805,12 @@ static enum sasl_status scram_first(struct sasl_session *ss, const char *in,
 		if (RAND_bytes(raw, sizeof raw) != 1)
 			return fail(ss, SASL_FAIL_PROTOCOL, why, why_len,
 			            "libcrypto failed (random bytes)");
-		sasl_b64_encode(raw, sizeof raw, snonce, sizeof snonce);
+		tfs_b64_encode(raw, sizeof raw, snonce, sizeof snonce);
 	}
 	snprintf(ss->nonce, sizeof ss->nonce, "%.*s%s", (int)cnl, cn, snonce);
 
 	char salt[SASL_SALT_MAX * 2];
-	sasl_b64_encode(ss->v.salt, ss->v.salt_len, salt, sizeof salt);
+	tfs_b64_encode(ss->v.salt, ss->v.salt_len, salt, sizeof salt);
 	int sl = snprintf((char *)out, out_cap, "r=%s,s=%s,i=%d", ss->nonce, salt,
 	                  (int)ss->v.iterations);
 	if (sl < 0 || (size_t)sl >= out_cap)
@@ -914,7 +838,7 @@ static enum sasl_status scram_final(struct sasl_session *ss, const char *in,
 	const char *what = "malformed client-final message";
 
 	/* c=base64(gs2 header) */
-	int cbl = sasl_b64_encode((const uint8_t *)ss->gs2, ss->gs2_len, cb, sizeof cb);
+	int cbl = tfs_b64_encode((const uint8_t *)ss->gs2, ss->gs2_len, cb, sizeof cb);
 	if (cbl < 0 || n < 2 + (size_t)cbl + 1 || memcmp(in, "c=", 2) ||
 	    memcmp(in + 2, cb, (size_t)cbl) || in[2 + cbl] != ',') {
 		what = "client-final message: channel binding does not match the "
@@ -942,7 +866,7 @@ static enum sasl_status scram_final(struct sasl_session *ss, const char *in,
 		what = "client-final message: extensions or no proof";
 		goto out;
 	}
-	int got = sasl_b64_decode(p + 2, pl - 2, proof, sizeof proof);
+	int got = tfs_b64_decode(p + 2, pl - 2, proof, sizeof proof);
 	if (got < 0 || (size_t)got != kl) {
 		what = "client-final message: malformed proof";
 		goto out;
@@ -975,7 +899,7 @@ static enum sasl_status scram_final(struct sasl_session *ss, const char *in,
 		goto out;
 	}
 	memcpy(out, "v=", 2);
-	int vl = sasl_b64_encode(sig, kl, (char *)out + 2, out_cap - 2);
+	int vl = tfs_b64_encode(sig, kl, (char *)out + 2, out_cap - 2);
 	if (vl < 0) {
 		what = "server-final message does not fit";
 		goto out;

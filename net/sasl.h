@@ -169,10 +169,4 @@ enum sasl_status sasl_session_step(struct sasl_session *ss, const uint8_t *in,
 /* The user name the client gave (decoded; "" before it was parsed). */
 const char *sasl_session_user(const struct sasl_session *ss);
 
-/* Base64 (standard alphabet, padded).  Encode: the text's length (out
- * needs 4*ceil(n/3)+1 bytes), or -ENOSPC.  Decode: strict (canonical
- * padding, no blanks); the byte count or -EINVAL/-ENOSPC. */
-int sasl_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_len);
-int sasl_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_len);
-
 #endif /* TOPICFS_SASL_H */

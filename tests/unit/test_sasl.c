@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base64.h"
 #include "sasl.h"
 #include "srv_internal.h"
 #include "testutil.h"
@@ -86,25 +87,25 @@ static void client_final(enum sasl_mech m, const char *pw, const char *gs2,
 	size_t kl = sasl_key_len(m);
 
 	CHECK(sscanf(sfirst, "r=%511[^,],s=%255[^,],i=%d", nonce, salt_b64, &iters) == 3);
-	int sl = sasl_b64_decode(salt_b64, strlen(salt_b64), salt, sizeof salt);
+	int sl = tfs_b64_decode(salt_b64, strlen(salt_b64), salt, sizeof salt);
 	CHECK(sl > 0);
 	PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, sl, iters, md_of(m), (int)kl, salted);
 	HMAC(md_of(m), salted, (int)kl, (const uint8_t *)"Client Key", 10, ckey, &l);
 	HMAC(md_of(m), salted, (int)kl, (const uint8_t *)"Server Key", 10, skey, &l);
 	EVP_Digest(ckey, kl, stored, &l, md_of(m), NULL);
 	char cb[128], without[1024], auth[4096];
-	sasl_b64_encode((const uint8_t *)gs2, strlen(gs2), cb, sizeof cb);
+	tfs_b64_encode((const uint8_t *)gs2, strlen(gs2), cb, sizeof cb);
 	snprintf(without, sizeof without, "c=%s,r=%s%s", cb, g_nonce_prefix, nonce);
 	snprintf(auth, sizeof auth, "%s,%s,%s", bare, sfirst, without);
 	HMAC(md_of(m), stored, (int)kl, (const uint8_t *)auth, strlen(auth), sig, &l);
 	for (size_t i = 0; i < kl; i++)
 		proof[i] = ckey[i] ^ sig[i];
 	char pb[128];
-	sasl_b64_encode(proof, kl, pb, sizeof pb);
+	tfs_b64_encode(proof, kl, pb, sizeof pb);
 	snprintf(out, out_len, "%s,p=%s", without, pb);
 	HMAC(md_of(m), skey, (int)kl, (const uint8_t *)auth, strlen(auth), ssig, &l);
 	char sb[128];
-	sasl_b64_encode(ssig, kl, sb, sizeof sb);
+	tfs_b64_encode(ssig, kl, sb, sizeof sb);
 	snprintf(expect_v, ev_len, "v=%s", sb);
 }
 
@@ -149,18 +150,18 @@ static void test_base64(void)
 	for (size_t n = 0; n < sizeof in; n++) {
 		for (size_t i = 0; i < n; i++)
 			in[i] = (uint8_t)(i * 37 + n);
-		int tl = sasl_b64_encode(in, n, text, sizeof text);
+		int tl = tfs_b64_encode(in, n, text, sizeof text);
 		CHECK(tl == (int)((n + 2) / 3 * 4));
-		CHECK(sasl_b64_decode(text, (size_t)tl, out, sizeof out) == (int)n);
+		CHECK(tfs_b64_decode(text, (size_t)tl, out, sizeof out) == (int)n);
 		CHECK(memcmp(in, out, n) == 0);
 	}
-	CHECK(sasl_b64_decode("biws", 4, out, sizeof out) == 3 && !memcmp(out, "n,,", 3));
-	CHECK(sasl_b64_decode("biw", 3, out, sizeof out) == -EINVAL);
-	CHECK(sasl_b64_decode("bi=s", 4, out, sizeof out) == -EINVAL);
-	CHECK(sasl_b64_decode("bi w", 4, out, sizeof out) == -EINVAL);
-	CHECK(sasl_b64_decode("YR==", 4, out, sizeof out) == -EINVAL);  /* not canonical */
-	CHECK(sasl_b64_decode("YQ==YQ==", 8, out, sizeof out) == -EINVAL);
-	CHECK(sasl_b64_decode("YWJj", 4, out, 2) == -ENOSPC);
+	CHECK(tfs_b64_decode("biws", 4, out, sizeof out) == 3 && !memcmp(out, "n,,", 3));
+	CHECK(tfs_b64_decode("biw", 3, out, sizeof out) == -EINVAL);
+	CHECK(tfs_b64_decode("bi=s", 4, out, sizeof out) == -EINVAL);
+	CHECK(tfs_b64_decode("bi w", 4, out, sizeof out) == -EINVAL);
+	CHECK(tfs_b64_decode("YR==", 4, out, sizeof out) == -EINVAL);  /* not canonical */
+	CHECK(tfs_b64_decode("YQ==YQ==", 8, out, sizeof out) == -EINVAL);
+	CHECK(tfs_b64_decode("YWJj", 4, out, 2) == -ENOSPC);
 }
 
 /* RFC 7677 section 3: user "user", password "pencil". */
@@ -171,7 +172,7 @@ static void test_rfc7677_vector(void)
 	char line[512], out[1100], why[200];
 	size_t ol;
 
-	int sl = sasl_b64_decode("W22ZaJ0SNY7soEsUEjb6gQ==", 24, salt, sizeof salt);
+	int sl = tfs_b64_decode("W22ZaJ0SNY7soEsUEjb6gQ==", 24, salt, sizeof salt);
 	REQUIRE(sl == 16);
 	REQUIRE(sasl_verifier_make(SASL_MECH_SCRAM_SHA_256, "pencil", 6, salt,
 	                           (size_t)sl, 4096, &v) == 0);
