@@ -55,6 +55,10 @@ static const struct {
 	{ 44, "POLICY_VIOLATION" },
 	{ 73, "TOPIC_DELETION_DISABLED" },
 	{ 114, "MISMATCHED_ENDPOINT_TYPE" },
+	/* authorization (srv_acl.c) */
+	{ 29, "TOPIC_AUTHORIZATION_FAILED" },
+	{ 30, "GROUP_AUTHORIZATION_FAILED" },
+	{ 31, "CLUSTER_AUTHORIZATION_FAILED" },
 };
 
 const char *kw_err_name(int code)

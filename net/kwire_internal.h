@@ -59,6 +59,10 @@ enum {
 	/* SASL (srv_sasl.c) */
 	KAPI_SASL_HANDSHAKE = 17,
 	KAPI_SASL_AUTHENTICATE = 36,
+	/* ACLs (srv_acl.c) */
+	KAPI_DESCRIBE_ACLS = 29,
+	KAPI_CREATE_ACLS = 30,
+	KAPI_DELETE_ACLS = 31,
 };
 
 /* Kafka error codes used here. */
@@ -114,6 +118,10 @@ enum {
 	KERR_UNSUPPORTED_SASL_MECHANISM = 33,
 	KERR_ILLEGAL_SASL_STATE = 34,
 	KERR_SASL_AUTHENTICATION_FAILED = 58,
+	/* authorization (srv_acl.c) */
+	KERR_TOPIC_AUTHORIZATION_FAILED = 29,
+	KERR_CLUSTER_AUTHORIZATION_FAILED = 31,
+	KERR_UNKNOWN_SERVER_ERROR = -1,
 };
 
 /* The upper-case Kafka name of an error code ("OFFSET_OUT_OF_RANGE"), or

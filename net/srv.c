@@ -1573,6 +1573,7 @@ static void *srv_thread(void *arg)
 			if (s->tls)
 				srv_tls_reload(s->tls);
 			srv_sasl_reload(s);
+			srv_acl_reload(s);
 		}
 		if (woke || s->recheck_parked) {
 			s->recheck_parked = false;
@@ -1943,6 +1944,10 @@ int srv_start(struct store *st, const struct srv_config *cfg, struct srv **out)
 	if (rc)
 		goto fail;
 
+	rc = srv_acl_init(s);       /* logs what is wrong */
+	if (rc)
+		goto fail;
+
 	rc = store_add_append_hook(st, srv_append_hook, s);
 	if (rc) {
 		tfs_log(TFS_LOG_ERROR, "net: store_add_append_hook: %s", strerror(-rc));
@@ -1985,6 +1990,7 @@ fail:
 	srv_tls_free(s->tls);
 	srv_group_free(s);
 	srv_sasl_free(s);
+	srv_acl_free(s);
 	free(s);
 	return rc;
 }
@@ -2022,6 +2028,7 @@ void srv_stop(struct srv *s)
 	srv_tls_free(s->tls);       /* after the connections' SSL_free */
 	srv_group_free(s);          /* after the thread closed every connection */
 	srv_sasl_free(s);
+	srv_acl_free(s);
 	srv_topic_ids_free(s);
 	free(s);
 }

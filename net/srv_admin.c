@@ -370,6 +370,9 @@ enum srv_verdict srv_api_create_topics(struct srv *s, const struct srv_req *req,
 			snprintf(msg, sizeof msg, "Topic name \"%s\" is illegal: 1 to "
 			         "249 characters of [a-zA-Z0-9._-], not \".\" or \"..\"",
 			         shown);
+		} else if (!srv_authorize_create_topic(s, req, name)) {    /* ACL */
+			err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Authorization failed.");
 		} else if (dup[i]) {
 			err = KERR_INVALID_REQUEST;
 			snprintf(msg, sizeof msg, "Topic %s is named more than once in "
@@ -528,7 +531,11 @@ enum srv_verdict srv_api_delete_topics(struct srv *s, const struct srv_req *req,
 			kw_uuid(&r, id);
 			kw_vtags(&r, flex);
 		}
-		if (nm) {
+		if (nm && !srv_authorize_wire(s, req, ACL_RES_TOPIC, nm, nl,
+		                              ACL_OP_DELETE)) {             /* ACL */
+			err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Authorization failed.");
+		} else if (nm) {
 			if (srv_topic_name_copy(name, sizeof name, nm, nl))
 				store_topic_get(s->st, name, &t);
 			if (!t) {
@@ -538,7 +545,13 @@ enum srv_verdict srv_api_delete_topics(struct srv *s, const struct srv_req *req,
 			}
 		} else {
 			t = srv_topic_by_id(s, id);
-			if (t) {
+			if (t && !srv_authorize(s, req, ACL_RES_TOPIC, topic_name(t),
+			                        ACL_OP_DELETE)) {           /* ACL */
+				topic_put(t);
+				t = NULL;
+				err = KERR_TOPIC_AUTHORIZATION_FAILED;
+				snprintf(msg, sizeof msg, "Authorization failed.");
+			} else if (t) {
 				snprintf(name, sizeof name, "%s", topic_name(t));
 				nm = topic_name(t);
 				nl = (int)strlen(nm);
@@ -661,6 +674,10 @@ enum srv_verdict srv_api_create_partitions(struct srv *s,
 		if (dup[i]) {
 			err = KERR_INVALID_REQUEST;
 			snprintf(msg, sizeof msg, "Duplicate topic in the request.");
+		} else if (!srv_authorize_wire(s, req, ACL_RES_TOPIC, nm, nl,
+		                               ACL_OP_ALTER)) {             /* ACL */
+			err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Authorization failed.");
 		} else if (!t) {
 			err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			snprintf(msg, sizeof msg, "This server does not host this topic.");
@@ -755,7 +772,9 @@ enum srv_verdict srv_api_delete_records(struct srv *s, const struct srv_req *req
 		struct topic *t = NULL;
 		kw_vstr(&r, flex, &nm, &nl);
 		int32_t np = kw_varray(&r, flex, part_bytes, false);
-		if (srv_topic_name_copy(name, sizeof name, nm, nl))
+		bool denied = !srv_authorize_wire(s, req, ACL_RES_TOPIC, nm, nl,
+		                                  ACL_OP_DELETE);           /* ACL */
+		if (!denied && srv_topic_name_copy(name, sizeof name, nm, nl))
 			store_topic_get(s->st, name, &t);
 		kw_put_vstr(w, flex, nm, nl);
 		kw_put_varray(w, flex, np);
@@ -768,7 +787,8 @@ enum srv_verdict srv_api_delete_records(struct srv *s, const struct srv_req *req
 			int16_t err = KERR_NONE;
 			int64_t low = -1;
 			if (!p) {
-				err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+				err = denied ? KERR_TOPIC_AUTHORIZATION_FAILED
+				             : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			} else {
 				struct part_info pi;
 				part_info(p, &pi);
@@ -840,6 +860,10 @@ enum srv_verdict srv_api_describe_cluster(struct srv *s,
 		static const char m[] = "The request was sent to an endpoint of "
 		                        "the wrong type (topicfs is a broker).";
 		kw_put_i16(w, KERR_MISMATCHED_ENDPOINT_TYPE);
+		kw_put_cstr_compact(w, m, (int)sizeof m - 1);
+	} else if (!srv_authorize_cluster(s, req, ACL_OP_DESCRIBE)) {   /* ACL */
+		static const char m[] = "Cluster authorization failed.";
+		kw_put_i16(w, KERR_CLUSTER_AUTHORIZATION_FAILED);
 		kw_put_cstr_compact(w, m, (int)sizeof m - 1);
 	} else {
 		kw_put_i16(w, KERR_NONE);
@@ -916,7 +940,9 @@ enum srv_verdict srv_api_offset_for_leader_epoch(struct srv *s,
 		struct topic *t = NULL;
 		kw_vstr(&r, flex, &nm, &nl);
 		int32_t np = kw_varray(&r, flex, part_bytes, false);
-		if (srv_topic_name_copy(name, sizeof name, nm, nl))
+		bool denied = !srv_authorize_wire(s, req, ACL_RES_TOPIC, nm, nl,
+		                                  ACL_OP_DESCRIBE);         /* ACL */
+		if (!denied && srv_topic_name_copy(name, sizeof name, nm, nl))
 			store_topic_get(s->st, name, &t);
 		kw_put_vstr(w, flex, nm, nl);
 		kw_put_varray(w, flex, np);
@@ -933,7 +959,9 @@ enum srv_verdict srv_api_offset_for_leader_epoch(struct srv *s,
 				part_info(p, &pi);
 				end = pi.next_offset;
 			}
-			kw_put_i16(w, p ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION);
+			kw_put_i16(w, p ? KERR_NONE : denied
+			           ? KERR_TOPIC_AUTHORIZATION_FAILED
+			           : KERR_UNKNOWN_TOPIC_OR_PARTITION);
 			kw_put_i32(w, idx);
 			if (v >= 1)
 				kw_put_i32(w, p ? 0 : -1);      /* LeaderEpoch */

@@ -111,6 +111,10 @@ static const struct srv_api srv_apis[] = {
 	  srv_api_sasl_authenticate },
 	{ KAPI_OFFSET_DELETE, 0, 0, SRV_NEVER_FLEX, "offsetdelete",
 	  srv_api_offset_delete },
+	/* ACLs (srv_acl.c) */
+	{ KAPI_DESCRIBE_ACLS, 0, 3, 2, "describeacls", srv_api_describe_acls },
+	{ KAPI_CREATE_ACLS, 0, 3, 2, "createacls", srv_api_create_acls },
+	{ KAPI_DELETE_ACLS, 0, 3, 2, "deleteacls", srv_api_delete_acls },
 };
 #define SRV_NAPIS (sizeof srv_apis / sizeof srv_apis[0])
 
@@ -408,7 +412,9 @@ static void auto_create_refused(struct srv *s, const char *name, const char *why
  * non-retriable code such as POLICY_VIOLATION would fail a producer's
  * messages at once even for the per-request cap, which is only a pacing
  * limit.) */
-static struct topic *topic_find_or_create(struct srv *s, const char *name,
+static struct topic *topic_find_or_create(struct srv *s,
+                                          const struct srv_req *req,
+                                          const char *name,
                                           int len, bool may_create,
                                           struct auto_create *ac, int16_t *err)
 {
@@ -424,6 +430,10 @@ static struct topic *topic_find_or_create(struct srv *s, const char *name,
 	if (rc != -ENOENT || !may_create || !s->cfg.auto_create_topics) {
 		*err = rc == -ENOENT ? KERR_UNKNOWN_TOPIC_OR_PARTITION
 		                     : (int16_t)kw_err_from_errno(rc, true);
+		return NULL;
+	}
+	if (!srv_authorize_create_topic(s, req, buf)) {   /* ACL: CREATE */
+		*err = KERR_TOPIC_AUTHORIZATION_FAILED;
 		return NULL;
 	}
 	if (ac->created >= s->cfg.auto_create_max_per_request) {
@@ -528,8 +538,13 @@ static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
 		}
 		struct topic **ts = count ? calloc(count, sizeof *ts) : NULL;
 		for (size_t i = 0; i < count; i++) {
-			if (ts && store_topic_get(s->st, names[i], &ts[n]) == 0)
-				n++;
+			if (ts && store_topic_get(s->st, names[i], &ts[n]) == 0) {
+				if (srv_authorized_quiet(s, req, ACL_RES_TOPIC, names[i],
+				                         ACL_OP_DESCRIBE))  /* ACL */
+					n++;
+				else
+					topic_put(ts[n]);
+			}
 			free(names[i]);
 		}
 		free(names);
@@ -558,11 +573,21 @@ static enum srv_verdict api_metadata(struct srv *s, const struct srv_req *req,
 				kw_uuid(&r, id);
 			kw_vstr(&r, flex, &n, &nl);
 			kw_vtags(&r, flex);
-			if (n) {
-				t = topic_find_or_create(s, n, nl, allow_create, &ac, &err);
+			if (n && !srv_authorize_wire(s, req, ACL_RES_TOPIC, n, nl,
+			                             ACL_OP_DESCRIBE)) {     /* ACL */
+				err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			} else if (n) {
+				t = topic_find_or_create(s, req, n, nl, allow_create, &ac,
+				                         &err);
 			} else {
 				t = topic_by_id(s, id);
-				if (t) {
+				if (t && !srv_authorized_quiet(s, req, ACL_RES_TOPIC,
+				                               topic_name(t),
+				                               ACL_OP_DESCRIBE)) { /* ACL */
+					topic_put(t);
+					t = NULL;
+					err = KERR_TOPIC_AUTHORIZATION_FAILED;
+				} else if (t) {
 					n = topic_name(t);
 					nl = (int)strlen(n);
 				} else {
@@ -744,7 +769,9 @@ static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *re
 		int32_t nparts = kw_varray(&r, flex, part_bytes, false);
 		if (r.err)
 			break;
-		struct topic *t = topic_lookup(s, name, nl);
+		bool denied = !srv_authorize_wire(s, req, ACL_RES_TOPIC, name, nl,
+		                                  ACL_OP_DESCRIBE);   /* ACL */
+		struct topic *t = denied ? NULL : topic_lookup(s, name, nl);
 		kw_put_vstr(w, flex, name, nl);
 		kw_put_varray(w, flex, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {
@@ -759,7 +786,8 @@ static enum srv_verdict api_list_offsets(struct srv *s, const struct srv_req *re
 			struct part *p = t ? topic_part(t, idx) : NULL;
 			int64_t off = -1, rts = -1;
 			int16_t err = p ? list_offset(s, p, ts, &off, &rts)
-			                : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+			              : denied ? KERR_TOPIC_AUTHORIZATION_FAILED
+			              : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			kw_put_i32(w, idx);
 			kw_put_i16(w, err);
 			if (v == 0) {
@@ -847,6 +875,8 @@ static enum srv_verdict fetch_build(struct srv *s, const struct srv_req *req,
 				name = topic_name(t), nl = (int)strlen(name);
 			srv_resp_hold_topic(resp, t);   /* until the slices are sent */
 		}
+		bool denied = (t || v < 13) && !srv_authorize_wire(s, req,
+		              ACL_RES_TOPIC, name, nl, ACL_OP_READ);    /* ACL */
 		if (v >= 13)
 			kw_put_uuid(w, id);
 		else
@@ -866,14 +896,15 @@ static enum srv_verdict fetch_build(struct srv *s, const struct srv_req *req,
 			if (r.err)
 				break;
 
-			struct part *p = t ? topic_part(t, idx) : NULL;
+			struct part *p = t && !denied ? topic_part(t, idx) : NULL;
 			struct part_slice sl = { .fd = -1 };
 			bool have_slice = false;
 			int16_t err = KERR_NONE;
 			int64_t hwm = -1, log_start = -1;
 			if (!p) {
-				err = !t && v >= 13 ? KERR_UNKNOWN_TOPIC_ID
-				                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+				err = denied ? KERR_TOPIC_AUTHORIZATION_FAILED
+				      : !t && v >= 13 ? KERR_UNKNOWN_TOPIC_ID
+				                      : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			} else {
 				size_t limit = part_max > 0 ? (size_t)part_max : 0;
 				if (limit > remaining)
@@ -1082,8 +1113,11 @@ static enum srv_verdict api_produce(struct srv *s, const struct srv_req *req,
 			break;
 		int16_t terr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 		struct topic *t = NULL;
-		if (acks_ok && v >= 3)
-			t = topic_find_or_create(s, name, nl, true, &ac, &terr);
+		if (acks_ok && v >= 3 && !srv_authorize_wire(s, req, ACL_RES_TOPIC,
+		                                             name, nl, ACL_OP_WRITE))
+			terr = KERR_TOPIC_AUTHORIZATION_FAILED;     /* ACL */
+		else if (acks_ok && v >= 3)
+			t = topic_find_or_create(s, req, name, nl, true, &ac, &terr);
 		kw_put_vstr(w, flex, name, nl);
 		kw_put_varray(w, flex, nparts);
 		for (int32_t j = 0; j < nparts && !r.err; j++) {

@@ -409,7 +409,15 @@ static enum srv_verdict api_describe_configs(struct srv *s, const struct srv_req
 		char msg[300] = "";
 		size_t n = 0;
 		struct topic *t = NULL;
-		if (type == RES_TOPIC) {
+		if (type == RES_TOPIC && !srv_authorize_wire(s, req, ACL_RES_TOPIC,
+		                 name, nl, ACL_OP_DESCRIBE_CONFIGS)) {       /* ACL */
+			err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Authorization failed.");
+		} else if (type == RES_BROKER && !srv_authorize_cluster(s, req,
+		                 ACL_OP_DESCRIBE_CONFIGS)) {                 /* ACL */
+			err = KERR_CLUSTER_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Cluster authorization failed.");
+		} else if (type == RES_TOPIC) {
 			err = topic_resolve(s, name, nl, &t, msg, sizeof msg);
 			if (t) {
 				n = topic_entries(s, t, e);
@@ -599,7 +607,15 @@ static enum srv_verdict alter_common(struct srv *s, const struct srv_req *req,
 		/* peek at the type and name */
 		type = kw_i8(&at);
 		kw_vstr(&at, flex, &name, &nl);
-		if (type == RES_TOPIC) {
+		if (type == RES_TOPIC && !srv_authorize_wire(s, req, ACL_RES_TOPIC,
+		                 name, nl, ACL_OP_ALTER_CONFIGS)) {          /* ACL */
+			err = KERR_TOPIC_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Authorization failed.");
+		} else if (type == RES_BROKER && !srv_authorize_cluster(s, req,
+		                 ACL_OP_ALTER_CONFIGS)) {                    /* ACL */
+			err = KERR_CLUSTER_AUTHORIZATION_FAILED;
+			snprintf(msg, sizeof msg, "Cluster authorization failed.");
+		} else if (type == RES_TOPIC) {
 			err = topic_resolve(s, name, nl, &t, msg, sizeof msg);
 		} else if (type == RES_BROKER) {
 			err = CFG_INVALID_REQUEST;

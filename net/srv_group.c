@@ -1348,6 +1348,11 @@ enum srv_verdict srv_api_join_group(struct srv *s, const struct srv_req *req,
 		err = KERR_COORDINATOR_NOT_AVAILABLE;
 		goto answer_err;
 	}
+	if (!srv_authorize_wire(s, req, ACL_RES_GROUP, jr.group, jr.group_len,
+	                        ACL_OP_READ)) {                     /* ACL */
+		err = KERR_GROUP_AUTHORIZATION_FAILED;
+		goto answer_err;
+	}
 	if (group_id_check(jr.group, (size_t)jr.group_len)) {
 		err = KERR_INVALID_GROUP_ID;
 		goto answer_err;
@@ -1597,6 +1602,10 @@ enum srv_verdict srv_api_sync_group(struct srv *s, const struct srv_req *req,
 	struct group *g = NULL;
 	cur_begin(s, req, resp);
 
+	if (!srv_authorize_wire(s, req, ACL_RES_GROUP, gid, gl, ACL_OP_READ)) {
+		res.err = KERR_GROUP_AUTHORIZATION_FAILED;          /* ACL */
+		goto answer;
+	}
 	if (group_id_check(gid, (size_t)gl)) {
 		res.err = KERR_INVALID_GROUP_ID;
 		goto answer;
@@ -1732,7 +1741,9 @@ enum srv_verdict srv_api_heartbeat(struct srv *s, const struct srv_req *req,
 	int16_t err = KERR_NONE;
 	struct gmember *m = NULL;
 	struct group *g = NULL;
-	if (group_id_check(gid, (size_t)gl))
+	if (!srv_authorize_wire(s, req, ACL_RES_GROUP, gid, gl, ACL_OP_READ))
+		err = KERR_GROUP_AUTHORIZATION_FAILED;              /* ACL */
+	else if (group_id_check(gid, (size_t)gl))
 		err = KERR_INVALID_GROUP_ID;
 	else if (!(g = group_find(s->grp, gid, gl)))
 		err = KERR_UNKNOWN_MEMBER_ID;
@@ -1811,6 +1822,8 @@ enum srv_verdict srv_api_leave_group(struct srv *s, const struct srv_req *req,
 	int16_t *errs = calloc((size_t)n, sizeof *errs);
 	if (!errs)
 		top = KERR_COORDINATOR_NOT_AVAILABLE;
+	else if (!srv_authorize_wire(s, req, ACL_RES_GROUP, gid, gl, ACL_OP_READ))
+		top = KERR_GROUP_AUTHORIZATION_FAILED;              /* ACL */
 	else if (group_id_check(gid, (size_t)gl))
 		top = KERR_INVALID_GROUP_ID;
 	else if ((g = group_find(s->grp, gid, gl)) && g->state == GS_DEAD)
@@ -1936,7 +1949,11 @@ enum srv_verdict srv_api_describe_groups(struct srv *s, const struct srv_req *re
 		struct group *g = NULL;
 		struct group_info gi;
 		bool have_info = false;
-		if (group_id_check(id, (size_t)il)) {
+		if (!srv_authorize_wire(s, req, ACL_RES_GROUP, id, il,
+		                        ACL_OP_DESCRIBE)) {             /* ACL */
+			err = KERR_GROUP_AUTHORIZATION_FAILED;
+			state = "";
+		} else if (group_id_check(id, (size_t)il)) {
 			err = KERR_INVALID_GROUP_ID;
 			state = "";
 		} else if ((g = group_find(s->grp, id, il))) {
@@ -2059,8 +2076,15 @@ enum srv_verdict srv_api_list_groups(struct srv *s, const struct srv_req *req,
 	}
 	bool classic = filter_match(req, types_pos, ntypes, "classic");
 	int32_t count = 0;
-	for (size_t i = 0; classic && i < ng; i++)
-		count += filter_match(req, states_pos, nstates, gi[i].state);
+	bool *keep = ng ? calloc(ng, sizeof *keep) : NULL;
+	if (ng && !keep)
+		classic = false, err = KERR_COORDINATOR_NOT_AVAILABLE;
+	for (size_t i = 0; classic && i < ng; i++) {
+		keep[i] = filter_match(req, states_pos, nstates, gi[i].state) &&
+		          srv_authorized_quiet(s, req, ACL_RES_GROUP, gi[i].id,
+		                               ACL_OP_DESCRIBE);        /* ACL */
+		count += keep[i];
+	}
 
 	struct kw_writer *w = &resp->w;
 	srv_resp_begin_req(resp, req);
@@ -2069,7 +2093,7 @@ enum srv_verdict srv_api_list_groups(struct srv *s, const struct srv_req *req,
 	kw_put_i16(w, err);
 	kw_put_varray(w, flex, count);
 	for (size_t i = 0; classic && i < ng; i++) {
-		if (!filter_match(req, states_pos, nstates, gi[i].state))
+		if (!keep[i])
 			continue;
 		kw_put_vcstr(w, flex, gi[i].id);
 		kw_put_vcstr(w, flex, gi[i].protocol_type);
@@ -2080,6 +2104,7 @@ enum srv_verdict srv_api_list_groups(struct srv *s, const struct srv_req *req,
 		kw_put_vtags(w, flex);
 	}
 	kw_put_vtags(w, flex);
+	free(keep);
 	if (!rc)
 		group_infos_free(gi, ng);
 	return SRV_RESPOND;
@@ -2122,7 +2147,10 @@ enum srv_verdict srv_api_delete_groups(struct srv *s, const struct srv_req *req,
 		int il;
 		kw_vstr(&r, flex, &id, &il);
 		int16_t err = KERR_NONE;
-		if (group_id_check(id, (size_t)il)) {
+		if (!srv_authorize_wire(s, req, ACL_RES_GROUP, id, il,
+		                        ACL_OP_DELETE)) {               /* ACL */
+			err = KERR_GROUP_AUTHORIZATION_FAILED;
+		} else if (group_id_check(id, (size_t)il)) {
 			err = KERR_INVALID_GROUP_ID;
 		} else {
 			struct group *g = group_find(s->grp, id, il);

@@ -84,6 +84,8 @@ enum srv_verdict srv_api_init_producer_id(struct srv *s, const struct srv_req *r
 			if (req->client)
 				req->client->txn_refusal_logged = true;
 		}
+	} else if (!srv_authorize_idempotent(s, req)) {             /* ACL */
+		err = KERR_CLUSTER_AUTHORIZATION_FAILED;
 	} else {
 		int rc = store_init_producer_id(s->st, pid, epoch, &out_id, &out_epoch);
 		if (rc) {

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "net.h"
 #include "kwire_internal.h"
+#include "acl.h"
 
 /* --------------------------- response queue ----------------------------- */
 
@@ -305,6 +306,37 @@ enum srv_verdict srv_api_sasl_handshake(struct srv *, const struct srv_req *,
 enum srv_verdict srv_api_sasl_authenticate(struct srv *, const struct srv_req *,
                                            struct srv_resp *, int *, char *,
                                            size_t);
+/* Authorization (srv_acl.c; model and file in acl.h), server thread
+ * only.  Init at srv_start: <data_dir>/acls (-EINVAL, logged, when it does
+ * not parse); free at srv_stop; reload on SIGHUP.  The checks, one line in
+ * each handler: res_type ACL_RES_TOPIC/GROUP/CLUSTER, op ACL_OP_* (acl.h).
+ * true = allowed (always for super users, local tools and requests
+ * without a client); a denial is logged, rate-limited, except by
+ * srv_authorized_quiet (filtering: Metadata, ListGroups, OffsetFetch). */
+int srv_acl_init(struct srv *s);
+void srv_acl_free(struct srv *s);
+void srv_acl_reload(struct srv *s);
+bool srv_authorize(struct srv *s, const struct srv_req *req, int res_type,
+                   const char *name, int op);
+bool srv_authorized_quiet(struct srv *s, const struct srv_req *req,
+                          int res_type, const char *name, int op);
+/* name: a wire string of len bytes (not NUL-terminated) */
+bool srv_authorize_wire(struct srv *s, const struct srv_req *req, int res_type,
+                        const char *name, int len, int op);
+bool srv_authorize_cluster(struct srv *s, const struct srv_req *req, int op);
+/* Creating topic name: CREATE on the cluster or on the topic. */
+bool srv_authorize_create_topic(struct srv *s, const struct srv_req *req,
+                                const char *name);
+/* Idempotent producers (Kafka 3.x): IDEMPOTENT_WRITE on the cluster, or
+ * WRITE on some topic. */
+bool srv_authorize_idempotent(struct srv *s, const struct srv_req *req);
+enum srv_verdict srv_api_describe_acls(struct srv *, const struct srv_req *,
+                                       struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_create_acls(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
+enum srv_verdict srv_api_delete_acls(struct srv *, const struct srv_req *,
+                                     struct srv_resp *, int *, char *, size_t);
+
 /* Close connection c holding a request (serial must match) without an
  * answer (srv.c); false when c is gone or holds nothing. */
 bool srv_conn_drop(struct srv *s, struct srv_conn *c, uint64_t serial);
@@ -439,6 +471,7 @@ struct srv {
 	struct srv_groups *grp;     /* the group coordinator (srv_group.c) */
 	struct srv_sasl *sasl;      /* mechanisms, users, delayed failed logins
 	                               (srv_sasl.c) */
+	struct srv_acl *acl;        /* the ACL table (srv_acl.c) */
 	int32_t admin_max_partitions; /* CreateTopics/CreatePartitions bound; 0 =
 	                               the partitions setting's (the fuzz
 	                               harness lowers it) */

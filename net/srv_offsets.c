@@ -186,6 +186,9 @@ enum srv_verdict srv_api_find_coordinator(struct srv *s, const struct srv_req *r
 		return srv_malformed(req, why, why_len);
 
 	int err = fc_error(key_type);
+	if (err == KERR_NONE && key_type == 0 && v <= 3 &&
+	    !srv_authorize_wire(s, req, ACL_RES_GROUP, key, kl, ACL_OP_DESCRIBE))
+		err = KERR_GROUP_AUTHORIZATION_FAILED;              /* ACL */
 	bool ok = err == KERR_NONE;
 	const char *adv_host;
 	int adv_port;
@@ -207,14 +210,19 @@ enum srv_verdict srv_api_find_coordinator(struct srv *s, const struct srv_req *r
 		kw_put_carray(w, nkeys);
 		for (int32_t i = 0; i < nkeys; i++) {
 			kw_cstr(&r, &key, &kl);
+			int kerr = err == KERR_NONE && key_type == 0 &&
+			           !srv_authorize_wire(s, req, ACL_RES_GROUP, key, kl,
+			                               ACL_OP_DESCRIBE)      /* ACL */
+			           ? KERR_GROUP_AUTHORIZATION_FAILED : err;
+			bool kok = kerr == KERR_NONE;
 			kw_put_cstr_compact(w, key, kl);
-			kw_put_i32(w, ok ? OFFS_NODE_ID : -1);
-			kw_put_cstr_compact(w, ok ? adv_host : "",
-			                    ok ? (int)strlen(adv_host) : 0);
-			kw_put_i32(w, ok ? adv_port : -1);
-			kw_put_i16(w, (int16_t)err);
-			kw_put_cstr_compact(w, fc_message(err),
-			                    fc_message(err) ? (int)strlen(fc_message(err)) : -1);
+			kw_put_i32(w, kok ? OFFS_NODE_ID : -1);
+			kw_put_cstr_compact(w, kok ? adv_host : "",
+			                    kok ? (int)strlen(adv_host) : 0);
+			kw_put_i32(w, kok ? adv_port : -1);
+			kw_put_i16(w, (int16_t)kerr);
+			kw_put_cstr_compact(w, fc_message(kerr),
+			                    fc_message(kerr) ? (int)strlen(fc_message(kerr)) : -1);
 			kw_put_tags0(w);
 		}
 	}
@@ -352,6 +360,8 @@ enum srv_verdict srv_api_offset_commit(struct srv *s, const struct srv_req *req,
 		return SRV_CLOSE;
 	}
 	bool group_ok = group_copy(group, h.group, h.gl);
+	bool gdenied = !srv_authorize_wire(s, req, ACL_RES_GROUP, h.group, h.gl,
+	                                   ACL_OP_READ);            /* ACL */
 	kw_reader_init(&r, req->body, req->body_len);
 	r.pos = topics_pos;
 	kw_varray(&r, flex, flex ? 3 : 6, false);
@@ -361,6 +371,8 @@ enum srv_verdict srv_api_offset_commit(struct srv *s, const struct srv_req *req,
 		struct oc_topic *t = &topics[i];
 		char cname[256];
 		kw_vstr(&r, flex, &t->wname, &t->wlen);
+		bool tdenied = !gdenied && !srv_authorize_wire(s, req,
+		               ACL_RES_TOPIC, t->wname, t->wlen, ACL_OP_READ); /* ACL */
 		t->nparts_topic = topic_nparts(s, t->wname, t->wlen, cname);
 		size_t cl = strlen(cname);
 		t->name = names + names_at;
@@ -373,7 +385,11 @@ enum srv_verdict srv_api_offset_commit(struct srv *s, const struct srv_req *req,
 			struct group_commit *c = &ents[at];
 			oc_read_part(&r, v, flex, c);
 			c->topic = t->name;
-			if (c->partition < 0 || c->partition >= t->nparts_topic) {
+			if (gdenied) {
+				errs[at] = KERR_GROUP_AUTHORIZATION_FAILED;
+			} else if (tdenied) {
+				errs[at] = KERR_TOPIC_AUTHORIZATION_FAILED;
+			} else if (c->partition < 0 || c->partition >= t->nparts_topic) {
 				errs[at] = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			} else if (!group_ok) {
 				errs[at] = KERR_INVALID_GROUP_ID;
@@ -507,14 +523,18 @@ static void of_skip_topic_elems(struct kw_reader *r, bool flex, int32_t nt)
 /* The topics of one group's answer, reading its requested topics from r
  * (positioned at the Topics array, which parsed).  *gerr gets the
  * group-level error. */
-static void of_put_group_topics(struct srv *s, struct kw_writer *w, int v,
+static void of_put_group_topics(struct srv *s, const struct srv_req *req,
+                                struct kw_writer *w, int v,
                                 bool flex, const char *gid, int gl,
                                 struct kw_reader *r, int16_t *gerr)
 {
 	char group[GROUP_ID_MAX + 1];
-	bool group_ok = group_copy(group, gid, gl);
+	bool gdenied = !srv_authorize_wire(s, req, ACL_RES_GROUP, gid, gl,
+	                                   ACL_OP_DESCRIBE);        /* ACL */
+	bool group_ok = !gdenied && group_copy(group, gid, gl);
 	int32_t nt = kw_varray(r, flex, flex ? 3 : 6, v >= 2);
-	*gerr = group_ok ? KERR_NONE : KERR_INVALID_GROUP_ID;
+	*gerr = group_ok ? KERR_NONE : gdenied ? KERR_GROUP_AUTHORIZATION_FAILED
+	                                       : KERR_INVALID_GROUP_ID;
 
 	if (nt < 0) {
 		/* every committed offset of the group */
@@ -527,15 +547,30 @@ static void of_put_group_topics(struct srv *s, struct kw_writer *w, int v,
 			*gerr = KERR_COORDINATOR_NOT_AVAILABLE;
 			n = 0;
 		}
+		/* only the topics the principal may describe (ACL) */
+		bool *keep = n ? calloc(n, sizeof *keep) : NULL;
+		if (n && !keep) {
+			*gerr = KERR_COORDINATOR_NOT_AVAILABLE;
+			n = 0;
+		}
 		int32_t distinct = 0;
-		for (size_t i = 0; i < n; i++)
-			if (i == 0 || strcmp(all[i].topic, all[i - 1].topic))
-				distinct++;
+		for (size_t i = 0; i < n; i++) {
+			bool first = i == 0 || strcmp(all[i].topic, all[i - 1].topic);
+			keep[i] = first ? srv_authorized_quiet(s, req, ACL_RES_TOPIC,
+			                                       all[i].topic,
+			                                       ACL_OP_DESCRIBE)
+			                : keep[i - 1];
+			distinct += first && keep[i];
+		}
 		kw_put_varray(w, flex, distinct);
 		for (size_t i = 0; i < n;) {
 			size_t j = i;
 			while (j < n && !strcmp(all[j].topic, all[i].topic))
 				j++;
+			if (!keep[i]) {
+				i = j;
+				continue;
+			}
 			kw_put_vcstr(w, flex, all[i].topic);
 			kw_put_varray(w, flex, (int32_t)(j - i));
 			for (size_t k = i; k < j; k++)
@@ -544,6 +579,7 @@ static void of_put_group_topics(struct srv *s, struct kw_writer *w, int v,
 			kw_put_vtags(w, flex);
 			i = j;
 		}
+		free(keep);
 		if (all)
 			group_offsets_free(all, n);
 		return;
@@ -561,6 +597,8 @@ static void of_put_group_topics(struct srv *s, struct kw_writer *w, int v,
 		char name[256];
 		kw_vstr(r, flex, &wn, &wl);
 		bool name_ok = srv_topic_name_copy(name, sizeof name, wn, wl);
+		bool tdenied = group_ok && !srv_authorize_wire(s, req,
+		               ACL_RES_TOPIC, wn, wl, ACL_OP_DESCRIBE);  /* ACL */
 		kw_put_vstr(w, flex, wn, wl);
 		int32_t np = kw_varray(r, flex, 4, false);
 		kw_put_varray(w, flex, np);
@@ -568,11 +606,12 @@ static void of_put_group_topics(struct srv *s, struct kw_writer *w, int v,
 			int32_t p = kw_i32(r);
 			struct group_offset o;
 			memset(&o, 0, sizeof o);
-			bool have = group_ok && name_ok &&
+			bool have = group_ok && name_ok && !tdenied &&
 			            groups_fetch(store_groups(s->st), group, name, p,
 			                         &o) == 0;
 			of_put_part(w, v, flex, p, have ? &o : NULL,
-			            group_ok ? KERR_NONE : *gerr);
+			            !group_ok ? *gerr : tdenied
+			            ? KERR_TOPIC_AUTHORIZATION_FAILED : KERR_NONE);
 			if (have)
 				group_offset_clear(&o);
 		}
@@ -642,7 +681,7 @@ enum srv_verdict srv_api_offset_fetch(struct srv *s, const struct srv_req *req,
 	kw_reader_init(&r, req->body, req->body_len);
 	if (v <= 7) {
 		kw_vstr(&r, flex, &gid, &gl);
-		of_put_group_topics(s, w, v, flex, gid, gl, &r, &gerr);
+		of_put_group_topics(s, req, w, v, flex, gid, gl, &r, &gerr);
 		if (v >= 2)
 			kw_put_i16(w, gerr);
 	} else {
@@ -652,7 +691,7 @@ enum srv_verdict srv_api_offset_fetch(struct srv *s, const struct srv_req *req,
 		for (int32_t i = 0; i < ngroups; i++) {
 			of_read_group_head(&r, v, &gid, &gl);
 			kw_put_cstr_compact(w, gid, gl);
-			of_put_group_topics(s, w, v, flex, gid, gl, &r, &gerr);
+			of_put_group_topics(s, req, w, v, flex, gid, gl, &r, &gerr);
 			kw_tags_skip(&r);
 			kw_put_i16(w, gerr);
 			kw_put_tags0(w);
@@ -706,7 +745,9 @@ enum srv_verdict srv_api_offset_delete(struct srv *s, const struct srv_req *req,
 	char group[GROUP_ID_MAX + 1];
 	int16_t top = KERR_NONE;
 	int members = 0;
-	if (!group_copy(group, gid, gl)) {
+	if (!srv_authorize_wire(s, req, ACL_RES_GROUP, gid, gl, ACL_OP_DELETE)) {
+		top = KERR_GROUP_AUTHORIZATION_FAILED;              /* ACL */
+	} else if (!group_copy(group, gid, gl)) {
 		top = KERR_INVALID_GROUP_ID;
 	} else {
 		struct group_info gi;
@@ -743,14 +784,17 @@ enum srv_verdict srv_api_offset_delete(struct srv *s, const struct srv_req *req,
 			int wl;
 			char name[256];
 			kw_str(&r, &wn, &wl);
-			int32_t tparts = topic_nparts(s, wn, wl, name);
+			bool tdenied = !srv_authorize_wire(s, req, ACL_RES_TOPIC, wn,
+			                                   wl, ACL_OP_READ); /* ACL */
+			int32_t tparts = tdenied ? -1 : topic_nparts(s, wn, wl, name);
 			bool subscribed = tparts >= 0 && members > 0 &&
 			                  srv_group_subscribes(s, group, name);
 			int32_t np = kw_array(&r, 4, false);
 			for (int32_t j = 0; j < np; j++, at++) {
 				int32_t p = kw_i32(&r);
 				if (p < 0 || p >= tparts) {
-					errs[at] = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+					errs[at] = tdenied ? KERR_TOPIC_AUTHORIZATION_FAILED
+					                   : KERR_UNKNOWN_TOPIC_OR_PARTITION;
 					continue;
 				}
 				if (subscribed) {

@@ -339,6 +339,12 @@ struct store_options {
  * a damaged .topic file is rebuilt, see FORMAT.md). */
 int store_open(const struct store_options *opts, struct store **out);
 
+/* The data directory, opened once without following links (st->dfd): for
+ * files kept beside the logs by other layers (net/srv_acl.c: acls), opened
+ * relative to it with O_NOFOLLOW.  Owned by the store: do not close it;
+ * valid until store_close. */
+int store_dir_fd(const struct store *st);
+
 /* Flush everything, write the recovery checkpoint and the clean-shutdown
  * marker, stop the maintenance thread, free.  Topics still referenced by
  * callers must have been put back first. */

@@ -2561,6 +2561,11 @@ free_store:
 	return rc;
 }
 
+int store_dir_fd(const struct store *st)
+{
+	return st->dfd;
+}
+
 void store_close(struct store *st)
 {
 	struct topic **ts;

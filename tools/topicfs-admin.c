@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_acls.h"
 #include "admin_users.h"
 #include "config.h"
 #include "parse.h"
@@ -75,6 +76,11 @@ static void usage(FILE *f)
 	      "                       from stdin); the daemon may be running\n"
 	      "  user delete NAME     delete a SASL user\n"
 	      "  user list            SASL users and their mechanisms\n"
+	      "  acl add|list|delete  ACLs, with kafka-acls' flags (--allow-principal\n"
+	      "                       User:NAME, --deny-principal, --operation Read,\n"
+	      "                       --topic NAME, --group NAME, --cluster,\n"
+	      "                       --resource-pattern-type literal|prefixed,\n"
+	      "                       list: --principal); the daemon may be running\n"
 	      "\n"
 	      "Options:\n"
 	      "  -c, --config FILE    the daemon's INI (data dir, topic defaults)\n"
@@ -551,6 +557,10 @@ int main(int argc, char **argv)
 	char **cargv = argv + optind;
 	if (!strcmp(cmd, "user")) {     /* SASL users, daemon running or not */
 		status = admin_users_main(config, data_dir, sets, nsets, cargc, cargv, quiet);
+		goto out;
+	}
+	if (!strcmp(cmd, "acl")) {      /* ACLs, daemon running or not */
+		status = admin_acls_main(config, data_dir, sets, nsets, cargc, cargv, quiet);
 		goto out;
 	}
 	bool is_create = !strcmp(cmd, "create"), is_delete = !strcmp(cmd, "delete");
