@@ -511,6 +511,9 @@ struct fsv_handle {
 	                                   (thread-safe itself); closed at
 	                                   handle_free or shutdown */
 	char *group_id;                 /* .groups files: the group; immutable */
+	struct fso_caller who;          /* .groups files with allow_other: who
+	                                   opened it (for the render at open) */
+	bool who_check;
 	/* status file, group file text and dir listings: immutable after open */
 	char *buf;
 	size_t buf_len;
@@ -1183,13 +1186,15 @@ static void fsv_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fuse_reply_err(req, EPERM);
 }
 
-static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+                       fuse_req_t req);
 
 /* O_CREAT of a new name: only in .groups, where it names a group (the
  * group exists once a reset line written to the new file commits an
  * offset; see FILE-VIEW.md).  Everywhere else EPERM. */
 static int fsv_do_create(struct fsv *fs, fuse_ino_t parent, const char *name,
-                         struct fuse_file_info *fi, struct fuse_entry_param *e)
+                         struct fuse_file_info *fi, struct fuse_entry_param *e,
+                         fuse_req_t req)
 {
 	struct node_ref ref;
 	double timeout;
@@ -1208,7 +1213,7 @@ static int fsv_do_create(struct fsv *fs, fuse_ino_t parent, const char *name,
 		return rc;
 	rc = fsv_stat(fs, &ref, &e->attr, &timeout);
 	if (!rc)
-		rc = fsv_do_open(fs, ref.ino, fi);
+		rc = fsv_do_open(fs, ref.ino, fi, req);
 	if (rc) {
 		node_forget(fs, ref.ino, 1);
 		return rc;
@@ -1224,7 +1229,7 @@ static void fsv_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                           mode_t mode, struct fuse_file_info *fi)
 {
 	struct fuse_entry_param e;
-	int rc = fsv_do_create(fuse_req_userdata(req), parent, name, fi, &e);
+	int rc = fsv_do_create(fuse_req_userdata(req), parent, name, fi, &e, req);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -1338,7 +1343,8 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 }
 
 /* May this open use the page cache?  See the design note at the top. */
-static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi)
+static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi,
+                       fuse_req_t req)
 {
 	struct node_ref ref;
 	struct fsv_handle *h = NULL;
@@ -1376,15 +1382,24 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 			rc = -ENOMEM;
 			goto fail;
 		}
+		if (fs->opts.allow_other && req) {
+			/* other users are in: each sees only the rows of the
+			 * topics its modes let it read */
+			fso_caller_get(req, &h->who);
+			h->who_check = true;
+		}
 		if (accmode != O_WRONLY) {
 			/* rendered once, like .status; a group that does not
 			 * exist (yet) reads empty when opened for writing */
-			rc = fsg_render(fs->st, h->group_id, &h->buf, &h->buf_len);
+			rc = fsg_render(fs->st, h->group_id,
+			                h->who_check ? &h->who : NULL,
+			                &h->buf, &h->buf_len);
 			if (rc == -ENOENT && h->writable)
 				rc = 0;
 			if (rc)
 				goto fail;
 		}
+		h->who.req = NULL;      /* the request ends with this open */
 		fi->direct_io = 1;
 		break;
 	case N_STATUS:
@@ -1456,7 +1471,7 @@ fail:
 
 static void fsv_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = fsv_do_open(fuse_req_userdata(req), ino, fi);
+	int rc = fsv_do_open(fuse_req_userdata(req), ino, fi, req);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

@@ -57,9 +57,14 @@ int fsg_dir_names(struct store *st, char ***names, size_t *n);
  * -EINVAL). */
 int fsg_name_to_id(struct store *st, const char *name, char *id, size_t idlen,
                    bool must_exist);
-/* The text of a group file (rendered at open). */
-int fsg_render(struct store *st, const char *id, char **out, size_t *len);
-/* A write to a group file: reset lines, all or nothing. */
+struct fso_caller;
+/* The text of a group file (rendered at open).  who (NULL: no filter, the
+ * mount without allow_other) sees only the rows of topics it may read. */
+int fsg_render(struct store *st, const char *id, const struct fso_caller *who,
+               char **out, size_t *len);
+/* A write to a group file: reset lines, all or nothing.  (Group files are
+ * the daemon user's, 0644: with allow_other the kernel lets no one else
+ * write them.) */
 int fsg_reset(struct fsg *g, struct store *st, const char *id, const char *data,
               size_t len);
 /* rm .groups/NAME */
@@ -154,6 +159,11 @@ void fso_fill_stat(const struct topic_owner *o, enum fso_object what,
                    struct stat *st);
 /* The mount root's permission bits. */
 uint32_t fso_root_mode(bool allow_other);
+/* Would the kernel's permission check let c read (want 4) or write (2) a
+ * file with owner o's modes?  The owner class if c owns it, else the group
+ * class if c is in its group, else others; uid 0 always may. */
+bool fso_may(const struct fso_caller *c, const struct topic_owner *o,
+             unsigned want);
 /* chmod / chown of topic t's directory (to_set: FUSE_SET_ATTR_MODE, _UID,
  * _GID) by c: 0 (changed and written, or nothing to change), -EPERM (not
  * allowed), -EINVAL, -ENOENT (deleted), I/O errors (nothing changed). */

@@ -483,7 +483,8 @@ struct gf_row {
 	const char *topic;
 };
 
-int fsg_render(struct store *st, const char *id, char **out, size_t *len)
+int fsg_render(struct store *st, const char *id, const struct fso_caller *who,
+               char **out, size_t *len)
 {
 	struct groups *grp = store_groups(st);
 	struct group_info gi;
@@ -508,18 +509,27 @@ int fsg_render(struct store *st, const char *id, char **out, size_t *len)
 		rc = -ENOMEM;
 		goto out;
 	}
+	size_t nrows = 0;
 	for (size_t i = 0; i < noffs; i++) {
-		struct gf_row *r = &rows[i];
+		struct gf_row *r = &rows[nrows];
 		struct topic *t;
 		struct part *p = NULL;
 		struct part_info in;
+		bool hidden = false;
 		r->topic = offs[i].topic;
 		snprintf(r->part, sizeof r->part, "%" PRId32, offs[i].partition);
 		snprintf(r->cur, sizeof r->cur, "%" PRId64, offs[i].offset);
 		snprintf(r->end, sizeof r->end, "-");
 		snprintf(r->lag, sizeof r->lag, "-");
 		if (store_topic_get(st, offs[i].topic, &t) == 0) {
-			p = topic_part(t, offs[i].partition);
+			/* with allow_other, a topic the caller may not read is
+			 * not shown: its offsets and lag say what is in it */
+			if (who) {
+				struct topic_owner o;
+				topic_get_owner(t, &o);
+				hidden = !fso_may(who, &o, 4);
+			}
+			p = hidden ? NULL : topic_part(t, offs[i].partition);
 			if (p) {
 				part_info(p, &in);
 				int64_t lag = in.next_offset - offs[i].offset;
@@ -528,6 +538,9 @@ int fsg_render(struct store *st, const char *id, char **out, size_t *len)
 			}
 			topic_put(t);
 		}
+		if (hidden)
+			continue;
+		nrows++;
 		const char *cols[5] = { r->topic, r->part, r->cur, r->end, r->lag };
 		for (int c = 0; c < 5; c++)
 			if ((int)strlen(cols[c]) > w[c])
@@ -542,10 +555,10 @@ int fsg_render(struct store *st, const char *id, char **out, size_t *len)
 		snprintf(name, sizeof name, "-");
 	fprintf(f, "group %s\nstate %s\nprotocol_type %s\nmembers %d\nreaders %d\n"
 	        "offsets %zu\n\n", name, gi.state, gi.protocol_type[0] ?
-	        gi.protocol_type : "-", gi.members, gi.readers, noffs);
+	        gi.protocol_type : "-", gi.members, gi.readers, nrows);
 	fprintf(f, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], "TOPIC", w[1], "PARTITION",
 	        w[2], "CURRENT-OFFSET", w[3], "LOG-END-OFFSET", "LAG");
-	for (size_t i = 0; i < noffs; i++)
+	for (size_t i = 0; i < nrows; i++)
 		fprintf(f, "%-*s  %-*s  %-*s  %-*s  %s\n", w[0], rows[i].topic, w[1],
 		        rows[i].part, w[2], rows[i].cur, w[3], rows[i].end, rows[i].lag);
 	if (members && members[0]) {

@@ -95,6 +95,22 @@ bool fso_caller_in_group(const struct fso_caller *c, uint32_t gid)
 	return found;
 }
 
+bool fso_may(const struct fso_caller *c, const struct topic_owner *o,
+             unsigned want)
+{
+	unsigned bits;
+
+	if (c->uid == 0)
+		return true;
+	if (c->uid == o->uid)
+		bits = (o->mode >> 6) & 7;
+	else if (fso_caller_in_group(c, o->gid))
+		bits = (o->mode >> 3) & 7;
+	else
+		bits = o->mode & 7;
+	return (bits & want) == want;
+}
+
 void fso_owner_for_mkdir(const struct fso_caller *c, uint32_t mode,
                          struct topic_owner *out)
 {

@@ -11,7 +11,8 @@ setpriv:
   with allow_delete (the sticky root), can rmdir its own;
 - owners and modes survive a restart (the .topic file's owner lines), a
   .topic file without them loads as the daemon's 0755 (as before owners),
-  and without allow_other the root stays 0755.
+  and without allow_other the root stays 0755;
+- a .groups file shows nobody only the rows of topics nobody may read.
 Needs root (the test mounts and switches to nobody); skipped otherwise."""
 import errno
 import os
@@ -169,6 +170,33 @@ class FsOwners(TopicfsTestCase):
         self.assertEqual(as_nobody("rmdir", mine)[0], "ok")
         self.assertFalse(os.path.exists(mine))
         self.assertEqual(sorted(os.listdir(self.daemon.mnt)), [".groups", ".status", "roots"])
+
+    def test_groups_file_shows_only_readable_topics(self):
+        self.start()
+        secret, public = self.daemon.path("secret"), self.daemon.path("public")
+        os.mkdir(secret, 0o700)
+        os.mkdir(public, 0o755)
+        for t in (secret, public):
+            append_bytes(os.path.join(t, "0"), b"a\nb\nc\n")
+        with open(self.daemon.path(".groups", "g"), "w") as f:
+            f.write("secret 0 1\npublic 0 2\n")
+        mine = read_bytes(self.daemon.path(".groups", "g")).decode()
+        self.assertRegex(mine, r"(?m)^secret\s+0\s+1\s+3\s+2$")
+        self.assertRegex(mine, r"(?m)^public\s+0\s+2\s+3\s+1$")
+        self.assertIn("offsets 2\n", mine)
+        res, out = as_nobody("read", self.daemon.path(".groups", "g"))
+        self.assertEqual(res, "ok", out)
+        self.assertRegex(out, r"(?m)^public\s+0\s+2\s+3\s+1$")
+        self.assertNotIn("secret", out)
+        self.assertIn("offsets 1\n", out)
+        # a chmod opens it up at the next open
+        os.chmod(secret, 0o755)
+        res, out = as_nobody("read", self.daemon.path(".groups", "g"))
+        self.assertEqual(res, "ok", out)
+        self.assertRegex(out, r"(?m)^secret\s+0\s+1\s+3\s+2$")
+        # and no one but the daemon's user may reset
+        res, out = as_nobody("append", self.daemon.path(".groups", "g"), "public 0 0\n")
+        self.assertEqual(res, "EACCES", out)
 
     def test_owners_persist_and_old_files_load_as_before(self):
         self.start()
