@@ -815,7 +815,10 @@ static int log_append_chunked(struct groups *g, const struct recset *rs,
 		size_t n = 0, bytes = 0;
 		while (from + n < rs->n && (n == 0 || bytes < COMPACT_BATCH_BYTES)) {
 			const struct rs_rec *r = &rs->r[from + n];
-			bytes += r->key_len + (r->val_len > 0 ? (size_t)r->val_len : 0);
+			/* REC_OVERHEAD: the record framing, so the encoded batch
+			 * stays under what replay accepts */
+			bytes += REC_OVERHEAD + r->key_len +
+			         (r->val_len > 0 ? (size_t)r->val_len : 0);
 			n++;
 		}
 		int rc = log_append(g, rs, from, n);
@@ -914,7 +917,11 @@ static int log_compact(struct groups *g)
 				struct goff *o = &gr->offs[i];
 				rc = rs_add(&rs, gr->id, gr->id_len, o->topic,
 				            o->partition, o, o->commit_ms);
-				if (rc == 0 && rs.bytes >= COMPACT_BATCH_BYTES) {
+				/* the encoded size, framing included (REC_OVERHEAD
+				 * per record): replay refuses a batch over max_batch,
+				 * which is 1 MiB + 64 KiB at the smallest */
+				if (rc == 0 && rs.bytes + rs.n * REC_OVERHEAD >=
+				    COMPACT_BATCH_BYTES) {
 					uint8_t *batch;
 					size_t len;
 					rc = rs_encode(&rs, 0, rs.n, off, &batch, &len);
