@@ -414,6 +414,13 @@ enum srv_verdict srv_api_describe_acls(struct srv *s, const struct srv_req *req,
 static int16_t locked_load(struct srv *s, int *lock_fd, struct acl_table *t,
                            char *buf, size_t buflen, const char **msg)
 {
+	if (!s->acl) {
+		/* no srv_acl_init (the fuzz harness): no file to change */
+		*lock_fd = -1;
+		snprintf(buf, buflen, "no ACL file is loaded");
+		*msg = buf;
+		return KERR_UNKNOWN_SERVER_ERROR;
+	}
 	*lock_fd = acl_file_lock(s->acl->dfd, ACL_FILE_NAME);
 	if (*lock_fd < 0) {
 		snprintf(buf, buflen, "cannot lock the ACL file: %s",
