@@ -1399,7 +1399,7 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 			if (rc)
 				goto fail;
 		}
-		h->who.req = NULL;      /* the request ends with this open */
+		h->who.pid = 0;         /* the request ends with this open */
 		fi->direct_io = 1;
 		break;
 	case N_STATUS:

@@ -138,13 +138,13 @@ void fsv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct fuse_req;
 struct stat;
 
-/* Who asks: from fuse_req_ctx; req is kept for the supplementary groups
- * (asked only when needed). */
+/* Who asks: from fuse_req_ctx; pid is kept for the supplementary groups
+ * (read from /proc only when needed). */
 struct fso_caller {
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t umask;
-	struct fuse_req *req;   /* NULL: the primary group only */
+	int pid;                /* the calling thread; 0: the primary group only */
 };
 enum fso_object { FSO_TOPIC_DIR, FSO_PARTITION, FSO_VIEW, FSO_WRITER };
 

@@ -75,7 +75,10 @@
 #include "parse.h"
 
 #define FSG_COMMIT_INTERVAL_MS 250      /* batch commits of a reader */
-#define FSG_REOPEN_WAIT_MS     1000     /* see "the close -> reopen race" */
+#define FSG_REOPEN_WAIT_MS     5000     /* see "the close -> reopen race": only
+                                           waited while a reader of ours that
+                                           was closed is still releasing (a
+                                           loaded machine took over 1 s) */
 #define FSG_ERR_LOG_MS         10000    /* commit failures: one line per */
 #define FSG_RESET_MAX          65536    /* offsets one write may reset */
 #define FSG_STATUS_MAX_GROUPS  100      /* groups listed in .status */

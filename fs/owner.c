@@ -26,7 +26,7 @@
  *            group (the kernel's rule)
  *   chown    uid: root only (the owner may "change" it to itself); gid:
  *            root, or the owner to a group it is in (its primary group or
- *            a supplementary one: fuse_req_getgroups)
+ *            a supplementary one: the caller thread's /proc status)
  * "Root" is the caller's uid 0 (capabilities are not looked at).  Every
  * change is written to the .topic file before it is answered
  * (topic_set_owner), so it survives a restart; a failed write changes
@@ -43,16 +43,18 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fuse_lowlevel.h>
 
 #include "fs_int.h"
 #include "logger.h"
 
-#define FSO_GROUPS_INLINE 64    /* supplementary groups without malloc */
 
 void fso_caller_get(struct fuse_req *req, struct fso_caller *out)
 {
@@ -61,38 +63,56 @@ void fso_caller_get(struct fuse_req *req, struct fso_caller *out)
 	out->uid = (uint32_t)ctx->uid;
 	out->gid = (uint32_t)ctx->gid;
 	out->umask = (uint32_t)ctx->umask;
-	out->req = req;
+	out->pid = ctx->pid;
+}
+
+/* Is gid among the supplementary groups of the calling thread?  Read from
+ * /proc/<tid>/status ("Groups:" line), bounded and NUL-terminated here:
+ * libfuse 3.14's fuse_req_getgroups reads that file into a 4 KiB buffer
+ * and runs strstr past its end when the file fills it (AddressSanitizer
+ * caught it in the CI pass). */
+static bool proc_in_group(pid_t pid, uint32_t gid)
+{
+	char path[64], buf[16384];
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (got < sizeof buf - 1 &&
+	       (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	buf[got] = '\0';
+	const char *g = strstr(buf, "\nGroups:");
+	if (!g)
+		return false;
+	g += strlen("\nGroups:");
+	for (;;) {
+		char *end;
+		while (*g == ' ' || *g == '\t')
+			g++;
+		if (*g < '0' || *g > '9')
+			return false;   /* the end of the line (or of the buffer) */
+		unsigned long v = strtoul(g, &end, 10);
+		if (end == g)
+			return false;
+		if (v == gid)
+			return true;
+		g = end;
+	}
 }
 
 bool fso_caller_in_group(const struct fso_caller *c, uint32_t gid)
 {
-	gid_t inline_list[FSO_GROUPS_INLINE], *list = inline_list;
-	int n, size = FSO_GROUPS_INLINE;
-	bool found = false;
-
 	if (c->gid == gid)
 		return true;
-	if (!c->req)
+	if (c->pid <= 0)
 		return false;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		n = fuse_req_getgroups(c->req, size, list);
-		if (n < 0)
-			break;          /* -ENOSYS, no /proc: primary group only */
-		if (n <= size) {
-			for (int i = 0; i < n && !found; i++)
-				found = (uint32_t)list[i] == gid;
-			break;
-		}
-		if (list != inline_list)
-			free(list);
-		size = n;
-		list = malloc((size_t)size * sizeof *list);
-		if (!list)
-			return false;
-	}
-	if (list != inline_list)
-		free(list);
-	return found;
+	return proc_in_group(c->pid, gid);
 }
 
 bool fso_may(const struct fso_caller *c, const struct topic_owner *o,
