@@ -59,9 +59,11 @@ except OSError as e:
 '''
 
 
-def as_nobody(op, path, arg=None):
-    cmd = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
-           "--clear-groups", sys.executable, "-c", NOBODY_OP, op, path]
+def as_nobody(op, path, arg=None, groups=None):
+    """groups: supplementary gids for nobody (default: none)."""
+    cmd = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY]
+    cmd += ["--groups=" + ",".join(map(str, groups))] if groups else ["--clear-groups"]
+    cmd += [sys.executable, "-c", NOBODY_OP, op, path]
     if arg is not None:
         cmd.append(arg)
     r = subprocess.run(cmd, capture_output=True, timeout=scaled(30))
@@ -152,6 +154,11 @@ class FsOwners(TopicfsTestCase):
         self.assertEqual(as_nobody("chown", mine, "%d:0" % NOBODY)[0], "EPERM")
         self.assertEqual(as_nobody("chown", mine, "%d:%d" % (NOBODY, NOBODY))[0], "ok")
         self.assertEqual(mode_of(mine), (0o700, NOBODY, NOBODY))
+        # a supplementary group of the caller counts (read from the calling
+        # thread's /proc status)
+        self.assertEqual(as_nobody("chown", mine, "%d:100" % NOBODY, groups=[100])[0], "ok")
+        self.assertEqual(mode_of(mine), (0o700, NOBODY, 100))
+        self.assertEqual(as_nobody("chown", mine, "%d:%d" % (NOBODY, NOBODY))[0], "ok")
         # nobody cannot delete root's topic (sticky root), even 0777 and
         # with allow_delete; nor make one inside a topic
         os.chmod(theirs, 0o777)
