@@ -1906,6 +1906,24 @@ enum srv_verdict srv_api_leave_group(struct srv *s, const struct srv_req *req,
 
 /* ============================= DescribeGroups ============================= */
 
+/* The GroupIds array of DescribeGroups and DeleteGroups: its count, each
+ * id checked to be a non-null string (r->err otherwise); *ids_pos is where
+ * the ids start, for the pass that answers them. */
+static int32_t read_group_ids(struct kw_reader *r, bool flex, size_t *ids_pos)
+{
+	int32_t n = kw_varray(r, flex, flex ? 1 : 2, false);
+
+	*ids_pos = r->pos;
+	for (int32_t i = 0; i < n && !r->err; i++) {
+		const char *a;
+		int al;
+		kw_vstr(r, flex, &a, &al);
+		if (al < 0)
+			r->err = true;
+	}
+	return n;
+}
+
 enum srv_verdict srv_api_describe_groups(struct srv *s, const struct srv_req *req,
                                          struct srv_resp *resp, int *park_ms,
                                          char *why, size_t why_len)
@@ -1918,15 +1936,8 @@ enum srv_verdict srv_api_describe_groups(struct srv *s, const struct srv_req *re
 		return SRV_CLOSE;
 
 	kw_reader_init(&r, req->body, req->body_len);
-	int32_t n = kw_varray(&r, flex, flex ? 1 : 2, false);
-	size_t ids_pos = r.pos;
-	for (int32_t i = 0; i < n && !r.err; i++) {
-		const char *a;
-		int al;
-		kw_vstr(&r, flex, &a, &al);
-		if (al < 0)
-			r.err = true;
-	}
+	size_t ids_pos;
+	int32_t n = read_group_ids(&r, flex, &ids_pos);
 	if (v >= 3)
 		kw_i8(&r);                      /* IncludeAuthorizedOperations */
 	kw_vtags(&r, flex);
@@ -2123,15 +2134,8 @@ enum srv_verdict srv_api_delete_groups(struct srv *s, const struct srv_req *req,
 		return SRV_CLOSE;
 
 	kw_reader_init(&r, req->body, req->body_len);
-	int32_t n = kw_varray(&r, flex, flex ? 1 : 2, false);
-	size_t ids_pos = r.pos;
-	for (int32_t i = 0; i < n && !r.err; i++) {
-		const char *a;
-		int al;
-		kw_vstr(&r, flex, &a, &al);
-		if (al < 0)
-			r.err = true;
-	}
+	size_t ids_pos;
+	int32_t n = read_group_ids(&r, flex, &ids_pos);
 	kw_vtags(&r, flex);
 	if (r.err)
 		return srv_malformed(req, why, why_len);
