@@ -16,15 +16,26 @@
  *
  *   append      `cat input >> mnt/T/0` vs `cat input >> plain/file` (cat
  *               picks its write size from st_blksize), MB/s of input bytes;
- *               bytes on disk (.log files) per byte written
+ *               bytes on disk (.log files) per byte written.  Codec none
+ *               also writes the same input into null FUSE (below), and
+ *               its baseline is the two-copy limit instead of the file
  *   small       one write(2) per line, 1 and 4 writer threads, each with its
  *               own O_APPEND fd, records/s, vs the same on a plain file
  *   read        `cat mnt/T/0 > /dev/null` right after a daemon restart (warm
  *               page cache for the segment files, nothing cached in the
  *               daemon or for the FUSE file), then a second time, vs `cat
- *               plain/file > /dev/null`; for codec none also the same bytes
- *               in a `writes` partition (the framing the daemon may serve
+ *               plain/file > /dev/null`; for codec none the first read's
+ *               baseline is the two-copy limit of `cat null/f` and the
+ *               plain file, and the same bytes are also read from a
+ *               `writes` partition (the framing the daemon may serve
  *               through the kernel page cache, see fs/fs.c)
+ *   view        codec none: a topic with segments of input/8 bytes (at
+ *               least 1 MiB) filled with the input; `cat mnt/T/0@0..B` where
+ *               B is the base offset of the active segment (`..to` is
+ *               exclusive, so the view is exactly the sealed segments), read
+ *               once into plain/view.txt and then timed again and again vs
+ *               `cat plain/view.txt`: immutable ranges, whose repeated reads
+ *               may come from the page cache
  *   fetch       drain the partition over loopback with the project's fetch
  *               loop (kc_consume of net/kclient.c: Fetch v11, 1 MiB per
  *               fetch, every batch CRC-checked and decoded), vs a plain
@@ -35,6 +46,36 @@
  *               root; the row's note says whether the daemon sent file
  *               slices with kernel TLS or encrypted them in user space,
  *               .status tls_mode); the TLS row is skipped without openssl
+ *
+ * THE TWO-COPY LIMIT.  One writer's write(2) through FUSE is copied once by
+ * the kernel into the request and once by the daemon into the segment's page
+ * cache; a read likewise the other way.  So a single cat cannot beat
+ * 1 / (1/null + 1/plain), where null is the MB/s of the same cat into
+ * topicfs-nullfs (tools/topicfs-nullfs.c: a FUSE file system with the
+ * daemon's transport settings that answers every request at once, mounted
+ * once for the run at root/nullmnt, its file f as large as the input) and
+ * plain the MB/s into or out of a plain file on the data dir's fs.  The
+ * limit is computed per round from that round's two figures; its row shows
+ * their median, and the topicfs row's ratio is topicfs / limit (its note
+ * gives topicfs/null and topicfs/plain).  Each codec-none append and read
+ * round times plain, null and topicfs (reversed on odd rounds).
+ *
+ * TWO DATA FILE SYSTEMS.  The codec-none append, read and view rows run on
+ * the --dir fs (variant = its type, e.g. ext4) and again with the data dir
+ * and plain files on tmpfs (variant tmpfs): a tmpfs the bench mounts at
+ * root/tmpfs when it is root (unmounted at the end and by the signal
+ * cleanup), else a directory in /dev/shm (the notes say which); only once
+ * when --dir is on tmpfs.  The tmpfs daemon also hosts one topic per
+ * compressed codec for
+ *
+ *   append vs CLI  `cat input >> T/0` into a topic with compression = lz4
+ *               (zstd) vs `lz4 -1 -c input > /dev/null` (`zstd -1 -c -T1`):
+ *               the same bytes through the command-line compressor, which
+ *               uses one thread (lz4 1.9 always, zstd by default; -T1 is
+ *               passed where the CLI knows it); missing in PATH = a skipped
+ *               row.  The compressed append rows on the --dir fs keep the
+ *               plain-file baseline (they make the data the read and fetch
+ *               rows use).
  *
  * then once (codec none): latency (one write(2) per record at --rate for
  * --latency-s seconds; time from just before write(2) to the record being
@@ -56,9 +97,11 @@
  *
  * Output: the table on stdout, and the same rows as CSV (--csv FILE) and
  * JSON (--json FILE; "-" = stdout).  A workload that fails is reported as
- * FAILED with its reason and the exit status is 1; kcat missing is a
- * skipped row, not a failure.  The temp root is removed at the end (--keep
- * keeps it); Ctrl-C kills the daemon, unmounts and removes it too.
+ * FAILED with its reason and the exit status is 1; kcat, lz4 or zstd
+ * missing is a skipped row, not a failure (topicfs-nullfs missing is: its
+ * rows fail).  Nothing asserts a speed.  The temp root is removed at the
+ * end (--keep keeps it); Ctrl-C kills the daemon and topicfs-nullfs,
+ * unmounts them and the tmpfs, and removes it too.
  *
  * Thread-safety: single-threaded except the worker threads each workload
  * starts and joins itself.
@@ -82,6 +125,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -104,6 +148,10 @@
 #define COPY_CHUNK      (1 << 20)
 #define LAT_LINE        100         /* bytes per latency record, with '\n' */
 #define WRITES_TOPIC    "wframe"    /* a topic with framing = writes */
+#define VIEW_TOPIC      "bview"     /* small segments: the bounded-view read */
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC     0x01021994
+#endif
 
 enum workload {
 	W_APPEND = 1 << 0,
@@ -113,7 +161,8 @@ enum workload {
 	W_KCAT = 1 << 4,
 	W_LATENCY = 1 << 5,
 	W_RESTART = 1 << 6,
-	W_ALL = (1 << 7) - 1,
+	W_VIEW = 1 << 7,
+	W_ALL = (1 << 8) - 1,
 };
 
 static const struct {
@@ -122,7 +171,7 @@ static const struct {
 } workload_names[] = {
 	{ "append", W_APPEND }, { "small", W_SMALL }, { "read", W_READ },
 	{ "fetch", W_FETCH }, { "kcat", W_KCAT }, { "latency", W_LATENCY },
-	{ "restart", W_RESTART },
+	{ "restart", W_RESTART }, { "view", W_VIEW },
 };
 
 static const char *const all_codecs[] = { "none", "lz4", "zstd" };
@@ -130,6 +179,7 @@ static const char *const all_codecs[] = { "none", "lz4", "zstd" };
 struct bench_opts {
 	char dir[PATH_MAX];             /* parent of the temp root */
 	char daemon[PATH_MAX];          /* topicfs binary */
+	char nullfs[PATH_MAX];          /* topicfs-nullfs; "" = not found */
 	char kcat[PATH_MAX];            /* "" = not found */
 	int64_t mb;                     /* append/read/fetch input, MiB */
 	int64_t small_records;          /* records per small-writes case */
@@ -190,6 +240,8 @@ static void complain(const char *fmt, ...)
 	va_end(ap);
 }
 
+static bool find_in_path(const char *name, char *out, size_t cap);
+
 static void pjoin(char *out, size_t cap, const char *a, const char *b)
 {
 	if ((size_t)snprintf(out, cap, "%s/%s", a, b) >= cap) {
@@ -207,7 +259,8 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 
 static void rm_rf(const char *path)
 {
-	nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS);
+	/* FTW_MOUNT: never into a mount left behind (a live topicfs) */
+	nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 /* Write back dirty pages of the file system under root (untimed), so
@@ -369,6 +422,7 @@ struct daemon {
 	char dir[PATH_MAX];             /* its own directory under root */
 	char data[PATH_MAX], mnt[PATH_MAX], ini[PATH_MAX], log[PATH_MAX];
 	const char *codec;
+	char extra_ini[512];            /* appended to the INI: [topic.X] sections */
 	int port;
 	int tls_port;                   /* the SSL listener, when tls_cert */
 	pid_t pid;                      /* 0 = not running */
@@ -456,6 +510,7 @@ static int daemon_start(struct daemon *d, double *secs)
 	        "[net]\nlisten = 127.0.0.1:%d\n\n"
 	        "[topic.%s]\nframing = writes\n", d->data, d->codec, d->mnt, d->port,
 	        WRITES_TOPIC);
+	fputs(d->extra_ini, f);
 	if (tls_cert[0])
 		fprintf(f, "\n[net]\nlisteners = PLAINTEXT://127.0.0.1:%d, "
 		        "SSL://127.0.0.1:%d\n\n[tls]\ncert_file = %s\nkey_file = %s\n",
@@ -556,8 +611,149 @@ static int daemon_restart(struct daemon *d)
 	return daemon_start(d, NULL);
 }
 
-/* Ctrl-C and friends: kill the daemon, unmount, remove the root.  Only
- * async-signal-safe calls (fork, exec, kill, waitpid, _exit). */
+/* ============================== transport baseline ====================== */
+
+/* topicfs-nullfs (tools/topicfs-nullfs.c): one file, f, whose writes are
+ * answered at once and whose reads return input_bytes of 'x' lines, with
+ * the daemon's FUSE settings.  One for the whole run, at root/nullmnt. */
+static struct {
+	char mnt[PATH_MAX], f[PATH_MAX];
+	pid_t pid;                      /* 0 = not running */
+	char why[96];                   /* why not, for the rows */
+} nullfs;
+
+static int nullfs_start(void)
+{
+	char logp[PATH_MAX], size[32];
+	int64_t t0 = now_ns();
+
+	if (!opt.nullfs[0]) {
+		snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs not found (--nullfs PATH)");
+		return -1;
+	}
+	pjoin(nullfs.mnt, sizeof nullfs.mnt, root, "nullmnt");
+	pjoin(nullfs.f, sizeof nullfs.f, nullfs.mnt, "f");
+	pjoin(logp, sizeof logp, root, "nullfs.log");
+	mkdir(nullfs.mnt, 0755);
+	snprintf(size, sizeof size, "%" PRId64, input_bytes);
+	nullfs.pid = fork();
+	if (nullfs.pid < 0) {
+		nullfs.pid = 0;
+		snprintf(nullfs.why, sizeof nullfs.why, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (nullfs.pid == 0) {
+		int lg = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int nul = open("/dev/null", O_RDONLY);
+		dup2(nul, 0);
+		dup2(lg, 1);
+		dup2(lg, 2);
+		execl(opt.nullfs, opt.nullfs, "-f", "--size", size, nullfs.mnt, (char *)NULL);
+		_exit(127);
+	}
+	while (now_ns() - t0 < 10 * 1000000000LL) {
+		int st;
+		if (waitpid(nullfs.pid, &st, WNOHANG) == nullfs.pid) {
+			nullfs.pid = 0;
+			snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs exited (status %d, "
+			         "see nullfs.log)", st);
+			return -1;
+		}
+		if (mount_listed(nullfs.mnt) && file_size(nullfs.f) == input_bytes)
+			return 0;
+		usleep(2000);
+	}
+	snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs not mounted after 10 s");
+	kill(nullfs.pid, SIGKILL);
+	waitpid(nullfs.pid, NULL, 0);
+	nullfs.pid = 0;
+	unmount(nullfs.mnt);
+	return -1;
+}
+
+static void nullfs_stop(void)
+{
+	if (nullfs.pid > 0) {
+		int64_t t0 = now_ns();
+		kill(nullfs.pid, SIGTERM);
+		while (waitpid(nullfs.pid, NULL, WNOHANG) == 0) {
+			if (now_ns() - t0 > 10 * 1000000000LL) {
+				kill(nullfs.pid, SIGKILL);
+				waitpid(nullfs.pid, NULL, 0);
+				break;
+			}
+			usleep(2000);
+		}
+		nullfs.pid = 0;
+	}
+	if (nullfs.mnt[0])
+		unmount(nullfs.mnt);
+}
+
+/* The tmpfs data dir: a tmpfs the bench mounts at root/tmpfs when it is
+ * root, else a directory under /dev/shm; root/tmpfs without a mount when
+ * --dir is on tmpfs already. */
+static char tmpfs_dir[PATH_MAX];
+static bool tmpfs_mounted;          /* umount2 at the end */
+static bool tmpfs_shm;              /* a /dev/shm directory: rm -rf at the end */
+static char tmpfs_how[96];          /* for the notes */
+
+static int tmpfs_setup(bool dir_is_tmpfs)
+{
+	struct statfs sf;
+	char o[48], why[40] = "not root";
+	bool made;
+
+	pjoin(tmpfs_dir, sizeof tmpfs_dir, root, "tmpfs");
+	mkdir(tmpfs_dir, 0755);
+	if (dir_is_tmpfs) {
+		snprintf(tmpfs_how, sizeof tmpfs_how, "--dir is on tmpfs");
+		return 0;
+	}
+	if (geteuid() == 0) {
+		/* plain + two partitions + the view topic and its copy at most */
+		snprintf(o, sizeof o, "size=%" PRId64 "m,mode=0755", 6 * (input_bytes >> 20) + 256);
+		if (mount("tmpfs", tmpfs_dir, "tmpfs", MS_NOSUID | MS_NODEV, o) == 0) {
+			tmpfs_mounted = true;
+			snprintf(tmpfs_how, sizeof tmpfs_how, "a tmpfs the bench mounted (%s)", o);
+			return 0;
+		}
+		snprintf(why, sizeof why, "mount: %s", strerror(errno));
+	}
+	rmdir(tmpfs_dir);
+	snprintf(tmpfs_dir, sizeof tmpfs_dir, "/dev/shm/topicfs-bench-XXXXXX");
+	made = mkdtemp(tmpfs_dir) != NULL;
+	if (!made || statfs(tmpfs_dir, &sf) != 0 || sf.f_type != TMPFS_MAGIC) {
+		complain("no tmpfs: %s, and /dev/shm is not a usable tmpfs", why);
+		if (made)
+			rmdir(tmpfs_dir);
+		tmpfs_dir[0] = 0;
+		return -1;
+	}
+	tmpfs_shm = true;
+	snprintf(tmpfs_how, sizeof tmpfs_how, "/dev/shm (%s)", why);
+	return 0;
+}
+
+static void tmpfs_teardown(void)
+{
+	if (!tmpfs_dir[0])
+		return;
+	if (tmpfs_mounted) {
+		if (umount2(tmpfs_dir, 0) != 0 && umount2(tmpfs_dir, MNT_DETACH) != 0)
+			complain("umount %s: %s", tmpfs_dir, strerror(errno));
+		tmpfs_mounted = false;
+		rmdir(tmpfs_dir);
+	} else {
+		rm_rf(tmpfs_dir);
+	}
+	tmpfs_shm = false;
+	tmpfs_dir[0] = 0;
+}
+
+/* Ctrl-C and friends: kill the daemon and topicfs-nullfs, unmount them and
+ * the tmpfs, remove the root.  Only async-signal-safe calls (fork, exec,
+ * kill, waitpid, umount2, _exit). */
 static void on_fatal_signal(int sig)
 {
 	struct daemon *d = live_daemon;
@@ -569,6 +765,28 @@ static void on_fatal_signal(int sig)
 		p = fork();
 		if (p == 0) {
 			execlp("fusermount3", "fusermount3", "-uz", d->mnt, (char *)NULL);
+			_exit(127);
+		}
+		if (p > 0)
+			waitpid(p, NULL, 0);
+	}
+	if (nullfs.pid > 0) {
+		kill(nullfs.pid, SIGKILL);
+		waitpid(nullfs.pid, NULL, 0);
+		p = fork();
+		if (p == 0) {
+			execlp("fusermount3", "fusermount3", "-uz", nullfs.mnt, (char *)NULL);
+			_exit(127);
+		}
+		if (p > 0)
+			waitpid(p, NULL, 0);
+	}
+	if (tmpfs_mounted)
+		umount2(tmpfs_dir, MNT_DETACH);
+	if (tmpfs_shm) {
+		p = fork();
+		if (p == 0) {
+			execlp("rm", "rm", "-rf", tmpfs_dir, (char *)NULL);
 			_exit(127);
 		}
 		if (p > 0)
@@ -644,7 +862,7 @@ struct row {
 	struct series val;
 	char base_name[16];             /* "" = no baseline */
 	struct series base;
-	char note[96];
+	char note[128];
 	char status[16];                /* "ok", "FAILED", "skipped" */
 };
 
@@ -890,11 +1108,25 @@ static double cat_read(const char *path)
 
 struct codec_ctx {
 	struct daemon d;
+	const char *variant;            /* of the append/read/view rows: the codec,
+	                                   or for codec none the data dir's fs type */
+	bool limits;                    /* codec none: null FUSE and limit rows */
+	bool full;                      /* the --dir daemon: every workload */
+	char plain_dir[PATH_MAX];       /* baselines, on the data dir's fs */
 	char topic[64];                 /* the appended partition's topic */
 	char part_path[PATH_MAX];       /* mnt/topic/0 */
 	char plain_path[PATH_MAX];      /* plain copy of the same bytes */
 	bool ready;                     /* topic holds input_bytes */
 };
+
+/* The two-copy limit of one writer or reader, MB/s: its bytes are copied
+ * once between the caller and the FUSE request (all that null FUSE does)
+ * and once between the daemon and the segment's page cache (what a plain
+ * file costs), one after the other. */
+static double two_copy_limit(double null_mbs, double plain_mbs)
+{
+	return 1 / (1 / null_mbs + 1 / plain_mbs);
+}
 
 static int topic_mkdir(struct daemon *d, const char *topic)
 {
@@ -915,25 +1147,46 @@ static void topic_rmdir(struct daemon *d, const char *topic)
 		say("rmdir %s: %s (left in place)", p, strerror(errno));
 }
 
-static void run_append(struct codec_ctx *c, const char *codec)
+/* `cat input >> partition` per round on a fresh topic, vs the same into a
+ * plain file on the data dir's fs; with c->limits also into null FUSE, and
+ * the two-copy limit of the round becomes the baseline. */
+static void run_append(struct codec_ctx *c)
 {
 	/* without the append workload this only makes the data: scratch rows */
-	static struct row scratch[2];
-	bool show = (opt.only & W_APPEND) != 0;
-	struct row *r = show ? row_new("append", "append (cat >>)", codec, "MB/s",
-	                               "plain file", false) : &scratch[0];
-	struct row *disk = show ? row_new("append_disk", "bytes on disk per byte", codec,
-	                                  "B/B", NULL, false) : &scratch[1];
+	static struct row scratch[5];
+	bool show = (opt.only & W_APPEND) != 0, lim = c->limits;
+	const char *v = c->variant;
+	struct row *rp = NULL, *rn = NULL, *rl = NULL, *r, *disk;
 	struct series recs = { 0 };
 	char prev[64] = "";
-	char plain_dir[PATH_MAX];
 	int reps = (opt.only & W_APPEND) ? opt.repeat : 1;
 
-	pjoin(plain_dir, sizeof plain_dir, c->d.dir, "plain");
-	mkdir(plain_dir, 0755);
-	pjoin(c->plain_path, sizeof c->plain_path, plain_dir, "append.txt");
+	memset(scratch, 0, sizeof scratch);
+	if (lim) {
+		rp = show ? row_new("append_plain", "append, plain file", v, "MB/s", NULL,
+		                    false) : &scratch[2];
+		rn = show ? row_new("append_null", "append, null FUSE", v, "MB/s", NULL,
+		                    false) : &scratch[3];
+		rl = show ? row_new("append_limit", "append, two-copy limit", v, "MB/s", NULL,
+		                    false) : &scratch[4];
+		snprintf(rp->note, sizeof rp->note, "cat input >> a file on %s%s%s", v,
+		         c->full ? "" : ": ", c->full ? "" : tmpfs_how);
+		snprintf(rn->note, sizeof rn->note, "cat input >> topicfs-nullfs/f: FUSE alone "
+		         "(direct_io, 1 MiB requests)");
+		snprintf(rl->note, sizeof rl->note, "1/(1/null + 1/plain) of each round; "
+		         "median of the rounds");
+		if (!nullfs.pid && show) {
+			row_fail(rn, nullfs.why);
+			row_fail(rl, "no null FUSE figure");
+		}
+	}
+	r = show ? row_new("append", "append (cat >>)", v, "MB/s", lim ? "limit" : "plain file",
+	                   false) : &scratch[0];
+	disk = show && c->full ? row_new("append_disk", "bytes on disk per byte", v, "B/B",
+	                                 NULL, false) : &scratch[1];
+	pjoin(c->plain_path, sizeof c->plain_path, c->plain_dir, "append.txt");
 	for (int i = 0; i < reps; i++) {
-		double tp = -1, tt = -1;
+		double tp = -1, tt = -1, tn = -1;
 		char part[PATH_MAX], tdir[PATH_MAX];
 
 		snprintf(c->topic, sizeof c->topic, "append%d", i);
@@ -945,10 +1198,14 @@ static void run_append(struct codec_ctx *c, const char *codec)
 		pjoin(part, sizeof part, tdir, "0");
 		unlink(c->plain_path);
 		settle();
-		for (int k = 0; k < 2; k++) {
-			if ((k == 0) == (i % 2 == 0))
+		/* plain, null, topicfs on even rounds; the reverse on odd ones */
+		for (int k = 0; k < 3; k++) {
+			int which = i % 2 == 0 ? k : 2 - k;
+			if (which == 0)
 				tp = cat_append(c->plain_path);
-			else
+			else if (which == 1 && lim && nullfs.pid)
+				tn = cat_append(nullfs.f);
+			else if (which == 2)
 				tt = cat_append(part);
 		}
 		if (tp <= 0 || tt <= 0) {
@@ -959,18 +1216,40 @@ static void run_append(struct codec_ctx *c, const char *codec)
 			row_fail(r, "partition size differs from the input");
 			return;
 		}
-		series_add(&r->base, (double)input_bytes / tp / 1e6);
-		series_add(&r->val, (double)input_bytes / tt / 1e6);
+		double mp = (double)input_bytes / tp / 1e6, mt = (double)input_bytes / tt / 1e6;
+		if (lim) {
+			series_add(&rp->val, mp);
+			if (tn > 0) {
+				double mn = (double)input_bytes / tn / 1e6;
+				series_add(&rn->val, mn);
+				series_add(&rl->val, two_copy_limit(mn, mp));
+				series_add(&r->base, two_copy_limit(mn, mp));
+			} else if (nullfs.pid) {
+				row_fail(rn, "cat >> null FUSE failed");
+			}
+			say("append %s #%d: plain %.0f MB/s, null FUSE %.0f MB/s, topicfs %.0f MB/s",
+			    v, i + 1, mp, tn > 0 ? (double)input_bytes / tn / 1e6 : NAN, mt);
+		} else {
+			series_add(&r->base, mp);
+			say("append %s #%d: plain %.0f MB/s, topicfs %.0f MB/s", v, i + 1, mp, mt);
+		}
+		series_add(&r->val, mt);
 		series_add(&recs, (double)input_lines / tt);
 		if (prev[0])
 			topic_rmdir(&c->d, prev);
 		snprintf(prev, sizeof prev, "%s", c->topic);
 		snprintf(c->part_path, sizeof c->part_path, "%s", part);
-		say("append %s #%d: plain %.0f MB/s, topicfs %.0f MB/s", codec, i + 1,
-		    (double)input_bytes / tp / 1e6, (double)input_bytes / tt / 1e6);
 	}
-	snprintf(r->note, sizeof r->note, "%.2fM records/s; %" PRId64 " MiB of %.0f-byte lines",
-	         series_median(&recs) / 1e6, opt.mb, (double)input_bytes / (double)input_lines);
+	if (lim)
+		snprintf(r->note, sizeof r->note, "topicfs/null %.2f, topicfs/plain %.2f; "
+		         "%.2fM records/s of %.0f-byte lines",
+		         series_median(&r->val) / series_median(&rn->val),
+		         series_median(&r->val) / series_median(&rp->val),
+		         series_median(&recs) / 1e6, (double)input_bytes / (double)input_lines);
+	else
+		snprintf(r->note, sizeof r->note, "%.2fM records/s; %" PRId64 " MiB of %.0f-byte "
+		         "lines", series_median(&recs) / 1e6, opt.mb,
+		         (double)input_bytes / (double)input_lines);
 	{
 		char dir[PATH_MAX], name[96];
 		snprintf(name, sizeof name, "%s-0", c->topic);
@@ -1123,11 +1402,16 @@ static void run_small(struct codec_ctx *c, const char *codec)
 /* ============================== read ===================================== */
 
 /* `cat part > /dev/null` right after a daemon restart and again, vs the
- * plain file; writes_framing: the rows of the `writes` partition. */
+ * plain file; with c->limits (and not writes_framing) the first read's
+ * baseline is the two-copy limit of the plain file and null FUSE reads of
+ * the round.  writes_framing: the rows of the `writes` partition. */
 static void run_read_part(struct codec_ctx *c, const char *codec, const char *part,
                           bool writes_framing)
 {
-	struct row *r1, *r2;
+	struct row *r1, *r2, *rp = NULL, *rn = NULL, *rl = NULL;
+	bool lim = c->limits && !writes_framing;
+	const char *v = writes_framing ? codec : c->variant;
+
 	if (writes_framing) {
 		r1 = row_new("read_writes_first", "read, writes framing, fresh", codec,
 		             "MB/s", "plain file", false);
@@ -1138,47 +1422,85 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 		snprintf(r2->note, sizeof r2->note, "framing = writes, second read (direct "
 		         "reads: partitions bypass the page cache)");
 	} else {
-		r1 = row_new("read_first", "read, fresh daemon", codec, "MB/s",
-		             "plain file", false);
-		r2 = row_new("read_second", "read, second time", codec, "MB/s",
+		if (lim) {
+			rp = row_new("read_plain", "read, plain file", v, "MB/s", NULL, false);
+			rn = row_new("read_null", "read, null FUSE", v, "MB/s", NULL, false);
+			rl = row_new("read_limit", "read, two-copy limit", v, "MB/s", NULL, false);
+			snprintf(rp->note, sizeof rp->note, "cat plain > /dev/null, in page cache");
+			snprintf(rn->note, sizeof rn->note, "cat topicfs-nullfs/f > /dev/null "
+			         "(%" PRId64 " bytes of 'x' lines)", input_bytes);
+			if (!nullfs.pid) {
+				row_fail(rn, nullfs.why);
+				row_fail(rl, "no null FUSE figure");
+			}
+		}
+		r1 = row_new("read_first", "read, fresh daemon", v, "MB/s",
+		             lim ? "limit" : "plain file", false);
+		r2 = row_new("read_second", "read, second time", v, "MB/s",
 		             "plain file", false);
 		snprintf(r1->note, sizeof r1->note, "cat > /dev/null, segment files in "
 		         "page cache");
 		snprintf(r2->note, sizeof r2->note, "same daemon, right after the first read");
 	}
 	for (int i = 0; i < opt.repeat; i++) {
-		double tp, t1, t2;
+		double tp = 0, tn = 0, t1, t2;
+		bool null_on = lim && nullfs.pid;
 		if (daemon_restart(&c->d) < 0) {
 			row_fail(r1, "daemon restart failed");
 			row_fail(r2, "daemon restart failed");
 			return;
 		}
-		/* plain first on even rounds, last on odd ones */
-		tp = i % 2 == 0 ? cat_read(c->plain_path) : 0;
+		/* plain (and null) first on even rounds, last on odd ones */
+		if (i % 2 == 0) {
+			tp = cat_read(c->plain_path);
+			tn = null_on ? cat_read(nullfs.f) : 0;
+		}
 		t1 = cat_read(part);
 		t2 = cat_read(part);
-		if (i % 2)
+		if (i % 2) {
+			tn = null_on ? cat_read(nullfs.f) : 0;
 			tp = cat_read(c->plain_path);
+		}
 		if (tp <= 0 || t1 <= 0 || t2 <= 0) {
 			row_fail(r1, "cat failed");
 			row_fail(r2, "cat failed");
 			return;
 		}
-		series_add(&r1->base, (double)input_bytes / tp / 1e6);
-		series_add(&r2->base, (double)input_bytes / tp / 1e6);
+		double mp = (double)input_bytes / tp / 1e6;
+		if (lim) {
+			series_add(&rp->val, mp);
+			if (tn > 0) {
+				double mn = (double)input_bytes / tn / 1e6;
+				series_add(&rn->val, mn);
+				series_add(&rl->val, two_copy_limit(mn, mp));
+				series_add(&r1->base, two_copy_limit(mn, mp));
+			} else if (null_on) {
+				row_fail(rn, "cat null FUSE failed");
+			}
+		} else {
+			series_add(&r1->base, mp);
+		}
+		series_add(&r2->base, mp);
 		series_add(&r1->val, (double)input_bytes / t1 / 1e6);
 		series_add(&r2->val, (double)input_bytes / t2 / 1e6);
-		say("read %s%s #%d: plain %.0f MB/s, first %.0f MB/s, second %.0f MB/s",
-		    codec, writes_framing ? " (writes framing)" : "", i + 1,
-		    (double)input_bytes / tp / 1e6, (double)input_bytes / t1 / 1e6,
-		    (double)input_bytes / t2 / 1e6);
+		char nulls[40] = "";
+		if (tn > 0)
+			snprintf(nulls, sizeof nulls, " null FUSE %.0f MB/s,",
+			         (double)input_bytes / tn / 1e6);
+		say("read %s%s #%d: plain %.0f MB/s,%s first %.0f MB/s, second %.0f MB/s", v,
+		    writes_framing ? " (writes framing)" : "", i + 1, mp, nulls,
+		    (double)input_bytes / t1 / 1e6, (double)input_bytes / t2 / 1e6);
 	}
+	if (lim)
+		snprintf(r1->note, sizeof r1->note, "segment files in page cache; topicfs/null "
+		         "%.2f, topicfs/plain %.2f", series_median(&r1->val) / series_median(&rn->val),
+		         series_median(&r1->val) / series_median(&rp->val));
 }
 
 static void run_read(struct codec_ctx *c, const char *codec)
 {
 	run_read_part(c, codec, c->part_path, false);
-	if (!strcmp(codec, "none")) {
+	if (!strcmp(codec, "none") && c->full) {
 		/* the same bytes in a `writes` partition (512 KiB records, the st_blksize cat uses) */
 		char part[PATH_MAX], tdir[PATH_MAX];
 		pjoin(tdir, sizeof tdir, c->d.mnt, WRITES_TOPIC);
@@ -1194,6 +1516,179 @@ static void run_read(struct codec_ctx *c, const char *codec)
 		run_read_part(c, codec, part, true);
 		topic_rmdir(&c->d, WRITES_TOPIC);
 	}
+}
+
+/* ============================== bounded view ============================= */
+
+/* The [topic.NAME] sections of a codec-none daemon: VIEW_TOPIC rolls a
+ * segment every input/8 bytes (at least 1 MiB), so most of the input ends
+ * up in sealed segments. */
+static void view_ini(struct daemon *d)
+{
+	int64_t seg = input_bytes / 8;
+	size_t l = strlen(d->extra_ini);
+
+	if (seg < 1 << 20)
+		seg = 1 << 20;
+	if (seg > 1LL << 30)
+		seg = 1LL << 30;
+	snprintf(d->extra_ini + l, sizeof d->extra_ini - l,
+	         "\n[topic.%s]\nsegment_bytes = %" PRId64 "\n", VIEW_TOPIC, seg);
+}
+
+/* `cat T/0@0..B > /dev/null` where B is the base offset of the active
+ * segment (the end of the sealed ones; `..to` is exclusive), read once to
+ * make the plain copy of its bytes, then timed against `cat copy`. */
+static void run_view(struct codec_ctx *c)
+{
+	struct row *r = row_new("view_again", "bounded view, read again", c->variant, "MB/s",
+	                        "plain file", false);
+	char part[PATH_MAX], tdir[PATH_MAX], sdir[PATH_MAX], view[PATH_MAX + 32],
+	     copy[PATH_MAX], name[96], **names = NULL;
+	size_t nseg = 0;
+	int64_t sealed_end, bytes;
+	double secs;
+	int fd;
+
+	pjoin(tdir, sizeof tdir, c->d.mnt, VIEW_TOPIC);
+	pjoin(part, sizeof part, tdir, "0");
+	/* the INI names the topic, so the daemon made it at start */
+	if ((file_size(part) < 0 && topic_mkdir(&c->d, VIEW_TOPIC) < 0) ||
+	    cat_append(part) < 0 || file_size(part) != input_bytes) {
+		row_fail(r, "could not fill the view topic");
+		return;
+	}
+	snprintf(name, sizeof name, "%s-0", VIEW_TOPIC);
+	pjoin(sdir, sizeof sdir, c->d.data, name);
+	if (log_bytes(sdir, &names, &nseg) <= 0 || nseg < 2) {
+		row_fail(r, "no sealed segment in the view topic");
+		goto out;
+	}
+	/* 20-digit names: the last segment's base offset ends the sealed ones */
+	{
+		const char *base = strrchr(names[nseg - 1], '/');
+		sealed_end = strtoll(base ? base + 1 : names[nseg - 1], NULL, 10);
+	}
+	if (sealed_end <= 0) {
+		row_fail(r, "cannot parse the active segment's base offset");
+		goto out;
+	}
+	snprintf(view, sizeof view, "%s@0..%" PRId64, part, sealed_end);
+	pjoin(copy, sizeof copy, c->plain_dir, "view.txt");
+	fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	{
+		char *argv[] = { (char *)"cat", view, NULL };
+		int rc = fd < 0 ? -1 : run_prog(argv, -1, fd, &secs);
+		if (fd >= 0 && close(fd) != 0)
+			rc = -1;
+		bytes = file_size(copy);
+		if (rc != 0 || bytes <= 0 || bytes >= input_bytes) {
+			row_fail(r, "the first read of the view failed");
+			goto out;
+		}
+	}
+	snprintf(r->note, sizeof r->note, "0@0..%" PRId64 ": %zu of %zu segments (sealed), "
+	         "%.1f MB; vs cat of a copy", sealed_end, nseg - 1, nseg, (double)bytes / 1e6);
+	for (int i = 0; i < opt.repeat; i++) {
+		double tv = -1, tp = -1;
+		for (int k = 0; k < 2; k++) {
+			if ((k == 0) == (i % 2 == 0))
+				tp = cat_read(copy);
+			else
+				tv = cat_read(view);
+		}
+		if (tp <= 0 || tv <= 0) {
+			row_fail(r, "cat failed");
+			break;
+		}
+		series_add(&r->base, (double)bytes / tp / 1e6);
+		series_add(&r->val, (double)bytes / tv / 1e6);
+		say("view %s #%d: plain %.0f MB/s, 0@0..%" PRId64 " again %.0f MB/s", c->variant,
+		    i + 1, (double)bytes / tp / 1e6, sealed_end, (double)bytes / tv / 1e6);
+	}
+	unlink(copy);
+out:
+	free_names(names, nseg);
+}
+
+/* ============================== compressed append vs the CLI ============ */
+
+/* [topic.c<codec>] compression = <codec> on the tmpfs daemon. */
+static void cli_ini(struct daemon *d)
+{
+	for (int k = 1; k < 3; k++) {
+		size_t l = strlen(d->extra_ini);
+		if (opt.codec_on[k])
+			snprintf(d->extra_ini + l, sizeof d->extra_ini - l,
+			         "\n[topic.c%s]\ncompression = %s\n", all_codecs[k], all_codecs[k]);
+	}
+}
+
+/* `cat input >> T/0` into a topic compressed with codec vs `codec -1 -c
+ * input > /dev/null`: the same bytes through the command-line compressor,
+ * single-threaded as the daemon compresses one append. */
+static void run_append_cli(struct codec_ctx *c, const char *codec)
+{
+	char variant[40], base[16], cli[PATH_MAX], topic[32], tdir[PATH_MAX], part[PATH_MAX];
+	struct series disk = { 0 };
+	struct row *r;
+
+	snprintf(variant, sizeof variant, "%s/%s", codec, c->variant);
+	snprintf(base, sizeof base, "%s -1", codec);
+	r = row_new("append_cli", "append vs CLI (cat >>)", variant, "MB/s", base, false);
+	if (!find_in_path(codec, cli, sizeof cli)) {
+		snprintf(r->status, sizeof r->status, "skipped");
+		snprintf(r->note, sizeof r->note, "%s not found in PATH: no baseline", codec);
+		return;
+	}
+	snprintf(topic, sizeof topic, "c%s", codec);
+	pjoin(tdir, sizeof tdir, c->d.mnt, topic);
+	pjoin(part, sizeof part, tdir, "0");
+	/* -T1 where the CLI knows it (zstd, lz4 >= 1.10): one thread, which
+	 * is also what both use by default on a file to a pipe (lz4 1.9,
+	 * zstd 1.5) */
+	char *probe[] = { cli, (char *)"-T1", (char *)"-1", (char *)"-c", (char *)"-q", NULL };
+	bool t1 = run_prog(probe, -1, -1, NULL) == 0;     /* stdin: /dev/null */
+	for (int i = 0; i < opt.repeat; i++) {
+		char *argv[] = { cli, (char *)"-1", (char *)"-c", (char *)"-q", input_path,
+		                 t1 ? (char *)"-T1" : NULL, NULL };
+		double tc = -1, tt = -1;
+		char name[64], dir[PATH_MAX];
+
+		/* the INI names it: the daemon made it at start, or after rmdir */
+		if (file_size(part) < 0 && topic_mkdir(&c->d, topic) < 0) {
+			row_fail(r, "mkdir of the topic failed");
+			return;
+		}
+		settle();
+		for (int k = 0; k < 2; k++) {
+			if ((k == 0) == (i % 2 == 0)) {
+				if (run_prog(argv, -1, -1, &tc) != 0)
+					tc = -1;
+			} else {
+				tt = cat_append(part);
+			}
+		}
+		if (tc <= 0 || tt <= 0) {
+			row_fail(r, tc <= 0 ? "the compressor CLI failed" : "cat >> failed");
+			return;
+		}
+		if (file_size(part) != input_bytes) {
+			row_fail(r, "partition size differs from the input");
+			return;
+		}
+		snprintf(name, sizeof name, "%s-0", topic);
+		pjoin(dir, sizeof dir, c->d.data, name);
+		series_add(&disk, (double)log_bytes(dir, NULL, NULL) / (double)input_bytes);
+		series_add(&r->base, (double)input_bytes / tc / 1e6);
+		series_add(&r->val, (double)input_bytes / tt / 1e6);
+		say("append %s #%d: %s -1 %.0f MB/s, topicfs %.0f MB/s", variant, i + 1, codec,
+		    (double)input_bytes / tc / 1e6, (double)input_bytes / tt / 1e6);
+		topic_rmdir(&c->d, topic);
+	}
+	snprintf(r->note, sizeof r->note, "%s -1 -c%s input > /dev/null, one thread; "
+	         "topicfs %.3f B on disk per byte", codec, t1 ? " -T1" : "",
+	         series_median(&disk));
 }
 
 /* ============================== fetch ==================================== */
@@ -1343,8 +1838,6 @@ static double kcat_drain_tls(int port, const char *topic)
 	snprintf(broker, sizeof broker, "127.0.0.1:%d", port);
 	return run_prog(argv, -1, -1, &secs) == 0 ? secs : -1;
 }
-
-static bool find_in_path(const char *name, char *out, size_t cap);
 
 /* A self-signed certificate for the SSL listener, once; "" when openssl
  * is missing or fails (the TLS row is then skipped). */
@@ -1866,11 +2359,20 @@ static void run_codec(const char *codec)
 {
 	struct codec_ctx c;
 	char name[32];
-	unsigned need_data = W_APPEND | W_READ | W_FETCH | W_KCAT;
+	bool none = !strcmp(codec, "none");
+	unsigned need_data = W_APPEND | W_READ | W_FETCH | W_KCAT | (none ? W_VIEW : 0);
 
 	memset(&c, 0, sizeof c);
 	snprintf(name, sizeof name, "codec-%s", codec);
 	daemon_init(&c.d, name, codec);
+	/* codec none: the rows against the limit, named by the data dir's fs */
+	c.variant = none ? mach.fs_type : codec;
+	c.limits = none;
+	c.full = true;
+	pjoin(c.plain_dir, sizeof c.plain_dir, c.d.dir, "plain");
+	mkdir(c.plain_dir, 0755);
+	if (none)
+		view_ini(&c.d);
 	say("codec %s: starting topicfs (data %s)", codec, c.d.data);
 	if (daemon_start(&c.d, NULL) < 0) {
 		struct row *r = row_new("daemon", "daemon start", codec, "-", NULL, false);
@@ -1878,15 +2380,72 @@ static void run_codec(const char *codec)
 		return;
 	}
 	if (opt.only & need_data)
-		run_append(&c, codec);
+		run_append(&c);
 	if (opt.only & W_SMALL)
 		run_small(&c, codec);
 	if (c.ready && (opt.only & W_READ))
 		run_read(&c, codec);
+	if (c.ready && none && (opt.only & W_VIEW))
+		run_view(&c);
 	if (c.ready && (opt.only & (W_FETCH | W_KCAT)))
 		run_fetch(&c, codec);
 	daemon_stop(&c.d);
 	rm_rf(c.d.dir);
+}
+
+/* The codec-none rows again with the data dir on tmpfs (so the disk and
+ * the page-cache writeback of a real fs are out of the picture), unless
+ * --dir is on tmpfs already; and the compressed appends against the
+ * compressor CLIs, which are cheap to host here (a topic per codec). */
+static void run_tmpfs_set(void)
+{
+	bool dir_tmpfs = !strcmp(mach.fs_type, "tmpfs");
+	bool lim = opt.codec_on[0] && !dir_tmpfs && (opt.only & (W_APPEND | W_READ | W_VIEW));
+	bool cli = (opt.codec_on[1] || opt.codec_on[2]) && (opt.only & W_APPEND);
+	struct codec_ctx c;
+	char data[PATH_MAX];
+
+	if (!lim && !cli)
+		return;
+	memset(&c, 0, sizeof c);
+	daemon_init(&c.d, "tmpfs-daemon", "none");
+	if (tmpfs_setup(dir_tmpfs) < 0) {
+		struct row *r = row_new("tmpfs", "tmpfs data dir", "tmpfs", "-", NULL, false);
+		row_fail(r, "no tmpfs (see the error above)");
+		return;
+	}
+	/* the data dir and the baselines on the tmpfs; the mount point stays */
+	pjoin(data, sizeof data, tmpfs_dir, "data");
+	mkdir(data, 0755);
+	rmdir(c.d.data);
+	snprintf(c.d.data, sizeof c.d.data, "%s", data);
+	pjoin(c.plain_dir, sizeof c.plain_dir, tmpfs_dir, "plain");
+	mkdir(c.plain_dir, 0755);
+	c.variant = "tmpfs";
+	c.limits = true;
+	view_ini(&c.d);
+	cli_ini(&c.d);
+	say("tmpfs: starting topicfs (data %s, %s)", c.d.data, tmpfs_how);
+	if (daemon_start(&c.d, NULL) < 0) {
+		struct row *r = row_new("daemon", "daemon start", "tmpfs", "-", NULL, false);
+		row_fail(r, "topicfs did not start");
+		goto out;
+	}
+	if (lim) {
+		run_append(&c);
+		if (c.ready && (opt.only & W_READ))
+			run_read(&c, "none");
+		unlink(c.plain_path);           /* room for the view's copy */
+		if (c.ready && (opt.only & W_VIEW))
+			run_view(&c);
+	}
+	for (int k = 1; k < 3 && cli; k++)
+		if (opt.codec_on[k])
+			run_append_cli(&c, all_codecs[k]);
+	daemon_stop(&c.d);
+out:
+	rm_rf(c.d.dir);
+	tmpfs_teardown();
 }
 
 /* ============================== output =================================== */
@@ -1901,7 +2460,9 @@ static void print_table(FILE *f)
 	        mach.rotational == 0 ? ", non-rotational" : mach.rotational == 1 ?
 	        ", rotational" : "", opt.mb, input_lines, opt.repeat);
 	fprintf(f, "ratio: 1.00 = as good as the baseline, below 1 = slower "
-	        "(throughput topicfs/baseline, times baseline/topicfs)\n\n");
+	        "(throughput topicfs/baseline, times baseline/topicfs)\n");
+	fprintf(f, "limit = two-copy limit 1/(1/null FUSE + 1/plain file); variant = codec, "
+	        "or for codec none the data dir's fs type\n\n");
 	fprintf(f, "%-28s %-12s %-6s %9s %9s %9s  %-10s %9s %6s\n", "workload", "variant",
 	        "unit", "median", "min", "max", "baseline", "base med", "ratio");
 	for (int i = 0; i < nrows; i++) {
@@ -2092,9 +2653,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	"usage: topicfs-bench [options]\n"
-	"Benchmark topicfs against plain files, raw sendfile and a pipe, in one run.\n"
+	"Benchmark topicfs against plain files, null FUSE (the two-copy limit), raw\n"
+	"sendfile, the lz4/zstd CLIs and a pipe, in one run.\n"
 	"  --dir DIR          make the temp root under DIR (default $TMPDIR or /tmp);\n"
-	"                     the baselines are plain files on the same file system\n"
+	"                     the baselines are plain files on the same file system;\n"
+	"                     the codec-none append, read and view rows also run\n"
+	"                     with the data dir on a tmpfs (mounted when root, else\n"
+	"                     /dev/shm)\n"
 	"  --mb N             MiB of ~100-byte lines for append/read/fetch (default 256)\n"
 	"  --small N          records per small-writes case (default 50000)\n"
 	"  --latency-s S      seconds per latency run (default 2)\n"
@@ -2103,12 +2668,17 @@ static void usage(FILE *f)
 	"                     0 = skip; e.g. 4096 for a multi-GB log)\n"
 	"  --repeat N         repeats of every workload (default 5)\n"
 	"  --codecs LIST      comma-separated: none,lz4,zstd (default all)\n"
-	"  --only LIST        workloads: append,small,read,fetch,kcat,latency,restart\n"
+	"  --only LIST        workloads: append,small,read,view,fetch,kcat,latency,\n"
+	"                     restart (append includes the lz4/zstd CLI rows, append\n"
+	"                     and read the null FUSE and two-copy limit rows; view =\n"
+	"                     the bounded view of sealed segments, read again)\n"
 	"  --tiny             CI sizes: --mb 4 --small 2000 --latency-s 0.3\n"
 	"                     --restart-mb 8 --repeat 1\n"
 	"  --csv FILE         also write the rows as CSV (- = stdout)\n"
 	"  --json FILE        also write the rows as JSON (- = stdout)\n"
 	"  --daemon PATH      the topicfs binary (default: next to this program)\n"
+	"  --nullfs PATH      topicfs-nullfs (default: next to this program, then\n"
+	"                     ../libexec/topicfs, then PATH)\n"
 	"  --kcat PATH        kcat (default: kcat from PATH; skipped if missing)\n"
 	"  --keep             keep the temp root\n"
 	"  -q, --quiet        no progress lines on stderr\n"
@@ -2162,6 +2732,33 @@ static void find_daemon(const char *argv0)
 	opt.daemon[0] = 0;
 }
 
+/* topicfs-nullfs: next to this program (the build tree), in
+ * ../libexec/topicfs (installed), then PATH. */
+static void find_nullfs(void)
+{
+	char self[PATH_MAX], dir[PATH_MAX], cand[PATH_MAX + 48];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (opt.nullfs[0])
+		return;
+	if (n > 0) {
+		self[n] = 0;
+		snprintf(dir, sizeof dir, "%s", self);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*slash = 0;
+		snprintf(cand, sizeof cand, "%s/topicfs-nullfs", dir);
+		if (access(cand, X_OK) == 0 && realpath(cand, opt.nullfs))
+			return;
+		snprintf(cand, sizeof cand, "%s/../libexec/topicfs/topicfs-nullfs", dir);
+		if (access(cand, X_OK) == 0 && realpath(cand, opt.nullfs))
+			return;
+	}
+	if (find_in_path("topicfs-nullfs", opt.nullfs, sizeof opt.nullfs))
+		return;
+	opt.nullfs[0] = 0;
+}
+
 static int64_t parse_pos(const char *s, const char *what)
 {
 	char *end;
@@ -2177,7 +2774,8 @@ static int64_t parse_pos(const char *s, const char *what)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_DIR = 256, O_MB, O_SMALL, O_LAT, O_RATE, O_RESTART, O_REPEAT, O_CODECS,
-	       O_ONLY, O_TINY, O_CSV, O_JSON, O_DAEMON, O_KCAT, O_KEEP, O_HELP, O_VERSION };
+	       O_ONLY, O_TINY, O_CSV, O_JSON, O_DAEMON, O_NULLFS, O_KCAT, O_KEEP, O_HELP,
+	       O_VERSION };
 	static const struct option lo[] = {
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "mb", required_argument, NULL, O_MB },
@@ -2192,6 +2790,7 @@ static void parse_args(int argc, char **argv)
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "json", required_argument, NULL, O_JSON },
 		{ "daemon", required_argument, NULL, O_DAEMON },
+		{ "nullfs", required_argument, NULL, O_NULLFS },
 		{ "kcat", required_argument, NULL, O_KCAT },
 		{ "keep", no_argument, NULL, O_KEEP },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -2263,6 +2862,7 @@ static void parse_args(int argc, char **argv)
 		case O_CSV: opt.csv = optarg; break;
 		case O_JSON: opt.json = optarg; break;
 		case O_DAEMON: snprintf(opt.daemon, sizeof opt.daemon, "%s", optarg); break;
+		case O_NULLFS: snprintf(opt.nullfs, sizeof opt.nullfs, "%s", optarg); break;
 		case O_KCAT: snprintf(opt.kcat, sizeof opt.kcat, "%s", optarg); break;
 		case O_KEEP: opt.keep = true; break;
 		case 'q': opt.quiet = true; break;
@@ -2291,6 +2891,7 @@ int main(int argc, char **argv)
 	t_start_ns = now_ns();
 	parse_args(argc, argv);
 	find_daemon(argv[0]);
+	find_nullfs();
 	if (!opt.daemon[0] || access(opt.daemon, X_OK) != 0) {
 		complain("topicfs daemon not found (use --daemon PATH)");
 		return 2;
@@ -2317,9 +2918,15 @@ int main(int argc, char **argv)
 		tls_setup();
 	say("input: %" PRId64 " bytes, %" PRId64 " lines", input_bytes, input_lines);
 
+	/* the transport baseline, for the codec-none append and read rows */
+	if (opt.codec_on[0] && (opt.only & (W_APPEND | W_READ)) && nullfs_start() < 0)
+		complain("%s: no null FUSE rows", nullfs.why);
+	run_tmpfs_set();
 	for (int k = 0; k < 3; k++)
-		if (opt.codec_on[k] && (opt.only & (W_APPEND | W_SMALL | W_READ | W_FETCH | W_KCAT)))
+		if (opt.codec_on[k] && (opt.only & (W_APPEND | W_SMALL | W_READ | W_FETCH | W_KCAT |
+		                                    (k == 0 ? W_VIEW : 0))))
 			run_codec(all_codecs[k]);
+	nullfs_stop();
 	if (opt.only & W_LATENCY)
 		run_latency();
 	if ((opt.only & W_RESTART) && opt.restart_mb > 0)
@@ -2332,6 +2939,8 @@ int main(int argc, char **argv)
 		snprintf(r->note, sizeof r->note, "VmHWM, largest over every daemon of the run");
 	}
 out:
+	nullfs_stop();
+	tmpfs_teardown();
 	print_table(stdout);
 	if (opt.csv)
 		write_csv(opt.csv);
