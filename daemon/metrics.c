@@ -288,6 +288,9 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		    "Bytes read through the mount.", ld(&c->bytes_read));
 		one(f, "topicfs_fs_opens_total", "counter",
 		    "Files opened on the mount.", ld(&c->opens));
+		one(f, "topicfs_fs_cached_opens_total", "counter",
+		    "Bounded views of written records opened through the page cache.",
+		    ld(&c->cached_opens));
 		one(f, "topicfs_fs_errors_total", "counter",
 		    "Reads and writes on the mount that failed.", ld(&c->errors));
 	}

@@ -52,6 +52,17 @@
  * for both framings, even with inode invalidation after every append), so
  * every data open is direct_io and every read comes here.
  *
+ * Immutable views are the one exception.  A bounded view `p@a..b` whose
+ * records are all written never grows: its bytes are fixed until retention
+ * removes some of them (the view's start then moves).  Its st_size is the
+ * exact rendered length, and its opens are not direct_io: a second `cat`
+ * is served from the kernel's page cache without a request.  The cache
+ * belongs to the inode, so it may only hold one range: each view node
+ * remembers the range its cache holds and how many opens read through it
+ * (view_cache_open).  An open with the same range keeps the cache; one
+ * with a new range drops it (keep_cache 0) when no open reads the old
+ * one, and otherwise goes around it (direct_io).
+ *
  * Reads of a partition are absolute stream positions (part_stream_read).
  * Reads below the log start are shifted to the log start, so cat prints the
  * retained records: a handle whose read falls below stream_start (retention
@@ -203,6 +214,11 @@ struct fsv_node {
 	int32_t part;                   /* PART, VIEW */
 	struct fsv_view_spec spec;      /* VIEW; GROUP: spec.group is its id */
 	uint64_t nlookup;               /* guarded by fs->lock */
+	/* VIEW: the range of stream positions the kernel's page cache holds
+	 * for this inode, and the handles open on it that read through that
+	 * cache (see "Immutable views" at the top); fs->lock */
+	int64_t cache_start, cache_end;
+	uint32_t cache_opens;
 	bool dead;                      /* topic deleted; guarded by fs->lock */
 	bool hashed_name;               /* in the name hash; fs->lock */
 	struct fsv_node *next_ino;      /* ino hash chain; fs->lock */
@@ -503,6 +519,8 @@ struct fsv_handle {
 	int64_t cursor;                 /* next stream position to serve */
 	bool end_known;                 /* bounded: end_pos resolved */
 	int64_t end_pos;
+	uint64_t cached_ino;            /* an immutable view read through the
+	                                   page cache: its inode, else 0 */
 	struct fsr_view *jv;            /* .json views: the JSON stream state
 	                                   (records.c); lock */
 	struct fsr_writer *tw;          /* @keyed, @json: the writer (records.c);
@@ -559,6 +577,11 @@ static void handle_free(struct fsv_handle *h)
 		fs->handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
+	if (h->cached_ino) {
+		struct fsv_node *n = node_by_ino(fs, h->cached_ino);
+		if (n && n->cache_opens > 0)
+			n->cache_opens--;
+	}
 	pthread_mutex_unlock(&fs->lock);
 	/* before the topic reference: the reader's last commit reads it */
 	fsg_reader_close(h->grp);
@@ -602,6 +625,10 @@ static int parse_part_name(const char *name, int32_t *out)
 }
 
 /* Fill st for ref; timeout gets the attribute validity in seconds. */
+static int view_fixed_range(struct part *p, const struct fsv_view_spec *spec,
+                            const struct part_info *info, int64_t *start,
+                            int64_t *end);
+
 static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
                     double *timeout)
 {
@@ -692,7 +719,14 @@ static int fsv_stat(struct fsv *fs, const struct node_ref *ref, struct stat *st,
 			st->st_blksize = info.framing == FRAMING_WRITES ?
 			                 FSV_IO_SIZE / 2 : FSV_IO_SIZE;
 		} else {
+			/* a view's size is known once its records are all
+			 * written (its reads may then use the page cache,
+			 * which stops at st_size); else 0 */
+			int64_t a, b;
 			st->st_size = 0;
+			if (view_fixed_range(p, &ref->spec, &info, &a, &b) == 1)
+				st->st_size = b - a;
+			st->st_blksize = FSV_IO_SIZE;
 		}
 		break;
 	}
@@ -1287,11 +1321,75 @@ static int fsv_open_topic_part(struct fsv *fs, struct fsv_handle *h,
 	return 0;
 }
 
+/* The stream position a (non-JSON) view starts at now: 1 with *pos, 0
+ * when its start is not written yet, or an error. */
+static int spec_start_pos(struct part *p, const struct fsv_view_spec *spec,
+                          const struct part_info *info, int64_t *pos)
+{
+	int64_t offset;
+	int rc;
+
+	switch (spec->from) {
+	case FSV_FROM_GROUP:    /* made an offset or earliest at open */
+	case FSV_FROM_EARLIEST:
+		*pos = info->stream_start;
+		return 1;
+	case FSV_FROM_LATEST:
+		*pos = info->stream_end;
+		return 1;
+	case FSV_FROM_LAST_N:
+		offset = info->next_offset - spec->arg;
+		if (offset < info->log_start_offset)
+			offset = info->log_start_offset;
+		break;
+	case FSV_FROM_OFFSET:
+		if (spec->arg > info->next_offset)
+			return 0;       /* not written yet: wait for it */
+		offset = spec->arg;
+		break;
+	case FSV_FROM_TIME:
+		rc = part_offset_for_time(p, spec->arg, &offset);
+		if (rc)
+			return rc;
+		if (offset >= info->next_offset && spec->arg > tfs_now_ms())
+			return 0;       /* a future time: wait for such a record */
+		break;
+	default:
+		return -EINVAL;
+	}
+	rc = part_stream_pos_for_offset(p, offset, pos);
+	return rc ? rc : 1;
+}
+
+/* A bounded view whose records are all written reads the same until
+ * retention removes some of them: its stream range [*start, *end).  1 with
+ * the range; 0 for any other view (unbounded, JSON, group, `to` not
+ * written yet); or an error. */
+static int view_fixed_range(struct part *p, const struct fsv_view_spec *spec,
+                            const struct part_info *info, int64_t *start,
+                            int64_t *end)
+{
+	int rc;
+
+	if (!spec->bounded || spec->json || spec->from == FSV_FROM_GROUP ||
+	    info->next_offset < spec->to)
+		return 0;
+	rc = spec_start_pos(p, spec, info, start);
+	if (rc <= 0)
+		return rc;
+	rc = part_stream_pos_for_offset(p, spec->to, end);
+	if (rc)
+		return rc;
+	if (*end < *start)
+		*end = *start;
+	return 1;
+}
+
 /* Resolve a view's start from its spec (at open and, for a start in the
  * future, at each read).  Sets h->start_known when resolved. */
 static int view_resolve_start(struct fsv_handle *h, const struct part_info *info)
 {
-	int64_t offset, pos;
+	int64_t pos;
 	int rc;
 
 	if (h->jv) {            /* the record view: positions are JSON's */
@@ -1300,46 +1398,52 @@ static int view_resolve_start(struct fsv_handle *h, const struct part_info *info
 			h->start_known = true;
 		return rc;
 	}
-	switch (h->spec.from) {
-	case FSV_FROM_GROUP:    /* made an offset or earliest at open */
-	case FSV_FROM_EARLIEST:
-		h->cursor = info->stream_start;
-		break;
-	case FSV_FROM_LATEST:
-		h->cursor = info->stream_end;
-		break;
-	case FSV_FROM_LAST_N:
-		offset = info->next_offset - h->spec.arg;
-		if (offset < info->log_start_offset)
-			offset = info->log_start_offset;
-		rc = part_stream_pos_for_offset(h->part, offset, &pos);
-		if (rc)
-			return rc;
-		h->cursor = pos;
-		break;
-	case FSV_FROM_OFFSET:
-		if (h->spec.arg > info->next_offset)
-			return 0;       /* not written yet: wait for it */
-		rc = part_stream_pos_for_offset(h->part, h->spec.arg, &pos);
-		if (rc)
-			return rc;
-		h->cursor = pos;
-		break;
-	case FSV_FROM_TIME:
-		rc = part_offset_for_time(h->part, h->spec.arg, &offset);
-		if (rc)
-			return rc;
-		if (offset >= info->next_offset && h->spec.arg > tfs_now_ms())
-			return 0;       /* a future time: wait for such a record */
-		rc = part_stream_pos_for_offset(h->part, offset, &pos);
-		if (rc)
-			return rc;
-		h->cursor = pos;
-		break;
-	}
+	rc = spec_start_pos(h->part, &h->spec, info, &pos);
+	if (rc <= 0)
+		return rc;
+	h->cursor = pos;
 	h->start_known = true;
 	h->origin = h->cursor;
 	return 0;
+}
+
+/* May an open of the immutable view ino (range [start, end)) read through
+ * the kernel's page cache, and may it keep what is cached?  Called with
+ * the range just resolved.  The cache is the inode's, shared by every
+ * open: it may only ever hold one range.  A new range (retention moved
+ * the view's start) drops the cache at this open (keep_cache 0), unless
+ * another open still reads the old range through it: then this open goes
+ * around the cache (direct_io).  Returns true when the open may use the
+ * cache and sets *keep. */
+static bool view_cache_open(struct fsv *fs, uint64_t ino, int64_t start,
+                            int64_t end, bool *keep)
+{
+	struct fsv_node *n;
+	bool ok = false;
+
+	pthread_mutex_lock(&fs->lock);
+	n = node_by_ino(fs, ino);
+	if (n && !n->dead) {
+		if (n->cache_opens > 0 || n->cache_end > n->cache_start) {
+			if (n->cache_start == start && n->cache_end == end) {
+				*keep = true;
+				ok = true;
+			} else if (n->cache_opens == 0) {
+				*keep = false;
+				ok = true;
+			}
+		} else {
+			*keep = false;
+			ok = true;
+		}
+		if (ok) {
+			n->cache_start = start;
+			n->cache_end = end;
+			n->cache_opens++;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return ok;
 }
 
 /* May this open use the page cache?  See the design note at the top. */
@@ -1458,6 +1562,21 @@ static int fsv_do_open(struct fsv *fs, fuse_ino_t ino, struct fuse_file_info *fi
 		 * so head(1)'s lseek back over what it read past the last
 		 * line, and pread, work as on a plain file. */
 		fi->direct_io = 1;
+		int64_t a, b;
+		bool keep = false;
+		if (!h->jv && h->start_known &&
+		    view_fixed_range(h->part, &h->spec, &info, &a, &b) == 1 &&
+		    a == h->origin && view_cache_open(fs, ino, a, b, &keep)) {
+			/* immutable: read through the page cache, where a
+			 * second cat finds it without asking us */
+			h->end_pos = b;
+			h->end_known = true;
+			h->cached_ino = ino;
+			fi->direct_io = 0;
+			fi->keep_cache = keep;
+			atomic_fetch_add_explicit(&fs->ctr.cached_opens, 1,
+			                          memory_order_relaxed);
+		}
 		break;
 	}
 	}
@@ -1480,33 +1599,10 @@ static void fsv_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 /* ============================== writing ================================== */
 
-struct rec_vec {
-	struct rec_in *v;
-	size_t n, cap;
-};
-
-static int rec_push(struct rec_vec *rv, const char *data, size_t len)
-{
-	if (rv->n == rv->cap) {
-		size_t cap = rv->cap ? rv->cap * 2 : 64;
-		struct rec_in *v = realloc(rv->v, cap * sizeof *v);
-		if (!v)
-			return -ENOMEM;
-		rv->v = v;
-		rv->cap = cap;
-	}
-	rv->v[rv->n++] = (struct rec_in){
-		.key = NULL, .key_len = -1,
-		.value = data, .value_len = (int32_t)len,
-		.timestamp = -1,
-	};
-	return 0;
-}
-
-static void count_append(struct fsv *fs, const struct rec_vec *rv, size_t bytes)
+static void count_append(struct fsv *fs, size_t records, size_t bytes)
 {
 	atomic_fetch_add_explicit(&fs->ctr.appends, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&fs->ctr.records_written, rv->n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&fs->ctr.records_written, records, memory_order_relaxed);
 	atomic_fetch_add_explicit(&fs->ctr.bytes_written, bytes, memory_order_relaxed);
 }
 
@@ -1559,53 +1655,22 @@ static int pending_reserve(struct fsv_handle *h, size_t len)
 static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 {
 	struct fsv *fs = h->fs;
-	struct rec_vec rv = { 0 };
-	const char *nl = memchr(data, '\n', len);
-	size_t first = nl ? (size_t)(nl - data) : len;
-	const char *tail = NULL;
-	size_t tail_len = 0, new_len, off;
-	char *joined = NULL;
+	const char *nl = memrchr(data, '\n', len);
+	size_t tail_len = nl ? len - (size_t)(nl - data) - 1 : 0, new_len;
+	struct lines_in in = {
+		.pre = h->pending, .pre_len = h->pending_len,
+		.data = data, .len = nl ? (size_t)(nl - data) + 1 : 0,
+		.max_line = h->line_max,
+	};
 	bool reserved = false, out_now = false;
+	int64_t nrecs = 0;
 	int rc = 0;
 
-	if (h->pending_len + first > h->line_max)
+	if (!nl && h->pending_len + len > h->line_max)
 		return -EMSGSIZE;
-	if (nl) {
-		if (h->pending_len) {
-			joined = malloc(h->pending_len + first);
-			if (!joined)
-				return -ENOMEM;
-			memcpy(joined, h->pending, h->pending_len);
-			memcpy(joined + h->pending_len, data, first);
-			rc = rec_push(&rv, joined, h->pending_len + first);
-		} else {
-			rc = rec_push(&rv, data, first);
-		}
-		if (rc)
-			goto out;
-		for (off = first + 1; off < len; ) {
-			const char *e = memchr(data + off, '\n', len - off);
-			if (!e)
-				break;
-			if ((size_t)(e - (data + off)) > h->line_max) {
-				rc = -EMSGSIZE;
-				goto out;
-			}
-			rc = rec_push(&rv, data + off, (size_t)(e - (data + off)));
-			if (rc)
-				goto out;
-			off = (size_t)(e - data) + 1;
-		}
-		tail = data + off;
-		tail_len = len - off;
-		if (tail_len > h->line_max) {
-			rc = -EMSGSIZE;
-			goto out;
-		}
-		new_len = tail_len;
-	} else {
-		new_len = h->pending_len + len;
-	}
+	if (tail_len > h->line_max)
+		return -EMSGSIZE;
+	new_len = nl ? tail_len : h->pending_len + len;
 	/* the total bound on held bytes */
 	if (new_len > h->pending_len) {
 		reserved = held_reserve(fs, (ssize_t)(new_len - h->pending_len));
@@ -1613,21 +1678,8 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 	}
 	if (out_now) {
 		/* over the bound: the new partial is a record now */
-		if (!nl) {
-			joined = malloc(new_len);
-			if (!joined) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			if (h->pending_len)
-				memcpy(joined, h->pending, h->pending_len);
-			memcpy(joined + h->pending_len, data, len);
-			rc = rec_push(&rv, joined, new_len);
-		} else {
-			rc = rec_push(&rv, tail, tail_len);
-		}
-		if (rc)
-			goto out;
+		in.len = len;
+		in.last_is_record = true;
 	} else if (new_len > 0) {
 		/* room for the new partial before anything is appended, so
 		 * that a failure leaves nothing half done */
@@ -1635,11 +1687,13 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 		if (rc)
 			goto out;
 	}
-	if (rv.n > 0) {
-		rc = part_append(h->part, rv.v, rv.n, NULL);
+	if (in.len > 0 || in.last_is_record) {
+		/* the lines (and the partial line held before them): longer
+		 * ones than line_max are refused, nothing appended */
+		rc = part_append_lines(h->part, &in, &nrecs);
 		if (rc)
 			goto out;
-		count_append(fs, &rv, len);
+		count_append(fs, (size_t)nrecs, len);
 	}
 	reserved = false;
 	if (out_now) {
@@ -1648,7 +1702,7 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 		h->pending_len = 0;
 	} else if (nl) {
 		if (tail_len > 0)
-			memcpy(h->pending, tail, tail_len);
+			memcpy(h->pending, nl + 1, tail_len);
 		if (tail_len < h->pending_len)
 			held_reserve(fs, (ssize_t)tail_len - (ssize_t)h->pending_len);
 		h->pending_len = tail_len;
@@ -1659,8 +1713,6 @@ static int write_lines(struct fsv_handle *h, const char *data, size_t len)
 out:
 	if (reserved)           /* failed after reserving: give it back */
 		held_reserve(fs, (ssize_t)h->pending_len - (ssize_t)new_len);
-	free(joined);
-	free(rv.v);
 	return rc;
 }
 
@@ -1668,20 +1720,20 @@ out:
  * Called with h->lock held. */
 static int flush_pending(struct fsv_handle *h)
 {
-	struct rec_vec rv = { 0 };
+	struct rec_in rec = {
+		.key = NULL, .key_len = -1, .value = h->pending,
+		.value_len = (int32_t)h->pending_len, .timestamp = -1,
+	};
 	int rc;
 
 	if (h->pending_len == 0 || !h->part)
 		return 0;
-	rc = rec_push(&rv, h->pending, h->pending_len);
-	if (!rc)
-		rc = part_append(h->part, rv.v, rv.n, NULL);
+	rc = part_append(h->part, &rec, 1, NULL);
 	if (!rc) {
-		count_append(h->fs, &rv, 0);
+		count_append(h->fs, 1, 0);
 		held_reserve(h->fs, -(ssize_t)h->pending_len);
 		h->pending_len = 0;
 	}
-	free(rv.v);
 	return rc;
 }
 
@@ -1719,10 +1771,8 @@ static int fsv_do_write(struct fsv_handle *h, const char *data, size_t len)
 			.value_len = (int32_t)len, .timestamp = -1,
 		};
 		rc = part_append(h->part, &rec, 1, NULL);
-		if (!rc) {
-			struct rec_vec rv = { .n = 1 };
-			count_append(h->fs, &rv, len);
-		}
+		if (!rc)
+			count_append(h->fs, 1, len);
 	} else {
 		rc = write_lines(h, data, len);
 	}

@@ -155,6 +155,7 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	fprintf(f, "reads %" PRIu64 "\n", ld(&ctr->reads));
 	fprintf(f, "bytes_read %" PRIu64 "\n", ld(&ctr->bytes_read));
 	fprintf(f, "opens %" PRIu64 "\n", ld(&ctr->opens));
+	fprintf(f, "cached_opens %" PRIu64 "\n", ld(&ctr->cached_opens));
 	fprintf(f, "errors %" PRIu64 "\n", ld(&ctr->errors));
 	fprintf(f, "blocked_reads %" PRIu64 "\n", ld(&ctr->blocked_reads));
 	fprintf(f, "held_bytes %" PRIu64 "\n", ld(&ctr->held_bytes));

@@ -135,6 +135,9 @@
 #include <strings.h>
 
 #include <lz4frame.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <snappy-c.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -218,9 +221,16 @@ static inline int read_varint(struct cursor *c, int32_t *out)
 	uint64_t raw;
 	int rc;
 
-	/* fast path: most fields are one byte (lengths < 64, deltas) */
+	/* fast paths: most fields are one byte (lengths < 64, deltas), and
+	 * the lengths of ~100-byte records two */
 	if (c->pos < c->len && c->p[c->pos] < 0x80) {
 		uint32_t u = c->p[c->pos++];
+		*out = (int32_t)((u >> 1) ^ (0u - (u & 1)));
+		return 0;
+	}
+	if (c->len - c->pos >= 2 && c->p[c->pos + 1] < 0x80) {
+		uint32_t u = (c->p[c->pos] & 0x7fu) | ((uint32_t)c->p[c->pos + 1] << 7);
+		c->pos += 2;
 		*out = (int32_t)((u >> 1) ^ (0u - (u & 1)));
 		return 0;
 	}
@@ -841,7 +851,7 @@ static int decompress_records(int codec, const uint8_t *src, size_t src_len,
 /* ============================== records ================================== */
 
 /* Skip a length-prefixed field; len_out gets the length (-1 = null). */
-static int read_field(struct cursor *c, bool nullable, const uint8_t **data,
+static inline int read_field(struct cursor *c, bool nullable, const uint8_t **data,
                       int32_t *len_out)
 {
 	int32_t flen;
@@ -866,7 +876,7 @@ static int read_field(struct cursor *c, bool nullable, const uint8_t **data,
 
 /* Parse the record at sec->pos into *r (offset and timestamp are left as
  * deltas in r->offset and r->timestamp for the caller to resolve). */
-static int parse_record(struct cursor *sec, struct record *r)
+static inline int parse_record(struct cursor *sec, struct record *r)
 {
 	int32_t body_len;
 	int rc = read_varint(sec, &body_len);
@@ -909,6 +919,78 @@ static int parse_record(struct cursor *sec, struct record *r)
 	r->headers = c.p + headers_start;
 	r->headers_len = c.len - headers_start;
 	sec->pos += (size_t)body_len;
+	return 0;
+}
+
+/* batch_internal.h.  Render the uncompressed batch b (len bytes, header h, CRC checked) from
+ * rendered offset skip into dst (cap > 0 bytes), reading its records in
+ * place.  The hint (*hpos a record's byte position in the records section,
+ * *hidx its index, *hat its rendered offset; 0/0/0 is always valid) says
+ * where to start parsing and is moved to the record holding the next byte
+ * to render.  *n gets the bytes rendered; *rlen the batch's rendered
+ * length once the walk passed its last record, else -1.  -EBADMSG when a
+ * record is malformed or the records do not end where the batch does. */
+int batch_render_raw(const uint8_t *b, size_t len, const struct batch_header *h,
+                     int framing, int64_t skip, uint8_t *dst, size_t cap,
+                     size_t *n, int64_t *rlen, size_t *hpos, size_t *hidx,
+                     int64_t *hat)
+{
+	const uint8_t *sec = b + BATCH_HEADER_SIZE;
+	size_t slen = len - BATCH_HEADER_SIZE, pos = *hpos, i = *hidx, out = 0;
+	size_t count = h->records_count > 0 ? (size_t)h->records_count : 0;
+	int64_t at = *hat, nl = framing == FRAMING_LINES ? 1 : 0;
+
+	*rlen = -1;
+	if (at > skip || i > count || pos > slen) {
+		pos = 0;
+		i = 0;
+		at = 0;
+	}
+	while (i < count) {
+		size_t rpos = pos;
+		struct cursor c = { sec, slen, pos };
+		struct record r;
+		if (parse_record(&c, &r) < 0)
+			return -EBADMSG;
+		pos = c.pos;
+		const uint8_t *v = r.value;
+		int64_t vlen = r.value_len < 0 ? 0 : r.value_len, rl = vlen + nl;
+		if (at + rl > skip) {
+			int64_t k = skip > at ? skip - at : 0;
+			if (out == cap) {
+				pos = rpos;     /* full: resume at this record */
+				break;
+			}
+			if (k < vlen) {
+				size_t m = (size_t)(vlen - k);
+				if (m > cap - out)
+					m = cap - out;
+				memcpy(dst + out, v + k, m);
+				out += m;
+				k += (int64_t)m;
+			}
+			if (k == vlen && nl && out < cap) {
+				dst[out++] = '\n';
+				k++;
+			}
+			if (k < rl) {
+				pos = rpos;     /* part of it rendered: resume here */
+				break;
+			}
+			skip = at + rl;
+		}
+		at += rl;
+		i++;
+	}
+	if (i == count) {
+		if (pos != slen)
+			return -EBADMSG;
+		*rlen = at;
+	}
+	*hpos = pos;
+	*hidx = i;
+	*hat = at;
+	*n = out;
 	return 0;
 }
 
@@ -1255,6 +1337,73 @@ static int compress_snappy(const uint8_t *src, size_t src_len, uint8_t *dst,
 }
 
 /* Make buf hold at least need bytes (growing by doubling). */
+/* Room the records section needs for codec over records_len plain bytes,
+ * or 0 when it cannot be encoded (zstd's bound overflows). */
+static size_t section_bound(int codec, size_t records_len)
+{
+	size_t n;
+
+	switch (codec) {
+	case CODEC_NONE:
+		return records_len;
+	case CODEC_LZ4:
+		return lz4_bound(records_len);
+	case CODEC_SNAPPY:
+		return snappy_bound(records_len);
+	default:
+		n = ZSTD_compressBound(records_len);
+		return ZSTD_isError(n) ? 0 : n;
+	}
+}
+
+/* Compress the records section plain (records_len bytes) with codec into
+ * dst, which has section_bound() bytes; *dst_len gets the size. */
+static int compress_section(struct batch_tls *t, int codec, const uint8_t *plain,
+                            size_t records_len, uint8_t *dst, size_t *dst_len)
+{
+	size_t zn, cap = *dst_len;
+
+	if (codec == CODEC_LZ4)
+		return compress_lz4(plain, records_len, dst, dst_len);
+	if (codec == CODEC_SNAPPY)
+		return compress_snappy(plain, records_len, dst, dst_len);
+	if (t && !t->zc)
+		t->zc = ZSTD_createCCtx();
+	if (t && t->zc)
+		zn = ZSTD_compressCCtx(t->zc, dst, cap, plain, records_len, ZSTD_LEVEL);
+	else
+		zn = ZSTD_compress(dst, cap, plain, records_len, ZSTD_LEVEL);
+	if (ZSTD_isError(zn))
+		return ZSTD_getErrorCode(zn) == ZSTD_error_memory_allocation ?
+		       -ENOMEM : -EIO;
+	*dst_len = zn;
+	return 0;
+}
+
+/* Fill in the header of the batch at batch (total bytes, records section
+ * in place) and store its CRC.  -EMSGSIZE when Length would not fit. */
+static int put_header(uint8_t *batch, size_t total,
+                      const struct batch_encode_params *p, size_t n,
+                      int64_t base_ts, int64_t max_ts)
+{
+	if (total - BATCH_LOG_OVERHEAD > INT32_MAX)
+		return -EMSGSIZE;
+	be64_put(batch + OFF_BASE_OFFSET, (uint64_t)p->base_offset);
+	be32_put(batch + OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
+	be32_put(batch + OFF_LEADER_EPOCH, (uint32_t)p->leader_epoch);
+	batch[OFF_MAGIC] = BATCH_MAGIC_V2;
+	be16_put(batch + OFF_ATTRIBUTES, (uint16_t)p->codec);
+	be32_put(batch + OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
+	be64_put(batch + OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
+	be64_put(batch + OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
+	be64_put(batch + OFF_PRODUCER_ID, (uint64_t)p->producer_id);
+	be16_put(batch + OFF_PRODUCER_EPOCH, (uint16_t)p->producer_epoch);
+	be32_put(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
+	be32_put(batch + OFF_RECORDS_COUNT, (uint32_t)n);
+	batch_store_crc(batch, total);
+	return 0;
+}
+
 static int encode_reserve(uint8_t **buf, size_t *cap, size_t need)
 {
 	if (need <= *cap)
@@ -1354,12 +1503,8 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 			goto out;
 		}
 		write_records(plain, recs, n, p, base_ts, body_sizes);
-		section_cap = p->codec == CODEC_LZ4 ?
-		              lz4_bound((size_t)records_len) :
-		              p->codec == CODEC_SNAPPY ?
-		              snappy_bound((size_t)records_len) :
-		              ZSTD_compressBound((size_t)records_len);
-		if (p->codec == CODEC_ZSTD && ZSTD_isError(section_cap)) {
+		section_cap = section_bound(p->codec, (size_t)records_len);
+		if (section_cap == 0) {
 			rc = -EMSGSIZE;
 			goto out;
 		}
@@ -1373,59 +1518,254 @@ int batch_encode_buf(const struct rec_in *recs, size_t n,
 	if (p->codec == CODEC_NONE) {
 		write_records(batch + BATCH_HEADER_SIZE, recs, n, p, base_ts,
 		              body_sizes);
-	} else if (p->codec == CODEC_LZ4) {
-		rc = compress_lz4(plain, (size_t)records_len,
-		                  batch + BATCH_HEADER_SIZE, &section_len);
-		if (rc < 0)
-			goto out;
-	} else if (p->codec == CODEC_SNAPPY) {
-		rc = compress_snappy(plain, (size_t)records_len,
-		                     batch + BATCH_HEADER_SIZE, &section_len);
-		if (rc < 0)
-			goto out;
 	} else {
-		size_t zn;
-		if (t && !t->zc)
-			t->zc = ZSTD_createCCtx();
-		if (t && t->zc)
-			zn = ZSTD_compressCCtx(t->zc, batch + BATCH_HEADER_SIZE, section_cap,
-			                       plain, (size_t)records_len, ZSTD_LEVEL);
-		else
-			zn = ZSTD_compress(batch + BATCH_HEADER_SIZE, section_cap,
-			                   plain, (size_t)records_len, ZSTD_LEVEL);
-		if (ZSTD_isError(zn)) {
-			rc = ZSTD_getErrorCode(zn) == ZSTD_error_memory_allocation ?
-			     -ENOMEM : -EIO;
+		rc = compress_section(t, p->codec, plain, (size_t)records_len,
+		                      batch + BATCH_HEADER_SIZE, &section_len);
+		if (rc < 0)
 			goto out;
-		}
-		section_len = zn;
 	}
 	size_t total = BATCH_HEADER_SIZE + section_len;
-	if (total - BATCH_LOG_OVERHEAD > INT32_MAX) {
-		rc = -EMSGSIZE;
+	rc = put_header(batch, total, p, n, base_ts, max_ts);
+	if (rc < 0)
 		goto out;
-	}
-
-	be64_put(batch + OFF_BASE_OFFSET, (uint64_t)p->base_offset);
-	be32_put(batch + OFF_LENGTH, (uint32_t)(total - BATCH_LOG_OVERHEAD));
-	be32_put(batch + OFF_LEADER_EPOCH, (uint32_t)p->leader_epoch);
-	batch[OFF_MAGIC] = BATCH_MAGIC_V2;
-	be16_put(batch + OFF_ATTRIBUTES, (uint16_t)p->codec);
-	be32_put(batch + OFF_LAST_OFFSET_DELTA, (uint32_t)(n - 1));
-	be64_put(batch + OFF_BASE_TIMESTAMP, (uint64_t)base_ts);
-	be64_put(batch + OFF_MAX_TIMESTAMP, (uint64_t)max_ts);
-	be64_put(batch + OFF_PRODUCER_ID, (uint64_t)p->producer_id);
-	be16_put(batch + OFF_PRODUCER_EPOCH, (uint16_t)p->producer_epoch);
-	be32_put(batch + OFF_BASE_SEQUENCE, (uint32_t)p->base_sequence);
-	be32_put(batch + OFF_RECORDS_COUNT, (uint32_t)n);
-	batch_store_crc(batch, total);
 	*out_len = total;
-	rc = 0;
 out:
 	if (!t || plain != t->plain)
 		free(plain);
 	if (!t || body_sizes != t->sizes)
 		free(body_sizes);
+	return rc;
+}
+
+/* ============================ lines of text ============================== */
+
+/* Where batch_encode_lines is in its input: the records are the pieces of
+ * pre followed by data between newlines.  Newlines are found 64 bytes at a
+ * time (a bit per byte in mask), not with one memchr(3) call per line:
+ * lines are short (~100 bytes) and the per-call cost was most of the scan. */
+struct line_cursor {
+	const struct lines_in *in;
+	size_t pos;                 /* in data */
+	size_t blk;                 /* start of the 64-byte block of mask */
+	uint64_t mask;              /* newlines in [blk, blk + 64) at or after pos */
+	bool first;                 /* pre not consumed yet */
+	bool done;
+};
+
+/* Bit i set when p[i] == '\n', for the 64 bytes at p. */
+static inline uint64_t nl_mask64(const char *p)
+{
+#if defined(__SSE2__)
+	const __m128i nl = _mm_set1_epi8('\n');
+	uint64_t m = 0;
+	for (int k = 0; k < 4; k++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * k);
+	}
+	return m;
+#else
+	uint64_t m = 0;
+	for (int k = 0; k < 64; k++)
+		m |= (uint64_t)(p[k] == '\n') << k;
+	return m;
+#endif
+}
+
+/* The first newline at or after c->pos, taken out of the mask, or NULL.
+ * Invariant: mask holds the newlines of [blk, blk + 64) not yet returned,
+ * and none of that block's bytes before them is a newline; blk starts at
+ * -64 (unsigned), so the first block is at 0. */
+static inline const char *next_newline(struct line_cursor *c)
+{
+	const char *d = c->in->data;
+	size_t len = c->in->len;
+
+	for (;;) {
+		if (c->mask) {
+			const char *nl = d + c->blk + (size_t)__builtin_ctzll(c->mask);
+			c->mask &= c->mask - 1;
+			return nl;
+		}
+		size_t nb = c->blk + 64;
+		size_t from = nb > c->pos ? nb : c->pos;
+		if (from >= len)
+			return NULL;
+		if (len - nb < 64)      /* the last few bytes: from pos on */
+			return memchr(d + from, '\n', len - from);
+		c->blk = nb;
+		c->mask = nl_mask64(d + nb);
+	}
+}
+
+/* The next record as two pieces (the held partial, then a piece of data):
+ * 1, or 0 at the end, or -EINVAL when bytes after the last newline are
+ * left over and are not to be a record. */
+static inline int line_next(struct line_cursor *c, const char **a, size_t *alen,
+                            const char **b, size_t *blen)
+{
+	const struct lines_in *in = c->in;
+	const char *nl;
+
+	if (c->done)
+		return 0;
+	*a = c->first ? in->pre : NULL;
+	*alen = c->first ? in->pre_len : 0;
+	*b = in->data + c->pos;
+	nl = c->pos < in->len ? next_newline(c) : NULL;
+	if (nl) {
+		*blen = (size_t)(nl - *b);
+		c->pos += *blen + 1;
+		c->first = false;
+		return 1;
+	}
+	*blen = in->len - c->pos;
+	c->done = true;
+	if (in->last_is_record)
+		return 1;
+	return *alen + *blen > 0 ? -EINVAL : 0;
+}
+
+/* One record of a line: null key, the batch's timestamp, no headers; the
+ * value is a then b.  dst has room for alen + blen + LINE_REC_MAX_OVERHEAD. */
+#define LINE_REC_MAX_OVERHEAD 20
+static inline uint8_t *put_line_record(uint8_t *dst, int32_t delta,
+                                       const char *a, size_t alen,
+                                       const char *b, size_t blen)
+{
+	int64_t len = (int64_t)(alen + blen);
+	int64_t body = 1 + 1 + (int64_t)varlong_size(delta) + 1 +
+	               (int64_t)varlong_size(len) + len + 1;
+
+	dst = put_varlong(dst, body);
+	*dst++ = 0;                 /* attributes */
+	*dst++ = 0;                 /* timestamp delta: all records have now_ms */
+	dst = put_varlong(dst, delta);
+	*dst++ = 1;                 /* key length -1: null (zigzag) */
+	dst = put_varlong(dst, len);
+	if (alen) {
+		memcpy(dst, a, alen);
+		dst += alen;
+	}
+	memcpy(dst, b, blen);
+	dst += blen;
+	*dst++ = 0;                 /* header count */
+	return dst;
+}
+
+int batch_encode_lines(const struct lines_in *in, int codec, size_t limit,
+                       int framing, int64_t now_ms, struct buf *out,
+                       struct unit_batch **batches, size_t *nbatches,
+                       int64_t *nrecs)
+{
+	struct line_cursor c = { .in = in, .blk = (size_t)0 - 64, .first = true };
+	struct batch_tls *t = batch_tls();
+	struct batch_encode_params bp;
+	struct buf plain = { 0 };
+	struct unit_batch *bl = NULL;
+	size_t nb = 0, bcap = 0;
+	int64_t total = 0;
+	const char *a, *b;
+	size_t alen, blen;
+	int rc, more;
+
+	if (codec != CODEC_NONE && codec != CODEC_SNAPPY && codec != CODEC_LZ4 &&
+	    codec != CODEC_ZSTD)
+		return -ENOTSUP;
+	batch_encode_params_init(&bp, 0, codec, now_ms);
+	if (codec != CODEC_NONE && t) {
+		plain.data = t->plain;          /* borrowed, given back below */
+		plain.cap = t->plain_cap;
+		t->plain = NULL;
+		t->plain_cap = 0;
+	}
+	out->len = 0;
+	rc = line_next(&c, &a, &alen, &b, &blen);
+	while (rc > 0) {
+		size_t at = out->len, est = 0, records_len;
+		int32_t n = 0;
+		int64_t rendered = 0;
+		struct buf *dst = codec == CODEC_NONE ? out : &plain;
+
+		if ((rc = buf_reserve(out, BATCH_HEADER_SIZE)) < 0)
+			goto out;
+		out->len += BATCH_HEADER_SIZE;
+		plain.len = 0;
+		size_t sec0 = dst->len;
+		do {
+			size_t len = alen + blen;
+			if (len > in->max_line || len > INT32_MAX - LINE_REC_MAX_OVERHEAD) {
+				rc = -EMSGSIZE;
+				goto out;
+			}
+			if (n > 0 && (est + len + 24 > limit || n >= INT32_MAX / 2))
+				break;
+			if (dst->cap - dst->len < len + LINE_REC_MAX_OVERHEAD &&
+			    (rc = buf_reserve(dst, len + LINE_REC_MAX_OVERHEAD)) < 0)
+				goto out;
+			dst->len = (size_t)(put_line_record(dst->data + dst->len, n, a,
+			                                    alen, b, blen) - dst->data);
+			est += len + 24;
+			rendered += (int64_t)len + (framing == FRAMING_LINES ? 1 : 0);
+			n++;
+			rc = line_next(&c, &a, &alen, &b, &blen);
+		} while (rc > 0);
+		if (rc < 0)
+			goto out;
+		more = rc;              /* 1: a record that did not fit is next */
+		records_len = dst->len - sec0;
+		if (records_len > INT32_MAX) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+		if (codec != CODEC_NONE) {
+			size_t sl = section_bound(codec, records_len);
+			if (sl == 0) {
+				rc = -EMSGSIZE;
+				goto out;
+			}
+			if ((rc = buf_reserve(out, sl)) < 0)
+				goto out;
+			rc = compress_section(t, codec, plain.data, records_len,
+			                      out->data + out->len, &sl);
+			if (rc < 0)
+				goto out;
+			out->len += sl;
+		}
+		rc = put_header(out->data + at, out->len - at, &bp, (size_t)n,
+		                now_ms, now_ms);
+		if (rc < 0)
+			goto out;
+		if (nb == bcap) {
+			size_t nc = bcap ? bcap * 2 : 4;
+			struct unit_batch *n2 = realloc(bl, nc * sizeof(*n2));
+			if (!n2) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			bl = n2;
+			bcap = nc;
+		}
+		bl[nb++] = (struct unit_batch){
+			.off = at, .len = out->len - at, .rel_base = total,
+			.records = n, .max_ts = now_ms, .rendered = rendered,
+		};
+		total += n;
+		rc = more;
+	}
+	if (rc == 0) {
+		*batches = bl;
+		*nbatches = nb;
+		*nrecs = total;
+		bl = NULL;
+	}
+out:
+	free(bl);
+	if (t && !t->plain && plain.cap <= TLS_KEEP_BYTES) {
+		t->plain = plain.data;
+		t->plain_cap = plain.cap;
+	} else {
+		buf_free(&plain);
+	}
 	return rc;
 }
 

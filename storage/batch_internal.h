@@ -12,6 +12,7 @@
 
 #include "storage.h"
 #include "bytes.h"
+#include "buf.h"
 
 /* ------------------------------ CRC-32C --------------------------------- */
 
@@ -64,6 +65,49 @@ int batch_encode_ex(const struct rec_in *recs, size_t n,
 int batch_encode_buf(const struct rec_in *recs, size_t n,
                      const struct batch_encode_params *p,
                      uint8_t **buf, size_t *cap, size_t at, size_t *out_len);
+
+/* One batch of an encoded unit: where it is in the unit's buffer, the
+ * offset of its first record relative to the unit's first, its record
+ * count, MaxTimestamp and rendered length (the writer's index entries). */
+struct unit_batch {
+	size_t off, len;
+	int64_t rel_base;
+	int32_t records;
+	int64_t max_ts;
+	int64_t rendered;
+};
+
+/* The records of in (struct lines_in, storage.h) as v2 batches, BaseOffset
+ * 0, in out (its bytes replaced): each batch takes records while their
+ * values plus 24 bytes each stay within limit (at least one record), all
+ * with timestamp now_ms, null keys, no headers, compressed with codec.
+ * One pass: each value is copied once (into the batch, or into the
+ * records section compressed from), then the CRC.  *batches (malloc'd,
+ * *nbatches entries, rendered lengths by framing) and *nrecs on success;
+ * nothing allocated on failure.  -EMSGSIZE for a record longer than
+ * in->max_line, -EINVAL for bytes after the last newline that are not a
+ * record, -ENOTSUP for a codec we cannot write, -ENOMEM.  No records:
+ * success with *nbatches 0. */
+int batch_encode_lines(const struct lines_in *in, int codec, size_t limit,
+                       int framing, int64_t now_ms, struct buf *out,
+                       struct unit_batch **batches, size_t *nbatches,
+                       int64_t *nrecs);
+
+/* The file view's read path renders an uncompressed batch from its bytes
+ * in place, without decoding it into a record array: the batch b (len
+ * bytes, header h, its CRC already checked) from rendered offset skip into
+ * dst (cap > 0 bytes), values plus a newline each for FRAMING_LINES.  The
+ * hint (*hpos a record's byte position in the records section, *hidx its
+ * index, *hat its rendered offset; 0/0/0 is always valid) says where to
+ * start parsing and is moved to the record holding the next byte to
+ * render.  *n gets the bytes rendered; *rlen the batch's rendered length
+ * once the walk passed its last record, else -1.  Every record walked is
+ * checked as batch_decode checks it: -EBADMSG when one is malformed or the
+ * records do not end where the batch does. */
+int batch_render_raw(const uint8_t *b, size_t len, const struct batch_header *h,
+                     int framing, int64_t skip, uint8_t *dst, size_t cap,
+                     size_t *n, int64_t *rlen, size_t *hpos, size_t *hidx,
+                     int64_t *hat);
 
 /* Recompute and store the CRC of an encoded batch of len bytes (used by
  * tests that build hostile batches; len must be >= BATCH_HEADER_SIZE). */

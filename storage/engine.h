@@ -273,8 +273,14 @@ struct pending {
 	struct pending *next;
 	const struct rec_in *recs;    /* records (RECS kind) */
 	size_t n;
-	uint8_t *batch;               /* a producer batch (BATCH kind), owned */
+	uint8_t *batch;               /* a producer batch (BATCH kind), owned;
+	                                 or a unit's bytes (UNIT kind) */
 	size_t batch_len;
+	const struct unit_batch *unit; /* UNIT kind: batches encoded by the
+	                                 caller (part_append_lines), written
+	                                 as they are */
+	size_t unit_nb;
+	int64_t unit_recs;
 	int64_t batch_rendered;
 	int64_t batch_max_ts;
 	int32_t batch_records;
@@ -297,6 +303,12 @@ struct read_cache {
 	struct batch_decoded dec;     /* records (point into bytes or dec.buf) */
 	size_t rec_idx;               /* resume hint: a record index and */
 	int64_t rec_pos;              /* its rendered offset in the batch */
+	bool raw;                     /* an uncompressed batch read in place
+	                                 (part_read.c, read_mapped): no bytes
+	                                 or records kept, rlen unknown (-1);
+	                                 the hint also has the record's byte
+	                                 position in the records section */
+	size_t raw_pos;
 };
 
 struct part {

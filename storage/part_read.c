@@ -46,9 +46,13 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define READ_CACHE_MAX (8 << 20)     /* largest rendered batch kept decoded */
+#define READ_MAP_MIN (64 << 10)      /* smaller reads use pread: a mapping
+                                        costs more than copying that much */
 
 /* ================================= reads ================================= */
 
@@ -195,7 +199,7 @@ static bool cache_copy(struct part *p, struct seg *s, int64_t fpos, int64_t cur,
 	bool hit = false;
 
 	lock_rank(&p->cache_mu, RANK_PART_CACHE_MU);
-	if (c->seg_base == s->base_offset && c->file_pos == fpos) {
+	if (c->seg_base == s->base_offset && c->file_pos == fpos && !c->raw) {
 		int64_t skip = cur - c->stream_pos;
 		size_t n = 0;
 		if (skip >= 0 && skip < c->rlen)
@@ -213,7 +217,8 @@ static bool cache_copy(struct part *p, struct seg *s, int64_t fpos, int64_t cur,
 /* Keep the decoded batch d (at fpos, rendered from spos, rlen bytes) as the
  * partition's cache.  Its bytes stay where the batch reader read them: the
  * cache takes br's buffer and gives br its previous one to reuse, so
- * nothing is copied or allocated.  Call only when br is done reading. */
+ * nothing is copied or allocated.  Call only when br is done reading.
+ * br NULL: d's records point into d's own buffer (a decompressed batch). */
 static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
                       int64_t spos, int64_t rlen, struct batch_decoded *d,
                       struct batch_reader *br, size_t idx, int64_t at)
@@ -227,11 +232,14 @@ static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
 		old = c->dec;
 		had = true;
 	}
-	struct buf mine = c->bytes;
-	c->bytes = br->chunk;
-	br->chunk = mine;
-	br->chunk.len = 0;
-	br->chunk_pos = br->pos;
+	if (br) {
+		struct buf mine = c->bytes;
+		c->bytes = br->chunk;
+		br->chunk = mine;
+		br->chunk.len = 0;
+		br->chunk_pos = br->pos;
+	}
+	c->raw = false;
 	c->dec = *d;
 	memset(d, 0, sizeof(*d));
 	c->seg_base = s->base_offset;
@@ -244,6 +252,185 @@ static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
 	unlock_rank(&p->cache_mu);
 	if (had)
 		batch_decoded_free(&old);
+}
+
+/* ============================= mapped reads ============================== */
+
+/* Keep a partly rendered uncompressed batch as the partition's cache: only
+ * where it is and the resume hint (its bytes are in the page cache). */
+static void cache_put_raw(struct part *p, struct seg *s, int64_t fpos,
+                          int64_t npos, int64_t spos, size_t hpos, size_t hidx,
+                          int64_t hat)
+{
+	struct read_cache *c = &p->cache;
+	struct batch_decoded old = { 0 };
+	bool had = false;
+
+	lock_rank(&p->cache_mu, RANK_PART_CACHE_MU);
+	if (c->seg_base >= 0) {
+		old = c->dec;
+		had = true;
+	}
+	memset(&c->dec, 0, sizeof(c->dec));
+	c->raw = true;
+	c->seg_base = s->base_offset;
+	c->file_pos = fpos;
+	c->next_pos = npos;
+	c->stream_pos = spos;
+	c->rlen = -1;
+	c->raw_pos = hpos;
+	c->rec_idx = hidx;
+	c->rec_pos = hat;
+	unlock_rank(&p->cache_mu);
+	if (had)
+		batch_decoded_free(&old);
+}
+
+/* The cache's hint for the uncompressed batch at (s, fpos), if it is
+ * the one cached: its stream position and file end too. */
+static bool cache_get_raw(struct part *p, struct seg *s, int64_t fpos,
+                          int64_t *spos, int64_t *npos, size_t *hpos,
+                          size_t *hidx, int64_t *hat)
+{
+	struct read_cache *c = &p->cache;
+	bool hit = false;
+
+	lock_rank(&p->cache_mu, RANK_PART_CACHE_MU);
+	if (c->raw && c->seg_base == s->base_offset && c->file_pos == fpos) {
+		*spos = c->stream_pos;
+		*npos = c->next_pos;
+		*hpos = c->raw_pos;
+		*hidx = c->rec_idx;
+		*hat = c->rec_pos;
+		hit = true;
+	}
+	unlock_rank(&p->cache_mu);
+	return hit;
+}
+
+/* read_from_seg through a read-only mapping of the segment from fpos (the
+ * .sindex entry at or before cur, at stream position sp) to size: no
+ * pread copy, and uncompressed batches are rendered from their bytes in
+ * place (batch_render_raw) after one CRC check, not decoded into a record
+ * array.  A partly rendered batch is remembered (cache_put_raw), so the
+ * next sequential read resumes at its record without a second check.
+ * Compressed batches are decoded as before (from the mapping).  Only
+ * published bytes (below size) are looked at, and topicfs never truncates
+ * a segment below what it published while it runs.  1 when the segment
+ * cannot be mapped (the caller reads it with pread). */
+static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
+                       uint8_t *dst, size_t cap, size_t *got, int64_t fpos,
+                       int64_t sp)
+{
+	static long page;
+	int64_t pos = fpos, moff;
+	size_t done = 0, max_batch = part_max_batch(p), mlen;
+	int framing = part_framing(p), rc = 0;
+	uint8_t *map;
+
+	if (!page)
+		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+	moff = fpos & ~((int64_t)page - 1);
+	if (size <= fpos || cap < READ_MAP_MIN)
+		return 1;
+	mlen = (size_t)(size - moff);
+	map = mmap(NULL, mlen, PROT_READ, MAP_SHARED, s->fd, moff);
+	if (map == MAP_FAILED)
+		return 1;
+	while (done < cap && pos < size) {
+		const uint8_t *b = map + (pos - moff);
+		struct batch_header h;
+		int64_t total, rlen, spos, npos, hat = 0;
+		size_t n = 0, hpos = 0, hidx = 0;
+
+		if (cache_get_raw(p, s, pos, &spos, &npos, &hpos, &hidx, &hat) &&
+		    spos == sp && npos <= size && cur >= sp) {
+			/* resume a batch read before: checked then */
+			total = npos - pos;
+			if (batch_parse_header(b, (size_t)total, &h) < 0) {
+				rc = -EBADMSG;
+				log_corrupt(s, pos, rc);
+				break;
+			}
+		} else {
+			hpos = hidx = 0;
+			hat = 0;
+			if (size - pos < BATCH_LOG_OVERHEAD) {
+				rc = -EBADMSG;
+				log_corrupt(s, pos, rc);
+				break;
+			}
+			total = BATCH_LOG_OVERHEAD + (int32_t)be32_get(b + 8);
+			if (total < BATCH_HEADER_SIZE || total > size - pos ||
+			    (uint64_t)total > max_batch ||
+			    batch_parse_header(b, (size_t)total, &h) < 0 ||
+			    ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE &&
+			     batch_check_crc(b, (size_t)total) < 0)) {
+				rc = -EBADMSG;
+				log_corrupt(s, pos, rc);
+				break;
+			}
+		}
+		if ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE) {
+			if (h.attributes & BATCH_ATTR_CONTROL) {
+				pos += total;   /* renders nothing */
+				continue;
+			}
+			rc = batch_render_raw(b, (size_t)total, &h, framing, cur - sp,
+			                      dst + done, cap - done, &n, &rlen, &hpos,
+			                      &hidx, &hat);
+			if (rc < 0) {
+				log_corrupt(s, pos, rc);
+				break;
+			}
+			done += n;
+			cur += (int64_t)n;
+			if (rlen < 0) {
+				/* dst is full inside this batch: resume here next */
+				cache_put_raw(p, s, pos, pos + total, sp, hpos, hidx, hat);
+				break;
+			}
+			sp += rlen;
+			pos += total;
+			continue;
+		}
+		/* compressed: decoded (the CRC with it), from the mapping */
+		struct batch_decoded d;
+		size_t idx = 0;
+		int64_t at = 0;
+		if (cache_copy(p, s, pos, cur, dst + done, cap - done, &n, &rlen, &npos)) {
+			if (sp + rlen > cur) {
+				done += n;
+				cur += (int64_t)n;
+			}
+			sp += rlen;
+			pos = npos;
+			continue;
+		}
+		rc = read_decode(p, s, pos, b, (size_t)total, &d);
+		if (rc < 0)
+			break;
+		rlen = render_len(&d, framing);
+		if (sp + rlen <= cur) {
+			sp += rlen;
+			pos += total;
+			batch_decoded_free(&d);
+			continue;
+		}
+		int64_t skip = cur - sp;
+		n = render_from(&d, framing, skip, dst + done, cap - done, &idx, &at);
+		if (skip + (int64_t)n < rlen && rlen <= READ_CACHE_MAX && d.buf)
+			cache_put(p, s, pos, pos + total, sp, rlen, &d, NULL, idx, at);
+		else
+			batch_decoded_free(&d);
+		done += n;
+		cur += (int64_t)n;
+		sp += rlen;
+		pos += total;
+	}
+	munmap(map, mlen);
+	*got = done;
+	return rc < 0 ? rc : 0;
 }
 
 /* Read stream bytes [cur, cur+cap) from one segment (reference held),
@@ -265,6 +452,9 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 		sp = (int64_t)be64_get(e);
 		fpos = (int32_t)be32_get(e + 12);
 	}
+	rc = read_mapped(p, s, size, cur, dst, cap, got, fpos, sp);
+	if (rc <= 0)
+		return rc;
 	br_init(&br, s, fpos, size);
 	rc = 0;
 	while (done < cap) {

@@ -345,15 +345,6 @@ static void wbuf_put(struct buf *b)
 	buf_free(b);
 }
 
-/* One encoded batch of a unit. */
-struct unit_batch {
-	size_t off, len;
-	int64_t rel_base;             /* offset of its first record in the unit */
-	int32_t records;
-	int64_t max_ts;
-	int64_t rendered;
-};
-
 /* Bytes of a record's headers (keys and values) and of their fixed
  * overhead in the encoded record (two varints each, at most 10 bytes). */
 static size_t rec_header_bytes(const struct rec_in *r)
@@ -609,7 +600,16 @@ static void write_list(struct part *p, struct pending *list)
 			complete_list(p, list, NULL, rc, NULL);
 			break;
 		}
-		if (from->batch) {
+		if (from->unit) {
+			/* encoded by its caller: written as it is */
+			to = from->next;
+			nreq = 1;
+			bl = (struct unit_batch *)from->unit;
+			nb = from->unit_nb;
+			nrecs = from->unit_recs;
+			wdata = from->batch;
+			wlen = from->batch_len;
+		} else if (from->batch) {
 			/* an idempotent producer's batch: checked before it is
 			 * written (producer.c); a duplicate or a refusal
 			 * completes this request alone */
@@ -656,9 +656,9 @@ static void write_list(struct part *p, struct pending *list)
 			wlen = data.len;
 		}
 		rc = write_unit(p, &cfg, wdata, wlen, bl, nb, nrecs, &first);
-		if (bl != &one)
+		if (bl != &one && bl != from->unit)
 			free(bl);
-		if (first >= 0 && from->batch) {
+		if (first >= 0 && from->batch && !from->unit) {
 			/* in the log (even if a flush then failed): remembered */
 			struct batch_header bh;
 			if (batch_parse_header(from->batch, from->batch_len, &bh) == 0)
@@ -682,7 +682,8 @@ static void write_list(struct part *p, struct pending *list)
 			size_t i = 0;
 			for (struct pending *r = from; r != to; r = r->next, i++) {
 				firsts[i] = o;
-				o += r->batch ? r->batch_records : (int64_t)r->n;
+				o += r->unit ? r->unit_recs : r->batch ?
+				     r->batch_records : (int64_t)r->n;
 			}
 		}
 		list = to;
@@ -856,6 +857,130 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 	if (first_offset)
 		*first_offset = -1;
 	return 0;
+}
+
+/* The records of in as rec_in entries pointing into it (the held partial
+ * joined to the first line in *joined, which the caller frees), for
+ * part_append's copying path (linger_ms > 0). */
+static int lines_to_recs(const struct lines_in *in, struct rec_in **out,
+                         size_t *n, char **joined)
+{
+	struct rec_in *v = NULL;
+	size_t cap = 0, cnt = 0, pos = 0;
+	bool first = true;
+
+	*joined = NULL;
+	for (;;) {
+		const char *b = in->data + pos;
+		const char *nl = pos < in->len ? memchr(b, '\n', in->len - pos) : NULL;
+		size_t blen = nl ? (size_t)(nl - b) : in->len - pos;
+		const char *val = b;
+		size_t len = blen;
+
+		if (!nl && !in->last_is_record) {
+			if (blen > 0 || (first && in->pre_len > 0))
+				goto inval;
+			break;
+		}
+		if (first && in->pre_len > 0) {
+			len = in->pre_len + blen;
+			if (len > in->max_line)
+				goto toolong;
+			*joined = malloc(len);
+			if (!*joined)
+				goto nomem;
+			memcpy(*joined, in->pre, in->pre_len);
+			memcpy(*joined + in->pre_len, b, blen);
+			val = *joined;
+		}
+		first = false;
+		if (len > in->max_line || len > INT32_MAX)
+			goto toolong;
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct rec_in *n2 = realloc(v, nc * sizeof(*n2));
+			if (!n2)
+				goto nomem;
+			v = n2;
+			cap = nc;
+		}
+		v[cnt++] = (struct rec_in){
+			.key = NULL, .key_len = -1, .value = val,
+			.value_len = (int32_t)len, .timestamp = -1,
+		};
+		if (!nl)
+			break;
+		pos += blen + 1;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+inval:
+	free(v);
+	free(*joined);
+	*joined = NULL;
+	return -EINVAL;
+toolong:
+	free(v);
+	free(*joined);
+	*joined = NULL;
+	return -EMSGSIZE;
+nomem:
+	free(v);
+	free(*joined);
+	*joined = NULL;
+	return -ENOMEM;
+}
+
+int part_append_lines(struct part *p, const struct lines_in *in, int64_t *nrecs)
+{
+	struct topic_config cfg;
+	struct unit_batch *bl = NULL;
+	size_t nb = 0, limit;
+	int64_t n = 0;
+	struct buf data;
+	int rc;
+
+	if (!p || !in || (!in->data && in->len) || (!in->pre && in->pre_len))
+		return -EINVAL;
+	if (part_is_deleted(p))
+		return -ENOENT;
+	topic_cfg(p->topic, &cfg);
+	if (cfg.linger_ms > 0) {
+		/* records of many writes share batches: part_append copies */
+		struct rec_in *recs = NULL;
+		size_t cnt = 0;
+		char *joined;
+		rc = lines_to_recs(in, &recs, &cnt, &joined);
+		if (rc == 0 && cnt > 0)
+			rc = part_append(p, recs, cnt, NULL);
+		free(recs);
+		free(joined);
+		if (rc == 0 && nrecs)
+			*nrecs = (int64_t)cnt;
+		return rc;
+	}
+	limit = (size_t)cfg.batch_bytes;
+	if ((size_t)cfg.max_message_bytes < limit)
+		limit = (size_t)cfg.max_message_bytes;
+	struct lines_in bounded = *in;
+	if (bounded.max_line > (size_t)cfg.max_message_bytes)
+		bounded.max_line = (size_t)cfg.max_message_bytes;
+	wbuf_get(&data);
+	rc = batch_encode_lines(&bounded, cfg.codec, limit, cfg.framing,
+	                        tfs_now_ms(), &data, &bl, &nb, &n);
+	if (rc == 0 && nb > 0) {
+		struct pending r = {
+			.batch = data.data, .batch_len = data.len, .unit = bl,
+			.unit_nb = nb, .unit_recs = n, .bytes = data.len,
+		};
+		rc = part_submit(p, &r, true, 0);
+	}
+	free(bl);
+	wbuf_put(&data);
+	if (rc == 0 && nrecs)
+		*nrecs = n;
+	return rc;
 }
 
 int part_append_batch(struct part *p, const void *batch, size_t len,

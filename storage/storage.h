@@ -477,6 +477,27 @@ void part_info(struct part *p, struct part_info *out);
 int part_append(struct part *p, const struct rec_in *recs, size_t n,
                 int64_t *first_offset);
 
+/* Lines of text to append as records (a write(2) through the mount): the
+ * records are the pieces of pre followed by data between newlines ('\n'
+ * not included), plus the bytes after the last newline when
+ * last_is_record (else there must be none). */
+struct lines_in {
+	const char *pre;            /* a held partial line, joined to the first */
+	size_t pre_len;
+	const char *data;
+	size_t len;
+	bool last_is_record;
+	size_t max_line;            /* a longer record is -EMSGSIZE */
+};
+
+/* part_append of the records of in, with null keys and no headers: the
+ * same promises (all or nothing, written when it returns with linger_ms
+ * 0, copied with linger_ms > 0) in one pass over the bytes: with
+ * linger_ms 0 the batches are encoded by the calling thread straight from
+ * in's bytes, outside the writer token, and written as they are.
+ * *nrecs (may be NULL) gets the number of records appended. */
+int part_append_lines(struct part *p, const struct lines_in *in, int64_t *nrecs);
+
 /* Append one batch received from a producer, as-is but for its BaseOffset.
  * Validates it fully first (batch_decode with the store's bound; BaseOffset
  * must be 0, not a control batch, codec NONE/GZIP/SNAPPY/LZ4/ZSTD).

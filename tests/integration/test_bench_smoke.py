@@ -20,7 +20,14 @@ from harness import BIN, tool  # noqa: E402
 CODECS = ("none", "lz4", "zstd")
 PER_CODEC = ("append", "append_disk", "small_1w", "small_4w", "read_first",
              "read_second", "fetch", "kcat")
-CODEC_NONE_ONLY = ("read_writes_first", "read_writes_second")
+CODEC_NONE_ONLY = ("read_writes_first", "read_writes_second", "small_1w",
+                   "small_4w", "fetch", "kcat")
+# codec none on each data file system (variant = its type: tmpfs, and the
+# --dir one): topicfs beside a plain file, the null FUSE file system and
+# the two-copy limit 1/(1/null + 1/plain)
+PER_FS = ("append_plain", "append_null", "append_limit", "append",
+          "read_plain", "read_null", "read_limit", "read_first", "read_second",
+          "view_again")
 GLOBAL = ("latency_view_p50", "latency_view_p99", "latency_view_max",
           "latency_fetch_p50", "latency_fetch_p99", "latency_fetch_max",
           "restart_kill9", "restart_clean", "rss_big_log", "rss_peak")
@@ -69,8 +76,27 @@ class BenchSmoke(unittest.TestCase):
         self.assertTrue(doc["machine"]["cpu"])
         self.assertGreater(doc["params"]["input_lines"], 0)
         rows = {(row["id"], row["variant"]): row for row in doc["rows"]}
-        expect = [(i, c) for c in CODECS for i in PER_CODEC]
+        expect = [(i, c) for c in CODECS if c != "none" for i in PER_CODEC]
         expect += [(i, "none") for i in CODEC_NONE_ONLY]
+        expect += [(i, "tmpfs") for i in PER_FS]
+        expect += [("append_cli", "lz4/tmpfs"), ("append_cli", "zstd/tmpfs")]
+        fs_types = {row["variant"] for row in doc["rows"] if row["id"] == "append_limit"}
+        self.assertIn("tmpfs", fs_types, msg)
+        for fs in fs_types:
+            expect += [(i, fs) for i in PER_FS]
+            # the limit of each round is computed from that round's figures,
+            # and topicfs' ratio is against it
+            for w in ("append", "read"):
+                plain = rows[(w + "_plain", fs)]["runs"]
+                null = rows[(w + "_null", fs)]["runs"]
+                limit = rows[(w + "_limit", fs)]["runs"]
+                self.assertEqual(len(limit), len(plain), msg)
+                for pl, nu, li in zip(plain, null, limit):
+                    self.assertAlmostEqual(li, 1 / (1 / pl + 1 / nu), delta=li * 1e-3)
+                row = rows[(w if w == "append" else "read_first", fs)]
+                self.assertEqual(row["baseline"], "limit", msg)
+                self.assertAlmostEqual(row["ratio"], row["median"] / row["baseline_median"],
+                                       delta=row["ratio"] * 1e-3)
         ids = {row["id"] for row in doc["rows"]}
         for key in expect:
             self.assertIn(key, rows, "row %s missing\n%s" % (key, msg))

@@ -2042,6 +2042,154 @@ static void test_dump_tool(void)
 	CHECK_EQ_INT(system(args), 0);
 }
 
+/* The records a lines_in stands for, split here the slow, obvious way. */
+static size_t ref_lines(const struct lines_in *in, char *joined,
+                        struct rec_in *out, size_t cap)
+{
+	size_t n = 0, start = 0, tot = in->pre_len + in->len;
+
+	memcpy(joined, in->pre, in->pre_len);
+	memcpy(joined + in->pre_len, in->data, in->len);
+	for (size_t i = 0; i < tot; i++) {
+		if (joined[i] != '\n')
+			continue;
+		CHECK(n < cap);
+		if (n == cap)
+			return n;
+		out[n++] = (struct rec_in){ NULL, -1, joined + start,
+		                            (int32_t)(i - start), -1, NULL, 0 };
+		start = i + 1;
+	}
+	if (in->last_is_record && n < cap) {
+		out[n++] = (struct rec_in){ NULL, -1, joined + start,
+		                            (int32_t)(tot - start), -1, NULL, 0 };
+	}
+	return n;
+}
+
+/* batch_encode_lines (the mount's one-pass append) writes byte for byte
+ * what batch_encode_buf writes for the same records split into the same
+ * batches, for lines of every length around the 64-byte scan blocks, a
+ * held partial, a last partial, every codec and small and large limits. */
+static void test_encode_lines(void)
+{
+	static const int codecs[] = { CODEC_NONE, CODEC_LZ4, CODEC_ZSTD,
+	                              CODEC_SNAPPY };
+	size_t cap = 300000;
+	char *data = malloc(cap), *pre = malloc(4096), *joined = malloc(cap + 4096);
+	struct rec_in *ref = malloc(cap * sizeof(*ref));
+	REQUIRE(data && pre && joined && ref);
+	for (int round = 0; round < 120; round++) {
+		struct lines_in in = { 0 };
+		size_t len = 0, target = (size_t)(rng_next() % (round < 60 ? 2000 : cap - 400));
+		int shape = (int)(rng_next() % 4);
+		while (len < target) {
+			/* lengths 0..3 (many newlines per block), ~100, or long */
+			size_t l = shape == 0 ? rng_next() % 4 :
+			           shape == 1 ? 60 + rng_next() % 80 :
+			           shape == 2 ? rng_next() % 300 : rng_next() % 5000;
+			if (len + l + 1 > cap)
+				break;
+			for (size_t k = 0; k < l; k++)
+				data[len + k] = (char)('a' + rng_next() % 26);
+			len += l;
+			data[len++] = '\n';
+		}
+		in.data = data;
+		in.len = len;
+		if (round % 3 == 1) {
+			in.pre_len = rng_next() % 200;
+			memset(pre, 'p', in.pre_len);
+			in.pre = pre;
+		}
+		if (round % 4 == 2) {           /* a last piece that is a record */
+			size_t l = rng_next() % 100;
+			memset(data + len, 't', l);
+			in.len += l;
+			in.last_is_record = true;
+		}
+		in.max_line = 1 << 20;
+		size_t nref = ref_lines(&in, joined, ref, cap);
+		int codec = codecs[round % 4];
+		size_t limit = round % 5 == 0 ? 1 + rng_next() % 700 : 1 << 20;
+		struct buf out = { 0 };
+		struct unit_batch *bl = NULL;
+		size_t nb = 0, at = 0;
+		int64_t nrecs = -1, now = 1700000000000 + round;
+		CHECK_EQ_INT(batch_encode_lines(&in, codec, limit, FRAMING_LINES, now,
+		                                &out, &bl, &nb, &nrecs), 0);
+		CHECK_EQ_INT(nrecs, (int64_t)nref);
+		for (size_t i = 0; i < nb; i++) {
+			uint8_t *exp = NULL;
+			size_t ecap = 0, elen = 0;
+			struct batch_encode_params bp;
+			int64_t rendered = 0;
+			CHECK_EQ_INT(bl[i].rel_base, (int64_t)at);
+			CHECK_EQ_INT(bl[i].off, (int64_t)(i ? bl[i - 1].off + bl[i - 1].len : 0));
+			batch_encode_params_init(&bp, 0, codec, now);
+			REQUIRE(batch_encode_buf(ref + at, (size_t)bl[i].records, &bp,
+			                         &exp, &ecap, 0, &elen) == 0);
+			CHECK(elen == bl[i].len && memcmp(exp, out.data + bl[i].off, elen) == 0);
+			for (int32_t k = 0; k < bl[i].records; k++)
+				rendered += ref[at + (size_t)k].value_len + 1;
+			CHECK_EQ_INT(bl[i].rendered, rendered);
+			CHECK_EQ_INT(bl[i].max_ts, now);
+			/* the split: at least one record, and the next one did not fit */
+			size_t est = 0;
+			for (int32_t k = 0; k < bl[i].records; k++)
+				est += (size_t)ref[at + (size_t)k].value_len + 24;
+			CHECK(bl[i].records >= 1);
+			CHECK(bl[i].records == 1 || est <= limit);
+			if (i + 1 < nb)
+				CHECK(est + (size_t)ref[at + (size_t)bl[i].records].value_len + 24 > limit);
+			at += (size_t)bl[i].records;
+			free(exp);
+		}
+		CHECK_EQ_INT(at, nref);
+		CHECK_EQ_INT(nb ? bl[nb - 1].off + bl[nb - 1].len : 0, out.len);
+		free(bl);
+		buf_free(&out);
+	}
+	/* refusals: a record over max_line (the joined first one too), bytes
+	 * after the last newline that are not a record; nothing returned */
+	struct buf out = { 0 };
+	struct unit_batch *bl = NULL;
+	size_t nb = 0;
+	int64_t nrecs = 0;
+	struct lines_in in = { .data = "ab\ncdef\n", .len = 8, .max_line = 3 };
+	CHECK_EQ_INT(batch_encode_lines(&in, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EMSGSIZE);
+	CHECK(bl == NULL);
+	in.max_line = 4;
+	in.pre = "xx";
+	in.pre_len = 2;
+	CHECK_EQ_INT(batch_encode_lines(&in, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), 0);
+	CHECK_EQ_INT(nrecs, 2);
+	CHECK_EQ_INT(bl[0].rendered, 10);       /* "xxab\n" "cdef\n" */
+	free(bl);
+	bl = NULL;
+	in.pre_len = 3;
+	in.pre = "xxx";
+	CHECK_EQ_INT(batch_encode_lines(&in, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EMSGSIZE);
+	struct lines_in tail = { .data = "ab\ncd", .len = 5, .max_line = 9 };
+	CHECK_EQ_INT(batch_encode_lines(&tail, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EINVAL);
+	CHECK(bl == NULL);
+	struct lines_in none = { .data = "", .len = 0, .max_line = 9 };
+	CHECK_EQ_INT(batch_encode_lines(&none, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), 0);
+	CHECK_EQ_INT(nb, 0);
+	CHECK_EQ_INT(nrecs, 0);
+	free(bl);
+	buf_free(&out);
+	free(data);
+	free(pre);
+	free(joined);
+	free(ref);
+}
+
 int main(int argc, char **argv)
 {
 	TT_INIT(argc, argv);
@@ -2061,6 +2209,7 @@ int main(int argc, char **argv)
 	RUN(test_roundtrip_small);
 	RUN(test_roundtrip_large);
 	RUN(test_encode_args);
+	RUN(test_encode_lines);
 	RUN(test_headers_roundtrip);
 	RUN(test_headers_args);
 	RUN(test_varint_edges);

@@ -263,6 +263,121 @@ static void test_names_and_topics(void)
 	tdir_remove();
 }
 
+static void flip_byte(const char *path, off_t at);
+
+static uint64_t rs_rand(void)
+{
+	static uint64_t x = 0x9e3779b97f4a7c15ull;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return x;
+}
+
+/* Appended through part_append_lines (one pass, big batches) and part_append
+ * (one record each, null and empty values), read back with every read size
+ * from every kind of start, two readers interleaved (the partition's one
+ * resume cache thrashed), for uncompressed batches read in place and
+ * compressed ones decoded, lines and writes framing, over several
+ * segments; then a byte flipped inside a batch is -EBADMSG, never served. */
+static void read_shapes(int framing, int codec)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(framing, codec);
+	c.segment_bytes = 256 << 10;
+	c.batch_bytes = 48 << 10;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "rs", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	size_t cap = 3 << 20, len = 0, text_len;
+	char *expect = malloc(cap), *text = malloc(1 << 20), *buf = malloc(1 << 20);
+	REQUIRE(expect && text && buf);
+	long line = 0;
+	for (int round = 0; round < 12 && len < cap - (2 << 20); round++) {
+		/* a chunk of lines: the last one left held (not a record) */
+		text_len = 0;
+		while (text_len < (size_t)(100000 + round * 20000)) {
+			text_len += make_line(text + text_len, 200, line++);
+			text[text_len++] = '\n';
+		}
+		struct lines_in in = { .data = text, .len = text_len, .max_line = 1 << 20 };
+		int64_t n = 0;
+		CHECK_EQ_INT(part_append_lines(p, &in, &n), 0);
+		CHECK(n > 0);
+		for (size_t i = 0; i < text_len; i++)
+			if (framing == FRAMING_LINES || text[i] != '\n')
+				expect[len++] = text[i];
+		/* single records: empty, null, one byte */
+		static const char *one[] = { "", NULL, "x" };
+		const char *v = one[round % 3];
+		struct rec_in r = { .key_len = -1, .value = v,
+		                    .value_len = v ? (int32_t)strlen(v) : -1, .timestamp = -1 };
+		CHECK_EQ_INT(part_append(p, &r, 1, NULL), 0);
+		if (v) {
+			memcpy(expect + len, v, strlen(v));
+			len += strlen(v);
+		}
+		if (framing == FRAMING_LINES)
+			expect[len++] = '\n';
+	}
+	struct part_info pi;
+	part_info(p, &pi);
+	CHECK_EQ_INT(pi.stream_end, (int64_t)len);
+	CHECK(pi.segments > (codec == CODEC_NONE ? 3 : 1));
+	static const size_t sizes[] = { 1, 7, 100, 4093, 65536, 1 << 20 };
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t step = sizes[k], pos = 0, got;
+		if (step < 100 && len > 300000) {
+			pos = len - 300000;     /* the small sizes over the end only */
+		}
+		while (pos < len) {
+			REQUIRE(part_stream_read(p, (int64_t)pos, buf, step, &got) == 0);
+			REQUIRE(got > 0 && got <= step && pos + got <= len);
+			if (memcmp(buf, expect + pos, got) != 0) {
+				CHECK(!"sequential read differs");
+				break;
+			}
+			pos += got;
+		}
+		CHECK_EQ_INT(pos, len);
+	}
+	/* two readers alternating, and random starts */
+	size_t a = 0, b = len / 2, got;
+	for (int i = 0; i < 400; i++) {
+		size_t *at = i % 2 ? &a : &b;
+		size_t want = 1 + (size_t)(rs_rand() % 70000);
+		if (*at >= len)
+			*at = (size_t)(rs_rand() % len);
+		REQUIRE(part_stream_read(p, (int64_t)*at, buf, want, &got) == 0);
+		CHECK(got > 0 && memcmp(buf, expect + *at, got) == 0);
+		*at += got;
+		size_t r = (size_t)(rs_rand() % len);
+		REQUIRE(part_stream_read(p, (int64_t)r, buf, 300, &got) == 0);
+		CHECK(got > 0 && memcmp(buf, expect + r, got) == 0);
+	}
+	topic_put(t);
+	store_close(st);
+	/* a flipped byte in the first segment's 3rd KiB: reads there fail */
+	flip_byte(path_in("rs-0/00000000000000000000.log"), 3000);
+	st = open_store();
+	REQUIRE(st);
+	REQUIRE(store_topic_get(st, "rs", &t) == 0);
+	p = topic_part(t, 0);
+	CHECK_EQ_INT(part_stream_read(p, 0, buf, 1 << 20, &got), -EBADMSG);
+	topic_put(t);
+	store_close(st);
+	free(expect);
+	free(text);
+	free(buf);
+	tdir_remove();
+}
+
+static void test_read_shapes_lines_none(void) { read_shapes(FRAMING_LINES, CODEC_NONE); }
+static void test_read_shapes_writes_none(void) { read_shapes(FRAMING_WRITES, CODEC_NONE); }
+static void test_read_shapes_lines_lz4(void) { read_shapes(FRAMING_LINES, CODEC_LZ4); }
+
 static void test_append_read_basic(void)
 {
 	tdir_make();
@@ -2647,6 +2762,9 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IONBF, 0);
 	RUN(test_names_and_topics);
 	RUN(test_append_read_basic);
+	RUN(test_read_shapes_lines_none);
+	RUN(test_read_shapes_writes_none);
+	RUN(test_read_shapes_lines_lz4);
 	RUN(test_rolls_none);
 	RUN(test_rolls_lz4);
 	RUN(test_rolls_zstd);
