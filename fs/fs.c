@@ -269,6 +269,15 @@ struct fsv {
 	/* held partial lines of every handle: held_lock */
 	pthread_mutex_t held_lock;
 	size_t held_bytes;
+	/* read-ahead (see "Read-ahead"): ra_lock */
+	pthread_mutex_t ra_lock;
+	pthread_cond_t ra_cond;         /* the worker waits for a window */
+	pthread_cond_t ra_done;         /* a window changed state */
+	struct fsv_handle *ra_head, *ra_tail;   /* windows to render */
+	size_t ra_bufs;                 /* window buffers allocated */
+	bool ra_stopping;
+	bool ra_started;
+	pthread_t ra_thread;
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -521,6 +530,16 @@ struct fsv_handle {
 	int64_t end_pos;
 	uint64_t cached_ino;            /* an immutable view read through the
 	                                   page cache: its inode, else 0 */
+	/* partitions: the window read ahead; fs->ra_lock */
+	int ra_state;                   /* enum ra_state */
+	bool ra_stale;                  /* RA_BUSY: nobody wants it any more */
+	int64_t ra_pos;                 /* its stream position */
+	size_t ra_size;
+	char *ra_buf;                   /* FSV_IO_SIZE bytes, while not idle */
+	size_t ra_n;                    /* RA_READY: bytes rendered, */
+	int ra_rc;                      /* and the outcome */
+	char *ra_spare;                 /* a buffer for the next window */
+	struct fsv_handle *ra_next;     /* on fs->ra_head */
 	struct fsr_view *jv;            /* .json views: the JSON stream state
 	                                   (records.c); lock */
 	struct fsr_writer *tw;          /* @keyed, @json: the writer (records.c);
@@ -566,10 +585,13 @@ static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
 	return h;
 }
 
+static void ra_release(struct fsv *fs, struct fsv_handle *h);
+
 static void handle_free(struct fsv_handle *h)
 {
 	struct fsv *fs = h->fs;
 
+	ra_release(fs, h);
 	pthread_mutex_lock(&fs->lock);
 	if (h->prev)
 		h->prev->next = h->next;
@@ -1942,8 +1964,226 @@ static int overtaken(struct fsv_handle *h, int64_t pos, int64_t stream_start)
 	return 0;
 }
 
-static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
-                     size_t *nread)
+/* =============================== read-ahead ==============================
+ *
+ * One READ is in flight at a time per reader, so everything the daemon
+ * does for a read is on the reader's clock.  A partition read in sequence
+ * (a READ that filled its buffer, with at least as much again written
+ * after it) gets its next window rendered by a worker thread on the other
+ * core while this one replies and the kernel copies the reply out.  The
+ * next READ at that stream position and size takes the window (waiting if
+ * the worker is still at it) and replies from its buffer; any other READ
+ * drops it.  A window is part_stream_read of written, immutable bytes, so
+ * it is what the READ would have rendered itself; the handle's position
+ * (skew, the retention rules of part_read) is applied to each READ as
+ * before, and a window whose position no longer matches is never used.
+ * Bounded: one window and one spare buffer per handle, at most
+ * FSV_RA_MAX_BUFS buffers of FSV_IO_SIZE in all (beyond that, no
+ * read-ahead), freed at release.  Counted in .status (reads_ahead). */
+
+#define FSV_RA_MAX_BUFS 64
+
+enum ra_state { RA_IDLE, RA_QUEUED, RA_BUSY, RA_READY };
+
+static void ra_buf_put(struct fsv *fs, struct fsv_handle *h, char *b)
+{
+	if (!b)
+		return;
+	if (!h->ra_spare) {
+		h->ra_spare = b;
+	} else {
+		free(b);
+		fs->ra_bufs--;
+	}
+}
+
+/* Drop h's window (ra_lock held).  One being rendered is marked stale: the
+ * worker drops it when done. */
+static void ra_drop_locked(struct fsv *fs, struct fsv_handle *h)
+{
+	switch (h->ra_state) {
+	case RA_QUEUED: {
+		struct fsv_handle **pp = &fs->ra_head, *prev = NULL;
+		while (*pp && *pp != h) {
+			prev = *pp;
+			pp = &(*pp)->ra_next;
+		}
+		if (*pp) {
+			*pp = h->ra_next;
+			if (fs->ra_tail == h)
+				fs->ra_tail = prev;
+		}
+		h->ra_next = NULL;
+	}
+		/* fall through */
+	case RA_READY:
+		ra_buf_put(fs, h, h->ra_buf);
+		h->ra_buf = NULL;
+		h->ra_state = RA_IDLE;
+		break;
+	case RA_BUSY:
+		h->ra_stale = true;
+		break;
+	default:
+		break;
+	}
+}
+
+static void *ra_worker(void *arg)
+{
+	struct fsv *fs = arg;
+
+	pthread_mutex_lock(&fs->ra_lock);
+	for (;;) {
+		while (!fs->ra_head && !fs->ra_stopping)
+			pthread_cond_wait(&fs->ra_cond, &fs->ra_lock);
+		if (fs->ra_stopping)
+			break;
+		struct fsv_handle *h = fs->ra_head;
+		fs->ra_head = h->ra_next;
+		if (!fs->ra_head)
+			fs->ra_tail = NULL;
+		h->ra_next = NULL;
+		h->ra_state = RA_BUSY;
+		h->ra_stale = false;
+		struct part *p = h->part;
+		int64_t pos = h->ra_pos;
+		size_t size = h->ra_size, n = 0;
+		char *buf = h->ra_buf;
+		pthread_mutex_unlock(&fs->ra_lock);
+		/* the handle is not freed while BUSY (ra_release waits) */
+		int rc = p ? part_stream_read(p, pos, buf, size, &n) : -EIO;
+		pthread_mutex_lock(&fs->ra_lock);
+		h->ra_n = n;
+		h->ra_rc = rc;
+		h->ra_state = RA_READY;
+		if (h->ra_stale)
+			ra_drop_locked(fs, h);
+		pthread_cond_broadcast(&fs->ra_done);
+	}
+	pthread_mutex_unlock(&fs->ra_lock);
+	return NULL;
+}
+
+static int ra_start_worker(struct fsv *fs)
+{
+	int rc = -pthread_create(&fs->ra_thread, NULL, ra_worker, fs);
+
+	if (rc == 0)
+		fs->ra_started = true;
+	return rc;
+}
+
+/* Stop the worker (reads go on without read-ahead): windows not yet
+ * rendered are dropped, the one being rendered finishes first. */
+static void ra_stop_worker(struct fsv *fs)
+{
+	pthread_mutex_lock(&fs->ra_lock);
+	if (!fs->ra_started) {
+		pthread_mutex_unlock(&fs->ra_lock);
+		return;
+	}
+	fs->ra_stopping = true;
+	while (fs->ra_head)
+		ra_drop_locked(fs, fs->ra_head);
+	pthread_cond_broadcast(&fs->ra_cond);
+	pthread_cond_broadcast(&fs->ra_done);
+	pthread_mutex_unlock(&fs->ra_lock);
+	pthread_join(fs->ra_thread, NULL);
+	pthread_mutex_lock(&fs->ra_lock);
+	fs->ra_started = false;
+	pthread_mutex_unlock(&fs->ra_lock);
+}
+
+/* Ask for the window (pos, size) of h to be rendered ahead. */
+static void ra_start(struct fsv *fs, struct fsv_handle *h, int64_t pos, size_t size)
+{
+	char *b;
+
+	if (size > FSV_IO_SIZE)
+		return;
+	pthread_mutex_lock(&fs->ra_lock);
+	if (!fs->ra_started || fs->ra_stopping || h->ra_state != RA_IDLE)
+		goto out;
+	b = h->ra_spare;
+	h->ra_spare = NULL;
+	if (!b) {
+		if (fs->ra_bufs >= FSV_RA_MAX_BUFS || !(b = malloc(FSV_IO_SIZE)))
+			goto out;
+		fs->ra_bufs++;
+	}
+	h->ra_buf = b;
+	h->ra_pos = pos;
+	h->ra_size = size;
+	h->ra_stale = false;
+	h->ra_state = RA_QUEUED;
+	h->ra_next = NULL;
+	if (fs->ra_tail)
+		fs->ra_tail->ra_next = h;
+	else
+		fs->ra_head = h;
+	fs->ra_tail = h;
+	pthread_cond_signal(&fs->ra_cond);
+out:
+	pthread_mutex_unlock(&fs->ra_lock);
+}
+
+/* h's window if it starts at pos, waiting while it is rendered: its
+ * buffer (FSV_IO_SIZE bytes), now the caller's (give it back with
+ * ra_give), with *n and *rc; NULL otherwise, and any other window is
+ * dropped.  size: the READ's, at most FSV_IO_SIZE. */
+static char *ra_take(struct fsv *fs, struct fsv_handle *h, int64_t pos, size_t size,
+                     size_t *n, size_t *wsize, int *rc)
+{
+	char *out = NULL;
+
+	pthread_mutex_lock(&fs->ra_lock);
+	if (h->ra_state != RA_IDLE && h->ra_pos == pos && size <= FSV_IO_SIZE) {
+		while (h->ra_state == RA_QUEUED || h->ra_state == RA_BUSY)
+			pthread_cond_wait(&fs->ra_done, &fs->ra_lock);
+		if (h->ra_state == RA_READY) {
+			out = h->ra_buf;
+			*n = h->ra_n;
+			*wsize = h->ra_size;
+			*rc = h->ra_rc;
+			h->ra_buf = NULL;
+			h->ra_state = RA_IDLE;
+		}
+	} else {
+		ra_drop_locked(fs, h);
+	}
+	pthread_mutex_unlock(&fs->ra_lock);
+	return out;
+}
+
+static void ra_give(struct fsv *fs, struct fsv_handle *h, char *b)
+{
+	pthread_mutex_lock(&fs->ra_lock);
+	ra_buf_put(fs, h, b);
+	pthread_mutex_unlock(&fs->ra_lock);
+}
+
+/* At release: wait for a window being rendered, free the buffers. */
+static void ra_release(struct fsv *fs, struct fsv_handle *h)
+{
+	pthread_mutex_lock(&fs->ra_lock);
+	ra_drop_locked(fs, h);
+	while (h->ra_state == RA_BUSY)
+		pthread_cond_wait(&fs->ra_done, &fs->ra_lock);
+	ra_drop_locked(fs, h);
+	if (h->ra_spare) {
+		free(h->ra_spare);
+		h->ra_spare = NULL;
+		fs->ra_bufs--;
+	}
+	pthread_mutex_unlock(&fs->ra_lock);
+}
+
+/* Read a partition at file position off into *bufp (size bytes).  When a
+ * window read ahead is used, *bufp is its buffer and *ra_out too: give it
+ * back with ra_give once replied. */
+static int part_read(struct fsv_handle *h, off_t off, char **bufp, size_t size,
+                     size_t *nread, char **ra_out)
 {
 	struct part_info info;
 	int rc = -ERANGE;
@@ -1969,11 +2209,38 @@ static int part_read(struct fsv_handle *h, off_t off, char *buf, size_t size,
 			*nread = 0;
 			return 0;
 		}
-		rc = part_stream_read(h->part, pos, buf, size, nread);
+		size_t got = 0, wsize = 0;
+		int arc = 0;
+		char *ab = ra_take(h->fs, h, pos, size, &got, &wsize, &arc);
+		if (ab && arc == 0 && got > 0) {
+			/* the window, cut to this READ's size or completed
+			 * (a READ larger than the one before it) */
+			size_t more = 0;
+			rc = 0;
+			if (got > size)
+				got = size;
+			else if (got < size && got == wsize)
+				rc = part_stream_read(h->part, pos + (int64_t)got, ab + got,
+				                      size - got, &more);
+			*bufp = ab;
+			*ra_out = ab;
+			*nread = got + (rc == 0 ? more : 0);
+			rc = 0;
+			atomic_fetch_add_explicit(&h->fs->ctr.reads_ahead, 1,
+			                          memory_order_relaxed);
+		} else {
+			if (ab)
+				ra_give(h->fs, h, ab);
+			rc = part_stream_read(h->part, pos, *bufp, size, nread);
+		}
 		if (rc == 0 && *nread > 0) {
 			pthread_mutex_lock(&h->lock);
-			note_read_end(h, pos + (int64_t)*nread, buf, *nread);
+			note_read_end(h, pos + (int64_t)*nread, *bufp, *nread);
 			pthread_mutex_unlock(&h->lock);
+			/* in sequence with as much again written: the next
+			 * window, rendered while this one is replied */
+			if (*nread == size && pos + 2 * (int64_t)size <= info.stream_end)
+				ra_start(h->fs, h, pos + (int64_t)size, size);
 		}
 	}
 	return rc;
@@ -2450,7 +2717,12 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 		}
 	} else {
-		rc = part_read(h, off, buf, size, &n);
+		char *ra = NULL;
+		rc = part_read(h, off, &buf, size, &n, &ra);
+		reply_read(h, req, rc, buf, n, off);
+		if (ra)
+			ra_give(fs, h, ra);
+		return;
 	}
 	reply_read(h, req, rc, buf, n, off);
 }
@@ -2786,6 +3058,9 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 	pthread_mutex_init(&fs->lock, NULL);
 	pthread_mutex_init(&fs->park_lock, NULL);
 	pthread_mutex_init(&fs->held_lock, NULL);
+	pthread_mutex_init(&fs->ra_lock, NULL);
+	pthread_cond_init(&fs->ra_cond, NULL);
+	pthread_cond_init(&fs->ra_done, NULL);
 	{
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);
@@ -2802,7 +3077,12 @@ int fsv_new(const struct fsv_options *opts, struct fsv **out)
 
 int fsv_set_store(struct fsv *fs, struct store *st)
 {
+	int rc;
+
 	fs->st = st;
+	rc = ra_start_worker(fs);
+	if (rc)
+		fsv_log("read-ahead worker: %s (reads go on without it)", strerror(-rc));
 	return park_start(fs);
 }
 
@@ -2820,6 +3100,7 @@ void fsv_stop_waiters(struct fsv *fs)
 {
 	atomic_store(&fs->stopping, true);
 	park_stop(fs);
+	ra_stop_worker(fs);
 }
 
 /* Runs after the FUSE loop ended (no request in flight), so calling
@@ -2830,6 +3111,7 @@ void fsv_shutdown(struct fsv *fs)
 
 	atomic_store(&fs->stopping, true);
 	park_stop(fs);
+	ra_stop_worker(fs);     /* before the handles lose their partitions */
 	pthread_mutex_lock(&fs->lock);
 	for (h = fs->handles; h; h = h->next) {
 		pthread_mutex_lock(&h->lock);

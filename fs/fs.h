@@ -128,6 +128,8 @@ struct fsv_counters {
 	atomic_uint_fast64_t opens;
 	atomic_uint_fast64_t cached_opens;     /* immutable views opened
 	                                          through the page cache */
+	atomic_uint_fast64_t reads_ahead;      /* partition reads served from
+	                                          a window read ahead */
 	atomic_uint_fast64_t errors;           /* reads and writes that failed */
 	atomic_uint_fast64_t reader_shifts;    /* reads moved to the log start
 	                                          (retention removed theirs) */

@@ -922,6 +922,74 @@ static inline int parse_record(struct cursor *sec, struct record *r)
 	return 0;
 }
 
+/* An unsigned varint of at most 3 bytes at p: its length, or 0 (longer,
+ * or not all there). */
+static inline size_t uvarint3(const uint8_t *p, size_t avail, uint32_t *out)
+{
+	if (avail >= 1 && p[0] < 0x80) {
+		*out = p[0];
+		return 1;
+	}
+	if (avail >= 2 && p[1] < 0x80) {
+		*out = (p[0] & 0x7fu) | (uint32_t)p[1] << 7;
+		return 2;
+	}
+	if (avail >= 3 && p[2] < 0x80) {
+		*out = (p[0] & 0x7fu) | (uint32_t)(p[1] & 0x7f) << 7 | (uint32_t)p[2] << 14;
+		return 3;
+	}
+	return 0;
+}
+
+static inline int32_t unzigzag32(uint32_t u)
+{
+	return (int32_t)((u >> 1) ^ (0u - (u & 1)));
+}
+
+/* The record of a line as the mount writes it, read without the general
+ * parser: Length, attributes, a 1-byte timestamp delta, an offset delta, a
+ * null key, a non-null value and no headers, each varint at most 3 bytes.
+ * 1 with the value and the bytes used; 0 for any other shape (parse_record
+ * reads that one, and checks it).  What it accepts, parse_record accepts
+ * the same way. */
+static inline int line_record_fast(const uint8_t *q, size_t avail, size_t *used,
+                                   const uint8_t **value, int32_t *vlen,
+                                   int64_t *ts_delta, int32_t *off_delta)
+{
+	uint32_t u;
+	size_t k = uvarint3(q, avail, &u), j, m;
+	int32_t body = unzigzag32(u), v;
+
+	if (!k || body < RECORD_MIN_BODY || (size_t)body > avail - k)
+		return 0;
+	const uint8_t *b = q + k;
+	size_t blen = (size_t)body;
+	if (b[1] >= 0x80)                       /* timestamp delta */
+		return 0;
+	*ts_delta = unzigzag32(b[1]);
+	j = 2;
+	if (!(m = uvarint3(b + j, blen - j, &u)))       /* offset delta */
+		return 0;
+	*off_delta = unzigzag32(u);
+	j += m;
+	if (j >= blen || b[j] != 1)             /* key: null */
+		return 0;
+	j++;
+	if (!(m = uvarint3(b + j, blen - j, &u)))
+		return 0;
+	j += m;
+	v = unzigzag32(u);
+	if (v < 0 || (size_t)v >= blen - j)     /* the value, then the count */
+		return 0;
+	*value = b + j;
+	j += (size_t)v;
+	if (b[j] != 0 || j + 1 != blen)         /* no headers, nothing after */
+		return 0;
+	*vlen = v;
+	*used = k + blen;
+	return 1;
+}
+
 /* batch_internal.h.  Render the uncompressed batch b (len bytes, header h, CRC checked) from
  * rendered offset skip into dst (cap > 0 bytes), reading its records in
  * place.  The hint (*hpos a record's byte position in the records section,
@@ -941,20 +1009,37 @@ int batch_render_raw(const uint8_t *b, size_t len, const struct batch_header *h,
 	int64_t at = *hat, nl = framing == FRAMING_LINES ? 1 : 0;
 
 	*rlen = -1;
+	if ((int64_t)h->records_count != (int64_t)h->last_offset_delta + 1 ||
+	    h->base_offset < 0)
+		return -EBADMSG;        /* as batch_decode (not a control batch) */
 	if (at > skip || i > count || pos > slen) {
 		pos = 0;
 		i = 0;
 		at = 0;
 	}
 	while (i < count) {
-		size_t rpos = pos;
-		struct cursor c = { sec, slen, pos };
-		struct record r;
-		if (parse_record(&c, &r) < 0)
+		size_t rpos = pos, used;
+		const uint8_t *v;
+		int32_t vl, od;
+		int64_t td, ts;
+		if (line_record_fast(sec + pos, slen - pos, &used, &v, &vl, &td, &od)) {
+			pos += used;
+		} else {
+			struct cursor c = { sec, slen, pos };
+			struct record r;
+			if (parse_record(&c, &r) < 0)
+				return -EBADMSG;
+			pos = c.pos;
+			v = r.value;
+			vl = r.value_len;
+			td = r.timestamp;
+			od = (int32_t)r.offset;
+		}
+		/* what batch_decode checks of each record too */
+		if ((size_t)od != i || (!(h->attributes & BATCH_ATTR_LOG_APPEND_TIME) &&
+		                        __builtin_add_overflow(h->base_timestamp, td, &ts)))
 			return -EBADMSG;
-		pos = c.pos;
-		const uint8_t *v = r.value;
-		int64_t vlen = r.value_len < 0 ? 0 : r.value_len, rl = vlen + nl;
+		int64_t vlen = vl < 0 ? 0 : vl, rl = vlen + nl;
 		if (at + rl > skip) {
 			int64_t k = skip > at ? skip - at : 0;
 			if (out == cap) {

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -316,8 +317,10 @@ static bool cache_get_raw(struct part *p, struct seg *s, int64_t fpos,
  * next sequential read resumes at its record without a second check.
  * Compressed batches are decoded as before (from the mapping).  Only
  * published bytes (below size) are looked at, and topicfs never truncates
- * a segment below what it published while it runs.  1 when the segment
- * cannot be mapped (the caller reads it with pread). */
+ * a segment below what it published while it runs; a file found shorter
+ * than that (cut behind topicfs's back) is read with pread instead, which
+ * reports it.  A cut racing this read would still be SIGBUS.  1 when the
+ * segment cannot be mapped (the caller reads it with pread). */
 static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
                        uint8_t *dst, size_t cap, size_t *got, int64_t fpos,
                        int64_t sp)
@@ -332,6 +335,11 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
 		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
 	moff = fpos & ~((int64_t)page - 1);
 	if (size <= fpos || cap < READ_MAP_MIN)
+		return 1;
+	/* a file cut behind our back (shorter than what was published) would
+	 * be SIGBUS through a mapping: pread reports it as corruption */
+	struct stat sb;
+	if (fstat(s->fd, &sb) < 0 || sb.st_size < size)
 		return 1;
 	mlen = (size_t)(size - moff);
 	map = mmap(NULL, mlen, PROT_READ, MAP_SHARED, s->fd, moff);
