@@ -237,6 +237,23 @@ struct node_ref {
 struct fsv_handle;
 struct parked_read;
 
+#define FSV_RA_WORKERS 2        /* read-ahead threads (see "Read-ahead") */
+#define FSV_RA_WINDOWS 2        /* windows ahead per handle */
+#define FSV_RA_POOL 4           /* idle window buffers kept */
+
+/* One window of a partition handle read ahead; fs->ra_lock. */
+struct ra_win {
+	int state;                      /* enum ra_state */
+	bool stale;                     /* RA_BUSY: nobody wants it any more */
+	int64_t pos;                    /* its stream position */
+	size_t size;
+	char *buf;                      /* FSV_IO_SIZE bytes, while not idle */
+	size_t n;                       /* RA_READY: bytes rendered, */
+	int rc;                         /* and the outcome */
+	struct fsv_handle *h;           /* set at queueing */
+	struct ra_win *next;            /* on fs->ra_head */
+};
+
 struct fsv {
 	struct store *st;               /* set once before the mount */
 	struct fsv_options opts;        /* read-only after fsv_new */
@@ -271,13 +288,15 @@ struct fsv {
 	size_t held_bytes;
 	/* read-ahead (see "Read-ahead"): ra_lock */
 	pthread_mutex_t ra_lock;
-	pthread_cond_t ra_cond;         /* the worker waits for a window */
+	pthread_cond_t ra_cond;         /* the workers wait for a window */
 	pthread_cond_t ra_done;         /* a window changed state */
-	struct fsv_handle *ra_head, *ra_tail;   /* windows to render */
+	struct ra_win *ra_head, *ra_tail;       /* windows to render */
 	size_t ra_bufs;                 /* window buffers allocated */
+	char *ra_pool[FSV_RA_POOL];     /* idle ones kept for reuse */
+	int ra_npool;
 	bool ra_stopping;
-	bool ra_started;
-	pthread_t ra_thread;
+	int ra_nthreads;                /* workers running */
+	pthread_t ra_threads[FSV_RA_WORKERS];
 };
 
 static uint64_t hash_str(uint64_t h, const char *s)
@@ -530,16 +549,8 @@ struct fsv_handle {
 	int64_t end_pos;
 	uint64_t cached_ino;            /* an immutable view read through the
 	                                   page cache: its inode, else 0 */
-	/* partitions: the window read ahead; fs->ra_lock */
-	int ra_state;                   /* enum ra_state */
-	bool ra_stale;                  /* RA_BUSY: nobody wants it any more */
-	int64_t ra_pos;                 /* its stream position */
-	size_t ra_size;
-	char *ra_buf;                   /* FSV_IO_SIZE bytes, while not idle */
-	size_t ra_n;                    /* RA_READY: bytes rendered, */
-	int ra_rc;                      /* and the outcome */
-	char *ra_spare;                 /* a buffer for the next window */
-	struct fsv_handle *ra_next;     /* on fs->ra_head */
+	/* partitions: the windows read ahead; fs->ra_lock */
+	struct ra_win ra[FSV_RA_WINDOWS];
 	struct fsr_view *jv;            /* .json views: the JSON stream state
 	                                   (records.c); lock */
 	struct fsr_writer *tw;          /* @keyed, @json: the writer (records.c);
@@ -1968,61 +1979,79 @@ static int overtaken(struct fsv_handle *h, int64_t pos, int64_t stream_start)
  *
  * One READ is in flight at a time per reader, so everything the daemon
  * does for a read is on the reader's clock.  A partition read in sequence
- * (a READ that filled its buffer, with at least as much again written
- * after it) gets its next window rendered by a worker thread on the other
- * core while this one replies and the kernel copies the reply out.  The
- * next READ at that stream position and size takes the window (waiting if
- * the worker is still at it) and replies from its buffer; any other READ
- * drops it.  A window is part_stream_read of written, immutable bytes, so
+ * (a READ that filled its buffer) gets its next FSV_RA_WINDOWS windows of
+ * the same size (as far as they are written) rendered by worker threads
+ * (FSV_RA_WORKERS, one per core up to that) while this one replies and the
+ * kernel copies the reply out.  A READ at a window's stream position takes
+ * it (waiting if a worker is still at it) and replies from its buffer;
+ * windows that do not follow the latest READ are dropped.  A window is part_stream_read of written, immutable bytes, so
  * it is what the READ would have rendered itself; the handle's position
  * (skew, the retention rules of part_read) is applied to each READ as
  * before, and a window whose position no longer matches is never used.
- * Bounded: one window and one spare buffer per handle, at most
- * FSV_RA_MAX_BUFS buffers of FSV_IO_SIZE in all (beyond that, no
- * read-ahead), freed at release.  Counted in .status (reads_ahead). */
+ * Bounded: FSV_RA_WINDOWS windows per handle, at most FSV_RA_MAX_BUFS
+ * buffers of FSV_IO_SIZE in all (beyond that, no read-ahead); a buffer
+ * goes back to a pool of FSV_RA_POOL once its window is replied or
+ * dropped, the rest are freed.  Counted in .status (reads_ahead). */
 
 #define FSV_RA_MAX_BUFS 64
 
 enum ra_state { RA_IDLE, RA_QUEUED, RA_BUSY, RA_READY };
 
-static void ra_buf_put(struct fsv *fs, struct fsv_handle *h, char *b)
+/* A window buffer back to the fs-wide pool (ra_lock held).  Not to the
+ * handle: once a READ is replied, the reader may close and the handle be
+ * freed while the replying thread still holds the buffer. */
+static void ra_buf_put(struct fsv *fs, char *b)
 {
 	if (!b)
 		return;
-	if (!h->ra_spare) {
-		h->ra_spare = b;
+	if (fs->ra_npool < FSV_RA_POOL) {
+		fs->ra_pool[fs->ra_npool++] = b;
 	} else {
 		free(b);
 		fs->ra_bufs--;
 	}
 }
 
-/* Drop h's window (ra_lock held).  One being rendered is marked stale: the
- * worker drops it when done. */
-static void ra_drop_locked(struct fsv *fs, struct fsv_handle *h)
+/* A window buffer from the pool, or a new one within FSV_RA_MAX_BUFS
+ * (ra_lock held); NULL when none may be had. */
+static char *ra_buf_get(struct fsv *fs)
 {
-	switch (h->ra_state) {
+	char *b;
+
+	if (fs->ra_npool > 0)
+		return fs->ra_pool[--fs->ra_npool];
+	if (fs->ra_bufs >= FSV_RA_MAX_BUFS || !(b = malloc(FSV_IO_SIZE)))
+		return NULL;
+	fs->ra_bufs++;
+	return b;
+}
+
+/* Drop window w (ra_lock held).  One being rendered is marked stale: its
+ * worker drops it when done. */
+static void ra_drop_locked(struct fsv *fs, struct ra_win *w)
+{
+	switch (w->state) {
 	case RA_QUEUED: {
-		struct fsv_handle **pp = &fs->ra_head, *prev = NULL;
-		while (*pp && *pp != h) {
+		struct ra_win **pp = &fs->ra_head, *prev = NULL;
+		while (*pp && *pp != w) {
 			prev = *pp;
-			pp = &(*pp)->ra_next;
+			pp = &(*pp)->next;
 		}
 		if (*pp) {
-			*pp = h->ra_next;
-			if (fs->ra_tail == h)
+			*pp = w->next;
+			if (fs->ra_tail == w)
 				fs->ra_tail = prev;
 		}
-		h->ra_next = NULL;
+		w->next = NULL;
 	}
 		/* fall through */
 	case RA_READY:
-		ra_buf_put(fs, h, h->ra_buf);
-		h->ra_buf = NULL;
-		h->ra_state = RA_IDLE;
+		ra_buf_put(fs, w->buf);
+		w->buf = NULL;
+		w->state = RA_IDLE;
 		break;
 	case RA_BUSY:
-		h->ra_stale = true;
+		w->stale = true;
 		break;
 	default:
 		break;
@@ -2039,47 +2068,56 @@ static void *ra_worker(void *arg)
 			pthread_cond_wait(&fs->ra_cond, &fs->ra_lock);
 		if (fs->ra_stopping)
 			break;
-		struct fsv_handle *h = fs->ra_head;
-		fs->ra_head = h->ra_next;
+		struct ra_win *w = fs->ra_head;
+		fs->ra_head = w->next;
 		if (!fs->ra_head)
 			fs->ra_tail = NULL;
-		h->ra_next = NULL;
-		h->ra_state = RA_BUSY;
-		h->ra_stale = false;
+		w->next = NULL;
+		w->state = RA_BUSY;
+		w->stale = false;
+		struct fsv_handle *h = w->h;
 		struct part *p = h->part;
-		int64_t pos = h->ra_pos;
-		size_t size = h->ra_size, n = 0;
-		char *buf = h->ra_buf;
+		int64_t pos = w->pos;
+		size_t size = w->size, n = 0;
+		char *buf = w->buf;
 		pthread_mutex_unlock(&fs->ra_lock);
 		/* the handle is not freed while BUSY (ra_release waits) */
 		int rc = p ? part_stream_read(p, pos, buf, size, &n) : -EIO;
 		pthread_mutex_lock(&fs->ra_lock);
-		h->ra_n = n;
-		h->ra_rc = rc;
-		h->ra_state = RA_READY;
-		if (h->ra_stale)
-			ra_drop_locked(fs, h);
+		w->n = n;
+		w->rc = rc;
+		w->state = RA_READY;
+		if (w->stale)
+			ra_drop_locked(fs, w);
 		pthread_cond_broadcast(&fs->ra_done);
 	}
 	pthread_mutex_unlock(&fs->ra_lock);
 	return NULL;
 }
 
-static int ra_start_worker(struct fsv *fs)
+static int ra_start_workers(struct fsv *fs)
 {
-	int rc = -pthread_create(&fs->ra_thread, NULL, ra_worker, fs);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus > 1 ? FSV_RA_WORKERS : 1, rc = 0;
 
-	if (rc == 0)
-		fs->ra_started = true;
-	return rc;
+	for (int i = 0; i < want; i++) {
+		rc = -pthread_create(&fs->ra_threads[i], NULL, ra_worker, fs);
+		if (rc)
+			break;
+		fs->ra_nthreads++;
+	}
+	return fs->ra_nthreads > 0 ? 0 : rc;
 }
 
-/* Stop the worker (reads go on without read-ahead): windows not yet
- * rendered are dropped, the one being rendered finishes first. */
-static void ra_stop_worker(struct fsv *fs)
+/* Stop the workers (reads go on without read-ahead): windows not yet
+ * rendered are dropped, the ones being rendered finish first. */
+static void ra_stop_workers(struct fsv *fs)
 {
+	int n;
+
 	pthread_mutex_lock(&fs->ra_lock);
-	if (!fs->ra_started) {
+	n = fs->ra_nthreads;
+	if (n == 0) {
 		pthread_mutex_unlock(&fs->ra_lock);
 		return;
 	}
@@ -2089,92 +2127,117 @@ static void ra_stop_worker(struct fsv *fs)
 	pthread_cond_broadcast(&fs->ra_cond);
 	pthread_cond_broadcast(&fs->ra_done);
 	pthread_mutex_unlock(&fs->ra_lock);
-	pthread_join(fs->ra_thread, NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(fs->ra_threads[i], NULL);
 	pthread_mutex_lock(&fs->ra_lock);
-	fs->ra_started = false;
+	fs->ra_nthreads = 0;
 	pthread_mutex_unlock(&fs->ra_lock);
 }
 
-/* Ask for the window (pos, size) of h to be rendered ahead. */
-static void ra_start(struct fsv *fs, struct fsv_handle *h, int64_t pos, size_t size)
+/* Queue the window (pos, size) of h unless one is there (ra_lock held). */
+static void ra_queue_locked(struct fsv *fs, struct fsv_handle *h, int64_t pos,
+                            size_t size)
 {
-	char *b;
+	struct ra_win *w = NULL;
+	char *b = NULL;
 
+	for (int i = 0; i < FSV_RA_WINDOWS; i++) {
+		if (h->ra[i].state != RA_IDLE && !h->ra[i].stale &&
+		    h->ra[i].pos == pos)
+			return;                 /* already there */
+		if (h->ra[i].state == RA_IDLE && !w)
+			w = &h->ra[i];
+	}
+	if (!w || !(b = ra_buf_get(fs)))
+		return;
+	*w = (struct ra_win){
+		.state = RA_QUEUED, .pos = pos, .size = size, .buf = b, .h = h,
+	};
+	if (fs->ra_tail)
+		fs->ra_tail->next = w;
+	else
+		fs->ra_head = w;
+	fs->ra_tail = w;
+	pthread_cond_signal(&fs->ra_cond);
+}
+
+/* After a READ at pos of size bytes filled its buffer: the windows that
+ * follow it, as far as the stream is written (end), are queued; any other
+ * window of h is dropped. */
+static void ra_start(struct fsv *fs, struct fsv_handle *h, int64_t pos, size_t size,
+                     int64_t end)
+{
 	if (size > FSV_IO_SIZE)
 		return;
 	pthread_mutex_lock(&fs->ra_lock);
-	if (!fs->ra_started || fs->ra_stopping || h->ra_state != RA_IDLE)
+	if (fs->ra_nthreads == 0 || fs->ra_stopping)
 		goto out;
-	b = h->ra_spare;
-	h->ra_spare = NULL;
-	if (!b) {
-		if (fs->ra_bufs >= FSV_RA_MAX_BUFS || !(b = malloc(FSV_IO_SIZE)))
-			goto out;
-		fs->ra_bufs++;
+	for (int i = 0; i < FSV_RA_WINDOWS; i++) {
+		struct ra_win *w = &h->ra[i];
+		if (w->state == RA_IDLE || w->stale)
+			continue;
+		int64_t k = w->pos - pos;
+		if (k <= 0 || k % (int64_t)size || k / (int64_t)size > FSV_RA_WINDOWS)
+			ra_drop_locked(fs, w);
 	}
-	h->ra_buf = b;
-	h->ra_pos = pos;
-	h->ra_size = size;
-	h->ra_stale = false;
-	h->ra_state = RA_QUEUED;
-	h->ra_next = NULL;
-	if (fs->ra_tail)
-		fs->ra_tail->ra_next = h;
-	else
-		fs->ra_head = h;
-	fs->ra_tail = h;
-	pthread_cond_signal(&fs->ra_cond);
+	for (int k = 1; k <= FSV_RA_WINDOWS; k++) {
+		int64_t at = pos + (int64_t)size * k;
+		if (at + (int64_t)size > end)
+			break;
+		ra_queue_locked(fs, h, at, size);
+	}
 out:
 	pthread_mutex_unlock(&fs->ra_lock);
 }
 
-/* h's window if it starts at pos, waiting while it is rendered: its
- * buffer (FSV_IO_SIZE bytes), now the caller's (give it back with
- * ra_give), with *n and *rc; NULL otherwise, and any other window is
- * dropped.  size: the READ's, at most FSV_IO_SIZE. */
+/* h's window at pos, waiting while it is rendered: its buffer
+ * (FSV_IO_SIZE bytes), now the caller's (give it back with ra_give), with
+ * *n, its size and *rc; NULL when there is none.  size: the READ's. */
 static char *ra_take(struct fsv *fs, struct fsv_handle *h, int64_t pos, size_t size,
                      size_t *n, size_t *wsize, int *rc)
 {
 	char *out = NULL;
 
+	if (size > FSV_IO_SIZE)
+		return NULL;
 	pthread_mutex_lock(&fs->ra_lock);
-	if (h->ra_state != RA_IDLE && h->ra_pos == pos && size <= FSV_IO_SIZE) {
-		while (h->ra_state == RA_QUEUED || h->ra_state == RA_BUSY)
+	for (int i = 0; i < FSV_RA_WINDOWS; i++) {
+		struct ra_win *w = &h->ra[i];
+		if (w->state == RA_IDLE || w->stale || w->pos != pos)
+			continue;
+		while (w->state == RA_QUEUED || w->state == RA_BUSY)
 			pthread_cond_wait(&fs->ra_done, &fs->ra_lock);
-		if (h->ra_state == RA_READY) {
-			out = h->ra_buf;
-			*n = h->ra_n;
-			*wsize = h->ra_size;
-			*rc = h->ra_rc;
-			h->ra_buf = NULL;
-			h->ra_state = RA_IDLE;
+		if (w->state == RA_READY && w->pos == pos) {
+			out = w->buf;
+			*n = w->n;
+			*wsize = w->size;
+			*rc = w->rc;
+			w->buf = NULL;
+			w->state = RA_IDLE;
 		}
-	} else {
-		ra_drop_locked(fs, h);
+		break;
 	}
 	pthread_mutex_unlock(&fs->ra_lock);
 	return out;
 }
 
-static void ra_give(struct fsv *fs, struct fsv_handle *h, char *b)
+static void ra_give(struct fsv *fs, char *b)
 {
 	pthread_mutex_lock(&fs->ra_lock);
-	ra_buf_put(fs, h, b);
+	ra_buf_put(fs, b);
 	pthread_mutex_unlock(&fs->ra_lock);
 }
 
-/* At release: wait for a window being rendered, free the buffers. */
+/* At release: wait for the windows being rendered, free the buffers. */
 static void ra_release(struct fsv *fs, struct fsv_handle *h)
 {
 	pthread_mutex_lock(&fs->ra_lock);
-	ra_drop_locked(fs, h);
-	while (h->ra_state == RA_BUSY)
-		pthread_cond_wait(&fs->ra_done, &fs->ra_lock);
-	ra_drop_locked(fs, h);
-	if (h->ra_spare) {
-		free(h->ra_spare);
-		h->ra_spare = NULL;
-		fs->ra_bufs--;
+	for (int i = 0; i < FSV_RA_WINDOWS; i++) {
+		struct ra_win *w = &h->ra[i];
+		ra_drop_locked(fs, w);
+		while (w->state == RA_BUSY)
+			pthread_cond_wait(&fs->ra_done, &fs->ra_lock);
+		ra_drop_locked(fs, w);
 	}
 	pthread_mutex_unlock(&fs->ra_lock);
 }
@@ -2230,17 +2293,17 @@ static int part_read(struct fsv_handle *h, off_t off, char **bufp, size_t size,
 			                          memory_order_relaxed);
 		} else {
 			if (ab)
-				ra_give(h->fs, h, ab);
+				ra_give(h->fs, ab);
 			rc = part_stream_read(h->part, pos, *bufp, size, nread);
 		}
 		if (rc == 0 && *nread > 0) {
 			pthread_mutex_lock(&h->lock);
 			note_read_end(h, pos + (int64_t)*nread, *bufp, *nread);
 			pthread_mutex_unlock(&h->lock);
-			/* in sequence with as much again written: the next
-			 * window, rendered while this one is replied */
-			if (*nread == size && pos + 2 * (int64_t)size <= info.stream_end)
-				ra_start(h->fs, h, pos + (int64_t)size, size);
+			/* in sequence with more written: the next windows,
+			 * rendered while this one is replied */
+			if (*nread == size)
+				ra_start(h->fs, h, pos, size, info.stream_end);
 		}
 	}
 	return rc;
@@ -2720,8 +2783,8 @@ static void fsv_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		char *ra = NULL;
 		rc = part_read(h, off, &buf, size, &n, &ra);
 		reply_read(h, req, rc, buf, n, off);
-		if (ra)
-			ra_give(fs, h, ra);
+		if (ra)                 /* h may be freed by now: not used */
+			ra_give(fs, ra);
 		return;
 	}
 	reply_read(h, req, rc, buf, n, off);
@@ -3080,9 +3143,9 @@ int fsv_set_store(struct fsv *fs, struct store *st)
 	int rc;
 
 	fs->st = st;
-	rc = ra_start_worker(fs);
+	rc = ra_start_workers(fs);
 	if (rc)
-		fsv_log("read-ahead worker: %s (reads go on without it)", strerror(-rc));
+		fsv_log("read-ahead workers: %s (reads go on without them)", strerror(-rc));
 	return park_start(fs);
 }
 
@@ -3100,7 +3163,7 @@ void fsv_stop_waiters(struct fsv *fs)
 {
 	atomic_store(&fs->stopping, true);
 	park_stop(fs);
-	ra_stop_worker(fs);
+	ra_stop_workers(fs);
 }
 
 /* Runs after the FUSE loop ended (no request in flight), so calling
@@ -3111,7 +3174,7 @@ void fsv_shutdown(struct fsv *fs)
 
 	atomic_store(&fs->stopping, true);
 	park_stop(fs);
-	ra_stop_worker(fs);     /* before the handles lose their partitions */
+	ra_stop_workers(fs);     /* before the handles lose their partitions */
 	pthread_mutex_lock(&fs->lock);
 	for (h = fs->handles; h; h = h->next) {
 		pthread_mutex_lock(&h->lock);
@@ -3161,6 +3224,8 @@ void fsv_free(struct fsv *fs)
 	free(fs->ino_tab);
 	free(fs->name_tab);
 	fsg_free(fs->groups);
+	while (fs->ra_npool > 0)
+		free(fs->ra_pool[--fs->ra_npool]);
 	pthread_mutex_destroy(&fs->lock);
 	free(fs);
 }

@@ -215,14 +215,33 @@ static bool cache_copy(struct part *p, struct seg *s, int64_t fpos, int64_t cur,
 	return hit;
 }
 
+/* Where the cached batch is (cache_mu held): its segment, file positions,
+ * stream position and rendered length, and the resume hint. */
+static void cache_where(struct read_cache *c, struct seg *s, int64_t fpos,
+                        int64_t npos, int64_t spos, int64_t rlen, size_t idx,
+                        int64_t at)
+{
+	c->seg_base = s->base_offset;
+	c->file_pos = fpos;
+	c->next_pos = npos;
+	c->stream_pos = spos;
+	c->rlen = rlen;
+	c->rec_idx = idx;
+	c->rec_pos = at;
+}
+
 /* Keep the decoded batch d (at fpos, rendered from spos, rlen bytes) as the
  * partition's cache.  Its bytes stay where the batch reader read them: the
  * cache takes br's buffer and gives br its previous one to reuse, so
  * nothing is copied or allocated.  Call only when br is done reading.
- * br NULL: d's records point into d's own buffer (a decompressed batch). */
+ * br NULL: d's records point into d's own buffer (a decompressed batch).
+ * d NULL: an uncompressed batch read in place (read_mapped), partly
+ * rendered: only where it is and the resume hint, with raw_pos the
+ * record's byte position (its bytes stay in the page cache). */
 static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
                       int64_t spos, int64_t rlen, struct batch_decoded *d,
-                      struct batch_reader *br, size_t idx, int64_t at)
+                      struct batch_reader *br, size_t idx, int64_t at,
+                      size_t raw_pos)
 {
 	struct read_cache *c = &p->cache;
 	struct batch_decoded old = { 0 };
@@ -240,52 +259,21 @@ static void cache_put(struct part *p, struct seg *s, int64_t fpos, int64_t npos,
 		br->chunk.len = 0;
 		br->chunk_pos = br->pos;
 	}
-	c->raw = false;
-	c->dec = *d;
-	memset(d, 0, sizeof(*d));
-	c->seg_base = s->base_offset;
-	c->file_pos = fpos;
-	c->next_pos = npos;
-	c->stream_pos = spos;
-	c->rlen = rlen;
-	c->rec_idx = idx;
-	c->rec_pos = at;
+	c->raw = d == NULL;
+	if (d) {
+		c->dec = *d;
+		memset(d, 0, sizeof(*d));
+	} else {
+		memset(&c->dec, 0, sizeof(c->dec));
+	}
+	c->raw_pos = raw_pos;
+	cache_where(c, s, fpos, npos, spos, rlen, idx, at);
 	unlock_rank(&p->cache_mu);
 	if (had)
 		batch_decoded_free(&old);
 }
 
 /* ============================= mapped reads ============================== */
-
-/* Keep a partly rendered uncompressed batch as the partition's cache: only
- * where it is and the resume hint (its bytes are in the page cache). */
-static void cache_put_raw(struct part *p, struct seg *s, int64_t fpos,
-                          int64_t npos, int64_t spos, size_t hpos, size_t hidx,
-                          int64_t hat)
-{
-	struct read_cache *c = &p->cache;
-	struct batch_decoded old = { 0 };
-	bool had = false;
-
-	lock_rank(&p->cache_mu, RANK_PART_CACHE_MU);
-	if (c->seg_base >= 0) {
-		old = c->dec;
-		had = true;
-	}
-	memset(&c->dec, 0, sizeof(c->dec));
-	c->raw = true;
-	c->seg_base = s->base_offset;
-	c->file_pos = fpos;
-	c->next_pos = npos;
-	c->stream_pos = spos;
-	c->rlen = -1;
-	c->raw_pos = hpos;
-	c->rec_idx = hidx;
-	c->rec_pos = hat;
-	unlock_rank(&p->cache_mu);
-	if (had)
-		batch_decoded_free(&old);
-}
 
 /* The cache's hint for the uncompressed batch at (s, fpos), if it is
  * the one cached: its stream position and file end too. */
@@ -313,7 +301,7 @@ static bool cache_get_raw(struct part *p, struct seg *s, int64_t fpos,
  * .sindex entry at or before cur, at stream position sp) to size: no
  * pread copy, and uncompressed batches are rendered from their bytes in
  * place (batch_render_raw) after one CRC check, not decoded into a record
- * array.  A partly rendered batch is remembered (cache_put_raw), so the
+ * array.  A partly rendered batch is remembered (cache_put, raw), so the
  * next sequential read resumes at its record without a second check.
  * Compressed batches are decoded as before (from the mapping).  Only
  * published bytes (below size) are looked at, and topicfs never truncates
@@ -395,7 +383,7 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
 			cur += (int64_t)n;
 			if (rlen < 0) {
 				/* dst is full inside this batch: resume here next */
-				cache_put_raw(p, s, pos, pos + total, sp, hpos, hidx, hat);
+				cache_put(p, s, pos, pos + total, sp, -1, NULL, NULL, hidx, hat, hpos);
 				break;
 			}
 			sp += rlen;
@@ -428,7 +416,7 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
 		int64_t skip = cur - sp;
 		n = render_from(&d, framing, skip, dst + done, cap - done, &idx, &at);
 		if (skip + (int64_t)n < rlen && rlen <= READ_CACHE_MAX && d.buf)
-			cache_put(p, s, pos, pos + total, sp, rlen, &d, NULL, idx, at);
+			cache_put(p, s, pos, pos + total, sp, rlen, &d, NULL, idx, at, 0);
 		else
 			batch_decoded_free(&d);
 		done += n;
@@ -498,7 +486,7 @@ static int read_from_seg(struct part *p, struct seg *s, int64_t size,
 		if (skip + (int64_t)n < rlen && rlen <= READ_CACHE_MAX) {
 			/* not consumed to its end (the request is full): keep it
 			 * decoded for the next read, which continues from here */
-			cache_put(p, s, bpos, br.pos, sp, rlen, &d, &br, idx, at);
+			cache_put(p, s, bpos, br.pos, sp, rlen, &d, &br, idx, at, 0);
 		} else {
 			batch_decoded_free(&d);
 		}

@@ -754,6 +754,20 @@ static void tmpfs_teardown(void)
 /* Ctrl-C and friends: kill the daemon and topicfs-nullfs, unmount them and
  * the tmpfs, remove the root.  Only async-signal-safe calls (fork, exec,
  * kill, waitpid, umount2, _exit). */
+/* rm -rf path in a child (from the fatal-signal handler: fork and exec
+ * only). */
+static void rm_rf_exec(const char *path)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		execlp("rm", "rm", "-rf", path, (char *)NULL);
+		_exit(127);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+}
+
 static void on_fatal_signal(int sig)
 {
 	struct daemon *d = live_daemon;
@@ -783,24 +797,10 @@ static void on_fatal_signal(int sig)
 	}
 	if (tmpfs_mounted)
 		umount2(tmpfs_dir, MNT_DETACH);
-	if (tmpfs_shm) {
-		p = fork();
-		if (p == 0) {
-			execlp("rm", "rm", "-rf", tmpfs_dir, (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-	}
-	if (root[0] && !opt.keep) {
-		p = fork();
-		if (p == 0) {
-			execlp("rm", "rm", "-rf", root, (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-	}
+	if (tmpfs_shm)
+		rm_rf_exec(tmpfs_dir);
+	if (root[0] && !opt.keep)
+		rm_rf_exec(root);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1128,6 +1128,22 @@ static double two_copy_limit(double null_mbs, double plain_mbs)
 	return 1 / (1 / null_mbs + 1 / plain_mbs);
 }
 
+/* One round of the limit rows: the plain file's MB/s (mp), the null FUSE
+ * file system's from its time tn (seconds; <= 0: it failed, false), the
+ * limit of the two, which is also r's baseline for this round. */
+static bool limit_round(struct row *rp, struct row *rn, struct row *rl,
+                        struct row *r, double mp, double tn)
+{
+	series_add(&rp->val, mp);
+	if (tn <= 0)
+		return false;
+	double mn = (double)input_bytes / tn / 1e6;
+	series_add(&rn->val, mn);
+	series_add(&rl->val, two_copy_limit(mn, mp));
+	series_add(&r->base, two_copy_limit(mn, mp));
+	return true;
+}
+
 static int topic_mkdir(struct daemon *d, const char *topic)
 {
 	char p[PATH_MAX];
@@ -1218,15 +1234,8 @@ static void run_append(struct codec_ctx *c)
 		}
 		double mp = (double)input_bytes / tp / 1e6, mt = (double)input_bytes / tt / 1e6;
 		if (lim) {
-			series_add(&rp->val, mp);
-			if (tn > 0) {
-				double mn = (double)input_bytes / tn / 1e6;
-				series_add(&rn->val, mn);
-				series_add(&rl->val, two_copy_limit(mn, mp));
-				series_add(&r->base, two_copy_limit(mn, mp));
-			} else if (nullfs.pid) {
+			if (!limit_round(rp, rn, rl, r, mp, tn) && nullfs.pid)
 				row_fail(rn, "cat >> null FUSE failed");
-			}
 			say("append %s #%d: plain %.0f MB/s, null FUSE %.0f MB/s, topicfs %.0f MB/s",
 			    v, i + 1, mp, tn > 0 ? (double)input_bytes / tn / 1e6 : NAN, mt);
 		} else {
@@ -1468,15 +1477,8 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 		}
 		double mp = (double)input_bytes / tp / 1e6;
 		if (lim) {
-			series_add(&rp->val, mp);
-			if (tn > 0) {
-				double mn = (double)input_bytes / tn / 1e6;
-				series_add(&rn->val, mn);
-				series_add(&rl->val, two_copy_limit(mn, mp));
-				series_add(&r1->base, two_copy_limit(mn, mp));
-			} else if (null_on) {
+			if (!limit_round(rp, rn, rl, r1, mp, tn) && null_on)
 				row_fail(rn, "cat null FUSE failed");
-			}
 		} else {
 			series_add(&r1->base, mp);
 		}
@@ -2703,12 +2705,17 @@ static bool find_in_path(const char *name, char *out, size_t cap)
 	return found;
 }
 
-static void find_daemon(const char *argv0)
+/* A program of the project into out (PATH_MAX bytes; kept when already
+ * set): the first of rel (paths relative to this program's directory:
+ * the build tree, then installed places) that is executable, then name in
+ * PATH; "" when none is. */
+static void find_tool(const char *const *rel, size_t nrel, const char *name,
+                      char *out, size_t cap)
 {
-	char self[PATH_MAX], dir[PATH_MAX], cand[PATH_MAX + 32];
+	char self[PATH_MAX], dir[PATH_MAX], cand[PATH_MAX + 64];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 
-	if (opt.daemon[0])
+	if (out[0])
 		return;
 	if (n > 0) {
 		self[n] = 0;
@@ -2716,47 +2723,33 @@ static void find_daemon(const char *argv0)
 		char *slash = strrchr(dir, '/');
 		if (slash)
 			*slash = 0;
-		snprintf(cand, sizeof cand, "%s/../daemon/topicfs", dir);
-		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
-			return;
-		snprintf(cand, sizeof cand, "%s/topicfs", dir);
-		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
-			return;
-		snprintf(cand, sizeof cand, "%s/../sbin/topicfs", dir);   /* installed */
-		if (access(cand, X_OK) == 0 && realpath(cand, opt.daemon))
-			return;
+		for (size_t i = 0; i < nrel; i++) {
+			snprintf(cand, sizeof cand, "%s/%s", dir, rel[i]);
+			if (access(cand, X_OK) == 0 && realpath(cand, out))
+				return;
+		}
 	}
-	(void)argv0;
-	if (find_in_path("topicfs", opt.daemon, sizeof opt.daemon))
+	if (find_in_path(name, out, cap))
 		return;
-	opt.daemon[0] = 0;
+	out[0] = 0;
+}
+
+static void find_daemon(void)
+{
+	static const char *const rel[] = {
+		"../daemon/topicfs", "topicfs", "../sbin/topicfs",
+	};
+	find_tool(rel, 3, "topicfs", opt.daemon, sizeof opt.daemon);
 }
 
 /* topicfs-nullfs: next to this program (the build tree), in
  * ../libexec/topicfs (installed), then PATH. */
 static void find_nullfs(void)
 {
-	char self[PATH_MAX], dir[PATH_MAX], cand[PATH_MAX + 48];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-	if (opt.nullfs[0])
-		return;
-	if (n > 0) {
-		self[n] = 0;
-		snprintf(dir, sizeof dir, "%s", self);
-		char *slash = strrchr(dir, '/');
-		if (slash)
-			*slash = 0;
-		snprintf(cand, sizeof cand, "%s/topicfs-nullfs", dir);
-		if (access(cand, X_OK) == 0 && realpath(cand, opt.nullfs))
-			return;
-		snprintf(cand, sizeof cand, "%s/../libexec/topicfs/topicfs-nullfs", dir);
-		if (access(cand, X_OK) == 0 && realpath(cand, opt.nullfs))
-			return;
-	}
-	if (find_in_path("topicfs-nullfs", opt.nullfs, sizeof opt.nullfs))
-		return;
-	opt.nullfs[0] = 0;
+	static const char *const rel[] = {
+		"topicfs-nullfs", "../libexec/topicfs/topicfs-nullfs",
+	};
+	find_tool(rel, 2, "topicfs-nullfs", opt.nullfs, sizeof opt.nullfs);
 }
 
 static int64_t parse_pos(const char *s, const char *what)
@@ -2890,7 +2883,7 @@ int main(int argc, char **argv)
 
 	t_start_ns = now_ns();
 	parse_args(argc, argv);
-	find_daemon(argv[0]);
+	find_daemon();
 	find_nullfs();
 	if (!opt.daemon[0] || access(opt.daemon, X_OK) != 0) {
 		complain("topicfs daemon not found (use --daemon PATH)");
