@@ -1261,7 +1261,8 @@ static int purge_unknown_topics(struct groups *g)
 
 static void groups_free(struct groups *g)
 {
-	for (size_t b = 0; b < g->nbuckets; b++) {
+	/* the table may be missing: groups_open failed to allocate it */
+	for (size_t b = 0; g->buckets && b < g->nbuckets; b++) {
 		struct group *gr = g->buckets[b], *next;
 		for (; gr; gr = next) {
 			next = gr->next;

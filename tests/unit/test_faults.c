@@ -817,6 +817,51 @@ static void test_fail_rename(void) { fail_kind_sweep(FI_RENAME); }
 static void test_fail_unlink(void) { fail_kind_sweep(FI_UNLINK); }
 static void test_fail_malloc(void) { fail_kind_sweep(FI_MALLOC); }
 
+/* Every allocation of store_open failed in turn, one per open (store_open
+ * is single-threaded until its last step, so the Nth allocation is the same
+ * one each time): the open fails cleanly or succeeds, never crashes.  It
+ * crashed in groups_open's cleanup when the group table's calloc failed
+ * (groups_free walked a NULL bucket array); the workload sweep above hit
+ * that only now and then. */
+static void test_fail_malloc_store_open(void)
+{
+	tdir_make();
+	struct store *st = tu_store_open(tdir);
+	REQUIRE(st);
+	struct topic_config c;
+	struct topic *t;
+	topic_config_defaults(&c);
+	c.partitions = 2;
+	REQUIRE(store_topic_create(st, "f", &c, &t) == 0);
+	struct rec_in r = { .key_len = -1, .value = "x", .value_len = 1, .timestamp = -1 };
+	REQUIRE(part_append(topic_part(t, 1), &r, 1, NULL) == 0);
+	topic_put(t);
+	store_close(st);
+	long k;
+	for (k = 1; k < 5000; k++) {
+		__atomic_store_n(&alloc_count, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&alloc_failed, 0, __ATOMIC_RELAXED);
+		alloc_fail_at = k;
+		alloc_persistent = 0;
+		__atomic_store_n(&alloc_armed, 1, __ATOMIC_RELAXED);
+		struct store_options o = { .data_dir = tdir };
+		st = NULL;
+		int rc = store_open(&o, &st);
+		__atomic_store_n(&alloc_armed, 0, __ATOMIC_RELAXED);
+		long failed = __atomic_load_n(&alloc_failed, __ATOMIC_RELAXED);
+		if (rc == 0)
+			store_close(st);
+		else
+			CHECK(rc == -ENOMEM || rc == -EIO);
+		if (failed == 0)
+			break;          /* past the last allocation of the open */
+	}
+	alloc_fail_at = 0;
+	CHECK(k > 10 && k < 5000);
+	printf("  %ld allocations in store_open, each failed once\n", k - 1);
+	tdir_remove();
+}
+
 /* The caller sees a failed fsync, nothing is acknowledged afterwards, and
  * a restart recovers everything that reached the page cache. */
 static void test_fsync_failure_is_sticky(void)
@@ -1858,6 +1903,7 @@ int main(int argc, char **argv)
 	RUN(test_fail_rename);
 	RUN(test_fail_unlink);
 	RUN(test_fail_malloc);
+	RUN(test_fail_malloc_store_open);
 	RUN(test_power_loss);
 	return TT_DONE();
 }
