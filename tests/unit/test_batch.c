@@ -2080,15 +2080,24 @@ static void test_encode_lines(void)
 	char *data = malloc(cap), *pre = malloc(4096), *joined = malloc(cap + 4096);
 	struct rec_in *ref = malloc(cap * sizeof(*ref));
 	REQUIRE(data && pre && joined && ref);
-	for (int round = 0; round < 120; round++) {
+	/* lengths where a record's varints change size (value length 64 and
+	 * 8192, body ~58 and ~8186): the encoder copies a value where the
+	 * last line's header size would put it, and moves it when wrong */
+	static const size_t edges[] = { 0, 1, 15, 16, 17, 31, 32, 33, 55, 56, 57,
+	                                58, 59, 63, 64, 65, 8183, 8184, 8185,
+	                                8186, 8187, 8191, 8192, 8193, 20000 };
+	for (int round = 0; round < 160; round++) {
 		struct lines_in in = { 0 };
 		size_t len = 0, target = (size_t)(rng_next() % (round < 60 ? 2000 : cap - 400));
-		int shape = (int)(rng_next() % 4);
+		int shape = (int)(rng_next() % 5);
 		while (len < target) {
-			/* lengths 0..3 (many newlines per block), ~100, or long */
+			/* lengths 0..3 (many newlines per block), ~100, long,
+			 * or the varint edges in random order */
 			size_t l = shape == 0 ? rng_next() % 4 :
 			           shape == 1 ? 60 + rng_next() % 80 :
-			           shape == 2 ? rng_next() % 300 : rng_next() % 5000;
+			           shape == 2 ? rng_next() % 300 :
+			           shape == 3 ? rng_next() % 5000 :
+			           edges[rng_next() % (sizeof edges / sizeof edges[0])];
 			if (len + l + 1 > cap)
 				break;
 			for (size_t k = 0; k < l; k++)
@@ -2178,6 +2187,36 @@ static void test_encode_lines(void)
 	CHECK_EQ_INT(batch_encode_lines(&tail, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
 	                                &out, &bl, &nb, &nrecs), -EINVAL);
 	CHECK(bl == NULL);
+	/* the same refusals with lines long enough for the one-pass copy:
+	 * a line over max_line, found by the bounded scan, and an over-long
+	 * tail that is not a record (-EINVAL, as before: the tail is judged
+	 * first) */
+	static const char longer[] = "0123456789\n0123456789012345678901234\nxy\n";
+	struct lines_in l1 = { .data = longer, .len = sizeof longer - 1, .max_line = 20 };
+	CHECK_EQ_INT(batch_encode_lines(&l1, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EMSGSIZE);
+	CHECK(bl == NULL);
+	l1.max_line = 25;
+	CHECK_EQ_INT(batch_encode_lines(&l1, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), 0);
+	CHECK_EQ_INT(nrecs, 3);
+	CHECK_EQ_INT(nb, 1);
+	free(bl);
+	bl = NULL;
+	static const char tailed[] = "0123456789\nabcdefghijklmnopqrstuvwxyz";
+	struct lines_in l2 = { .data = tailed, .len = sizeof tailed - 1, .max_line = 12 };
+	CHECK_EQ_INT(batch_encode_lines(&l2, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EINVAL);
+	l2.last_is_record = true;
+	CHECK_EQ_INT(batch_encode_lines(&l2, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), -EMSGSIZE);
+	l2.max_line = 26;
+	CHECK_EQ_INT(batch_encode_lines(&l2, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
+	                                &out, &bl, &nb, &nrecs), 0);
+	CHECK_EQ_INT(nrecs, 2);
+	CHECK_EQ_INT(bl[0].rendered, 11 + 27);
+	free(bl);
+	bl = NULL;
 	struct lines_in none = { .data = "", .len = 0, .max_line = 9 };
 	CHECK_EQ_INT(batch_encode_lines(&none, CODEC_NONE, 1 << 20, FRAMING_LINES, 1,
 	                                &out, &bl, &nb, &nrecs), 0);
