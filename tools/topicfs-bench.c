@@ -17,8 +17,9 @@
  *   append      `cat input >> mnt/T/0` vs `cat input >> plain/file` (cat
  *               picks its write size from st_blksize), MB/s of input bytes;
  *               bytes on disk (.log files) per byte written.  Codec none
- *               also writes the same input into null FUSE (below), and
- *               its baseline is the two-copy limit instead of the file
+ *               also writes the same input into null FUSE and into
+ *               copy-through FUSE (below), and its baseline is the
+ *               two-copy limit instead of the file
  *   small       one write(2) per line, 1 and 4 writer threads, each with its
  *               own O_APPEND fd, records/s, vs the same on a plain file
  *   read        `cat mnt/T/0 > /dev/null` right after a daemon restart (warm
@@ -26,7 +27,8 @@
  *               daemon or for the FUSE file), then a second time, vs `cat
  *               plain/file > /dev/null`; for codec none the first read's
  *               baseline is the two-copy limit of `cat null/f` and the
- *               plain file, and the same bytes are also read from a
+ *               plain file, the input is also read from copy-through FUSE
+ *               (what its append rounds left in it), and from a
  *               `writes` partition (the framing the daemon may serve
  *               through the kernel page cache, see fs/fs.c)
  *   view        codec none: a topic with segments of input/8 bytes (at
@@ -57,8 +59,20 @@
  * plain the MB/s into or out of a plain file on the data dir's fs.  The
  * limit is computed per round from that round's two figures; its row shows
  * their median, and the topicfs row's ratio is topicfs / limit (its note
- * gives topicfs/null and topicfs/plain).  Each codec-none append and read
- * round times plain, null and topicfs (reversed on odd rounds).
+ * gives topicfs/null, topicfs/copy-through and topicfs/plain).
+ *
+ * COPY-THROUGH FUSE.  The same limit measured: the same cat into and out of
+ * a second topicfs-nullfs, started with --backing FILE, that does the two
+ * copies and nothing else (a write request is appended to FILE with
+ * write(2) before the reply, a read is a pread(2) of FILE).  FILE is in the
+ * plain/ directory of the variant (below), so on the file system its plain
+ * file and topicfs use; the instance, at root/ctmnt, lives from the
+ * variant's append rows to its read rows.  f is truncated before each
+ * append round, which must leave it input bytes long, and the read rounds
+ * read what the last one wrote.  Its rows are beside the limit, not the
+ * baseline: the limit stays topicfs' baseline (issue 15).  Each codec-none
+ * append and read round times plain, null, copy-through and topicfs
+ * (reversed on odd rounds).
  *
  * TWO DATA FILE SYSTEMS.  The codec-none append, read and view rows run on
  * the --dir fs (variant = its type, e.g. ext4) and again with the data dir
@@ -98,10 +112,10 @@
  * Output: the table on stdout, and the same rows as CSV (--csv FILE) and
  * JSON (--json FILE; "-" = stdout).  A workload that fails is reported as
  * FAILED with its reason and the exit status is 1; kcat, lz4 or zstd
- * missing is a skipped row, not a failure (topicfs-nullfs missing is: its
- * rows fail).  Nothing asserts a speed.  The temp root is removed at the
- * end (--keep keeps it); Ctrl-C kills the daemon and topicfs-nullfs,
- * unmounts them and the tmpfs, and removes it too.
+ * missing is a skipped row, not a failure (topicfs-nullfs missing is: the
+ * null and copy-through rows fail).  Nothing asserts a speed.  The temp
+ * root is removed at the end (--keep keeps it); Ctrl-C kills the daemon
+ * and both topicfs-nullfs, unmounts them and the tmpfs, and removes it too.
  *
  * Thread-safety: single-threaded except the worker threads each workload
  * starts and joins itself.
@@ -241,6 +255,7 @@ static void complain(const char *fmt, ...)
 }
 
 static bool find_in_path(const char *name, char *out, size_t cap);
+static void trim_nl(char *s);
 
 static void pjoin(char *out, size_t cap, const char *a, const char *b)
 {
@@ -613,81 +628,127 @@ static int daemon_restart(struct daemon *d)
 
 /* ============================== transport baseline ====================== */
 
-/* topicfs-nullfs (tools/topicfs-nullfs.c): one file, f, whose writes are
- * answered at once and whose reads return input_bytes of 'x' lines, with
- * the daemon's FUSE settings.  One for the whole run, at root/nullmnt. */
-static struct {
+/* A topicfs-nullfs (tools/topicfs-nullfs.c): one file, f, with the
+ * daemon's FUSE settings.  Two of them:
+ *
+ *   nullfs  writes answered at once, reads return input_bytes of 'x'
+ *           lines; one for the whole run, at root/nullmnt
+ *   ctfs    copy-through (--backing): f is a file in the plain dir of the
+ *           codec-none variant being measured, so on that variant's fs;
+ *           one per variant, from its append rows to its read rows, at
+ *           root/ctmnt
+ */
+struct fusefs {
 	char mnt[PATH_MAX], f[PATH_MAX];
+	char backing[PATH_MAX];         /* --backing FILE; "" = a null one */
 	pid_t pid;                      /* 0 = not running */
-	char why[96];                   /* why not, for the rows */
-} nullfs;
+	char why[160];                  /* why not, for the rows */
+};
 
-static int nullfs_start(void)
+static struct fusefs nullfs, ctfs;
+
+/* The last line of a log (its error message), "" when there is none. */
+static void log_last_line(const char *path, char *out, size_t cap)
 {
-	char logp[PATH_MAX], size[32];
-	int64_t t0 = now_ns();
+	char buf[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	off_t end;
+	ssize_t n;
 
+	out[0] = 0;
+	if (fd < 0)
+		return;
+	end = lseek(fd, 0, SEEK_END);
+	lseek(fd, end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0, SEEK_SET);
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	trim_nl(buf);
+	snprintf(out, cap, "%s", strrchr(buf, '\n') ? strrchr(buf, '\n') + 1 : buf);
+}
+
+/* Mount n at root/mnt_name (log root/log_name): with backing (a path), a
+ * copy-through instance whose f starts empty, else a null one whose f is
+ * input_bytes long.  -1 with n->why set when it does not come up. */
+static int fusefs_start(struct fusefs *n, const char *mnt_name, const char *log_name,
+                        const char *backing)
+{
+	char logp[PATH_MAX], size[32], last[128];
+	int64_t t0 = now_ns(), want = backing ? 0 : input_bytes;
+	const char *what = backing ? "topicfs-nullfs --backing" : "topicfs-nullfs";
+
+	n->why[0] = 0;
+	snprintf(n->backing, sizeof n->backing, "%s", backing ? backing : "");
 	if (!opt.nullfs[0]) {
-		snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs not found (--nullfs PATH)");
+		snprintf(n->why, sizeof n->why, "topicfs-nullfs not found (--nullfs PATH)");
 		return -1;
 	}
-	pjoin(nullfs.mnt, sizeof nullfs.mnt, root, "nullmnt");
-	pjoin(nullfs.f, sizeof nullfs.f, nullfs.mnt, "f");
-	pjoin(logp, sizeof logp, root, "nullfs.log");
-	mkdir(nullfs.mnt, 0755);
+	pjoin(n->mnt, sizeof n->mnt, root, mnt_name);
+	pjoin(n->f, sizeof n->f, n->mnt, "f");
+	pjoin(logp, sizeof logp, root, log_name);
+	mkdir(n->mnt, 0755);
 	snprintf(size, sizeof size, "%" PRId64, input_bytes);
-	nullfs.pid = fork();
-	if (nullfs.pid < 0) {
-		nullfs.pid = 0;
-		snprintf(nullfs.why, sizeof nullfs.why, "fork: %s", strerror(errno));
+	n->pid = fork();
+	if (n->pid < 0) {
+		n->pid = 0;
+		snprintf(n->why, sizeof n->why, "fork: %s", strerror(errno));
 		return -1;
 	}
-	if (nullfs.pid == 0) {
+	if (n->pid == 0) {
 		int lg = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		int nul = open("/dev/null", O_RDONLY);
 		dup2(nul, 0);
 		dup2(lg, 1);
 		dup2(lg, 2);
-		execl(opt.nullfs, opt.nullfs, "-f", "--size", size, nullfs.mnt, (char *)NULL);
+		if (backing)
+			execl(opt.nullfs, opt.nullfs, "-f", "--backing", n->backing, n->mnt,
+			      (char *)NULL);
+		else
+			execl(opt.nullfs, opt.nullfs, "-f", "--size", size, n->mnt, (char *)NULL);
 		_exit(127);
 	}
 	while (now_ns() - t0 < 10 * 1000000000LL) {
 		int st;
-		if (waitpid(nullfs.pid, &st, WNOHANG) == nullfs.pid) {
-			nullfs.pid = 0;
-			snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs exited (status %d, "
-			         "see nullfs.log)", st);
+		if (waitpid(n->pid, &st, WNOHANG) == n->pid) {
+			n->pid = 0;
+			/* its message says why (a backing file it cannot open) */
+			log_last_line(logp, last, sizeof last);
+			snprintf(n->why, sizeof n->why, "%s exited (status %d%s%s)", what,
+			         WIFEXITED(st) ? WEXITSTATUS(st) : -1, last[0] ? ": " : ", see ",
+			         last[0] ? last : log_name);
 			return -1;
 		}
-		if (mount_listed(nullfs.mnt) && file_size(nullfs.f) == input_bytes)
+		if (mount_listed(n->mnt) && file_size(n->f) == want)
 			return 0;
 		usleep(2000);
 	}
-	snprintf(nullfs.why, sizeof nullfs.why, "topicfs-nullfs not mounted after 10 s");
-	kill(nullfs.pid, SIGKILL);
-	waitpid(nullfs.pid, NULL, 0);
-	nullfs.pid = 0;
-	unmount(nullfs.mnt);
+	snprintf(n->why, sizeof n->why, "%s not mounted after 10 s", what);
+	kill(n->pid, SIGKILL);
+	waitpid(n->pid, NULL, 0);
+	n->pid = 0;
+	unmount(n->mnt);
 	return -1;
 }
 
-static void nullfs_stop(void)
+static void fusefs_stop(struct fusefs *n)
 {
-	if (nullfs.pid > 0) {
+	if (n->pid > 0) {
 		int64_t t0 = now_ns();
-		kill(nullfs.pid, SIGTERM);
-		while (waitpid(nullfs.pid, NULL, WNOHANG) == 0) {
+		kill(n->pid, SIGTERM);
+		while (waitpid(n->pid, NULL, WNOHANG) == 0) {
 			if (now_ns() - t0 > 10 * 1000000000LL) {
-				kill(nullfs.pid, SIGKILL);
-				waitpid(nullfs.pid, NULL, 0);
+				kill(n->pid, SIGKILL);
+				waitpid(n->pid, NULL, 0);
 				break;
 			}
 			usleep(2000);
 		}
-		nullfs.pid = 0;
+		n->pid = 0;
 	}
-	if (nullfs.mnt[0])
-		unmount(nullfs.mnt);
+	if (n->mnt[0])
+		unmount(n->mnt);
 }
 
 /* The tmpfs data dir: a tmpfs the bench mounts at root/tmpfs when it is
@@ -711,7 +772,8 @@ static int tmpfs_setup(bool dir_is_tmpfs)
 		return 0;
 	}
 	if (geteuid() == 0) {
-		/* plain + two partitions + the view topic and its copy at most */
+		/* plain, copy-through f and two partitions during the append,
+		 * the view topic and its copy at most */
 		snprintf(o, sizeof o, "size=%" PRId64 "m,mode=0755", 6 * (input_bytes >> 20) + 256);
 		if (mount("tmpfs", tmpfs_dir, "tmpfs", MS_NOSUID | MS_NODEV, o) == 0) {
 			tmpfs_mounted = true;
@@ -751,9 +813,9 @@ static void tmpfs_teardown(void)
 	tmpfs_dir[0] = 0;
 }
 
-/* Ctrl-C and friends: kill the daemon and topicfs-nullfs, unmount them and
- * the tmpfs, remove the root.  Only async-signal-safe calls (fork, exec,
- * kill, waitpid, umount2, _exit). */
+/* Ctrl-C and friends: kill the daemon and both topicfs-nullfs, unmount them
+ * and the tmpfs, remove the root.  Only async-signal-safe calls (fork,
+ * exec, kill, waitpid, umount2, _exit). */
 /* rm -rf path in a child (from the fatal-signal handler: fork and exec
  * only). */
 static void rm_rf_exec(const char *path)
@@ -762,6 +824,25 @@ static void rm_rf_exec(const char *path)
 
 	if (p == 0) {
 		execlp("rm", "rm", "-rf", path, (char *)NULL);
+		_exit(127);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+}
+
+/* Kill a topicfs-nullfs and lazily unmount it (from the fatal-signal
+ * handler). */
+static void fusefs_kill_from_signal(struct fusefs *n)
+{
+	pid_t p;
+
+	if (n->pid <= 0)
+		return;
+	kill(n->pid, SIGKILL);
+	waitpid(n->pid, NULL, 0);
+	p = fork();
+	if (p == 0) {
+		execlp("fusermount3", "fusermount3", "-uz", n->mnt, (char *)NULL);
 		_exit(127);
 	}
 	if (p > 0)
@@ -784,17 +865,9 @@ static void on_fatal_signal(int sig)
 		if (p > 0)
 			waitpid(p, NULL, 0);
 	}
-	if (nullfs.pid > 0) {
-		kill(nullfs.pid, SIGKILL);
-		waitpid(nullfs.pid, NULL, 0);
-		p = fork();
-		if (p == 0) {
-			execlp("fusermount3", "fusermount3", "-uz", nullfs.mnt, (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-	}
+	fusefs_kill_from_signal(&nullfs);
+	/* before the tmpfs: its backing file may be there */
+	fusefs_kill_from_signal(&ctfs);
 	if (tmpfs_mounted)
 		umount2(tmpfs_dir, MNT_DETACH);
 	if (tmpfs_shm)
@@ -862,7 +935,7 @@ struct row {
 	struct series val;
 	char base_name[16];             /* "" = no baseline */
 	struct series base;
-	char note[128];
+	char note[160];
 	char status[16];                /* "ok", "FAILED", "skipped" */
 };
 
@@ -1144,6 +1217,60 @@ static bool limit_round(struct row *rp, struct row *rn, struct row *rl,
 	return true;
 }
 
+/* The copy-through instance of the codec-none variant c, its backing file
+ * in c's plain dir (so on the fs the variant measures): from before its
+ * append rows to after its read rows. */
+static void ctfs_start(struct codec_ctx *c)
+{
+	char backing[PATH_MAX];
+
+	pjoin(backing, sizeof backing, c->plain_dir, "copythrough.txt");
+	if (fusefs_start(&ctfs, "ctmnt", "ctfs.log", backing) < 0)
+		complain("%s: no copy-through FUSE rows for %s", ctfs.why, c->variant);
+}
+
+static void ctfs_stop(void)
+{
+	fusefs_stop(&ctfs);
+	if (ctfs.backing[0])
+		unlink(ctfs.backing);
+	ctfs.backing[0] = 0;
+}
+
+/* The copy-through f's size must be the input's: what an append round
+ * leaves, what a read round reads.  False (and rc failed) if it is not. */
+static bool copythrough_size_ok(struct row *rc, int64_t size)
+{
+	char why[96];
+
+	if (size == input_bytes)
+		return true;
+	snprintf(why, sizeof why, "copy-through f holds %" PRId64 " bytes, not the "
+	         "input's %" PRId64, size, input_bytes);
+	row_fail(rc, why);
+	return false;
+}
+
+/* One round of a copy-through row: cat took tc seconds (<= 0: failed),
+ * and f was size bytes long after (append) or during (read) it. */
+static void copythrough_round(struct row *rc, double tc, int64_t size)
+{
+	if (tc <= 0)
+		row_fail(rc, "cat through copy-through FUSE failed");
+	else if (copythrough_size_ok(rc, size))
+		series_add(&rc->val, (double)input_bytes / tc / 1e6);
+}
+
+/* a / b with two decimals for the notes, "-" without both */
+static const char *fmt_ratio(char *buf, size_t cap, double a, double b)
+{
+	if (isnan(a) || isnan(b) || a <= 0 || b <= 0)
+		snprintf(buf, cap, "-");
+	else
+		snprintf(buf, cap, "%.2f", a / b);
+	return buf;
+}
+
 static int topic_mkdir(struct daemon *d, const char *topic)
 {
 	char p[PATH_MAX];
@@ -1165,16 +1292,17 @@ static void topic_rmdir(struct daemon *d, const char *topic)
 
 /* `cat input >> partition` per round on a fresh topic, vs the same into a
  * plain file on the data dir's fs; with c->limits also into null FUSE, and
- * the two-copy limit of the round becomes the baseline. */
+ * the two-copy limit of the round becomes the baseline, and into
+ * copy-through FUSE (emptied first), which the read rows then read. */
 static void run_append(struct codec_ctx *c)
 {
 	/* without the append workload this only makes the data: scratch rows */
-	static struct row scratch[5];
+	static struct row scratch[6];
 	bool show = (opt.only & W_APPEND) != 0, lim = c->limits;
 	const char *v = c->variant;
-	struct row *rp = NULL, *rn = NULL, *rl = NULL, *r, *disk;
+	struct row *rp = NULL, *rn = NULL, *rl = NULL, *rc = NULL, *r, *disk;
 	struct series recs = { 0 };
-	char prev[64] = "";
+	char prev[64] = "", ct[16];
 	int reps = (opt.only & W_APPEND) ? opt.repeat : 1;
 
 	memset(scratch, 0, sizeof scratch);
@@ -1185,16 +1313,23 @@ static void run_append(struct codec_ctx *c)
 		                    false) : &scratch[3];
 		rl = show ? row_new("append_limit", "append, two-copy limit", v, "MB/s", NULL,
 		                    false) : &scratch[4];
+		rc = show ? row_new("append_copythrough", "append, copy-through FUSE", v, "MB/s",
+		                    NULL, false) : &scratch[5];
 		snprintf(rp->note, sizeof rp->note, "cat input >> a file on %s%s%s", v,
 		         c->full ? "" : ": ", c->full ? "" : tmpfs_how);
 		snprintf(rn->note, sizeof rn->note, "cat input >> topicfs-nullfs/f: FUSE alone "
 		         "(direct_io, 1 MiB requests)");
 		snprintf(rl->note, sizeof rl->note, "1/(1/null + 1/plain) of each round; "
 		         "median of the rounds");
+		snprintf(rc->note, sizeof rc->note, "cat input >> topicfs-nullfs --backing: the "
+		         "two copies alone (FUSE request, then write(2) into the backing file's "
+		         "page cache before the reply)");
 		if (!nullfs.pid && show) {
 			row_fail(rn, nullfs.why);
 			row_fail(rl, "no null FUSE figure");
 		}
+		if (!ctfs.pid && show)
+			row_fail(rc, ctfs.why);
 	}
 	r = show ? row_new("append", "append (cat >>)", v, "MB/s", lim ? "limit" : "plain file",
 	                   false) : &scratch[0];
@@ -1202,8 +1337,10 @@ static void run_append(struct codec_ctx *c)
 	                                 NULL, false) : &scratch[1];
 	pjoin(c->plain_path, sizeof c->plain_path, c->plain_dir, "append.txt");
 	for (int i = 0; i < reps; i++) {
-		double tp = -1, tt = -1, tn = -1;
+		double tp = -1, tt = -1, tn = -1, tc = -1;
 		char part[PATH_MAX], tdir[PATH_MAX];
+		/* after a failed round the copy-through row is not measured again */
+		bool ct_on = lim && ctfs.pid && strcmp(rc->status, "FAILED");
 
 		snprintf(c->topic, sizeof c->topic, "append%d", i);
 		if (topic_mkdir(&c->d, c->topic) < 0) {
@@ -1213,15 +1350,26 @@ static void run_append(struct codec_ctx *c)
 		pjoin(tdir, sizeof tdir, c->d.mnt, c->topic);
 		pjoin(part, sizeof part, tdir, "0");
 		unlink(c->plain_path);
+		/* each round appends the input to an empty copy-through file, as
+		 * to the new plain file and the new partition */
+		if (ct_on && truncate(ctfs.f, 0) != 0) {
+			char why[96];
+			snprintf(why, sizeof why, "truncating copy-through f: %s", strerror(errno));
+			row_fail(rc, why);
+			ct_on = false;
+		}
 		settle();
-		/* plain, null, topicfs on even rounds; the reverse on odd ones */
-		for (int k = 0; k < 3; k++) {
-			int which = i % 2 == 0 ? k : 2 - k;
+		/* plain, null, copy-through, topicfs on even rounds; the reverse
+		 * on odd ones */
+		for (int k = 0; k < 4; k++) {
+			int which = i % 2 == 0 ? k : 3 - k;
 			if (which == 0)
 				tp = cat_append(c->plain_path);
 			else if (which == 1 && lim && nullfs.pid)
 				tn = cat_append(nullfs.f);
-			else if (which == 2)
+			else if (which == 2 && ct_on)
+				tc = cat_append(ctfs.f);
+			else if (which == 3)
 				tt = cat_append(part);
 		}
 		if (tp <= 0 || tt <= 0) {
@@ -1236,8 +1384,12 @@ static void run_append(struct codec_ctx *c)
 		if (lim) {
 			if (!limit_round(rp, rn, rl, r, mp, tn) && nullfs.pid)
 				row_fail(rn, "cat >> null FUSE failed");
-			say("append %s #%d: plain %.0f MB/s, null FUSE %.0f MB/s, topicfs %.0f MB/s",
-			    v, i + 1, mp, tn > 0 ? (double)input_bytes / tn / 1e6 : NAN, mt);
+			if (ct_on)
+				copythrough_round(rc, tc, file_size(ctfs.f));
+			say("append %s #%d: plain %.0f MB/s, null FUSE %.0f MB/s, copy-through "
+			    "%.0f MB/s, topicfs %.0f MB/s", v, i + 1, mp,
+			    tn > 0 ? (double)input_bytes / tn / 1e6 : NAN,
+			    ct_on && tc > 0 ? (double)input_bytes / tc / 1e6 : NAN, mt);
 		} else {
 			series_add(&r->base, mp);
 			say("append %s #%d: plain %.0f MB/s, topicfs %.0f MB/s", v, i + 1, mp, mt);
@@ -1250,9 +1402,10 @@ static void run_append(struct codec_ctx *c)
 		snprintf(c->part_path, sizeof c->part_path, "%s", part);
 	}
 	if (lim)
-		snprintf(r->note, sizeof r->note, "topicfs/null %.2f, topicfs/plain %.2f; "
-		         "%.2fM records/s of %.0f-byte lines",
+		snprintf(r->note, sizeof r->note, "topicfs/null %.2f, topicfs/copy-through %s, "
+		         "topicfs/plain %.2f; %.2fM records/s of %.0f-byte lines",
 		         series_median(&r->val) / series_median(&rn->val),
+		         fmt_ratio(ct, sizeof ct, series_median(&r->val), series_median(&rc->val)),
 		         series_median(&r->val) / series_median(&rp->val),
 		         series_median(&recs) / 1e6, (double)input_bytes / (double)input_lines);
 	else
@@ -1413,13 +1566,16 @@ static void run_small(struct codec_ctx *c, const char *codec)
 /* `cat part > /dev/null` right after a daemon restart and again, vs the
  * plain file; with c->limits (and not writes_framing) the first read's
  * baseline is the two-copy limit of the plain file and null FUSE reads of
- * the round.  writes_framing: the rows of the `writes` partition. */
+ * the round, and copy-through FUSE is read too (the input, which the last
+ * append round left in it).  writes_framing: the rows of the `writes`
+ * partition. */
 static void run_read_part(struct codec_ctx *c, const char *codec, const char *part,
                           bool writes_framing)
 {
-	struct row *r1, *r2, *rp = NULL, *rn = NULL, *rl = NULL;
+	struct row *r1, *r2, *rp = NULL, *rn = NULL, *rl = NULL, *rc = NULL;
 	bool lim = c->limits && !writes_framing;
 	const char *v = writes_framing ? codec : c->variant;
+	char ct[16];
 
 	if (writes_framing) {
 		r1 = row_new("read_writes_first", "read, writes framing, fresh", codec,
@@ -1435,13 +1591,20 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 			rp = row_new("read_plain", "read, plain file", v, "MB/s", NULL, false);
 			rn = row_new("read_null", "read, null FUSE", v, "MB/s", NULL, false);
 			rl = row_new("read_limit", "read, two-copy limit", v, "MB/s", NULL, false);
+			rc = row_new("read_copythrough", "read, copy-through FUSE", v, "MB/s", NULL,
+			             false);
 			snprintf(rp->note, sizeof rp->note, "cat plain > /dev/null, in page cache");
 			snprintf(rn->note, sizeof rn->note, "cat topicfs-nullfs/f > /dev/null "
 			         "(%" PRId64 " bytes of 'x' lines)", input_bytes);
+			snprintf(rc->note, sizeof rc->note, "cat topicfs-nullfs --backing > /dev/null: "
+			         "the two copies alone (pread from the backing file's page cache, "
+			         "then the reply)");
 			if (!nullfs.pid) {
 				row_fail(rn, nullfs.why);
 				row_fail(rl, "no null FUSE figure");
 			}
+			if (!ctfs.pid)
+				row_fail(rc, ctfs.why);
 		}
 		r1 = row_new("read_first", "read, fresh daemon", v, "MB/s",
 		             lim ? "limit" : "plain file", false);
@@ -1452,21 +1615,29 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 		snprintf(r2->note, sizeof r2->note, "same daemon, right after the first read");
 	}
 	for (int i = 0; i < opt.repeat; i++) {
-		double tp = 0, tn = 0, t1, t2;
+		double tp = 0, tn = 0, tc = 0, t1, t2;
 		bool null_on = lim && nullfs.pid;
+		/* after a failed round the copy-through row is not measured again */
+		bool ct_on = lim && ctfs.pid && strcmp(rc->status, "FAILED");
+		int64_t ct_size = ct_on ? file_size(ctfs.f) : -1;
 		if (daemon_restart(&c->d) < 0) {
 			row_fail(r1, "daemon restart failed");
 			row_fail(r2, "daemon restart failed");
 			return;
 		}
-		/* plain (and null) first on even rounds, last on odd ones */
+		/* it must hold the input, as the partition does */
+		if (ct_on && !copythrough_size_ok(rc, ct_size))
+			ct_on = false;
+		/* plain (null, copy-through) first on even rounds, last on odd ones */
 		if (i % 2 == 0) {
 			tp = cat_read(c->plain_path);
 			tn = null_on ? cat_read(nullfs.f) : 0;
+			tc = ct_on ? cat_read(ctfs.f) : 0;
 		}
 		t1 = cat_read(part);
 		t2 = cat_read(part);
 		if (i % 2) {
+			tc = ct_on ? cat_read(ctfs.f) : 0;
 			tn = null_on ? cat_read(nullfs.f) : 0;
 			tp = cat_read(c->plain_path);
 		}
@@ -1479,23 +1650,30 @@ static void run_read_part(struct codec_ctx *c, const char *codec, const char *pa
 		if (lim) {
 			if (!limit_round(rp, rn, rl, r1, mp, tn) && null_on)
 				row_fail(rn, "cat null FUSE failed");
+			if (ct_on)
+				copythrough_round(rc, tc, ct_size);
 		} else {
 			series_add(&r1->base, mp);
 		}
 		series_add(&r2->base, mp);
 		series_add(&r1->val, (double)input_bytes / t1 / 1e6);
 		series_add(&r2->val, (double)input_bytes / t2 / 1e6);
-		char nulls[40] = "";
+		char nulls[80] = "";
 		if (tn > 0)
 			snprintf(nulls, sizeof nulls, " null FUSE %.0f MB/s,",
 			         (double)input_bytes / tn / 1e6);
+		if (ct_on && tc > 0)
+			snprintf(nulls + strlen(nulls), sizeof nulls - strlen(nulls),
+			         " copy-through %.0f MB/s,", (double)input_bytes / tc / 1e6);
 		say("read %s%s #%d: plain %.0f MB/s,%s first %.0f MB/s, second %.0f MB/s", v,
 		    writes_framing ? " (writes framing)" : "", i + 1, mp, nulls,
 		    (double)input_bytes / t1 / 1e6, (double)input_bytes / t2 / 1e6);
 	}
 	if (lim)
 		snprintf(r1->note, sizeof r1->note, "segment files in page cache; topicfs/null "
-		         "%.2f, topicfs/plain %.2f", series_median(&r1->val) / series_median(&rn->val),
+		         "%.2f, topicfs/copy-through %s, topicfs/plain %.2f",
+		         series_median(&r1->val) / series_median(&rn->val),
+		         fmt_ratio(ct, sizeof ct, series_median(&r1->val), series_median(&rc->val)),
 		         series_median(&r1->val) / series_median(&rp->val));
 }
 
@@ -2381,12 +2559,16 @@ static void run_codec(const char *codec)
 		row_fail(r, "topicfs did not start");
 		return;
 	}
+	/* copy-through FUSE beside this variant's append and read rows */
+	if (c.limits && (opt.only & (W_APPEND | W_READ)))
+		ctfs_start(&c);
 	if (opt.only & need_data)
 		run_append(&c);
 	if (opt.only & W_SMALL)
 		run_small(&c, codec);
 	if (c.ready && (opt.only & W_READ))
 		run_read(&c, codec);
+	ctfs_stop();
 	if (c.ready && none && (opt.only & W_VIEW))
 		run_view(&c);
 	if (c.ready && (opt.only & (W_FETCH | W_KCAT)))
@@ -2434,9 +2616,13 @@ static void run_tmpfs_set(void)
 		goto out;
 	}
 	if (lim) {
+		/* copy-through FUSE, its backing file on the tmpfs */
+		if (opt.only & (W_APPEND | W_READ))
+			ctfs_start(&c);
 		run_append(&c);
 		if (c.ready && (opt.only & W_READ))
 			run_read(&c, "none");
+		ctfs_stop();                    /* and its file: room for the view's */
 		unlink(c.plain_path);           /* room for the view's copy */
 		if (c.ready && (opt.only & W_VIEW))
 			run_view(&c);
@@ -2446,6 +2632,7 @@ static void run_tmpfs_set(void)
 			run_append_cli(&c, all_codecs[k]);
 	daemon_stop(&c.d);
 out:
+	ctfs_stop();                    /* before the tmpfs that holds its file */
 	rm_rf(c.d.dir);
 	tmpfs_teardown();
 }
@@ -2463,8 +2650,9 @@ static void print_table(FILE *f)
 	        ", rotational" : "", opt.mb, input_lines, opt.repeat);
 	fprintf(f, "ratio: 1.00 = as good as the baseline, below 1 = slower "
 	        "(throughput topicfs/baseline, times baseline/topicfs)\n");
-	fprintf(f, "limit = two-copy limit 1/(1/null FUSE + 1/plain file); variant = codec, "
-	        "or for codec none the data dir's fs type\n\n");
+	fprintf(f, "limit = two-copy limit 1/(1/null FUSE + 1/plain file); copy-through "
+	        "FUSE = that limit measured\n");
+	fprintf(f, "variant = codec, or for codec none the data dir's fs type\n\n");
 	fprintf(f, "%-28s %-12s %-6s %9s %9s %9s  %-10s %9s %6s\n", "workload", "variant",
 	        "unit", "median", "min", "max", "baseline", "base med", "ratio");
 	for (int i = 0; i < nrows; i++) {
@@ -2656,7 +2844,8 @@ static void usage(FILE *f)
 	fprintf(f,
 	"usage: topicfs-bench [options]\n"
 	"Benchmark topicfs against plain files, null FUSE (the two-copy limit), raw\n"
-	"sendfile, the lz4/zstd CLIs and a pipe, in one run.\n"
+	"sendfile, the lz4/zstd CLIs and a pipe, in one run; copy-through FUSE (a\n"
+	"FUSE daemon doing only the two copies) measures that limit beside it.\n"
 	"  --dir DIR          make the temp root under DIR (default $TMPDIR or /tmp);\n"
 	"                     the baselines are plain files on the same file system;\n"
 	"                     the codec-none append, read and view rows also run\n"
@@ -2672,8 +2861,9 @@ static void usage(FILE *f)
 	"  --codecs LIST      comma-separated: none,lz4,zstd (default all)\n"
 	"  --only LIST        workloads: append,small,read,view,fetch,kcat,latency,\n"
 	"                     restart (append includes the lz4/zstd CLI rows, append\n"
-	"                     and read the null FUSE and two-copy limit rows; view =\n"
-	"                     the bounded view of sealed segments, read again)\n"
+	"                     and read the null FUSE, two-copy limit and copy-through\n"
+	"                     FUSE rows; view = the bounded view of sealed segments,\n"
+	"                     read again)\n"
 	"  --tiny             CI sizes: --mb 4 --small 2000 --latency-s 0.3\n"
 	"                     --restart-mb 8 --repeat 1\n"
 	"  --csv FILE         also write the rows as CSV (- = stdout)\n"
@@ -2912,14 +3102,15 @@ int main(int argc, char **argv)
 	say("input: %" PRId64 " bytes, %" PRId64 " lines", input_bytes, input_lines);
 
 	/* the transport baseline, for the codec-none append and read rows */
-	if (opt.codec_on[0] && (opt.only & (W_APPEND | W_READ)) && nullfs_start() < 0)
+	if (opt.codec_on[0] && (opt.only & (W_APPEND | W_READ)) &&
+	    fusefs_start(&nullfs, "nullmnt", "nullfs.log", NULL) < 0)
 		complain("%s: no null FUSE rows", nullfs.why);
 	run_tmpfs_set();
 	for (int k = 0; k < 3; k++)
 		if (opt.codec_on[k] && (opt.only & (W_APPEND | W_SMALL | W_READ | W_FETCH | W_KCAT |
 		                                    (k == 0 ? W_VIEW : 0))))
 			run_codec(all_codecs[k]);
-	nullfs_stop();
+	fusefs_stop(&nullfs);
 	if (opt.only & W_LATENCY)
 		run_latency();
 	if ((opt.only & W_RESTART) && opt.restart_mb > 0)
@@ -2932,7 +3123,8 @@ int main(int argc, char **argv)
 		snprintf(r->note, sizeof r->note, "VmHWM, largest over every daemon of the run");
 	}
 out:
-	nullfs_stop();
+	fusefs_stop(&nullfs);
+	ctfs_stop();
 	tmpfs_teardown();
 	print_table(stdout);
 	if (opt.csv)

@@ -4,6 +4,7 @@
  * costs on this machine, in the same run as topicfs (issue 15).
  *
  *   topicfs-nullfs [-f] --size BYTES MOUNTPOINT
+ *   topicfs-nullfs [-f] --backing FILE MOUNTPOINT
  *
  * WHAT IT SERVES
  *
@@ -21,6 +22,24 @@
  * segment's page cache), which is how topicfs-bench computes its two-copy
  * limit, 1 / (1/null + 1/plain file).
  *
+ * COPY-THROUGH (--backing FILE)
+ *
+ * With --backing instead of --size, f is FILE, and the file system does the
+ * two copies topicfs cannot avoid and nothing else: the two-copy limit
+ * measured instead of computed.  FILE is opened at start with O_TRUNC (so f
+ * starts empty; exit 1 with a message if it cannot be opened) and O_APPEND:
+ * a write request's bytes are appended to FILE with write(2), whatever the
+ * request's offset (the bench only appends), and only then is the request
+ * answered, so that, as with topicfs, they are in FILE's page cache when
+ * the writer's write(2) returns; a failed write(2) is answered with its
+ * errno.  A read at off is a pread(2) of FILE into the loop thread's 1 MiB
+ * buffer, answered with what it got (EIO if it failed).  st_size is FILE's
+ * current size (fstat on every lookup and getattr), and a truncate (setattr
+ * of the size, or open with O_TRUNC, which ATOMIC_O_TRUNC hands to us)
+ * truncates FILE.  A request's bytes are appended in one write(2) unless it
+ * comes back short, so concurrent writers could interleave there: one
+ * writer at a time, as in the bench.
+ *
  * SAME TRANSPORT AS THE DAEMON
  *
  * Everything that changes the cost per byte is copied from fs/fs.c and
@@ -37,16 +56,22 @@
  * It always runs in the foreground (-f is accepted for symmetry with
  * topicfs) and unmounts on SIGTERM, SIGINT and SIGHUP
  * (fuse_set_signal_handlers) and when fusermount3 -u unmounts it.  Exit
- * status: 0 after a clean unmount, 1 on a mount or loop error, 2 on usage.
+ * status: 0 after a clean unmount, 1 on a mount or loop error or when the
+ * backing file cannot be opened, 2 on usage.
  *
- * Thread-safety: the callbacks only read the immutable file size and
- * buffer, so any number of loop threads may run them at once.
+ * Thread-safety: the callbacks only read the immutable file size, buffer
+ * and backing fd, and with --backing each loop thread preads into its own
+ * buffer (a thread-specific key, freed when the thread exits), so any
+ * number of loop threads may run them at once; what they do to FILE is
+ * system calls on one fd, which the kernel serialises as for any file
+ * (bar the interleaving of split appends above).
  */
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,9 +87,32 @@
 
 static int64_t file_size;               /* set once before the loop */
 static char data[NULL_IO_SIZE];         /* 'x' lines, filled once */
+static int backing_fd = -1;             /* --backing FILE; -1 = none */
+static pthread_key_t read_buf_key;      /* --backing: a loop thread's buffer */
 
-static void null_stat(fuse_ino_t ino, struct stat *st)
+/* f's size: --size, or the backing file's current size.  0 or an errno. */
+static int null_size(int64_t *size)
 {
+	struct stat sb;
+
+	if (backing_fd < 0) {
+		*size = file_size;
+		return 0;
+	}
+	if (fstat(backing_fd, &sb) != 0)
+		return errno;
+	*size = (int64_t)sb.st_size;
+	return 0;
+}
+
+/* 0, or an errno (fstat of the backing file). */
+static int null_stat(fuse_ino_t ino, struct stat *st)
+{
+	int64_t size = 0;
+	int err;
+
+	if (ino != FUSE_ROOT_ID && (err = null_size(&size)) != 0)
+		return err;
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_uid = getuid();
@@ -76,9 +124,10 @@ static void null_stat(fuse_ino_t ino, struct stat *st)
 	} else {
 		st->st_mode = S_IFREG | 0666;
 		st->st_nlink = 1;
-		st->st_size = file_size;
+		st->st_size = size;
 		st->st_blksize = NULL_IO_SIZE;  /* a lines partition's */
 	}
+	return 0;
 }
 
 static void null_init(void *userdata, struct fuse_conn_info *conn)
@@ -96,6 +145,7 @@ static void null_init(void *userdata, struct fuse_conn_info *conn)
 static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
+	int err;
 
 	if (parent != FUSE_ROOT_ID || strcmp(name, "f")) {
 		fuse_reply_err(req, ENOENT);
@@ -106,22 +156,36 @@ static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.generation = 1;
 	e.attr_timeout = 0;                     /* a partition's */
 	e.entry_timeout = 1.0;
-	null_stat(NULL_INO_F, &e.attr);
+	if ((err = null_stat(NULL_INO_F, &e.attr)) != 0) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	fuse_reply_entry(req, &e);
 }
 
 static void null_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct stat st;
+	int err;
 
-	null_stat(ino, &st);
+	if ((err = null_stat(ino, &st)) != 0) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	fuse_reply_attr(req, &st, ino == FUSE_ROOT_ID ? 1.0 : 0);
 }
 
+/* With --backing a truncate resizes the backing file; anything else
+ * (modes, times), and a truncate without --backing, is ignored. */
 static void null_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                          struct fuse_file_info *fi)
 {
-	null_getattr(req, ino, fi);             /* truncate and the rest: ignored */
+	if (backing_fd >= 0 && ino != FUSE_ROOT_ID && (to_set & FUSE_SET_ATTR_SIZE) &&
+	    ftruncate(backing_fd, attr->st_size) != 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	null_getattr(req, ino, fi);
 }
 
 static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -130,8 +194,58 @@ static void null_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	/* with ATOMIC_O_TRUNC the kernel sends no setattr for open(O_TRUNC) */
+	if (backing_fd >= 0 && (fi->flags & O_TRUNC) && ftruncate(backing_fd, 0) != 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	fi->direct_io = 1;                      /* as fsv_do_open for partitions */
 	fuse_reply_open(req, fi);
+}
+
+/* The calling loop thread's read buffer, NULL_IO_SIZE bytes (made on its
+ * first read, freed by the key's destructor when the thread exits: the
+ * loop starts and ends threads as the load changes). */
+static char *read_buf(void)
+{
+	char *b = pthread_getspecific(read_buf_key);
+
+	if (!b) {
+		b = malloc(NULL_IO_SIZE);
+		if (b && pthread_setspecific(read_buf_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+	}
+	return b;
+}
+
+/* --backing: pread of the backing file at off, the bytes as they are (a
+ * short count only at its end). */
+static void backing_read(fuse_req_t req, size_t size, off_t off)
+{
+	char *b = read_buf();
+	size_t got = 0;
+
+	if (!b) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (size > NULL_IO_SIZE)
+		size = NULL_IO_SIZE;
+	while (got < size) {
+		ssize_t r = pread(backing_fd, b + got, size - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		if (r == 0)
+			break;                  /* the end of the file */
+		got += (size_t)r;
+	}
+	fuse_reply_buf(req, b, got);
 }
 
 static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -139,6 +253,10 @@ static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	size_t n = 0;
 
+	if (backing_fd >= 0) {
+		backing_read(req, size, off);
+		return;
+	}
 	if (off < file_size)
 		n = (int64_t)size < file_size - off ? size : (size_t)(file_size - off);
 	if (n > sizeof data)
@@ -146,9 +264,33 @@ static void null_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, data, n);
 }
 
+/* --backing: the request's bytes appended to the backing file (O_APPEND:
+ * at its end, whatever off says) before the reply, so they are in its page
+ * cache when the writer's write(2) returns, as with topicfs. */
+static void backing_write(fuse_req_t req, const char *buf, size_t size)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t w = write(backing_fd, buf + done, size - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		done += (size_t)w;
+	}
+	fuse_reply_write(req, size);
+}
+
 static void null_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
                        off_t off, struct fuse_file_info *fi)
 {
+	if (backing_fd >= 0) {
+		backing_write(req, buf, size);
+		return;
+	}
 	fuse_reply_write(req, size);
 }
 
@@ -206,8 +348,13 @@ static const struct fuse_lowlevel_ops null_ops = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: topicfs-nullfs [-f] --size BYTES MOUNTPOINT\n"
+	        "       topicfs-nullfs [-f] --backing FILE MOUNTPOINT\n"
 	        "A FUSE file system with one file, f, that answers at once: the transport's\n"
-	        "own ceiling, for topicfs-bench.  Unmount with fusermount3 -u or SIGTERM.\n");
+	        "own ceiling, for topicfs-bench.  Unmount with fusermount3 -u or SIGTERM.\n"
+	        "  --size BYTES    f reads as BYTES of 'x' lines; writes are dropped\n"
+	        "  --backing FILE  f is FILE (created, truncated at start): writes are\n"
+	        "                  appended to it before the reply, reads pread it; the\n"
+	        "                  two copies of topicfs alone (copy-through)\n");
 }
 
 int main(int argc, char **argv)
@@ -215,7 +362,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop = NULL;
-	const char *mnt = NULL;
+	const char *mnt = NULL, *backing = NULL;
 	char *end;
 	int status = 1, rc;
 	bool handlers = false, mounted = false;
@@ -235,6 +382,8 @@ int main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--backing") && i + 1 < argc && !backing) {
+			backing = argv[++i];
 		} else if (argv[i][0] != '-' && !mnt) {
 			mnt = argv[i];
 		} else {
@@ -242,12 +391,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mnt || file_size < 0) {
+	/* exactly one of --size and --backing */
+	if (!mnt || (file_size < 0) == !backing) {
 		usage(stderr);
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof data; i++)
 		data[i] = i % 100 == 99 ? '\n' : 'x';
+	if (backing) {
+		int err = pthread_key_create(&read_buf_key, free);
+		if (err) {
+			fprintf(stderr, "topicfs-nullfs: pthread_key_create: %s\n", strerror(err));
+			return 1;
+		}
+		backing_fd = open(backing, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		                  0644);
+		if (backing_fd < 0) {
+			fprintf(stderr, "topicfs-nullfs: cannot open backing file %s: %s\n",
+			        backing, strerror(errno));
+			return 1;
+		}
+	}
 
 	if (fuse_opt_add_arg(&args, argv[0]) || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, "fsname=topicfs-nullfs,subtype=nullfs,max_read=1048576"))
@@ -281,5 +445,7 @@ out:
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
 	fuse_opt_free_args(&args);
+	if (backing_fd >= 0)
+		close(backing_fd);
 	return status;
 }

@@ -23,11 +23,12 @@ PER_CODEC = ("append", "append_disk", "small_1w", "small_4w", "read_first",
 CODEC_NONE_ONLY = ("read_writes_first", "read_writes_second", "small_1w",
                    "small_4w", "fetch", "kcat")
 # codec none on each data file system (variant = its type: tmpfs, and the
-# --dir one): topicfs beside a plain file, the null FUSE file system and
-# the two-copy limit 1/(1/null + 1/plain)
-PER_FS = ("append_plain", "append_null", "append_limit", "append",
-          "read_plain", "read_null", "read_limit", "read_first", "read_second",
-          "view_again")
+# --dir one): topicfs beside a plain file, the null FUSE file system, the
+# two-copy limit 1/(1/null + 1/plain) and copy-through FUSE (that limit
+# measured: topicfs-nullfs --backing, its file on the same fs)
+PER_FS = ("append_plain", "append_null", "append_limit", "append_copythrough",
+          "append", "read_plain", "read_null", "read_limit", "read_copythrough",
+          "read_first", "read_second", "view_again")
 GLOBAL = ("latency_view_p50", "latency_view_p99", "latency_view_max",
           "latency_fetch_p50", "latency_fetch_p99", "latency_fetch_max",
           "restart_kill9", "restart_clean", "rss_big_log", "rss_peak")
@@ -66,7 +67,10 @@ class BenchSmoke(unittest.TestCase):
         table = r.stdout.decode()
         self.assertIn("append (cat >>)", table, msg)
         self.assertIn("ratio", table, msg)
-        # the temp root is gone and nothing is left mounted
+        # the temp root is gone and nothing is left mounted: not the null
+        # and copy-through FUSE instances either
+        self.assertEqual([m for m in mounts_under(self.dir)
+                          if os.path.basename(m) in ("ctmnt", "nullmnt")], [], msg)
         self.assertEqual(os.listdir(work), [], msg)
         self.assertEqual(mounts_under(self.dir), [], msg)
 
@@ -97,6 +101,18 @@ class BenchSmoke(unittest.TestCase):
                 self.assertEqual(row["baseline"], "limit", msg)
                 self.assertAlmostEqual(row["ratio"], row["median"] / row["baseline_median"],
                                        delta=row["ratio"] * 1e-3)
+                self.assertIn("topicfs/copy-through ", row["note"], msg)
+        # copy-through FUSE measured every round, on tmpfs and on --dir's fs
+        for fs in ("tmpfs", doc["machine"]["fs_type"]):
+            for w in ("append", "read"):
+                key = (w + "_copythrough", fs)
+                self.assertIn(key, rows, "row %s missing\n%s" % (key, msg))
+                ct = rows[key]
+                self.assertEqual(ct["status"], "ok", "%r\n%s" % (ct, msg))
+                self.assertEqual(ct["unit"], "MB/s", msg)
+                self.assertIsNone(ct["baseline"], msg)
+                self.assertEqual(len(ct["runs"]), len(rows[(w + "_plain", fs)]["runs"]), msg)
+                self.assertGreater(ct["median"], 0, msg)
         ids = {row["id"] for row in doc["rows"]}
         for key in expect:
             self.assertIn(key, rows, "row %s missing\n%s" % (key, msg))
