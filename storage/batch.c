@@ -1621,44 +1621,6 @@ out:
 
 /* ============================ lines of text ============================== */
 
-/* Where batch_encode_lines is in its input: the records are the pieces of
- * pre followed by data between newlines.  (A 64-bytes-at-a-time SSE2
- * newline scan was measured against glibc's memchr here: no faster.) */
-struct line_cursor {
-	const struct lines_in *in;
-	size_t pos;                 /* in data */
-	bool first;                 /* pre not consumed yet */
-	bool done;
-};
-
-/* The next record as two pieces (the held partial, then a piece of data):
- * 1, or 0 at the end, or -EINVAL when bytes after the last newline are
- * left over and are not to be a record. */
-static inline int line_next(struct line_cursor *c, const char **a, size_t *alen,
-                            const char **b, size_t *blen)
-{
-	const struct lines_in *in = c->in;
-	const char *nl;
-
-	if (c->done)
-		return 0;
-	*a = c->first ? in->pre : NULL;
-	*alen = c->first ? in->pre_len : 0;
-	*b = in->data + c->pos;
-	nl = c->pos < in->len ? memchr(*b, '\n', in->len - c->pos) : NULL;
-	if (nl) {
-		*blen = (size_t)(nl - *b);
-		c->pos += *blen + 1;
-		c->first = false;
-		return 1;
-	}
-	*blen = in->len - c->pos;
-	c->done = true;
-	if (in->last_is_record)
-		return 1;
-	return *alen + *blen > 0 ? -EINVAL : 0;
-}
-
 /* One record of a line: null key, the batch's timestamp, no headers; the
  * value is a then b.  dst has room for alen + blen + LINE_REC_MAX_OVERHEAD. */
 #define LINE_REC_MAX_OVERHEAD 20

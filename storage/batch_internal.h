@@ -6,9 +6,11 @@
 #ifndef TOPICFS_BATCH_INTERNAL_H
 #define TOPICFS_BATCH_INTERNAL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "storage.h"
 #include "bytes.h"
@@ -76,6 +78,47 @@ struct unit_batch {
 	int64_t max_ts;
 	int64_t rendered;
 };
+
+/* A walk over the records of a struct lines_in (batch_encode_lines, and
+ * part_append's copying path with linger_ms > 0): the records are the
+ * pieces of pre followed by data between newlines.  (Measured against
+ * glibc's memchr, then memcpy of the value: a 64-bytes-at-a-time SSE2
+ * newline scan was no faster, and a scan fused with the copy, 16 or 32
+ * bytes a step, took 0.25 ms per MiB of 100-byte lines against 0.16.) */
+struct line_cursor {
+	const struct lines_in *in;
+	size_t pos;                 /* in data */
+	bool first;                 /* pre not consumed yet */
+	bool done;
+};
+
+/* The next record as two pieces (the held partial, then a piece of data):
+ * 1, or 0 at the end, or -EINVAL when bytes after the last newline are
+ * left over and are not to be a record. */
+static inline int line_next(struct line_cursor *c, const char **a, size_t *alen,
+                            const char **b, size_t *blen)
+{
+	const struct lines_in *in = c->in;
+	const char *nl;
+
+	if (c->done)
+		return 0;
+	*a = c->first ? in->pre : NULL;
+	*alen = c->first ? in->pre_len : 0;
+	*b = in->data + c->pos;
+	nl = c->pos < in->len ? memchr(*b, '\n', in->len - c->pos) : NULL;
+	if (nl) {
+		*blen = (size_t)(nl - *b);
+		c->pos += *blen + 1;
+		c->first = false;
+		return 1;
+	}
+	*blen = in->len - c->pos;
+	c->done = true;
+	if (in->last_is_record)
+		return 1;
+	return *alen + *blen > 0 ? -EINVAL : 0;
+}
 
 /* The records of in (struct lines_in, storage.h) as v2 batches, BaseOffset
  * 0, in out (its bytes replaced): each batch takes records while their

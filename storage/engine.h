@@ -229,6 +229,14 @@ void br_free(struct batch_reader *br);
  * other -errno from I/O.  Does not check the CRC. */
 int br_next(struct batch_reader *br, const uint8_t **batch, size_t *len,
             struct batch_header *h, size_t max_batch);
+/* The frame of the batch at p, followed by avail bytes of the log (p holds
+ * at least the first BATCH_LOG_OVERHEAD of them when there are that many):
+ * 0 with *total its length, log overhead included; -EAGAIN when avail
+ * ends inside it (a torn tail); -EBADMSG when its Length is impossible or
+ * over max_batch.  The one check of a batch's extent, for br_next and the
+ * mapped read path. */
+int batch_frame(const uint8_t *p, int64_t avail, size_t max_batch,
+                int64_t *total);
 
 /* Rendered length of a decoded batch under framing (0 for control). */
 int64_t render_len(const struct batch_decoded *b, int framing);

@@ -313,14 +313,12 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
                        uint8_t *dst, size_t cap, size_t *got, int64_t fpos,
                        int64_t sp)
 {
-	static long page;
+	long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
 	int64_t pos = fpos, moff;
 	size_t done = 0, max_batch = part_max_batch(p), mlen;
 	int framing = part_framing(p), rc = 0;
 	uint8_t *map;
 
-	if (!page)
-		page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
 	moff = fpos & ~((int64_t)page - 1);
 	if (size <= fpos || cap < READ_MAP_MIN)
 		return 1;
@@ -351,14 +349,9 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
 		} else {
 			hpos = hidx = 0;
 			hat = 0;
-			if (size - pos < BATCH_LOG_OVERHEAD) {
-				rc = -EBADMSG;
-				log_corrupt(s, pos, rc);
-				break;
-			}
-			total = BATCH_LOG_OVERHEAD + (int32_t)be32_get(b + 8);
-			if (total < BATCH_HEADER_SIZE || total > size - pos ||
-			    (uint64_t)total > max_batch ||
+			/* as br_next: torn or malformed, inside the published
+			 * range, is corruption */
+			if (batch_frame(b, size - pos, max_batch, &total) < 0 ||
 			    batch_parse_header(b, (size_t)total, &h) < 0 ||
 			    ((h.attributes & BATCH_ATTR_CODEC_MASK) == CODEC_NONE &&
 			     batch_check_crc(b, (size_t)total) < 0)) {

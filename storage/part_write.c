@@ -861,46 +861,44 @@ int part_append(struct part *p, const struct rec_in *recs, size_t n,
 
 /* The records of in as rec_in entries pointing into it (the held partial
  * joined to the first line in *joined, which the caller frees), for
- * part_append's copying path (linger_ms > 0). */
+ * part_append's copying path (linger_ms > 0).  The errors of
+ * batch_encode_lines. */
 static int lines_to_recs(const struct lines_in *in, struct rec_in **out,
                          size_t *n, char **joined)
 {
+	struct line_cursor c = { .in = in, .first = true };
 	struct rec_in *v = NULL;
-	size_t cap = 0, cnt = 0, pos = 0;
-	bool first = true;
+	size_t cap = 0, cnt = 0, alen, blen;
+	const char *a, *b;
+	int rc;
 
 	*joined = NULL;
-	for (;;) {
-		const char *b = in->data + pos;
-		const char *nl = pos < in->len ? memchr(b, '\n', in->len - pos) : NULL;
-		size_t blen = nl ? (size_t)(nl - b) : in->len - pos;
+	while ((rc = line_next(&c, &a, &alen, &b, &blen)) > 0) {
+		size_t len = alen + blen;
 		const char *val = b;
-		size_t len = blen;
 
-		if (!nl && !in->last_is_record) {
-			if (blen > 0 || (first && in->pre_len > 0))
-				goto inval;
+		if (len > in->max_line || len > INT32_MAX) {
+			rc = -EMSGSIZE;
 			break;
 		}
-		if (first && in->pre_len > 0) {
-			len = in->pre_len + blen;
-			if (len > in->max_line)
-				goto toolong;
+		if (alen > 0) {
 			*joined = malloc(len);
-			if (!*joined)
-				goto nomem;
-			memcpy(*joined, in->pre, in->pre_len);
-			memcpy(*joined + in->pre_len, b, blen);
+			if (!*joined) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(*joined, a, alen);
+			if (blen > 0)
+				memcpy(*joined + alen, b, blen);
 			val = *joined;
 		}
-		first = false;
-		if (len > in->max_line || len > INT32_MAX)
-			goto toolong;
 		if (cnt == cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			struct rec_in *n2 = realloc(v, nc * sizeof(*n2));
-			if (!n2)
-				goto nomem;
+			if (!n2) {
+				rc = -ENOMEM;
+				break;
+			}
 			v = n2;
 			cap = nc;
 		}
@@ -908,28 +906,16 @@ static int lines_to_recs(const struct lines_in *in, struct rec_in **out,
 			.key = NULL, .key_len = -1, .value = val,
 			.value_len = (int32_t)len, .timestamp = -1,
 		};
-		if (!nl)
-			break;
-		pos += blen + 1;
+	}
+	if (rc < 0) {
+		free(v);
+		free(*joined);
+		*joined = NULL;
+		return rc;
 	}
 	*out = v;
 	*n = cnt;
 	return 0;
-inval:
-	free(v);
-	free(*joined);
-	*joined = NULL;
-	return -EINVAL;
-toolong:
-	free(v);
-	free(*joined);
-	*joined = NULL;
-	return -EMSGSIZE;
-nomem:
-	free(v);
-	free(*joined);
-	*joined = NULL;
-	return -ENOMEM;
 }
 
 int part_append_lines(struct part *p, const struct lines_in *in, int64_t *nrecs)

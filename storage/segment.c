@@ -924,29 +924,40 @@ static int br_fill(struct batch_reader *br, size_t need)
 	return got < need ? -EAGAIN : 0;
 }
 
+int batch_frame(const uint8_t *p, int64_t avail, size_t max_batch,
+                int64_t *total)
+{
+	int64_t length;
+
+	if (avail < BATCH_LOG_OVERHEAD)
+		return -EAGAIN;
+	length = (int32_t)be32_get(p + 8);
+	if (length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
+		return -EBADMSG;
+	*total = BATCH_LOG_OVERHEAD + length;
+	if (*total > avail)
+		return -EAGAIN;
+	if ((uint64_t)*total > max_batch)
+		return -EBADMSG;
+	return 0;
+}
+
 int br_next(struct batch_reader *br, const uint8_t **batch, size_t *len,
             struct batch_header *h, size_t max_batch)
 {
 	const uint8_t *p;
-	int64_t length, total;
+	int64_t total;
 	int rc;
 
 	if (br->pos >= br->limit)
 		return 0;
-	if (br->limit - br->pos < BATCH_LOG_OVERHEAD)
-		return -EAGAIN;
-	rc = br_fill(br, BATCH_LOG_OVERHEAD);
+	rc = br_fill(br, BATCH_LOG_OVERHEAD);   /* -EAGAIN: fewer are left */
 	if (rc < 0)
 		return rc;
 	p = br->chunk.data + (br->pos - br->chunk_pos);
-	length = (int32_t)be32_get(p + 8);
-	if (length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD)
-		return -EBADMSG;
-	total = BATCH_LOG_OVERHEAD + length;
-	if (total > br->limit - br->pos)
-		return -EAGAIN;
-	if ((uint64_t)total > max_batch)
-		return -EBADMSG;
+	rc = batch_frame(p, br->limit - br->pos, max_batch, &total);
+	if (rc < 0)
+		return rc;
 	rc = br_fill(br, (size_t)total);
 	if (rc < 0)
 		return rc;

@@ -411,6 +411,54 @@ static void test_read_segment_cut_behind_back(void)
 	tdir_remove();
 }
 
+/* part_append_lines with linger_ms > 0 (records copied into the queue, not
+ * encoded in one pass) takes the same lines and refuses the same ones as
+ * with linger_ms 0: the held partial joined to the first line, an empty
+ * line, a last piece that is a record; a line over max_line (-EMSGSIZE)
+ * and bytes after the last newline that are not a record (-EINVAL), with
+ * nothing appended. */
+static void test_append_lines_linger(void)
+{
+	static const char text[] = "a\nbb\n\nccc";
+	char buf[128];
+	size_t got;
+
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	for (int linger = 0; linger < 2; linger++) {
+		struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+		c.linger_ms = linger ? 20 : 0;
+		char name[16];
+		snprintf(name, sizeof name, "ll%d", linger);
+		struct topic *t;
+		REQUIRE(store_topic_create(st, name, &c, &t) == 0);
+		struct part *p = topic_part(t, 0);
+		struct lines_in in = {
+			.pre = "held-", .pre_len = 5, .data = text,
+			.len = sizeof text - 1, .last_is_record = true, .max_line = 100,
+		};
+		int64_t n = 0;
+		CHECK_EQ_INT(part_append_lines(p, &in, &n), 0);
+		CHECK_EQ_INT(n, 4);
+		in.max_line = 5;        /* "held-a" is 6 */
+		CHECK_EQ_INT(part_append_lines(p, &in, &n), -EMSGSIZE);
+		in.max_line = 100;
+		in.last_is_record = false;
+		CHECK_EQ_INT(part_append_lines(p, &in, &n), -EINVAL);
+		in.pre_len = 0;
+		in.len = 5;             /* "a\nbb\n" */
+		CHECK_EQ_INT(part_append_lines(p, &in, &n), 0);
+		CHECK_EQ_INT(n, 2);
+		CHECK_EQ_INT(part_flush(p), 0);
+		CHECK_EQ_INT(part_stream_read(p, 0, buf, sizeof buf, &got), 0);
+		CHECK(got == 20 && memcmp(buf, "held-a\nbb\n\nccc\na\nbb\n", 20) == 0);
+		topic_put(t);
+	}
+	store_close(st);
+	tdir_remove();
+}
+
 static void test_read_shapes_lines_none(void) { read_shapes(FRAMING_LINES, CODEC_NONE); }
 static void test_read_shapes_writes_none(void) { read_shapes(FRAMING_WRITES, CODEC_NONE); }
 static void test_read_shapes_lines_lz4(void) { read_shapes(FRAMING_LINES, CODEC_LZ4); }
@@ -2801,6 +2849,7 @@ int main(int argc, char **argv)
 	RUN(test_append_read_basic);
 	RUN(test_read_shapes_lines_none);
 	RUN(test_read_segment_cut_behind_back);
+	RUN(test_append_lines_linger);
 	RUN(test_read_shapes_writes_none);
 	RUN(test_read_shapes_lines_lz4);
 	RUN(test_rolls_none);
