@@ -129,8 +129,11 @@ static int kafka_parse(struct topic_config *cfg, const struct topic_setting *s,
 	}
 	char w[200];
 	if (topic_setting_set(cfg, s, v, w, sizeof w) < 0) {
-		snprintf(why, why_len, "Invalid value %s for configuration %s: %s",
-		         text, s->kafka_name, w);
+		/* the reason after the value, cut to why_len if need be */
+		int k = snprintf(why, why_len, "Invalid value %s for configuration %s: ",
+		                 text, s->kafka_name);
+		if (k > 0 && (size_t)k < why_len)
+			snprintf(why + k, why_len - (size_t)k, "%s", w);
 		return -EINVAL;
 	}
 	return 0;

@@ -1026,7 +1026,7 @@ static int topic_meta_load(struct store *st, const char *name, char *const *ents
                            struct topic_owner *o)
 {
 	char *path = dir_file(st->dir, name, ".topic"), *data = NULL, *copy = NULL;
-	char why[200], dname[NAME_MAX + 1], fn[NAME_MAX + 1];
+	char why[200], dname[NAME_MAX + 1], fn[NAME_MAX + 8];  /* name + ".topic" */
 	const struct topic_setting *ps = ts_find_key("partitions");
 	uint64_t seen = 0;
 	int64_t nd;
