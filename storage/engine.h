@@ -513,10 +513,14 @@ int stream_start_write(struct part *p, int64_t base, int64_t pos);
 /* part_recover.c */
 /* Open the .log files of bases[0..nb) (sorted), recover them (see
  * RECOVERY in part_recover.c) and open the active segment's index fds.
- * ss_base/ss_pos: the stream-start file (-1 when none).  Loading only. */
+ * ss_base/ss_pos: the stream-start file (-1 when none).  *durable gets
+ * the offset below which the log is known to be on disk: the base of the
+ * first segment recovery scanned (what it scanned and wrote is left to
+ * the partition's flush), or INT64_MAX when it scanned none.  Loading
+ * only. */
 int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
                           size_t nb, int64_t ss_base, int64_t ss_pos,
-                          int32_t interval);
+                          int32_t interval, int64_t *durable);
 
 /* part_write.c */
 /* Take the writer token.  Returns false when the partition is being

@@ -416,7 +416,7 @@ out:
 int part_load(struct part *p, int64_t rp)
 {
 	struct topic_config cfg;
-	int64_t *bases = NULL, ss_base, ss_pos;
+	int64_t *bases = NULL, ss_base, ss_pos, durable = INT64_MAX;
 	size_t nb = 0;
 	struct stat sb;
 	int rc;
@@ -445,7 +445,7 @@ int part_load(struct part *p, int64_t rp)
 		goto publish;
 	}
 	rc = part_recover_segments(p, rp, bases, nb, ss_base, ss_pos,
-	                           cfg.index_interval_bytes);
+	                           cfg.index_interval_bytes, &durable);
 	if (rc < 0)
 		goto out;
 
@@ -459,6 +459,12 @@ publish:
 	for (size_t i = 0; i < p->nsegs; i++)
 		p->bytes_on_disk += p->segs[i]->size;
 	p->recovery_point = p->next_offset;
+	if (durable < p->next_offset) {
+		/* recovery scanned from there: flushed like any write */
+		p->recovery_point = durable;
+		p->unflushed_records = p->next_offset - durable;
+		p->first_unflushed_ms = tfs_mono_ms();
+	}
 	if (fstat(part_active(p)->fd, &sb) == 0)
 		p->last_append_ms = (int64_t)sb.st_mtim.tv_sec * 1000 +
 		                    sb.st_mtim.tv_nsec / 1000000;

@@ -352,11 +352,13 @@ static int recover_one(struct part *p, size_t i, bool trusted, bool *last,
  * being loaded; see RECOVERY above.  Returns 0 or -errno. */
 int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
                           size_t nb, int64_t ss_base, int64_t ss_pos,
-                          int32_t interval)
+                          int32_t interval, int64_t *durable)
 {
 	bool clean = rp == INT64_MAX, scanned_any = false, prev_trusted = false;
 	int64_t prev_end = -1;
 	int rc;
+
+	*durable = INT64_MAX;
 
 	INV_WRITER(p);
 	/* segments below the one stream-start names are what a retention
@@ -392,7 +394,8 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 		struct seg *s = p->segs[i];
 		bool last = i + 1 == p->nsegs;
 		bool trusted = clean || (!last && p->segs[i + 1]->base_offset <= rp);
-		int64_t expect = prev_end;
+		int64_t expect = prev_end, base = s->base_offset;
+		bool scanned_before = scanned_any;
 
 		/* one segment's fd at a time (the fd LRU bounds the others);
 		 * the extra reference keeps s while recover_one deletes it */
@@ -404,6 +407,8 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 		}
 		rc = recover_one(p, i, trusted, &last, expect, ss_base, ss_pos,
 		                 prev_trusted, interval, &scanned_any);
+		if (scanned_any && !scanned_before)
+			*durable = base;        /* this one and every later one */
 		seg_unpin(s);
 		if (rc == 0) {
 			if (!last)
@@ -417,21 +422,18 @@ int part_recover_segments(struct part *p, int64_t rp, const int64_t *bases,
 		if (rc == RECOVER_STOP)
 			break;
 	}
-	/* make what recovery wrote durable, then trust it */
+	/* what was scanned is not trusted until it is on disk: the
+	 * partition's flush syncs it (the segments' data and index files, the
+	 * directory) and only then moves the recovery point past it, exactly
+	 * as for the writes it had not synced before the crash; until then a
+	 * second crash scans it again.  Syncing here, before the mount and
+	 * the port answer, was ~0.4 s of a kill -9 restart with a 4 GiB log
+	 * (the writeback of the unflushed tail). */
 	if (scanned_any) {
-		for (size_t i = 0; i < p->nsegs; i++) {
-			struct seg *s = p->segs[i];
-			rc = seg_pin(s);
-			if (rc < 0)
-				return rc;
-			rc = sio_fdatasync(s->fd, s->path);
-			seg_unpin(s);
-			if (rc < 0)
-				return rc;
-		}
-		rc = sio_fsync_dir(p->dir);
-		if (rc < 0)
-			return rc;
+		for (size_t i = 0; i < p->nsegs; i++)
+			if (p->segs[i]->base_offset >= *durable)
+				p->segs[i]->unflushed = true;
+		p->dir_dirty = true;
 	}
 	/* the active segment keeps its fds; the sealed ones stay in the LRU */
 	rc = seg_lru_hold(part_active(p));
