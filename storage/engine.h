@@ -338,6 +338,12 @@ struct part {
 	int64_t bytes_on_disk;        /* lock */
 	int64_t last_append_ms;       /* lock */
 	int64_t recovery_point;       /* lock */
+	int64_t sealed_to;            /* lock: the active segment's base when it
+	                                 was made (roll, load): the records below
+	                                 are in sealed segments, which the
+	                                 maintenance thread syncs in the
+	                                 background to move the recovery point
+	                                 there (part_sync_sealed) */
 	int64_t unflushed_records;    /* lock */
 	int64_t first_unflushed_ms;   /* lock: monotonic, 0 = nothing unflushed */
 	bool deleted;                 /* lock */

@@ -459,6 +459,7 @@ publish:
 	for (size_t i = 0; i < p->nsegs; i++)
 		p->bytes_on_disk += p->segs[i]->size;
 	p->recovery_point = p->next_offset;
+	p->sealed_to = part_active(p)->base_offset;
 	if (durable < p->next_offset) {
 		/* recovery scanned from there: flushed like any write */
 		p->recovery_point = durable;

@@ -203,6 +203,7 @@ static int part_roll(struct part *p, const struct topic_config *cfg)
 	if (rc == 0) {
 		old->sealed = true;
 		idxb_free(&old->ib);
+		p->sealed_to = ns->base_offset;
 	}
 	unlock_rank(&p->lock);
 	if (rc < 0) {
@@ -215,6 +216,37 @@ static int part_roll(struct part *p, const struct topic_config *cfg)
 	/* the producer state at the new segment's base (producer.c) */
 	prod_snapshot(p, sync);
 	return 0;
+}
+
+/* fsync a sealed segment's index files and fdatasync its .log (its fd
+ * may have been closed by the LRU: one opened later still syncs the
+ * file's pages and reports a writeback error no fd has seen).  A missing
+ * index file is no error (indexes are checked, and rebuilt, at start);
+ * -ENOENT means the .log itself is gone (retention unlinked it).  No
+ * token needed: a sealed segment's files do not change. */
+static int seg_sync_sealed(struct seg *s)
+{
+	int rc = 0;
+
+	for (int k = 0; k < IDX_KINDS && rc == 0; k++) {
+		char *ip = seg_file_path(s, idx_ext[k]);
+		int fd = ip ? sio_open(ip, O_RDONLY, 0) : -ENOMEM;
+		if (fd >= 0) {
+			rc = sio_fsync(fd, ip);
+			sio_close(fd, ip);
+		} else if (fd != -ENOENT) {
+			rc = fd;
+		}
+		free(ip);
+	}
+	if (rc == 0) {
+		rc = seg_pin(s);
+		if (rc >= 0) {
+			rc = sio_fdatasync(s->fd, s->path);
+			seg_unpin(s);
+		}
+	}
+	return rc;
 }
 
 /* Flush everything written (writer token held). */
@@ -252,31 +284,10 @@ static int part_flush_all(struct part *p)
 			for (int k = 0; k < IDX_KINDS && rc == 0; k++)
 				if (s->ixfd[k] >= 0 && !s->ix_dirty)
 					rc = sio_fdatasync(s->ixfd[k], s->path);
-		} else {
-			/* sealed without a sync: its index files too */
-			for (int k = 0; k < IDX_KINDS && rc == 0; k++) {
-				char *ip = seg_file_path(s, idx_ext[k]);
-				int fd = ip ? sio_open(ip, O_RDONLY, 0) : -ENOMEM;
-				if (fd >= 0) {
-					rc = sio_fsync(fd, ip);
-					sio_close(fd, ip);
-				} else {
-					rc = fd;
-				}
-				free(ip);
-			}
-		}
-		if (rc == 0 && i + 1 == p->nsegs) {
-			rc = sio_fdatasync(s->fd, s->path);
-		} else if (rc == 0) {
-			/* sealed: its fd may be closed by the LRU (an fd opened
-			 * later still syncs the file's pages and reports a
-			 * writeback error no fd has seen) */
-			rc = seg_pin(s);
-			if (rc >= 0) {
+			if (rc == 0)
 				rc = sio_fdatasync(s->fd, s->path);
-				seg_unpin(s);
-			}
+		} else {
+			rc = seg_sync_sealed(s);    /* sealed without a sync */
 		}
 		if (rc < 0)
 			break;
@@ -1188,6 +1199,82 @@ static void part_retention(struct part *p, const struct topic_config *cfg)
 	writer_release(p);
 }
 
+/* Sync the sealed segments above the recovery point and move it to
+ * where they end, as Kafka does after a roll: without it the recovery
+ * point stayed where the last flush left it (with the default flush
+ * policy, never: where the daemon started), and a kill -9 restart
+ * scanned everything written since.  The fsyncs run without the writer
+ * token (a sealed segment's files do not change; a reference keeps each
+ * one, and retention may unlink it meanwhile: then it is skipped);
+ * the token is taken only to publish the result, or to make a failure
+ * sticky (flush_failed, as part_flush_all): after a failed fsync the
+ * kernel may report the next one as a success. */
+static void part_sync_sealed(struct part *p)
+{
+	struct seg *one[8], **segs = one;
+	size_t n = 0;
+	int64_t target;
+	bool todo;
+	int rc = 0;
+
+	lock_rank(&p->lock, RANK_PART_LOCK);
+	target = p->sealed_to;
+	todo = target > p->recovery_point;
+	if (todo) {
+		size_t cap = 0;
+		for (size_t i = 0; i + 1 < p->nsegs; i++)
+			if (p->segs[i + 1]->base_offset > p->recovery_point &&
+			    p->segs[i]->base_offset < target)
+				cap++;
+		if (cap > sizeof one / sizeof one[0])
+			segs = malloc(cap * sizeof(*segs));
+		for (size_t i = 0; segs && i + 1 < p->nsegs; i++)
+			if (p->segs[i + 1]->base_offset > p->recovery_point &&
+			    p->segs[i]->base_offset < target) {
+				seg_ref(p->segs[i]);
+				segs[n++] = p->segs[i];
+			}
+	}
+	unlock_rank(&p->lock);
+	if (!segs)
+		return;                 /* no memory: the next tick tries again */
+	if (!todo)
+		goto out;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = seg_sync_sealed(segs[i]);
+		if (rc == -ENOENT)
+			rc = 0;         /* retention unlinked it meanwhile */
+	}
+	if (rc == 0)
+		rc = sio_fsync_dir(p->dir);
+	if (writer_acquire(p)) {
+		if (rc < 0) {
+			if (!p->flush_failed)
+				tfs_log(TFS_LOG_ERROR, "storage: %s: flush failed: writes "
+				        "are refused and the recovery point stays at %"
+				        PRId64 " until restart", p->dir,
+				        part_recovery_point(p));
+			p->flush_failed = true;
+		} else if (!p->flush_failed) {
+			for (size_t i = 0; i < n; i++)
+				segs[i]->unflushed = false;
+			lock_rank(&p->lock, RANK_PART_LOCK);
+			if (target > p->recovery_point) {
+				p->recovery_point = target;
+				__atomic_store_n(&p->topic->st->ckpt_dirty, 1,
+				                 __ATOMIC_RELAXED);
+			}
+			unlock_rank(&p->lock);
+		}
+	}
+	writer_release(p);
+out:
+	for (size_t i = 0; i < n; i++)
+		seg_unref(segs[i]);
+	if (segs != one)
+		free(segs);
+}
+
 int part_maintain(struct part *p, int64_t now_mono, bool slow)
 {
 	struct topic_config cfg;
@@ -1223,6 +1310,8 @@ int part_maintain(struct part *p, int64_t now_mono, bool slow)
 	}
 	if (!slow)
 		return 0;
+
+	part_sync_sealed(p);
 
 	/* segment_ms for an idle partition */
 	lock_rank(&p->lock, RANK_PART_LOCK);

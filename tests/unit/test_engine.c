@@ -1265,6 +1265,42 @@ static void test_recover_flipped_byte(void)
 	tdir_remove();
 }
 
+/* With no flush policy (the default), the maintenance thread syncs rolled
+ * segments in the background and moves the recovery point to the active
+ * segment's base, so a kill -9 restart scans the active segment only
+ * (before, it stayed at 0 until a clean stop and the restart scanned the
+ * whole log). */
+static void test_sealed_synced_in_background(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 4096;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "rc", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_lines(p, 0, RN, 1), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	REQUIRE(pi.segments > 2);
+	const char *name = strrchr(last_log(), '/');
+	REQUIRE(name);
+	int64_t active = strtoll(name + 1, NULL, 10);
+	REQUIRE(active > 0);
+	for (int i = 0; i < 250 * tu_time_scale(); i++) {
+		part_info(p, &pi);
+		if (pi.recovery_point == active)
+			break;
+		usleep(20000);
+	}
+	CHECK_EQ_INT(pi.recovery_point, active);
+	CHECK(pi.next_offset > active);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
 /* What recovery scanned is not trusted before it is synced: the recovery
  * point stays at the base of the first scanned segment (so a second crash
  * scans it again) and moves to the end with the partition's first flush,
@@ -2932,6 +2968,7 @@ int main(int argc, char **argv)
 	RUN(test_recover_flipped_byte);
 	RUN(test_recover_bad_record_good_crc);
 	RUN(test_recover_point_after_scan);
+	RUN(test_sealed_synced_in_background);
 	RUN(test_recover_length_max);
 	RUN(test_recover_indexes);
 	RUN(test_recover_no_checkpoint);
