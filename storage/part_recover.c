@@ -12,9 +12,10 @@
  * the file's base), the .log is truncated at the first torn or invalid
  * batch, later segments are deleted, and the three index files are
  * rebuilt (seg_recover).  Scanned segments are marked unflushed, and the
- * recovery point stays at the first one's base: the partition's next
- * flush syncs them and moves it to the end (a crash before that scans
- * them again), so the restart does not wait for their writeback.
+ * recovery point stays at the first one's base until they are synced (the
+ * sealed ones by the maintenance thread, part_sync_sealed; the active one
+ * by the next flush; a crash before that scans them again), so the
+ * restart does not wait for their writeback.
  * Documented choice: after a clean shutdown the active segment is still
  * decoded from its last .sindex entry to the end; a bad batch there sends
  * that segment through full recovery (truncation), so a clean marker never
