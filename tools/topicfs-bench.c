@@ -813,67 +813,47 @@ static void tmpfs_teardown(void)
 	tmpfs_dir[0] = 0;
 }
 
-/* Ctrl-C and friends: kill the daemon and both topicfs-nullfs, unmount them
- * and the tmpfs, remove the root.  Only async-signal-safe calls (fork,
- * exec, kill, waitpid, umount2, _exit). */
-/* rm -rf path in a child (from the fatal-signal handler: fork and exec
- * only). */
-static void rm_rf_exec(const char *path)
+/* Run prog a1 a2 in a child and wait for it (from the fatal-signal
+ * handler: fork, exec and waitpid only). */
+static void exec_wait_from_signal(const char *prog, const char *a1, const char *a2)
 {
 	pid_t p = fork();
 
 	if (p == 0) {
-		execlp("rm", "rm", "-rf", path, (char *)NULL);
+		execlp(prog, prog, a1, a2, (char *)NULL);
 		_exit(127);
 	}
 	if (p > 0)
 		waitpid(p, NULL, 0);
 }
 
-/* Kill a topicfs-nullfs and lazily unmount it (from the fatal-signal
- * handler). */
-static void fusefs_kill_from_signal(struct fusefs *n)
+/* Kill a FUSE server (the daemon or a topicfs-nullfs) and lazily unmount
+ * its mount point (from the fatal-signal handler). */
+static void kill_unmount_from_signal(pid_t pid, const char *mnt)
 {
-	pid_t p;
-
-	if (n->pid <= 0)
+	if (pid <= 0)
 		return;
-	kill(n->pid, SIGKILL);
-	waitpid(n->pid, NULL, 0);
-	p = fork();
-	if (p == 0) {
-		execlp("fusermount3", "fusermount3", "-uz", n->mnt, (char *)NULL);
-		_exit(127);
-	}
-	if (p > 0)
-		waitpid(p, NULL, 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	exec_wait_from_signal("fusermount3", "-uz", mnt);
 }
 
+/* Ctrl-C and friends: kill the daemon and both topicfs-nullfs, unmount them
+ * and the tmpfs, remove the root.  Only async-signal-safe calls (fork,
+ * exec, kill, waitpid, umount2, _exit). */
 static void on_fatal_signal(int sig)
 {
-	struct daemon *d = live_daemon;
-	pid_t p;
-
-	if (d && d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		waitpid(d->pid, NULL, 0);
-		p = fork();
-		if (p == 0) {
-			execlp("fusermount3", "fusermount3", "-uz", d->mnt, (char *)NULL);
-			_exit(127);
-		}
-		if (p > 0)
-			waitpid(p, NULL, 0);
-	}
-	fusefs_kill_from_signal(&nullfs);
+	if (live_daemon)
+		kill_unmount_from_signal(live_daemon->pid, live_daemon->mnt);
+	kill_unmount_from_signal(nullfs.pid, nullfs.mnt);
 	/* before the tmpfs: its backing file may be there */
-	fusefs_kill_from_signal(&ctfs);
+	kill_unmount_from_signal(ctfs.pid, ctfs.mnt);
 	if (tmpfs_mounted)
 		umount2(tmpfs_dir, MNT_DETACH);
 	if (tmpfs_shm)
-		rm_rf_exec(tmpfs_dir);
+		exec_wait_from_signal("rm", "-rf", tmpfs_dir);
 	if (root[0] && !opt.keep)
-		rm_rf_exec(root);
+		exec_wait_from_signal("rm", "-rf", root);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
