@@ -1214,15 +1214,21 @@ static void unclean(void)
 	unlink(path_in(".topicfs_clean_shutdown"));
 }
 
-static void test_recover_torn_tail(void)
+/* The recovery_setup log after a crash that tore its last batch in half. */
+static void torn_tail_setup(void)
 {
-	tdir_make();
 	size_t last = 0;
 	recovery_setup(CODEC_NONE, &last);
 	REQUIRE(last > 61);
 	unclean();
 	char *log = last_log();
 	CHECK_EQ_INT(truncate(log, file_size(log) - (off_t)last / 2), 0);
+}
+
+static void test_recover_torn_tail(void)
+{
+	tdir_make();
+	torn_tail_setup();
 	recovery_check(RN - 1);
 	tdir_remove();
 }
@@ -1309,12 +1315,7 @@ static void test_sealed_synced_in_background(void)
 static void test_recover_point_after_scan(void)
 {
 	tdir_make();
-	size_t last = 0;
-	recovery_setup(CODEC_NONE, &last);
-	REQUIRE(last > 61);
-	unclean();
-	char *log = last_log();
-	CHECK_EQ_INT(truncate(log, file_size(log) - (off_t)last / 2), 0);
+	torn_tail_setup();
 	struct store *st = open_store();
 	REQUIRE(st);
 	struct topic *t;
