@@ -1984,9 +1984,10 @@ static int overtaken(struct fsv_handle *h, int64_t pos, int64_t stream_start)
  * (FSV_RA_WORKERS, one per core up to that) while this one replies and the
  * kernel copies the reply out.  A READ at a window's stream position takes
  * it (waiting if a worker is still at it) and replies from its buffer;
- * windows that do not follow the latest READ are dropped.  A window is part_stream_read of written, immutable bytes, so
- * it is what the READ would have rendered itself; the handle's position
- * (skew, the retention rules of part_read) is applied to each READ as
+ * windows that do not follow the latest READ are dropped.  A window is
+ * part_stream_read of written, immutable bytes, so it is what the READ
+ * would have rendered itself; the handle's position (skew, the retention
+ * rules of part_read) is applied to each READ as
  * before, and a window whose position no longer matches is never used.
  * Bounded: FSV_RA_WINDOWS windows per handle, at most FSV_RA_MAX_BUFS
  * buffers of FSV_IO_SIZE in all (beyond that, no read-ahead); a buffer
