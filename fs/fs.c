@@ -593,6 +593,7 @@ static struct fsv_handle *handle_new(struct fsv *fs, enum fh_kind kind)
 		fs->handles->prev = h;
 	fs->handles = h;
 	pthread_mutex_unlock(&fs->lock);
+	atomic_fetch_add_explicit(&fs->ctr.open_handles, 1, memory_order_relaxed);
 	return h;
 }
 
@@ -616,6 +617,7 @@ static void handle_free(struct fsv_handle *h)
 			n->cache_opens--;
 	}
 	pthread_mutex_unlock(&fs->lock);
+	atomic_fetch_sub_explicit(&fs->ctr.open_handles, 1, memory_order_relaxed);
 	/* before the topic reference: the reader's last commit reads it */
 	fsg_reader_close(h->grp);
 	fsr_view_free(h->jv);

@@ -156,6 +156,7 @@ int fsv_status_render(struct store *st, struct fsv_counters *ctr,
 	fprintf(f, "bytes_read %" PRIu64 "\n", ld(&ctr->bytes_read));
 	fprintf(f, "opens %" PRIu64 "\n", ld(&ctr->opens));
 	fprintf(f, "cached_opens %" PRIu64 "\n", ld(&ctr->cached_opens));
+	fprintf(f, "open_handles %" PRIu64 "\n", ld(&ctr->open_handles));
 	fprintf(f, "reads_ahead %" PRIu64 "\n", ld(&ctr->reads_ahead));
 	fprintf(f, "errors %" PRIu64 "\n", ld(&ctr->errors));
 	fprintf(f, "blocked_reads %" PRIu64 "\n", ld(&ctr->blocked_reads));

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TopicfsTestCase, main, run, free_port, read_bytes  # noqa: E402
+from harness import TopicfsTestCase, main, run, free_port, read_bytes, wait_for  # noqa: E402
 from netutil import kcat  # noqa: E402
 from pkgutil import parse_prometheus  # noqa: E402
 
@@ -74,6 +74,15 @@ class PkgMetrics(TopicfsTestCase):
         self.assertGreater(val("topicfs_net_bytes_sent_total"), 0)
         self.assertEqual(val("topicfs_topics"), 1)
         self.assertEqual(val("topicfs_partitions"), 2)
+        # a file held open on the mount is counted until the daemon has
+        # released it (the kernel sends RELEASE after close(2) returns)
+        def open_files():
+            return parse_prometheus(self.scrape())[0][("topicfs_fs_open_files", frozenset())]
+        wait_for(lambda: open_files() == 0, 10, what="the writes' files released")
+        with open(d.path("orders", "0"), "rb"):
+            self.assertEqual(open_files(), 1)
+        wait_for(lambda: open_files() == 0, 10, what="the file's release")
+        self.assertEqual(types["topicfs_fs_open_files"], "gauge")
         # the same numbers as .status
         rows = [l.split() for l in read_bytes(d.path(".status")).decode().splitlines()]
         for r in rows:
