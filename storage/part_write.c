@@ -230,7 +230,7 @@ static int seg_sync_sealed(struct seg *s)
 
 	for (int k = 0; k < IDX_KINDS && rc == 0; k++) {
 		char *ip = seg_file_path(s, idx_ext[k]);
-		int fd = ip ? sio_open(ip, O_RDONLY, 0) : -ENOMEM;
+		int fd = ip ? sio_open_existing(ip, O_RDONLY) : -ENOMEM;
 		if (fd >= 0) {
 			rc = sio_fsync(fd, ip);
 			sio_close(fd, ip);

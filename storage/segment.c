@@ -357,13 +357,10 @@ static int seg_reopen(struct seg *s)
 
 	if (!path)
 		return -ENOMEM;
-	fd = sysio->open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+	fd = sio_open_existing(path, O_RDWR);
 	if (fd < 0) {
-		rc = -errno;
-		if (rc != -ENOENT)
-			sio_log("open", path, rc);
 		free(path);
-		return rc;
+		return fd;
 	}
 	if (fstat(fd, &sb) < 0) {
 		rc = -errno;

@@ -73,7 +73,7 @@ void sio_log(const char *call, const char *path, int err)
 	        strerror(err));
 }
 
-int sio_open(const char *path, int flags, mode_t mode)
+static int open_retry(const char *path, int flags, mode_t mode, bool quiet_enoent)
 {
 	int fd;
 
@@ -82,10 +82,21 @@ int sio_open(const char *path, int flags, mode_t mode)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		int err = errno;
-		sio_log("open", path, err);
+		if (err != ENOENT || !quiet_enoent)
+			sio_log("open", path, err);
 		return -err;
 	}
 	return fd;
+}
+
+int sio_open(const char *path, int flags, mode_t mode)
+{
+	return open_retry(path, flags, mode, false);
+}
+
+int sio_open_existing(const char *path, int flags)
+{
+	return open_retry(path, flags & ~O_CREAT, 0, true);
 }
 
 int sio_openat(int dirfd, const char *name, int flags, mode_t mode,

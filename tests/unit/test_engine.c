@@ -1307,6 +1307,55 @@ static void test_sealed_synced_in_background(void)
 	tdir_remove();
 }
 
+/* The background sync of a rolled segment whose index files are gone
+ * (retention unlinked them meanwhile; indexes are rebuilt at start) is
+ * quiet: no error logged or counted in storage_errors, and the recovery
+ * point still moves.  The index files of the first segment are unlinked
+ * before it rolls. */
+static void test_sealed_sync_missing_index(void)
+{
+	tdir_make();
+	struct store *st = open_store();
+	REQUIRE(st);
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+	c.segment_bytes = 4096;
+	struct topic *t;
+	REQUIRE(store_topic_create(st, "rc", &c, &t) == 0);
+	struct part *p = topic_part(t, 0);
+	CHECK_EQ_INT(append_lines(p, 0, 5, 1), 0);
+	struct part_info pi;
+	part_info(p, &pi);
+	REQUIRE(pi.segments == 1);
+	char first[512];
+	snprintf(first, sizeof first, "%s", last_log());
+	REQUIRE(strlen(first) > 4);
+	for (int k = 0; k < IDX_KINDS; k++) {
+		char ip[600];
+		snprintf(ip, sizeof ip, "%.*s%s", (int)(strlen(first) - 4), first, idx_ext[k]);
+		CHECK_EQ_INT(unlink(ip), 0);
+	}
+	struct store_stats before, after;
+	store_stats_get(&before);
+	CHECK_EQ_INT(append_lines(p, 5, RN - 5, 1), 0);
+	part_info(p, &pi);
+	REQUIRE(pi.segments > 2);
+	const char *name = strrchr(last_log(), '/');
+	REQUIRE(name);
+	int64_t active = strtoll(name + 1, NULL, 10);
+	for (int i = 0; i < 250 * tu_time_scale(); i++) {
+		part_info(p, &pi);
+		if (pi.recovery_point == active)
+			break;
+		usleep(20000);
+	}
+	CHECK_EQ_INT(pi.recovery_point, active);
+	store_stats_get(&after);
+	CHECK_EQ_INT(after.errors, before.errors);
+	topic_put(t);
+	store_close(st);
+	tdir_remove();
+}
+
 /* What recovery scanned is not trusted before it is synced: the recovery
  * point stays at the base of the first scanned segment (so a second crash
  * scans it again) and moves to the end with the partition's first flush,
@@ -2970,6 +3019,7 @@ int main(int argc, char **argv)
 	RUN(test_recover_bad_record_good_crc);
 	RUN(test_recover_point_after_scan);
 	RUN(test_sealed_synced_in_background);
+	RUN(test_sealed_sync_missing_index);
 	RUN(test_recover_length_max);
 	RUN(test_recover_indexes);
 	RUN(test_recover_no_checkpoint);
