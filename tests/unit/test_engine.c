@@ -1271,6 +1271,25 @@ static void test_recover_flipped_byte(void)
 	tdir_remove();
 }
 
+/* Wait (up to 5 s, scaled) for the background sync to move the recovery
+ * point of p (the "rc" topic's partition 0) to the active segment's base,
+ * checked; returns that base, *pi is the last look. */
+static int64_t wait_recovery_at_active(struct part *p, struct part_info *pi)
+{
+	const char *name = strrchr(last_log(), '/');
+	int64_t active = name ? strtoll(name + 1, NULL, 10) : -1;
+
+	CHECK(active > 0);
+	for (int i = 0; i < 250 * tu_time_scale(); i++) {
+		part_info(p, pi);
+		if (pi->recovery_point == active)
+			break;
+		usleep(20000);
+	}
+	CHECK_EQ_INT(pi->recovery_point, active);
+	return active;
+}
+
 /* With no flush policy (the default), the maintenance thread syncs rolled
  * segments in the background and moves the recovery point to the active
  * segment's base, so a kill -9 restart scans the active segment only
@@ -1290,17 +1309,7 @@ static void test_sealed_synced_in_background(void)
 	struct part_info pi;
 	part_info(p, &pi);
 	REQUIRE(pi.segments > 2);
-	const char *name = strrchr(last_log(), '/');
-	REQUIRE(name);
-	int64_t active = strtoll(name + 1, NULL, 10);
-	REQUIRE(active > 0);
-	for (int i = 0; i < 250 * tu_time_scale(); i++) {
-		part_info(p, &pi);
-		if (pi.recovery_point == active)
-			break;
-		usleep(20000);
-	}
-	CHECK_EQ_INT(pi.recovery_point, active);
+	int64_t active = wait_recovery_at_active(p, &pi);
 	CHECK(pi.next_offset > active);
 	topic_put(t);
 	store_close(st);
@@ -1339,16 +1348,7 @@ static void test_sealed_sync_missing_index(void)
 	CHECK_EQ_INT(append_lines(p, 5, RN - 5, 1), 0);
 	part_info(p, &pi);
 	REQUIRE(pi.segments > 2);
-	const char *name = strrchr(last_log(), '/');
-	REQUIRE(name);
-	int64_t active = strtoll(name + 1, NULL, 10);
-	for (int i = 0; i < 250 * tu_time_scale(); i++) {
-		part_info(p, &pi);
-		if (pi.recovery_point == active)
-			break;
-		usleep(20000);
-	}
-	CHECK_EQ_INT(pi.recovery_point, active);
+	wait_recovery_at_active(p, &pi);
 	store_stats_get(&after);
 	CHECK_EQ_INT(after.errors, before.errors);
 	topic_put(t);
