@@ -287,4 +287,11 @@ class LineReader:
 
 
 def main():
-    unittest.main(verbosity=2)
+    """Run the module's tests.  A skipped test fails the run: a check that
+    could not run is not a pass (say what is missing with self.fail)."""
+    prog = unittest.main(verbosity=2, exit=False)
+    r = prog.result
+    for test, why in r.skipped:
+        print("FAIL (skipped, which counts as failed): %s: %s" % (test.id(), why),
+              file=sys.stderr)
+    sys.exit(0 if r.wasSuccessful() and not r.skipped else 1)

@@ -237,8 +237,8 @@ console.log(JSON.stringify({ offsets: r2.offsets },
         except ImportError:
             self.fail("python3-kafka (kafka-python) is not installed")
         if tuple(int(x) for x in kafka.__version__.split(".")[:2]) >= (2, 1):
-            self.skipTest("kafka-python %s may support enable_idempotence: "
-                          "add it to this test" % kafka.__version__)
+            self.fail("kafka-python %s may support enable_idempotence: test "
+                      "idempotent producing with it here" % kafka.__version__)
         with self.assertRaises(AssertionError):     # "Unrecognized configs"
             KafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True)
 

@@ -1,10 +1,11 @@
 """A real full disk (docs/TESTING.md R8): data_dir on an 8 MiB tmpfs (the test
-mounts it; root only, skipped otherwise) with a 2 MiB ballast file.
+mounts it; root only) with a 2 MiB ballast file.
 Writers through the mount and over TCP fill it: write(2) fails with
 ENOSPC, Produce gets KAFKA_STORAGE_ERROR (56); every acknowledged record
 reads back (mount and Fetch), nothing partial; a restart while full keeps
 it all; once the ballast is deleted writing resumes on both paths; a clean
-stop verifies with topicfs-dump.  The tmpfs is always unmounted."""
+stop verifies with topicfs-dump.  The tmpfs is always unmounted.  Not root,
+or no tmpfs: the test fails and says so."""
 import errno
 import os
 import subprocess
@@ -29,12 +30,12 @@ class FullDisk(NetTestCase):
 
     def setUp(self):
         if os.geteuid() != 0:
-            self.skipTest("mounting a tmpfs needs root")
+            self.fail("this test mounts a tmpfs: run it as root")
         super().setUp()
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs",
                             self.daemon.data], capture_output=True, timeout=30)
         if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs: %r" % r.stderr)
+            self.fail("cannot mount a tmpfs for the full disk: %r" % r.stderr)
         self.addCleanup(self._umount_tmpfs)
         self.ballast = os.path.join(self.daemon.data, "ballast.bin")
         with open(self.ballast, "wb") as f:
