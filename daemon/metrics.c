@@ -291,8 +291,8 @@ int metrics_render(const struct metrics_sources *src, char **out,
 		one(f, "topicfs_fs_cached_opens_total", "counter",
 		    "Bounded views of written records opened through the page cache.",
 		    ld(&c->cached_opens));
-		one(f, "topicfs_fs_open_files", "gauge",
-		    "Files open on the mount.",
+		one(f, "topicfs_fs_open_handles", "gauge",
+		    "Files and directory listings open on the mount.",
 		    ld(&c->open_handles));
 		one(f, "topicfs_fs_reads_ahead_total", "counter",
 		    "Partition reads served from a window rendered ahead.",

@@ -140,7 +140,8 @@ struct fsv_counters {
 	atomic_uint_fast64_t held_bytes;       /* gauge: partial lines held */
 	atomic_uint_fast64_t held_flushes;     /* partials appended early: the
 	                                          held_max bound was reached */
-	atomic_uint_fast64_t open_handles;     /* gauge: files open on the mount
+	atomic_uint_fast64_t open_handles;     /* gauge: files and listings of /
+	                                          and /.groups open on the mount
 	                                          (the kernel releases a closed
 	                                          file after close(2) returns) */
 };

@@ -96,7 +96,7 @@ int sio_open(const char *path, int flags, mode_t mode)
 
 int sio_open_existing(const char *path, int flags)
 {
-	return open_retry(path, flags & ~O_CREAT, 0, true);
+	return open_retry(path, flags & ~(O_CREAT | O_EXCL | O_TRUNC), 0, true);
 }
 
 int sio_openat(int dirfd, const char *name, int flags, mode_t mode,
@@ -329,17 +329,13 @@ free_tmp:
 
 int sio_read_small(const char *path, size_t max, char **out, size_t *out_len)
 {
-	int fd = sysio->open(path, O_RDONLY, 0);
+	int fd = sio_open_existing(path, O_RDONLY);
 	char *buf;
 	size_t got;
 	int rc;
 
-	if (fd < 0) {
-		int err = errno;
-		if (err != ENOENT)
-			sio_log("open", path, err);
-		return -err;
-	}
+	if (fd < 0)
+		return fd;
 	{
 		struct stat sb;
 		if (fstat(fd, &sb) < 0) {

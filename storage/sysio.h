@@ -63,7 +63,8 @@ void sio_log(const char *call, const char *path, int err);
 /* Open; returns the fd or a negative errno (logged). */
 int sio_open(const char *path, int flags, mode_t mode);
 /* Open a file that may have gone (retention unlinked it): as sio_open
- * without O_CREAT, but -ENOENT is returned unlogged and uncounted. */
+ * without O_CREAT, O_EXCL and O_TRUNC (it neither makes nor cuts a file),
+ * and -ENOENT is returned unlogged and uncounted. */
 int sio_open_existing(const char *path, int flags);
 /* Close, logging a failure (the fd is gone either way). */
 void sio_close(int fd, const char *path);

@@ -288,10 +288,13 @@ class LineReader:
 
 def main():
     """Run the module's tests.  A skipped test fails the run: a check that
-    could not run is not a pass (say what is missing with self.fail)."""
+    could not run is not a pass (say what is missing with self.fail).  So
+    does a run in which no test ran (a selector that matched nothing)."""
     prog = unittest.main(verbosity=2, exit=False)
     r = prog.result
     for test, why in r.skipped:
         print("FAIL (skipped, which counts as failed): %s: %s" % (test.id(), why),
               file=sys.stderr)
-    sys.exit(0 if r.wasSuccessful() and not r.skipped else 1)
+    if r.testsRun == 0:
+        print("FAIL: no test ran", file=sys.stderr)
+    sys.exit(0 if r.wasSuccessful() and not r.skipped and r.testsRun else 1)

@@ -266,18 +266,19 @@ class FsCache(TopicfsTestCase):
 
         # appends over TCP reach a cached reader too (the kernel drops its
         # pages when it sees the new size)
-        if os.access(KCAT, os.X_OK):
-            subprocess.run([KCAT, "-b", "127.0.0.1:%d" % self.daemon.port, "-P",
-                            "-t", "w", "-p", "0"], input=b"tcp-a\ntcp-b\n",
-                           capture_output=True, timeout=60, check=True)
-            expect += b"tcp-atcp-b"
-            d = bytearray()
-            while True:
-                chunk = os.pread(fd, 1 << 20, len(d))
-                if not chunk:
-                    break
-                d.extend(chunk)
-            self.assertEqual(bytes(d), expect)
+        self.assertTrue(os.access(KCAT, os.X_OK),
+                        "%s is missing (tools/dev.sh deps installs kcat)" % KCAT)
+        subprocess.run([KCAT, "-b", "127.0.0.1:%d" % self.daemon.port, "-P",
+                        "-t", "w", "-p", "0"], input=b"tcp-a\ntcp-b\n",
+                       capture_output=True, timeout=60, check=True)
+        expect += b"tcp-atcp-b"
+        d = bytearray()
+        while True:
+            chunk = os.pread(fd, 1 << 20, len(d))
+            if not chunk:
+                break
+            d.extend(chunk)
+        self.assertEqual(bytes(d), expect)
 
     def test_lines_partition_never_shows_zeros(self):
         self.start()

@@ -13,7 +13,7 @@ setpriv:
   .topic file without them loads as the daemon's 0755 (as before owners),
   and without allow_other the root stays 0755;
 - a .groups file shows nobody only the rows of topics nobody may read.
-Needs root (the test mounts and switches to nobody); skipped otherwise."""
+Needs root (the test mounts and switches to nobody); fails otherwise."""
 import errno
 import os
 import stat

@@ -77,12 +77,12 @@ class PkgMetrics(TopicfsTestCase):
         # a file held open on the mount is counted until the daemon has
         # released it (the kernel sends RELEASE after close(2) returns)
         def open_files():
-            return parse_prometheus(self.scrape())[0][("topicfs_fs_open_files", frozenset())]
+            return parse_prometheus(self.scrape())[0][("topicfs_fs_open_handles", frozenset())]
         wait_for(lambda: open_files() == 0, 10, what="the writes' files released")
         with open(d.path("orders", "0"), "rb"):
             self.assertEqual(open_files(), 1)
         wait_for(lambda: open_files() == 0, 10, what="the file's release")
-        self.assertEqual(types["topicfs_fs_open_files"], "gauge")
+        self.assertEqual(types["topicfs_fs_open_handles"], "gauge")
         # the same numbers as .status
         rows = [l.split() for l in read_bytes(d.path(".status")).decode().splitlines()]
         for r in rows:

@@ -1280,6 +1280,8 @@ static int64_t wait_recovery_at_active(struct part *p, struct part_info *pi)
 	int64_t active = name ? strtoll(name + 1, NULL, 10) : -1;
 
 	CHECK(active > 0);
+	if (active <= 0)
+		return -1;
 	for (int i = 0; i < 250 * tu_time_scale(); i++) {
 		part_info(p, pi);
 		if (pi->recovery_point == active)
