@@ -313,12 +313,14 @@ static int read_mapped(struct part *p, struct seg *s, int64_t size, int64_t cur,
                        uint8_t *dst, size_t cap, size_t *got, int64_t fpos,
                        int64_t sp)
 {
-	long page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+	long page = sysconf(_SC_PAGESIZE);
 	int64_t pos = fpos, moff;
 	size_t done = 0, max_batch = part_max_batch(p), mlen;
 	int framing = part_framing(p), rc = 0;
 	uint8_t *map;
 
+	if (page <= 0)
+		page = 4096;
 	moff = fpos & ~((int64_t)page - 1);
 	if (size <= fpos || cap < READ_MAP_MIN)
 		return 1;

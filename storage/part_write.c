@@ -1209,6 +1209,15 @@ static void part_retention(struct part *p, const struct topic_config *cfg)
  * the token is taken only to publish the result, or to make a failure
  * sticky (flush_failed, as part_flush_all): after a failed fsync the
  * kernel may report the next one as a success. */
+/* Is p->segs[i] a sealed segment part_sync_sealed syncs: not the last,
+ * above the recovery point (the next one starts past it), below target?
+ * p->lock held. */
+static bool sync_wanted(const struct part *p, size_t i, int64_t target)
+{
+	return i + 1 < p->nsegs && p->segs[i + 1]->base_offset > p->recovery_point &&
+	       p->segs[i]->base_offset < target;
+}
+
 static void part_sync_sealed(struct part *p)
 {
 	struct seg *one[8], **segs = one;
@@ -1222,15 +1231,12 @@ static void part_sync_sealed(struct part *p)
 	todo = target > p->recovery_point;
 	if (todo) {
 		size_t cap = 0;
-		for (size_t i = 0; i + 1 < p->nsegs; i++)
-			if (p->segs[i + 1]->base_offset > p->recovery_point &&
-			    p->segs[i]->base_offset < target)
-				cap++;
+		for (size_t i = 0; i < p->nsegs; i++)
+			cap += sync_wanted(p, i, target);
 		if (cap > sizeof one / sizeof one[0])
 			segs = malloc(cap * sizeof(*segs));
-		for (size_t i = 0; segs && i + 1 < p->nsegs; i++)
-			if (p->segs[i + 1]->base_offset > p->recovery_point &&
-			    p->segs[i]->base_offset < target) {
+		for (size_t i = 0; segs && i < p->nsegs; i++)
+			if (sync_wanted(p, i, target)) {
 				seg_ref(p->segs[i]);
 				segs[n++] = p->segs[i];
 			}

@@ -1292,6 +1292,16 @@ static int64_t wait_recovery_at_active(struct part *p, struct part_info *pi)
 	return active;
 }
 
+/* The "rc" topic, lines, no codec, 4 KiB segments (so RN lines roll many
+ * times), in st: 0 or the error of store_topic_create. */
+static int rc_topic_4k(struct store *st, struct topic **t)
+{
+	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
+
+	c.segment_bytes = 4096;
+	return store_topic_create(st, "rc", &c, t);
+}
+
 /* With no flush policy (the default), the maintenance thread syncs rolled
  * segments in the background and moves the recovery point to the active
  * segment's base, so a kill -9 restart scans the active segment only
@@ -1302,10 +1312,8 @@ static void test_sealed_synced_in_background(void)
 	tdir_make();
 	struct store *st = open_store();
 	REQUIRE(st);
-	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
-	c.segment_bytes = 4096;
 	struct topic *t;
-	REQUIRE(store_topic_create(st, "rc", &c, &t) == 0);
+	REQUIRE(rc_topic_4k(st, &t) == 0);
 	struct part *p = topic_part(t, 0);
 	CHECK_EQ_INT(append_lines(p, 0, RN, 1), 0);
 	struct part_info pi;
@@ -1328,10 +1336,8 @@ static void test_sealed_sync_missing_index(void)
 	tdir_make();
 	struct store *st = open_store();
 	REQUIRE(st);
-	struct topic_config c = cfg_small(FRAMING_LINES, CODEC_NONE);
-	c.segment_bytes = 4096;
 	struct topic *t;
-	REQUIRE(store_topic_create(st, "rc", &c, &t) == 0);
+	REQUIRE(rc_topic_4k(st, &t) == 0);
 	struct part *p = topic_part(t, 0);
 	CHECK_EQ_INT(append_lines(p, 0, 5, 1), 0);
 	struct part_info pi;
